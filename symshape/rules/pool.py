@@ -68,8 +68,15 @@ def max_pool(m, x):
 @register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 def avg_pool(m, x):
     """out = floor((L + 2p - k)/s) + 1, or in ceil mode min(ceil((L + 2p - k)/s) + 1,
-    floor((L + p - 1)/s) + 1); MACs = 0."""
-    return _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
+    floor((L + p - 1)/s) + 1); AvgPool3d also needs L >= k, padding aside (aten's
+    pool3d_shape_check). MACs = 0."""
+    out = _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
+    if _ndim(m) != 3:
+        return out
+    sizes = split_spatial(x, 3)[2]
+    extra = tuple(at_least(size, k, f"AvgPool3d needs each input size >= its kernel size {k}, padding aside")
+                  for size, k in zip(sizes, ntuple(m.kernel_size, 3)))
+    return Out(out.shape, out.macs, out.requires + extra)
 
 
 @register(nn.LPPool1d, nn.LPPool2d, *([nn.LPPool3d] if hasattr(nn, "LPPool3d") else []))
@@ -91,7 +98,8 @@ def adaptive_pool(m, x):
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 def fractional_max_pool(m, x):
-    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L."""
+    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L
+    (FractionalMaxPool2d) or out + k - 1 < L (FractionalMaxPool3d: aten checks it strictly)."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     ks = ntuple(m.kernel_size, nd)
@@ -102,5 +110,8 @@ def fractional_max_pool(m, x):
     reqs = []
     for o, k, size in zip(out, ks, sizes):
         reqs.append(at_least(o, 1, "output size >= 1"))
-        reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+        if nd == 2:
+            reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+        else:
+            reqs.append((sympy.Lt(o + k - 1, size), f"output size + kernel size - 1 < input size (kernel {k})"))
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
