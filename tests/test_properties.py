@@ -110,7 +110,7 @@ def make_conv_transpose(draw, nd, shape):
 def make_max_pool(draw, nd, shape):
     k, d = _tup(draw, nd, 1, 4), _tup(draw, nd, 1, 2)
     s = draw(st.none() | st.just(_tup(draw, nd, 1, 3)))
-    p = tuple(draw(st.integers(0, (di * (ki - 1) + 1) // 2)) for ki, di in zip(k, d))
+    p = tuple(draw(st.integers(0, ki // 2)) for ki in k)
     cls = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[nd - 1]
     return cls(k, s, p, d, ceil_mode=draw(st.booleans()))
 
@@ -325,3 +325,72 @@ def test_stacks_from_each_catalogue_entry_match_torch(first, data):
 @given(data=st.data())
 def test_random_stacks_match_torch(data):
     _check_stack(data, None)
+
+
+def _pool_cases():
+    for ceil_mode in (False, True):
+        for k, s, d in itertools.product(range(1, 6), range(1, 6), (1, 2)):
+            e = d * (k - 1) + 1
+            for p in range(e // 2 + 1):
+                for length in range(1, 40):
+                    yield length, k, s, p, d, ceil_mode
+
+
+def test_pool_size_brute_force_against_torch():
+    """pool_size for every L < 40, k, s <= 5, d <= 2, p <= e//2, ceil_mode both, against
+    max_pool3d on the meta device: three cases whose output is >= 1 share one call (one per
+    spatial dim); every case whose formula gives < 1 runs alone and must raise."""
+    x_cache = {}
+    runs, fails = {}, []
+    for case in _pool_cases():
+        length, k, s, p, d, ceil_mode = case
+        if p > k // 2:  # torch bounds the padding by half the kernel size, not the dilated extent
+            with pytest.raises(ss.ShapeError, match="at most half the kernel size"):
+                pool_size(length, k, s, p, d, ceil_mode)
+            with pytest.raises(RuntimeError, match="half of kernel size"):
+                F.max_pool1d(torch.zeros(1, 1, length, device="meta"), k, s, p, d, ceil_mode=ceil_mode)
+            continue
+        out = pool_size(length, k, s, p, d, ceil_mode)
+        (runs.setdefault(ceil_mode, []) if out >= 1 else fails).append((case, int(out)))
+    checked = 0
+    for ceil_mode, cases in runs.items():
+        for i in range(0, len(cases), 3):
+            group = cases[i:i + 3]
+            group += [group[-1]] * (3 - len(group))
+            (lengths, ks, ss_, ps, ds, _) = zip(*(c for c, _ in group))
+            shape = (1, 1, *lengths)
+            x = x_cache.setdefault(shape, torch.zeros(shape, device="meta"))
+            got = F.max_pool3d(x, ks, ss_, ps, ds, ceil_mode=ceil_mode).shape[2:]
+            assert tuple(got) == tuple(o for _, o in group), group
+            checked += len(group)
+    for (length, k, s, p, d, ceil_mode), out in fails:
+        with pytest.raises(RuntimeError, match="output size"):
+            F.max_pool1d(torch.zeros(1, 1, length, device="meta"), k, s, p, d, ceil_mode=ceil_mode)
+    assert checked >= 6000 and len(fails) > 100
+
+
+def test_bilinear_rule_and_its_macs():
+    """nn.Bilinear takes two inputs, so its rule is tested directly. FlopCounterMode counts 0 for
+    it (aten._trilinear has no flop formula), so the MACs are checked against the number of
+    products in y[b, o] = sum_ij x1[b, i] W[o, i, j] x2[b, j]: an einsum on ones counts them."""
+    N, L = ss.symbols("N L")
+    for lead, in1, in2, out in [((2,), 3, 4, 5), ((2, 7), 1, 6, 2), ((), 5, 5, 3)]:
+        m = nn.Bilinear(in1, in2, out)
+        got = bilinear(m, (*map(sympy.Integer, lead), sympy.Integer(in1)), (*map(sympy.Integer, lead), sympy.Integer(in2)))
+        y = m(torch.zeros(*lead, in1), torch.zeros(*lead, in2))
+        assert tuple(got.shape) == tuple(y.shape)
+        terms = torch.einsum("...i,oij,...j->...o", torch.ones(*lead, in1), torch.ones(out, in1, in2),
+                             torch.ones(*lead, in2))
+        assert got.macs == int(terms.sum())
+    sym = bilinear(nn.Bilinear(3, 4, 5), (N, L, sympy.Integer(3)), (N, L, sympy.Integer(4)))
+    assert sym.shape == (N, L, 5) and sym.macs == 60 * N * L
+    with pytest.raises(ss.ShapeError, match="leading dims of both inputs must match"):
+        bilinear(nn.Bilinear(3, 4, 5), (N, sympy.Integer(3)), (L, sympy.Integer(4)))
+
+
+@pytest.mark.parametrize("shape", [(2, 7), (3,), (2, 3, 4)])
+def test_embedding_matches_torch(shape):
+    m = nn.Embedding(10, 6)
+    rep = ss.trace(m, shape)
+    assert tuple(rep.output_shape) == tuple(m(torch.zeros(shape, dtype=torch.long)).shape)
+    assert rep.macs == 0

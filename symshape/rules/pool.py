@@ -35,10 +35,20 @@ def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
     ceil mode: min(ceil((L + 2p - e)/s) + 1, floor((L + p - 1)/s) + 1), since the last window must
     start inside the input or the left padding. Both candidates are floors of L plus a constant
     over s, so the minimum is the one with the smaller constant: a single floor.
+    The padding must be at most k // 2: aten's pool shape checks bound it by half the kernel
+    size, not by half the dilated extent e that pooling_output_shape allows.
+
+    >>> pool_size(7, 3, 2, 1, 1, True), pool_size(6, 2, 2, 0, 1, True)
+    (4, 3)
+    >>> pool_size(20, 3, 1, 2, 2, False)
+    Traceback (most recent call last):
+    ...
+    symshape.symbols.ShapeError: padding 2 must be at most half the kernel size 3 (with dilation too): use padding <= 1
     """
     e = d * (k - 1) + 1
-    if p > e // 2:
-        raise ShapeError(f"padding {p} must be at most half the kernel extent {e}: use padding <= {e // 2}")
+    if p > k // 2:
+        raise ShapeError(f"padding {p} must be at most half the kernel size {k}"
+                         f"{' (with dilation too)' if d > 1 else ''}: use padding <= {k // 2}")
     shift = 2 * p - e
     if ceil_mode:
         shift = min(2 * p - e + s - 1, p - 1)
