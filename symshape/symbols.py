@@ -69,7 +69,7 @@ def as_size(value: SizeLike) -> sympy.Expr:
         raise ShapeError(f"a size must be an integer or a name, got {value!r}")
     if isinstance(value, int):
         if value < 0:
-            raise ShapeError(f"a size must be >= 0, got {value}")
+            raise ShapeError(f"a size must be >= 0, got {value}; write a non-negative integer or a name such as 'H'")
         return sympy.Integer(value)
     if isinstance(value, str):
         text = value.strip()
@@ -109,6 +109,8 @@ def parse_shape(spec: Union[str, Iterable[SizeLike]]) -> tuple:
         text = spec.strip()
         if text[:1] in "([" and text[-1:] in ")]":
             text = text[1:-1]
+        if not text.strip():
+            raise ShapeError(f"the shape spec {spec!r} is empty; write one dim or more, such as '1,3,H,W'")
         items = [t.strip() for t in text.split(",")]
         if items and items[-1] == "" and len(items) > 1:
             items.pop()  # a trailing comma, as in "(H,)"

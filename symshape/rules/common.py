@@ -8,7 +8,7 @@ import sympy
 from ..floors import floor_div
 from ..symbols import ShapeError
 
-__all__ = ["prod", "ntuple", "split_spatial", "at_least", "equal", "divisible", "exact_div", "fmt_shape", "dim_index",
+__all__ = ["prod", "ntuple", "split_spatial", "at_least", "equal", "divisible", "exact_div", "fmt_shape", "fmt_size", "dim_index",
            "check_channels", "more_than_one"]
 
 
@@ -30,6 +30,13 @@ def fmt_shape(shape) -> str:
     from ..render.expr import fmt
 
     return "(" + ", ".join(fmt(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def fmt_size(expr) -> str:
+    """One size as people write it, ``floor((H - 7)/2) + 1``, for messages."""
+    from ..render.expr import fmt
+
+    return fmt(expr)
 
 
 def at_least(expr, low: int, why: str) -> tuple:
