@@ -24,7 +24,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     >>> md = to_markdown(ss.trace(zoo.seed_case1(), "1,3,H,W"))
     >>> print(md.splitlines()[2])
     - $H_{\\text{0}} = \\left\\lfloor \\frac{H - 7}{2} \\right\\rfloor + 1$
-    >>> print(md.splitlines()[10])
+    >>> print(md.splitlines()[11])
     | `3` | Linear | $\\left(1, 10\\right)$ | 54,090 | $54{,}080$ |
     """
     shown = report.at(sizes) if sizes else report
