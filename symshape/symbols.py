@@ -150,6 +150,15 @@ _FUNCTIONS = {
 }
 
 
+class _Decimal(float):
+    """A decimal literal and where it stood: only ScaledFloor's scale may be one."""
+
+    def __new__(cls, text: str, at: int):
+        self = super().__new__(cls, text)
+        self.at = at
+        return self
+
+
 class _Parser:
     """Recursive descent over the tokens; one method per precedence level, as in Python's grammar."""
 
@@ -198,7 +207,8 @@ class _Parser:
 
     def expr(self, value):
         if isinstance(value, float):
-            self.fail(f"a decimal number ({value!r}) is only allowed as the scale of ScaledFloor")
+            self.fail(f"a decimal number ({float(value)!r}) is only allowed as the scale of ScaledFloor",
+                      getattr(value, "at", None))
         return value
 
     def additive(self):
@@ -246,7 +256,7 @@ class _Parser:
         at = self.tokens[self.i][2] if self.i < len(self.tokens) else len(self.text)
         kind, value = self.take()
         if kind == "num":
-            return sympy.Integer(int(value)) if value.isdigit() else float(value)
+            return sympy.Integer(int(value)) if value.isdigit() else _Decimal(value, at)
         if kind == "name":
             if self.peek() == "(":
                 return self.call(value, at)
