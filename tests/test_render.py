@@ -225,6 +225,7 @@ WINDOWS = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
 @pytest.mark.parametrize("module", WINDOWS, ids=lambda m: repr(m))
 def test_explain_per_dim_formula_agrees_with_torch(module):
     rep = ss.trace(nn.Sequential(module), "1,1,L")
