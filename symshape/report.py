@@ -79,7 +79,8 @@ class Condition:
 class Layer:
     """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
     name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
-    sympy expression in the default convention (DESIGN.md §4)."""
+    sympy expression in the default convention (DESIGN.md §4); ``attrs`` holds the module's public
+    hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers."""
 
     name: str
     kind: str
@@ -87,6 +88,7 @@ class Layer:
     out_shape: object
     params: int
     macs: sympy.Expr
+    attrs: dict = field(default_factory=dict, hash=False)
 
     @property
     def in_shape(self):
@@ -203,3 +205,55 @@ class Report:
     def __repr__(self) -> str:
         return (f"<Report {self.model} {self.input_shape!r} -> {self.output_shape!r}: "
                 f"{len(self.layers)} layers, {self.params:,} params>")
+
+    # --- outputs for people (symshape.render); thin wrappers -------------------------------------
+
+    def to_latex(self, sizes: Optional[Mapping] = None, document: bool = False) -> str:
+        """LaTeX: the output-size equations (``align``) and a booktabs table; with
+        ``document=True`` a complete document that compiles with pdflatex. With *sizes*, the
+        equations end with their values and the table has the numbers."""
+        from .render import latex
+
+        return latex.document(self, sizes) if document else latex.to_latex(self, sizes)
+
+    def to_markdown(self, sizes: Optional[Mapping] = None) -> str:
+        """Markdown with ``$…$`` math (MkDocs, Sphinx/myst, GitHub)."""
+        from .render.markdown import to_markdown
+
+        return to_markdown(self, sizes)
+
+    def to_json(self, indent: int = 2) -> str:
+        """JSON in the ``symshape.report/1`` schema; :meth:`from_json` reads it back exactly."""
+        from .render.json import to_json
+
+        return to_json(self, indent)
+
+    @staticmethod
+    def from_json(text: str) -> "Report":
+        """The report that :meth:`to_json` wrote (expressions parsed safely, never evaluated)."""
+        from .render.json import from_json
+
+        return from_json(text)
+
+    def explain(self, sizes: Optional[Mapping] = None, **more) -> str:
+        """The step-by-step derivation of every layer's shape and MACs at the given sizes."""
+        from .render.explain import explain
+
+        return explain(self, sizes, **more)
+
+    def plot(self, sizes=None, **options):
+        """Output size, MACs and activation memory against the input resolution (matplotlib);
+        see :func:`symshape.render.plot.plot` for the options."""
+        from .render.plot import plot
+
+        return plot(self, sizes, **options)
+
+    def _repr_latex_(self) -> str:
+        from .render.latex import repr_latex
+
+        return repr_latex(self)
+
+    def _repr_html_(self) -> str:
+        from .render.markdown import to_html
+
+        return to_html(self)
