@@ -123,9 +123,13 @@ META_DIVERGENCES: dict = {
 """Module types for which a meta run accepts inputs that a real CPU run rejects.
 
 Maps type -> the case. On meta, :func:`observe` reports a shape for these cases where
-torch on CPU would raise; run with ``device="cpu"`` when that matters. (Elsewhere meta
-and CPU agree on acceptance, though error messages sometimes differ, which is why a
-failed meta run is repeated on CPU before :class:`ObserveError` is raised.)
+torch on CPU would raise; run with ``device="cpu"`` when that matters. Independently of
+type, meta does not check that input and weight dtypes agree (a half-precision Linear
+accepts the default float32 input on meta; pass ``dtype=``). Elsewhere in the catalogue
+meta and CPU agree on acceptance (reflection/circular padding limits, pool padding,
+empty outputs, divisibility of PixelShuffle, GroupNorm, ChannelShuffle, ...), though
+the error messages sometimes differ, which is why a failed meta run is repeated on CPU
+before :class:`ObserveError` is raised.
 """
 
 
@@ -310,10 +314,14 @@ def _copy_to(model, device):
 
     memo = {}
     for p in model.parameters():
-        if not isinstance(p, nn.parameter.UninitializedParameter):
+        if isinstance(p, nn.parameter.UninitializedParameter):  # lazy modules materialise on device
+            memo[id(p)] = nn.parameter.UninitializedParameter(p.requires_grad, device, p.dtype)
+        else:
             memo[id(p)] = nn.Parameter(moved(p), requires_grad=p.requires_grad)
     for b in model.buffers():
-        if not isinstance(b, nn.parameter.UninitializedBuffer):
+        if isinstance(b, nn.parameter.UninitializedBuffer):
+            memo[id(b)] = nn.parameter.UninitializedBuffer(b.requires_grad, device, b.dtype)
+        else:
             memo[id(b)] = moved(b)
     return copy.deepcopy(model, memo)
 

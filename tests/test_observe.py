@@ -567,3 +567,23 @@ def test_meta_divergences(module, inputs, meta_shape):
     with pytest.raises(ObserveError, match=r"^torch raised in module '' \(%s\) .* on cpu: (RuntimeError|IndexError)"
                        % type(module).__name__):
         observe(module, *inputs, device="cpu")
+
+
+def test_meta_does_not_check_dtypes():
+    half = nn.Linear(5, 4).half()
+    assert observe(half, (2, 5))[""].out_shape == (2, 4)
+    with pytest.raises(ObserveError, match="on cpu: RuntimeError: mat1 and mat2 must have the same dtype"):
+        observe(half, (2, 5), device="cpu")
+    assert observe(nn.Linear(5, 4).double(), (2, 5), device="cpu", dtype=torch.float64)[""].macs == 40
+
+
+def test_lazy_modules_materialise_on_the_copy_only():
+    model = nn.Sequential(nn.LazyConv2d(4, 3), nn.LazyBatchNorm2d(), nn.Flatten(), nn.LazyLinear(4))
+    for device in ["meta", "cpu"]:
+        obs = observe(model, (2, 3, 5, 5), device=device)
+        assert (obs.device, obs.fallback_reason) == (device, None)
+        assert {k: (o.out_shape, o.macs) for k, o in obs.items()} == {
+            "": ((2, 4), 2 * 4 * 3 * 9 * 9 + 2 * 36 * 4), "0": ((2, 4, 3, 3), 2 * 4 * 3 * 9 * 9),
+            "1": ((2, 4, 3, 3), 0), "2": ((2, 36), 0), "3": ((2, 4), 2 * 36 * 4)}
+    assert isinstance(model[0].weight, nn.parameter.UninitializedParameter)
+    assert isinstance(model[3].weight, nn.parameter.UninitializedParameter)
