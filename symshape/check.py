@@ -211,7 +211,9 @@ def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bo
 
     Returns an :class:`Observations` dict of :class:`Observed`. Raises
     :class:`ObserveError` if torch rejects the input, and ``TypeError`` for an input
-    that is neither a shape nor a tensor.
+    that is neither a shape nor a tensor. A meta run that fails is repeated on CPU even
+    when the error is a plain shape error, so that the error carries torch's CPU message
+    (the CPU run stops at the same layer); ``fallback=False`` raises the meta error.
 
     >>> import torch
     >>> from torch import nn
@@ -233,8 +235,8 @@ def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bo
     >>> obs = observe(Positive(), torch.tensor([-1.0, 2.0, 3.0]))
     >>> obs[""].out_shape, obs.device
     ((2,), 'cpu')
-    >>> print(obs.fallback_reason)
-    NotImplementedError in module '' (Positive): The register_meta function for torch.nonzero() raises unimplemented by default, as a correct data-independent implementation does not exist. This implementation returns a fake value, assuming all elements of the tensor are non-zero. To enable this registration, please set 'torch.fx.experimental._config.meta_nonzero_assume_all_nonzero' to True.
+    >>> obs.fallback_reason[:70]
+    "NotImplementedError in module '' (Positive): The register_meta function"
 
     Inputs torch rejects raise :class:`ObserveError`, naming the module:
 
