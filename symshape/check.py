@@ -235,7 +235,7 @@ def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bo
     >>> obs = observe(Positive(), torch.tensor([-1.0, 2.0, 3.0]))
     >>> obs[""].out_shape, obs.device
     ((2,), 'cpu')
-    >>> obs.fallback_reason[:70]
+    >>> obs.fallback_reason[:71]
     "NotImplementedError in module '' (Positive): The register_meta function"
 
     Inputs torch rejects raise :class:`ObserveError`, naming the module:
