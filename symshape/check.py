@@ -267,17 +267,19 @@ class _Failure:
         self.exc, self.module_name, self.kind = exc, module_name, kind
         self.in_shapes, self.device = in_shapes, device
 
-    def _message(self):
+    def _first_line(self):
         lines = str(self.exc).strip().splitlines()
-        return f"{type(self.exc).__name__}: {lines[0] if lines else ''}"
+        return lines[0] if lines else ""
 
     def summary(self):
-        return f"{type(self.exc).__name__} in module {self.module_name!r} ({self.kind}): {self._message().split(': ', 1)[1]}"
+        """One line for :attr:`Observations.fallback_reason`."""
+        return (f"{type(self.exc).__name__} in module {self.module_name!r} ({self.kind}): "
+                f"{self._first_line()}")
 
     def as_observe_error(self):
         return ObserveError(
             f"torch raised in module {self.module_name!r} ({self.kind}) with input shapes "
-            f"{self.in_shapes} on {self.device}: {self._message()}",
+            f"{self.in_shapes} on {self.device}: {type(self.exc).__name__}: {self._first_line()}",
             self.module_name, self.kind, self.in_shapes, self.device)
 
 
@@ -383,7 +385,7 @@ def _run(model, specs, device, dtype):
                 rec["caveat"] = rec["caveat"] or reason
 
     def post_hook(module, args, output):
-        entered, name, in_shapes, start = stack.pop()
+        _, _, in_shapes, start = stack.pop()
         rec = seen.setdefault(id(module), _fresh())
         rec["in_shapes"], rec["out_shape"] = in_shapes, _shape_of(output)
         rec["flops"] += counter.get_total_flops() - start
