@@ -1,0 +1,24 @@
+"""symshape: symbolic shape reasoning for neural networks.
+
+Closed-form output sizes, flatten sizes, parameter counts and MACs of torch models as sympy
+expressions of the input sizes.
+
+>>> import torch.nn as nn
+>>> import symshape as ss
+>>> H, W = ss.symbols("H W")
+>>> rep = ss.trace(nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2), nn.MaxPool2d(2)), (1, 3, H, W))
+>>> rep.output_shape
+(1, 3, floor(H/8), floor(W/8))
+"""
+from .floors import canonical, ceil_div, floor_div, mod
+from .render.expr import fmt
+from .report import Condition, Layer, Report, Shape
+from .rules.registry import Out, register
+from .symbols import ShapeError, parse_shape, symbols
+from .trace import trace
+
+__all__ = [
+    "symbols", "parse_shape", "trace", "fmt", "register", "Out", "ShapeError",
+    "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
+]
+__version__ = "0.1.0"

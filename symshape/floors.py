@@ -1,0 +1,387 @@
+"""The integer-floor algebra: canonical constructors for floor, ceil and mod of sizes.
+
+sympy leaves ``floor(floor(floor(H/2)/2)/2)`` as it is and cannot relate ``ceiling`` to ``floor``.
+The constructors here keep every size closed-form by applying, for integer-valued numerators
+and positive integer moduli (DESIGN.md §5):
+
+* ``floor((floor(y) + e)/m) = floor((y + e)/m)`` for real y, integer e (nests collapse);
+* ``floor((g*A + b)/(g*m)) = floor((A + floor(b/g))/m)`` for integer A (common factors cancel);
+* ``floor((m*A + B)/m) = A + floor(B/m)`` (whole multiples leave the floor);
+* ``ceil(n/m) = floor((n + m - 1)/m)`` and ``n mod m = n - m*floor(n/m)``;
+* ``floor((q*min(a, b) + e)/m) = min(floor((q*a + e)/m), floor((q*b + e)/m))`` for q > 0.
+
+>>> from symshape.symbols import symbols
+>>> H = symbols("H")
+>>> floor_div(floor_div(floor_div(H, 2), 2), 2)
+floor(H/8)
+>>> ceil_div(H, 4)
+floor(H/4 + 3/4)
+>>> floor_div(floor_div(H + 2*3 - 7, 2) + 1 + 2*1 - 3, 2) + 1
+floor(H/4 - 1/4) + 1
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Optional
+
+import sympy
+
+__all__ = ["floor_div", "ceil_div", "mod", "smin", "canonical", "ScaledFloor", "scaled_floor", "affine",
+           "simplify_relation"]
+
+
+def _as_int(value, what: str) -> int:
+    if isinstance(value, sympy.Integer):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"{what} must be an integer, got {value!r}")
+
+
+def affine(expr) -> Optional[tuple]:
+    """``({symbol: a, ...}, b)`` when *expr* is ``sum(a*symbol) + b`` with integers a, b, else None.
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> affine(2*H - W + 7)
+    ({H: 2, W: -1}, 7)
+    >>> affine(H/2) is None
+    True
+    """
+    expr = sympy.expand(sympy.sympify(expr))
+    coeffs, const = {}, 0
+    for term, c in expr.as_coefficients_dict().items():
+        if not c.is_Integer:
+            return None
+        if term is sympy.S.One:
+            const += int(c)
+        elif term.is_Symbol:
+            coeffs[term] = int(c)
+        else:
+            return None
+    return dict(sorted(coeffs.items(), key=lambda kv: kv[0].name)), const
+
+
+def _split(num: sympy.Expr) -> Optional[tuple]:
+    """Integer-valued *num* as ``({atom: coeff}, const)`` with integer coefficients, else None."""
+    terms, const = {}, 0
+    for term, c in sympy.expand(num).as_coefficients_dict().items():
+        if not c.is_Integer:
+            return None
+        if term is sympy.S.One:
+            const += int(c)
+            continue
+        if term.is_integer is not True:
+            return None
+        terms[term] = terms.get(term, 0) + int(c)
+    return {t: c for t, c in terms.items() if c}, const
+
+
+def _join(terms: dict, const: int) -> sympy.Expr:
+    return sympy.Add(*(c * t for t, c in terms.items()), sympy.Integer(const))
+
+
+def _ratio(arg: sympy.Expr) -> Optional[tuple]:
+    """``(numerator, m)`` with a positive integer m when ``arg == numerator/m``, else None."""
+    num, den = sympy.fraction(sympy.together(arg))
+    if not den.is_Integer:
+        return None
+    den = int(den)
+    if den < 0:
+        num, den = -num, -den
+    return num, den
+
+
+def floor_div(num, m) -> sympy.Expr:
+    """``floor(num / m)`` in canonical closed form, for integer-valued *num* and integer ``m >= 1``.
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> floor_div(H - 7, 2)
+    floor(H/2 - 7/2)
+    >>> floor_div(2*H + 6, 4)
+    floor(H/2 + 3/2)
+    >>> floor_div(4*H + 2*W + 1, 2)
+    2*H + W
+    >>> floor_div(sympy.Min(H, W) + 1, 2)
+    Min(floor(H/2 + 1/2), floor(W/2 + 1/2))
+    """
+    m = _as_int(m, "the divisor")
+    if m < 1:
+        raise ValueError(f"floor_div needs a positive divisor, got {m}")
+    num = sympy.sympify(num)
+    if m == 1:
+        return num
+    split = _split(num)
+    if split is None:
+        return sympy.floor(num / m)
+    terms, const = split
+    # Whole multiples of m leave the floor.
+    outside = {t: c // m for t, c in terms.items() if c % m == 0}
+    inside = {t: c for t, c in terms.items() if c % m}
+    out = _join(outside, 0)
+    if not inside:
+        return out + const // m
+    # Common factors of the divisor and every non-constant coefficient cancel.
+    g = math.gcd(m, *inside.values())
+    if g > 1:
+        inside = {t: c // g for t, c in inside.items()}
+        const, m = const // g, m // g
+        if m == 1:
+            return out + _join(inside, const)
+    if len(inside) == 1:
+        (atom, q), = inside.items()
+        # floor((floor(y) + e)/m) == floor((y + e)/m)
+        if q == 1 and isinstance(atom, sympy.floor):
+            ratio = _ratio(atom.args[0])
+            if ratio is not None:
+                inner_num, n = ratio
+                return out + floor_div(inner_num + n * const, n * m)
+        # floor is monotone: it passes through min and max.
+        if q > 0 and isinstance(atom, (sympy.Min, sympy.Max)):
+            parts = [floor_div(q * a + const, m) for a in atom.args]
+            return out + (smin(*parts) if isinstance(atom, sympy.Min) else sympy.Max(*parts))
+    if const % m == 0:
+        out, const = out + const // m, 0
+    # The argument is canonical: sympy's own evaluation would find nothing more to pull out.
+    return out + sympy.floor(_join(inside, const) / m, evaluate=False)
+
+
+def ceil_div(num, m) -> sympy.Expr:
+    """``ceil(num / m) = floor((num + m - 1)/m)`` for integer-valued *num*, so ceil and floor mix.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> ceil_div(floor_div(H + 1, 2), 2)
+    floor(H/4 + 3/4)
+    """
+    m = _as_int(m, "the divisor")
+    return floor_div(sympy.sympify(num) + m - 1, m)
+
+
+def mod(num, m) -> sympy.Expr:
+    """``num mod m`` (Python's sign convention) as ``num - m*floor(num/m)``.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> mod(-H, 7)
+    -H - 7*floor(-H/7)
+    >>> [mod(-h, 7) for h in (7, 8, 13)] == [0, 6, 1]
+    True
+    """
+    m = _as_int(m, "the modulus")
+    num = sympy.sympify(num)
+    if num.is_Integer:
+        return sympy.Integer(int(num) % m)
+    return num - m * floor_div(num, m)
+
+
+def _floor_key(expr):
+    """``(rest, numerator without constant, m, constant)`` for ``rest + floor((A + c)/m)``."""
+    if isinstance(expr, sympy.floor):
+        rest, f = sympy.Integer(0), expr
+    elif isinstance(expr, sympy.Add):
+        floors = [t for t in expr.args if isinstance(t, sympy.floor)]
+        if len(floors) != 1:
+            return None
+        f = floors[0]
+        rest = expr - f
+    else:
+        return None
+    ratio = _ratio(f.args[0])
+    if ratio is None:
+        return None
+    num, m = ratio
+    split = _split(num)
+    if split is None:
+        return None
+    terms, c = split
+    return rest, _join(terms, 0), m, c
+
+
+def smin(*args) -> sympy.Expr:
+    """``min`` that resolves what the floor algebra can decide.
+
+    Two candidates ``r + floor((A + c1)/m)`` and ``r + floor((A + c2)/m)`` differ only in the
+    constant, so the one with the smaller constant is the minimum for every A; candidates whose
+    difference is a constant compare directly. Otherwise sympy's ``Min`` stays.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> smin(floor_div(H - 3, 2) + 1, floor_div(H, 2) + 1)
+    floor(H/2 - 3/2) + 1
+    >>> smin(H, H + 3)
+    H
+    """
+    items = [sympy.sympify(a) for a in args]
+    kept: list = []
+    for a in items:
+        for i, b in enumerate(kept):
+            diff = sympy.expand(a - b)
+            if diff.is_number:
+                if diff < 0:
+                    kept[i] = a
+                break
+            ka, kb = _floor_key(a), _floor_key(b)
+            if ka and kb and ka[:3] == kb[:3]:
+                if ka[3] < kb[3]:
+                    kept[i] = a
+                break
+        else:
+            kept.append(a)
+    return kept[0] if len(kept) == 1 else sympy.Min(*kept)
+
+
+class ScaledFloor(sympy.Function):
+    """``floor(double(L) * scale)``: torch's output size for a float ``scale_factor``.
+
+    torch multiplies in IEEE double arithmetic, whose rounding can push a product that is just
+    below an integer onto it: ``10 * 0.7`` is ``7.0`` in doubles although 0.7's exact binary
+    value times 10 is below 7. This function evaluates exactly as torch does at integers and is
+    monotone non-decreasing in L. Use :func:`scaled_floor`, which returns an ordinary floor when
+    the product is exact.
+    """
+
+    is_integer = True
+    nargs = 2
+
+    @classmethod
+    def eval(cls, size, scale):
+        if size.is_Integer and scale.is_Rational:
+            return sympy.Integer(math.floor(float(int(size)) * float(scale)))
+        return None
+
+    def _eval_is_nonnegative(self):
+        return True
+
+    @property
+    def scale(self) -> float:
+        return float(self.args[1])
+
+    def _sympystr(self, printer):
+        return f"floor({self.scale!r}*{printer._print(self.args[0])})"
+
+    def _latex(self, printer):
+        return rf"\left\lfloor {self.scale!r} \cdot {printer._print(self.args[0])} \right\rfloor"
+
+
+def scaled_floor(size, scale: float) -> sympy.Expr:
+    """torch's ``floor(float(size) * scale)``: exact floor algebra where the double product is exact.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> scaled_floor(H, 2.0), scaled_floor(H, 0.5), scaled_floor(H, 1.5)
+    (2*H, floor(H/2), floor(3*H/2))
+    >>> scaled_floor(H, 0.7)
+    floor(0.7*H)
+    >>> scaled_floor(H, 0.7).args
+    (H, 3152519739159347/4503599627370496)
+    >>> scaled_floor(10, 0.7), scaled_floor(100, 0.29)
+    (7, 28)
+    """
+    scale = float(scale)
+    if not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a positive finite number, got {scale}")
+    size = sympy.sympify(size)
+    frac = Fraction(scale)  # the exact binary value of the double
+    # With a small numerator the double product L*scale is exact for every L < 2**40.
+    if frac.numerator < 2 ** 13:
+        return floor_div(size * frac.numerator, frac.denominator)
+    return ScaledFloor(size, sympy.Rational(frac.numerator, frac.denominator))
+
+
+def canonical(expr) -> sympy.Expr:
+    """Rewrite every floor, ceiling and Mod in *expr* with the constructors above, bottom-up.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> canonical(sympy.floor(sympy.floor(sympy.floor(H/2)/2)/2))
+    floor(H/8)
+    >>> canonical(sympy.ceiling(H/32))
+    floor(H/32 + 31/32)
+    """
+    expr = sympy.sympify(expr)
+    if not expr.args:
+        return expr
+    args = [canonical(a) for a in expr.args]
+    if isinstance(expr, (sympy.floor, sympy.ceiling)):
+        ratio = _ratio(args[0])
+        if ratio is not None and _split(ratio[0]) is not None:
+            num, m = ratio
+            return floor_div(num, m) if isinstance(expr, sympy.floor) else ceil_div(num, m)
+    if isinstance(expr, sympy.Mod) and args[1].is_Integer and args[1] > 0:
+        if _split(args[0]) is not None:
+            return mod(args[0], int(args[1]))
+    if isinstance(expr, sympy.Min):
+        return smin(*args)
+    return expr.func(*args)
+
+
+def _monotone_form(expr):
+    """``(X, a, b, m, k, c)`` when ``expr == k*floor((a*X + b)/m) + c`` (or ``k*(a*X + b) + c``
+    with m = 0 meaning no floor) for one symbol X and integers a, b, k, c, else None."""
+    split = _split(expr)
+    if split is None:
+        return None
+    terms, c = split
+    if len(terms) != 1:
+        return None
+    (atom, k), = terms.items()
+    if atom.is_Symbol:
+        return atom, 1, 0, 0, k, c
+    if isinstance(atom, sympy.floor):
+        ratio = _ratio(atom.args[0])
+        if ratio is None:
+            return None
+        num, m = ratio
+        lin = affine(num)
+        if lin is None or len(lin[0]) != 1:
+            return None
+        (x, a), = lin[0].items()
+        return x, a, lin[1], m, k, c
+    return None
+
+
+def simplify_relation(rel):
+    """A relation ``lhs >= rhs`` or ``lhs <= rhs`` on one size symbol through at most one floor,
+    solved exactly for the symbol; anything else is returned as it is.
+
+    ``k*floor((a*X + b)/m) + c >= 0`` with a, k > 0 holds iff ``X >= ceil((m*ceil(-c/k) - b)/a)``.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> simplify_relation(sympy.Ge(floor_div(H - 7, 2) + 1, 1))
+    H >= 7
+    >>> simplify_relation(sympy.Ge(floor_div(H - 3, 4) + 1, 1))
+    H >= 3
+    >>> simplify_relation(sympy.Le(floor_div(H, 2) + 1, 4))
+    H <= 7
+    >>> simplify_relation(sympy.Ge(floor_div(H + 6, 2) + 1, 1))
+    True
+    """
+    if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):
+        sign = 1 if isinstance(rel, sympy.GreaterThan) else -1
+        form = _monotone_form(sympy.expand(rel.lhs - rel.rhs))
+        if form is None:
+            return rel
+        x, a, b, m, k, c = form
+        if a <= 0:
+            return rel
+        # Solve k*F + c >= 0 (sign 1) or k*F + c <= 0 (sign -1) with F = floor((aX + b)/m), or F = aX + b when m = 0.
+        if sign * k > 0:   # F >= t
+            t = _ceil_frac(-c, k)
+            bound = m * t - b if m else t - b
+            return sympy.Ge(x, _ceil_frac(bound, a))
+        t = _floor_frac(-c, k)  # F <= t
+        bound = m * (t + 1) - 1 - b if m else t - b
+        return sympy.Le(x, _floor_frac(bound, a))
+    return rel
+
+
+def _ceil_frac(p: int, q: int) -> int:
+    return -((-p) // q) if q > 0 else _ceil_frac(-p, -q)
+
+
+def _floor_frac(p: int, q: int) -> int:
+    return p // q if q > 0 else (-p) // (-q)

@@ -1,0 +1,1 @@
+"""Rendering reports for people: text tables (and, in time, markdown, LaTeX and JSON)."""

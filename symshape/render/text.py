@@ -1,0 +1,61 @@
+"""The plain-text per-layer table."""
+from __future__ import annotations
+
+import sympy
+
+from .expr import fmt
+
+__all__ = ["table", "domain_summary"]
+
+CONVENTION = "MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs"
+
+
+def _num(value) -> str:
+    value = sympy.sympify(value)
+    if value.is_Integer:
+        return f"{int(value):,}"
+    return fmt(value)
+
+
+def _shape(shape) -> str:
+    if isinstance(shape, tuple) and shape and all(isinstance(s, tuple) or s is None for s in shape):
+        return ", ".join("None" if s is None else _shape(s) for s in shape)
+    return "(" + ", ".join(fmt(d) for d in shape) + ")"
+
+
+def table(report) -> str:
+    """The report as an aligned text table with totals, the domain and the MAC convention."""
+    rows = [("layer", "type", "output shape", "params", "MACs")]
+    for layer in report.layers:
+        rows.append((layer.name or "<root>", layer.kind, _shape(layer.out_shape), f"{layer.params:,}", _num(layer.macs)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    rule = "  ".join("-" * w for w in widths)
+
+    def line(r):
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+
+    sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
+    head = f"{report.model}  input {_shape(report.input_shape)}" + (f"  at {sizes}" if sizes else "")
+    out = [head, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule]
+    out.append(f"output {_shape(report.output_shape)}")
+    out.append(f"params {report.params:,}")
+    out.append(f"MACs   {_num(report.macs)}")
+    if report.domain:
+        out.append("runs when " + ", ".join(domain_summary(report.domain)))
+    out.append(CONVENTION)
+    return "\n".join(out)
+
+
+def domain_summary(domain) -> list:
+    """The domain for reading: per symbol the tightest of the ``X >= c`` and ``X <= c`` bounds,
+    then every other condition, each once."""
+    lower, upper, rest = {}, {}, []
+    for cond in domain:
+        e = cond.expr
+        if isinstance(e, (sympy.GreaterThan, sympy.LessThan)) and e.lhs.is_Symbol and e.rhs.is_Integer:
+            bounds, pick = (lower, max) if isinstance(e, sympy.GreaterThan) else (upper, min)
+            bounds[e.lhs] = pick(bounds.get(e.lhs, e.rhs), e.rhs)
+        elif e not in rest:
+            rest.append(e)
+    out = [f"{s} >= {v}" for s, v in lower.items()] + [f"{s} <= {v}" for s, v in upper.items()]
+    return out + [fmt(e) for e in rest]

@@ -1,0 +1,200 @@
+"""Frozen records of a traced model: layers, the domain, totals; evaluation at sizes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
+
+import sympy
+
+from .symbols import ShapeError
+
+__all__ = ["Shape", "Condition", "Layer", "Report"]
+
+
+class Shape(tuple):
+    """A shape: a tuple of sympy expressions that prints its floors readably.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H = symbols("H")
+    >>> Shape((1, 32, floor_div(H - 7, 2) + 1))
+    (1, 32, floor((H - 7)/2) + 1)
+    >>> Shape((1, 2)) == (1, 2)
+    True
+    """
+
+    def __new__(cls, dims=()):
+        return super().__new__(cls, (sympy.sympify(d) for d in dims))
+
+    def __repr__(self) -> str:
+        from .render.expr import fmt
+
+        inner = ", ".join(fmt(d) for d in self)
+        return f"({inner},)" if len(self) == 1 else f"({inner})"
+
+    __str__ = __repr__
+
+    @property
+    def numel(self) -> sympy.Expr:
+        """The number of elements: the product of the dims."""
+        return sympy.Mul(*self) if self else sympy.Integer(1)
+
+    def subs(self, values) -> "Shape":
+        return Shape(d.subs(values) for d in self)
+
+
+def _subs(value, values):
+    if isinstance(value, Shape):
+        return value.subs(values)
+    if isinstance(value, tuple):
+        return tuple(_subs(v, values) for v in value)
+    if value is None:
+        return None
+    return sympy.sympify(value).subs(values)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of the domain: ``expr`` (a sympy relation on the input sizes) must hold for
+    the layer ``layer`` (qualified name) of type ``kind`` to run; ``why`` says what it means."""
+
+    expr: sympy.Basic
+    layer: str
+    kind: str
+    why: str
+
+    def __repr__(self) -> str:
+        from .render.expr import fmt
+
+        return fmt(self.expr)
+
+    def __str__(self) -> str:
+        return f"{self!r}  [layer {self.layer!r} ({self.kind}): {self.why}]"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
+    name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
+    sympy expression in the default convention (DESIGN.md §4)."""
+
+    name: str
+    kind: str
+    in_shapes: tuple
+    out_shape: object
+    params: int
+    macs: sympy.Expr
+
+    @property
+    def in_shape(self):
+        """The shape of the first input."""
+        return self.in_shapes[0] if self.in_shapes else None
+
+    @property
+    def activations(self) -> sympy.Expr:
+        """Elements of the output (all outputs, for ops with several)."""
+        if isinstance(self.out_shape, Shape):
+            return self.out_shape.numel
+        return sympy.Add(*(s.numel for s in self.out_shape if isinstance(s, Shape)))
+
+    def subs(self, values) -> "Layer":
+        return replace(self, in_shapes=_subs(self.in_shapes, values), out_shape=_subs(self.out_shape, values),
+                       macs=_subs(self.macs, values))
+
+
+@dataclass(frozen=True)
+class Report:
+    """The traced model.
+
+    ``output_shape``, ``layers``, ``params`` (unique parameters of the model), ``domain`` (the
+    conditions under which the model runs), ``symbols`` (the input size symbols), and the totals
+    ``macs``, ``flops`` (= 2·macs) and ``activations``. :meth:`at` evaluates at sizes.
+    """
+
+    model: str
+    input_shape: Shape
+    layers: tuple
+    output_shape: object
+    params: int
+    domain: tuple = ()
+    symbols: tuple = ()
+    sizes: Mapping = field(default_factory=dict)
+
+    @property
+    def macs(self) -> sympy.Expr:
+        """Total multiply-accumulates (bias excluded; DESIGN.md §4)."""
+        return sympy.Add(*(layer.macs for layer in self.layers))
+
+    @property
+    def flops(self) -> sympy.Expr:
+        """Total FLOPs = 2 · MACs, as torch.utils.flop_counter counts them."""
+        return 2 * self.macs
+
+    @property
+    def activations(self) -> sympy.Expr:
+        """Total elements of all layer outputs."""
+        return sympy.Add(*(layer.activations for layer in self.layers))
+
+    def layer(self, name: str) -> Layer:
+        """The last record of the layer with this qualified name."""
+        for layer in reversed(self.layers):
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}; layers: {', '.join(repr(layer.name) for layer in self.layers)}")
+
+    def _values(self, sizes: Mapping) -> dict:
+        by_name = {s.name: s for s in self.symbols}
+        values = {}
+        for name, value in sizes.items():
+            key = name.name if isinstance(name, sympy.Symbol) else name
+            if key not in by_name:
+                known = ", ".join(by_name) or "none: the report is numeric already"
+                raise ShapeError(f"{key!r} is not a size of this model; its sizes are {known}")
+            if isinstance(value, bool) or not isinstance(value, (int, sympy.Integer)) or value < 1:
+                raise ShapeError(f"size {key} must be a positive integer, got {value!r}")
+            values[by_name[key]] = sympy.Integer(value)
+        return values
+
+    def violations(self, **sizes) -> list:
+        """The domain conditions that fail at the given sizes (empty: the model runs there)."""
+        values = self._values(sizes)
+        return [c for c in self.domain if c.expr.subs(values) is sympy.false]
+
+    def at(self, sizes: Optional[Mapping] = None, **more) -> "Report":
+        """The report at concrete sizes (some or all symbols), with the same structure.
+
+        Raises ShapeError, naming the layer and the condition, where the model does not run.
+        """
+        given = {**(sizes or {}), **more}
+        values = self._values(given)
+        remaining = []
+        for cond in self.domain:
+            holds = cond.expr.subs(values)
+            if holds is sympy.false:
+                from .render.expr import fmt
+
+                at = ", ".join(f"{k}={v}" for k, v in given.items())
+                raise ShapeError(
+                    f"the model does not run at {at}: layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)} "
+                    f"({cond.why}); solve for valid sizes with report.valid_inputs() or pick sizes that satisfy it"
+                )
+            if holds is not sympy.true:
+                remaining.append(replace(cond, expr=holds))
+        return replace(
+            self,
+            input_shape=self.input_shape.subs(values),
+            layers=tuple(layer.subs(values) for layer in self.layers),
+            output_shape=_subs(self.output_shape, values),
+            domain=tuple(remaining),
+            symbols=tuple(s for s in self.symbols if s not in values),
+            sizes={**self.sizes, **{s.name: int(v) for s, v in values.items()}},
+        )
+
+    def __str__(self) -> str:
+        from .render.text import table
+
+        return table(self)
+
+    def __repr__(self) -> str:
+        return (f"<Report {self.model} {self.input_shape!r} -> {self.output_shape!r}: "
+                f"{len(self.layers)} layers, {self.params:,} params>")

@@ -1,0 +1,84 @@
+"""Helpers shared by the rules: shape checks that produce readable errors and requirements."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import sympy
+
+from ..floors import floor_div
+from ..symbols import ShapeError
+
+__all__ = ["prod", "ntuple", "split_spatial", "at_least", "equal", "divisible", "exact_div", "fmt_shape", "dim_index",
+           "check_channels"]
+
+
+def prod(items) -> sympy.Expr:
+    """The product, built in one Mul so that sympy keeps ``32*(a + 1)*(b + 1)`` factored."""
+    return sympy.Mul(*items)
+
+
+def ntuple(value, n: int) -> tuple:
+    """``value`` repeated n times when it is a scalar, else as a tuple of length n."""
+    if isinstance(value, (tuple, list)):
+        if len(value) == 1 and n > 1:
+            return tuple(value) * n
+        return tuple(value)
+    return (value,) * n
+
+
+def fmt_shape(shape) -> str:
+    from ..render.expr import fmt
+
+    return "(" + ", ".join(fmt(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def at_least(expr, low: int, why: str) -> tuple:
+    """The requirement ``expr >= low``."""
+    return (sympy.Ge(expr, low), why)
+
+
+def equal(got, want, why: str) -> tuple:
+    """The requirement ``got == want``."""
+    return (sympy.Eq(got, want), why)
+
+
+def divisible(expr, by: int, why: str) -> tuple:
+    """The requirement ``expr ≡ 0 (mod by)``."""
+    return (sympy.Eq(sympy.Mod(expr, by), 0), why)
+
+
+def exact_div(expr, by: int) -> sympy.Expr:
+    """``expr / by`` for an expr that a requirement makes divisible: kept integer-valued."""
+    return floor_div(expr, by)
+
+
+_SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def split_spatial(x: Sequence, nd: int, what: str = "input") -> tuple:
+    """``(batch dims, channels, spatial dims)`` of an (N, C, *spatial) or unbatched (C, *spatial)
+    input with nd spatial dims, or a ShapeError that says which ranks are accepted."""
+    if len(x) == nd + 2:
+        return tuple(x[:1]), x[1], tuple(x[2:])
+    if len(x) == nd + 1:
+        return (), x[0], tuple(x[1:])
+    raise ShapeError(
+        f"expected a {nd + 2}-d (N, C, {_SPATIAL.get(nd, '...')}) "
+        f"or {nd + 1}-d unbatched {what}, got {len(x)}-d {fmt_shape(x)}"
+    )
+
+
+def check_channels(c, expected: int, attr: str, suggestion: str) -> tuple:
+    """Requirements that the channel count equals *expected*; a ShapeError if it cannot."""
+    if c.is_Integer:
+        if int(c) != expected:
+            raise ShapeError(f"expected {expected} channels ({attr}={expected}), got {c}; {suggestion}")
+        return ()
+    return (equal(c, expected, f"{attr}={expected} channels"),)
+
+
+def dim_index(dim: int, rank: int, op: str) -> int:
+    """A possibly negative dim as an index into a shape of the given rank."""
+    if not -rank <= dim < max(rank, 1):
+        raise ShapeError(f"{op}: dim {dim} is out of range for a {rank}-d input (valid: {-rank} to {rank - 1})")
+    return dim % rank if rank else 0

@@ -1,0 +1,73 @@
+"""Convolutions: Conv{1,2,3}d and ConvTranspose{1,2,3}d, one rule each, generic over the spatial rank."""
+from __future__ import annotations
+
+import sympy
+import torch.nn as nn
+
+from ..floors import floor_div
+from ..symbols import ShapeError
+from .common import at_least, check_channels, prod, split_spatial
+from .registry import Out, register
+
+
+def _padding_requirements(mode: str, pads, sizes) -> list:
+    """reflect needs each pad < L; circular needs each pad <= L (torch wraps at most once)."""
+    reqs = []
+    for (left, right), size in zip(pads, sizes):
+        for p in {left, right}:
+            if p and mode == "reflect":
+                reqs.append(at_least(size, p + 1, f"padding_mode='reflect' needs padding {p} < input size"))
+            elif p and mode == "circular":
+                reqs.append(at_least(size, p, f"padding_mode='circular' needs padding {p} <= input size"))
+    return reqs
+
+
+@register(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def conv(m: nn.modules.conv._ConvNd, x):
+    """out = floor((L + 2p - d(k - 1) - 1)/s) + 1 per spatial dim (padding='same': out = L);
+    MACs = N · Cout · (Cin/groups) · prod(k) · prod(out spatial)."""
+    nd = len(m.kernel_size)
+    lead, c, sizes = split_spatial(x, nd)
+    reqs = list(check_channels(c, m.in_channels, "in_channels",
+                               f"set in_channels={c} or make the previous layer produce {m.in_channels} channels"))
+    if m.padding == "same":
+        totals = [d * (k - 1) for k, d in zip(m.kernel_size, m.dilation)]
+        pads = [(t // 2, t - t // 2) for t in totals]
+        out = list(sizes)
+    else:
+        pads = [(0, 0)] * nd if m.padding == "valid" else [(p, p) for p in m.padding]
+        out = []
+        for size, k, s, d, (p, _) in zip(sizes, m.kernel_size, m.stride, m.dilation, pads):
+            o = floor_div(size + 2 * p - d * (k - 1) - 1, s) + 1
+            reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the kernel extent {d * (k - 1) + 1}"))
+            out.append(o)
+    if m.padding_mode != "zeros":
+        reqs += _padding_requirements(m.padding_mode, pads, sizes)
+    macs = prod(lead) * m.out_channels * (m.in_channels // m.groups) * prod(m.kernel_size) * prod(out)
+    return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs))
+
+
+@register(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def conv_transpose(m: nn.modules.conv._ConvTransposeNd, x, output_size=None):
+    """out = (L - 1)s - 2p + d(k - 1) + output_padding + 1 per spatial dim, or the explicit
+    output_size, which must lie in [out, out + s - 1] with output_padding 0;
+    MACs = N · Cin · (Cout/groups) · prod(k) · prod(in spatial) (input positions, as torch counts)."""
+    nd = len(m.kernel_size)
+    lead, c, sizes = split_spatial(x, nd)
+    reqs = list(check_channels(c, m.in_channels, "in_channels",
+                               f"set in_channels={c} or make the previous layer produce {m.in_channels} channels"))
+    base = [(size - 1) * s - 2 * p + d * (k - 1) + 1
+            for size, k, s, d, p in zip(sizes, m.kernel_size, m.stride, m.dilation, m.padding)]
+    if output_size is None:
+        out = [b + op for b, op in zip(base, m.output_padding)]
+    else:
+        out = [sympy.sympify(v) for v in list(output_size)[-nd:]]
+        if len(out) != nd:
+            raise ShapeError(f"output_size must have {nd} spatial entries, got {tuple(output_size)}")
+        for o, b, s in zip(out, base, m.stride):
+            reqs.append((sympy.Ge(o, b), f"output_size {o} >= the smallest size {b}"))
+            reqs.append((sympy.Le(o, b + s - 1), f"output_size {o} <= the largest size {b} + stride - 1"))
+    reqs += [at_least(o, 1, "output size >= 1: padding removes more than the transposed convolution produces")
+             for o in out]
+    macs = prod(lead) * m.in_channels * (m.out_channels // m.groups) * prod(m.kernel_size) * prod(sizes)
+    return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs))

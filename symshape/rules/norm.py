@@ -1,0 +1,83 @@
+"""Normalisation layers: they keep the shape and check the channel or trailing dims."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from ..symbols import ShapeError
+from .common import check_channels, divisible, equal, fmt_shape
+from .registry import Out, register
+
+_BN_RANKS = {nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,),
+             nn.InstanceNorm1d: (2, 3), nn.InstanceNorm2d: (3, 4), nn.InstanceNorm3d: (4, 5)}
+
+
+def _ranks(m):
+    for cls in type(m).__mro__:
+        if cls in _BN_RANKS:
+            return _BN_RANKS[cls]
+    return None
+
+
+@register(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+def batch_norm(m, x):
+    """out = in; C (dim 1) must equal num_features. MACs = 0."""
+    ranks = _ranks(m)
+    if ranks and len(x) not in ranks:
+        raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
+    if len(x) < 2:
+        raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
+    reqs = check_channels(x[1], m.num_features, "num_features",
+                          f"set num_features={x[1]} or make the previous layer produce {m.num_features} channels")
+    return Out(x, 0, reqs)
+
+
+@register(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+def instance_norm(m, x):
+    """out = in for (N, C, *) or unbatched (C, *); with affine or running stats, C must equal
+    num_features. MACs = 0."""
+    ranks = _ranks(m)
+    if len(x) not in ranks:
+        raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
+    if not (m.affine or m.track_running_stats):
+        return x
+    c = x[1] if len(x) == ranks[-1] else x[0]
+    return Out(x, 0, check_channels(c, m.num_features, "num_features", f"set num_features={c}"))
+
+
+@register(nn.GroupNorm)
+def group_norm(m: nn.GroupNorm, x):
+    """out = in; C (dim 1) must equal num_channels, which num_groups divides. MACs = 0."""
+    if len(x) < 2:
+        raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
+    reqs = list(check_channels(x[1], m.num_channels, "num_channels", f"set num_channels={x[1]}"))
+    if not x[1].is_Integer:
+        reqs.append(divisible(x[1], m.num_groups, f"num_groups={m.num_groups} divides the channels"))
+    return Out(x, 0, tuple(reqs))
+
+
+@register(nn.LayerNorm)
+def layer_norm(m: nn.LayerNorm, x):
+    """out = in; the trailing dims must equal normalized_shape. MACs = 0."""
+    shape = tuple(m.normalized_shape)
+    if len(x) < len(shape):
+        raise ShapeError(f"expected trailing dims {shape}, got the {len(x)}-d input {fmt_shape(x)}")
+    reqs = []
+    for got, want in zip(x[len(x) - len(shape):], shape):
+        if got.is_Integer:
+            if int(got) != want:
+                raise ShapeError(
+                    f"expected trailing dims normalized_shape={shape}, got {fmt_shape(x)}; "
+                    f"set normalized_shape={fmt_shape(x[len(x) - len(shape):])}"
+                )
+        else:
+            reqs.append(equal(got, want, f"normalized_shape={shape} fixes this dim to {want}"))
+    return Out(x, 0, tuple(reqs))
+
+
+@register(nn.LocalResponseNorm, nn.CrossMapLRN2d)
+def local_response_norm(m, x):
+    """out = in for an input of 3 or more dims. MACs = 0."""
+    if len(x) < 3:
+        raise ShapeError(f"expected an input of 3 or more dims, got {len(x)}-d {fmt_shape(x)}")
+    return x
+

@@ -1,0 +1,106 @@
+"""Pooling: Max/Avg/LP pools (floor and ceil mode), adaptive pools, fractional max pools."""
+from __future__ import annotations
+
+import sympy
+import torch.nn as nn
+
+from ..floors import floor_div, scaled_floor
+from ..symbols import ShapeError
+from .common import at_least, ntuple, split_spatial
+from .registry import Out, register
+
+_NDIM = {
+    nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3,
+    nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3,
+    nn.LPPool1d: 1, nn.LPPool2d: 2,
+    nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2, nn.AdaptiveMaxPool3d: 3,
+    nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3,
+    nn.FractionalMaxPool2d: 2, nn.FractionalMaxPool3d: 3,
+}
+if hasattr(nn, "LPPool3d"):
+    _NDIM[nn.LPPool3d] = 3
+
+
+def _ndim(m) -> int:
+    for cls in type(m).__mro__:
+        if cls in _NDIM:
+            return _NDIM[cls]
+    raise ShapeError(f"cannot tell the spatial rank of {type(m).__name__}")
+
+
+def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
+    """One pooled dim, exactly as aten's pooling_output_shape.
+
+    floor mode: floor((L + 2p - e)/s) + 1 with the extent e = d(k - 1) + 1.
+    ceil mode: min(ceil((L + 2p - e)/s) + 1, floor((L + p - 1)/s) + 1), since the last window must
+    start inside the input or the left padding. Both candidates are floors of L plus a constant
+    over s, so the minimum is the one with the smaller constant: a single floor.
+    """
+    e = d * (k - 1) + 1
+    if p > e // 2:
+        raise ShapeError(f"padding {p} must be at most half the kernel extent {e}: use padding <= {e // 2}")
+    shift = 2 * p - e
+    if ceil_mode:
+        shift = min(2 * p - e + s - 1, p - 1)
+    return floor_div(size + shift, s) + 1
+
+
+def _pool(m, x, kernel, stride, padding, dilation, ceil_mode):
+    nd = _ndim(m)
+    lead, c, sizes = split_spatial(x, nd)
+    ks, ss = ntuple(kernel, nd), ntuple(stride if stride is not None else kernel, nd)
+    ps, ds = ntuple(padding, nd), ntuple(dilation, nd)
+    out, reqs = [], []
+    for size, k, s, p, d in zip(sizes, ks, ss, ps, ds):
+        o = pool_size(size, k, s, p, d, ceil_mode)
+        reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the window extent {d * (k - 1) + 1}"))
+        out.append(o)
+    return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
+
+
+@register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+def max_pool(m, x):
+    """out = floor((L + 2p - d(k - 1) - 1)/s) + 1, or in ceil mode
+    min(ceil((L + 2p - d(k - 1) - 1)/s) + 1, floor((L + p - 1)/s) + 1); MACs = 0."""
+    return _pool(m, x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+
+
+@register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+def avg_pool(m, x):
+    """out = floor((L + 2p - k)/s) + 1, or in ceil mode min(ceil((L + 2p - k)/s) + 1,
+    floor((L + p - 1)/s) + 1); MACs = 0."""
+    return _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
+
+
+@register(nn.LPPool1d, nn.LPPool2d, *([nn.LPPool3d] if hasattr(nn, "LPPool3d") else []))
+def lp_pool(m, x):
+    """An average pool of x^p without padding: out = floor((L - k)/s) + 1 (ceil mode as AvgPool)."""
+    return _pool(m, x, m.kernel_size, m.stride, 0, 1, m.ceil_mode)
+
+
+@register(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+          nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+def adaptive_pool(m, x):
+    """out = output_size (a None entry keeps L); MACs = 0."""
+    nd = _ndim(m)
+    lead, c, sizes = split_spatial(x, nd)
+    want = ntuple(m.output_size, nd)
+    out = [size if w is None else sympy.Integer(w) for size, w in zip(sizes, want)]
+    return Out((*lead, c, *out))
+
+
+@register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
+def fractional_max_pool(m, x):
+    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L."""
+    nd = _ndim(m)
+    lead, c, sizes = split_spatial(x, nd)
+    ks = ntuple(m.kernel_size, nd)
+    if m.output_size is not None:
+        out = [sympy.Integer(o) for o in ntuple(m.output_size, nd)]
+    else:
+        out = [scaled_floor(size, r) for size, r in zip(sizes, ntuple(m.output_ratio, nd))]
+    reqs = []
+    for o, k, size in zip(out, ks, sizes):
+        reqs.append(at_least(o, 1, "output size >= 1"))
+        reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+    return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))

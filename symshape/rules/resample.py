@@ -1,0 +1,64 @@
+"""Resampling and padding: Upsample and the padding layers."""
+from __future__ import annotations
+
+import sympy
+import torch.nn as nn
+
+from ..floors import scaled_floor
+from ..symbols import ShapeError
+from .common import at_least, fmt_shape, ntuple
+from .registry import Out, register
+
+
+@register(nn.Upsample)
+def upsample(m: nn.Upsample, x):
+    """out = size, or floor(double(L) · scale_factor) per spatial dim (exact L · s for integer
+    scales; torch's double rounding otherwise, so L = 100, s = 0.29 gives 28). MACs = 0."""
+    nd = len(x) - 2
+    if nd < 1:
+        raise ShapeError(f"expected an (N, C, *spatial) input, got {fmt_shape(x)}")
+    if m.size is not None:
+        out = [sympy.Integer(s) for s in ntuple(m.size, nd)]
+        if len(out) != nd:
+            raise ShapeError(f"size {m.size} has {len(out)} entries for {nd} spatial dims")
+    else:
+        scales = ntuple(m.scale_factor, nd)
+        if len(scales) != nd:
+            raise ShapeError(f"scale_factor {m.scale_factor} has {len(scales)} entries for {nd} spatial dims")
+        out = [scaled_floor(size, s) for size, s in zip(x[2:], scales)]
+    reqs = tuple(at_least(o, 1, "output size >= 1") for o in out if not o.is_Integer)
+    return Out((*x[:2], *out), 0, reqs)
+
+
+_PAD_MODE = {
+    nn.ReflectionPad1d: "reflect", nn.ReflectionPad2d: "reflect", nn.ReflectionPad3d: "reflect",
+    nn.CircularPad1d: "circular", nn.CircularPad2d: "circular", nn.CircularPad3d: "circular",
+    nn.ReplicationPad1d: "replicate", nn.ReplicationPad2d: "replicate", nn.ReplicationPad3d: "replicate",
+}
+
+
+@register(*_PAD_MODE, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
+          nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
+def pad(m, x):
+    """out = L + left + right on each of the last len(padding)/2 dims (constant padding may be
+    negative, cropping); reflect needs each pad < L, circular each pad <= L. MACs = 0."""
+    pads = tuple(m.padding)
+    nd = len(pads) // 2
+    if len(x) < nd + 1:
+        raise ShapeError(f"{nd}-d padding needs an input of {nd + 1} or more dims, got {fmt_shape(x)}")
+    mode = next((v for k, v in _PAD_MODE.items() if isinstance(m, k)), "constant")
+    out, reqs = list(x), []
+    for j in range(nd):
+        i = len(x) - 1 - j
+        left, right = pads[2 * j], pads[2 * j + 1]
+        size = x[i]
+        out[i] = size + left + right
+        if mode == "reflect":
+            reqs += [at_least(size, p + 1, f"reflection padding {p} must be smaller than the input size")
+                     for p in {left, right} if p > 0]
+        elif mode == "circular":
+            reqs += [at_least(size, p, f"circular padding {p} must not exceed the input size")
+                     for p in {left, right} if p > 0]
+        if left < 0 or right < 0 or mode != "constant":
+            reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
+    return Out(tuple(out), 0, tuple(reqs))

@@ -1,0 +1,151 @@
+"""Walking a model and applying the rules: module -> trace (rules) -> report.
+
+The walker is a small interpreter over ops: :meth:`Tracer.apply` runs one rule on shapes, checks
+its requirements and records a :class:`~symshape.report.Layer`; :meth:`Tracer.run_module` walks
+containers. A graph front end (torch.fx) feeds the same ``apply``.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import sympy
+import torch.nn as nn
+
+from . import rules as _rules  # noqa: F401  (registers the built-in rules)
+from .floors import simplify_relation
+from .report import Condition, Layer, Report, Shape
+from .rules.common import fmt_shape
+from .rules.registry import Out, rule_for
+from .symbols import ShapeError, parse_shape
+
+__all__ = ["trace", "Tracer"]
+
+
+def _as_shape(value):
+    if isinstance(value, Shape):
+        return value
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) or v is None for v in value):
+        return tuple(None if v is None else _as_shape(v) for v in value)
+    return Shape(value)
+
+
+def _describe(shapes) -> str:
+    return ", ".join(fmt_shape(s) if isinstance(s, tuple) else repr(s) for s in shapes)
+
+
+class Tracer:
+    """Accumulates layers and domain conditions while shapes flow through rules."""
+
+    def __init__(self):
+        self.layers: list = []
+        self.domain: list = []
+        self._seen: set = set()
+
+    def fail(self, name: str, kind: str, inputs, message: str) -> ShapeError:
+        where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
+        return ShapeError(f"{where} got input {_describe(inputs)}: {message}")
+
+    def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
+        """Keep ``expr`` in the domain; raise where it can never hold."""
+        expr = simplify_relation(expr)
+        if expr is sympy.true:
+            return
+        if expr is sympy.false:
+            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
+        if expr in self._seen:
+            return
+        self._seen.add(expr)
+        self.domain.append(Condition(expr, name, kind, why))
+
+    def apply(self, name: str, kind: str, rule, op, inputs: tuple, kwargs: Optional[dict] = None,
+              params: int = 0):
+        """Run one rule and record the layer. ``op`` is the module (or None for functions)."""
+        try:
+            result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
+        except ShapeError as err:
+            raise self.fail(name, kind, inputs, str(err)) from None
+        out = result if isinstance(result, Out) else Out(result)
+        for expr, why in out.requires:
+            self.require(name, kind, inputs, expr, why)
+        shape = _as_shape(out.shape)
+        self.layers.append(Layer(name, kind, tuple(_as_shape(s) if isinstance(s, tuple) else s for s in inputs),
+                                 shape, params, sympy.sympify(out.macs)))
+        return shape
+
+    def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
+        """Apply the module's rule, or walk it when it is a container."""
+        kind = type(module).__name__
+        rule = rule_for(module)
+        if rule is not None:
+            params = sum(p.numel() for p in module.parameters())
+            return self.apply(name, kind, rule, module, inputs, kwargs, params)
+        children = _chain(module)
+        if children is not None:
+            if len(inputs) != 1:
+                raise self.fail(name, kind, inputs, "a chain of modules takes one input")
+            x = inputs[0]
+            for child_name, child in children:
+                x = self.run_module(child, f"{name}.{child_name}" if name else child_name, (x,))
+            return x
+        raise self.fail(
+            name, kind, inputs,
+            f"no shape rule for {kind} and it is not a plain chain of its children; "
+            f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
+        )
+
+
+def _chain(module: nn.Module) -> Optional[Iterable]:
+    """The children to run in order, for containers whose forward is a plain chain."""
+    if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
+        return list(module.named_children())
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+        return list(module.named_children())
+    return None
+
+
+def _symbols_in_order(shape) -> tuple:
+    seen = []
+    for dim in shape:
+        for s in sorted(dim.free_symbols, key=lambda s: s.name):
+            if s not in seen:
+                seen.append(s)
+    return tuple(seen)
+
+
+def trace(model: nn.Module, input_shape) -> Report:
+    """Trace *model* on an input of the given symbolic shape and return the :class:`Report`.
+
+    *input_shape* mixes ints, names and sympy symbols, or is a string spec such as "1,3,H,W".
+
+    >>> import torch.nn as nn
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> model = nn.Sequential(nn.Conv2d(3, 32, kernel_size=7, stride=2), nn.ReLU(inplace=True), nn.Flatten())
+    >>> rep = trace(model, (1, 3, H, W))
+    >>> rep.output_shape
+    (1, 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1))
+    >>> rep.at(H=32, W=32).output_shape
+    (1, 5408)
+    >>> rep.domain
+    (H >= 7, W >= 7)
+    >>> print(rep.domain[0])
+    H >= 7  [layer '0' (Conv2d): output size >= 1: the padded input must cover the kernel extent 7]
+    """
+    if not isinstance(model, nn.Module):
+        raise ShapeError(f"trace() needs a torch.nn.Module, got {type(model).__name__}")
+    shape = Shape(parse_shape(input_shape))
+    if not shape:
+        raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
+    tracer = Tracer()
+    out = tracer.run_module(model, "", (shape,))
+    params = sum(p.numel() for p in model.parameters())
+    return Report(
+        model=type(model).__name__,
+        input_shape=shape,
+        layers=tuple(tracer.layers),
+        output_shape=out,
+        params=params,
+        domain=tuple(tracer.domain),
+        symbols=_symbols_in_order(shape),
+    )
+
