@@ -65,7 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"a zoo name ({', '.join(zoo.MODELS)}) or MODULE:ATTR (default: {DEFAULT_MODEL})")
     summary.add_argument("--input", help="input shape spec such as 1,3,H,W (default: the zoo model's)")
     summary.add_argument("--at", help="sizes to evaluate at, such as H=32,W=32 (default: the zoo model's)")
+    check = sub.add_parser("check", help="check the formulas against torch (meta device, FlopCounterMode); "
+                                         "exit 1 on any mismatch")
+    check.add_argument("model", help=f"a zoo name ({', '.join(zoo.MODELS)}) or MODULE:ATTR")
+    check.add_argument("--input", help="input shape spec such as 1,3,H,W (default: the zoo model's)")
+    check.add_argument("--at", help="check at these sizes only, such as H=32,W=32 (default: a spread of valid "
+                                    "sizes and sizes just outside the domain)")
     return parser
+
+
+def check(args) -> int:
+    """Trace MODEL and check it against torch: 0 when every comparison passes, 1 on a mismatch."""
+    from .check import check as check_report
+
+    model, spec, _ = load_model(args.model)
+    spec = args.input or spec
+    if spec is None:
+        raise ShapeError(f"{args.model} is not a zoo model: give its input shape with --input, e.g. --input 1,3,H,W")
+    report = trace(model, spec)
+    result = check_report(model, report, [parse_sizes(args.at)] if args.at else None)
+    print(result)
+    return 0 if result.ok else 1
 
 
 def summary(args) -> int:
@@ -88,7 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = ["summary", *argv]
     args = build_parser().parse_args(argv)
     try:
-        return {"summary": summary}[args.command](args)
+        return {"summary": summary, "check": check}[args.command](args)
     except ShapeError as err:
         print(f"symshape: error: {err}", file=sys.stderr)
         return 2
