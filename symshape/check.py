@@ -127,6 +127,7 @@ META_DIVERGENCES: dict = {
     nn.ConvTranspose3d: "meta accepts output_padding >= both stride and dilation; CPU raises",
     nn.AdaptiveAvgPool2d: "meta accepts an input with a 0-sized non-batch dimension; CPU raises",
     nn.Embedding: "meta cannot see index values, so out-of-range indices pass; CPU raises IndexError",
+    nn.Upsample: "meta accepts a 0-sized output in the linear, bilinear, bicubic and trilinear modes; CPU raises",
 }
 """Module types for which a meta run accepts inputs that a real CPU run rejects.
 

@@ -461,7 +461,7 @@ def test_blind_spot_table_is_exactly_what_is_demonstrated():
     assert set(FLOPCOUNTER_AVOIDED) == {nn.MultiheadAttention, nn.TransformerEncoderLayer,
                                         nn.TransformerDecoderLayer, nn.TransformerEncoder, nn.LSTM}
     assert set(META_DIVERGENCES) == {nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-                                     nn.AdaptiveAvgPool2d, nn.Embedding}
+                                     nn.AdaptiveAvgPool2d, nn.Embedding, nn.Upsample}
 
 
 @pytest.mark.parametrize("device", ["meta", "cpu"])
@@ -560,7 +560,8 @@ def test_avoided_sdpa_flash_kernel_in_plain_code():
     (nn.ConvTranspose3d(2, 2, 3, stride=2, output_padding=2), [(1, 2, 3, 3, 3)], (1, 2, 9, 9, 9)),
     (nn.AdaptiveAvgPool2d(3), [(1, 2, 0, 5)], (1, 2, 3, 3)),
     (nn.Embedding(10, 3), [torch.tensor([11])], (1, 3)),
-], ids=["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "AdaptiveAvgPool2d", "Embedding"])
+    (nn.Upsample(scale_factor=0.5, mode="trilinear"), [(1, 2, 1, 2, 2)], (1, 2, 0, 1, 1)),
+], ids=["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "AdaptiveAvgPool2d", "Embedding", "Upsample"])
 def test_meta_divergences(module, inputs, meta_shape):
     assert type(module) in META_DIVERGENCES
     assert observe(module, *inputs)[""].out_shape == meta_shape

@@ -45,7 +45,7 @@ def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
     return floor_div(size + shift, s) + 1
 
 
-def _pool(m, x, kernel, stride, padding, dilation, ceil_mode):
+def _pool(m, x, kernel, stride, padding, dilation, ceil_mode, cover=False):
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     ks, ss = ntuple(kernel, nd), ntuple(stride if stride is not None else kernel, nd)
@@ -54,6 +54,8 @@ def _pool(m, x, kernel, stride, padding, dilation, ceil_mode):
     for size, k, s, p, d in zip(sizes, ks, ss, ps, ds):
         o = pool_size(size, k, s, p, d, ceil_mode)
         reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the window extent {d * (k - 1) + 1}"))
+        if cover:
+            reqs.append(at_least(size, k, f"avg_pool3d needs the unpadded input to cover the kernel {k}"))
         out.append(o)
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
 
@@ -68,14 +70,16 @@ def max_pool(m, x):
 @register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 def avg_pool(m, x):
     """out = floor((L + 2p - k)/s) + 1, or in ceil mode min(ceil((L + 2p - k)/s) + 1,
-    floor((L + p - 1)/s) + 1); MACs = 0."""
-    return _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
+    floor((L + p - 1)/s) + 1); AvgPool3d also needs L >= k, padding aside (aten's
+    pool3d_shape_check with check_input_size). MACs = 0."""
+    return _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode, cover=_ndim(m) == 3)
 
 
 @register(nn.LPPool1d, nn.LPPool2d, *([nn.LPPool3d] if hasattr(nn, "LPPool3d") else []))
 def lp_pool(m, x):
-    """An average pool of x^p without padding: out = floor((L - k)/s) + 1 (ceil mode as AvgPool)."""
-    return _pool(m, x, m.kernel_size, m.stride, 0, 1, m.ceil_mode)
+    """An average pool of x^p without padding: out = floor((L - k)/s) + 1 (ceil mode as AvgPool;
+    LPPool3d, an avg_pool3d, also needs L >= k)."""
+    return _pool(m, x, m.kernel_size, m.stride, 0, 1, m.ceil_mode, cover=_ndim(m) == 3)
 
 
 @register(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
