@@ -848,17 +848,31 @@ def _check_at(model, rep, point, device, by_path, first):
                 err = e
         needs = f"layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)}"
         if err is None:
+            empty = next((o for o in obs.values() if _has_zero(o.out_shape)), None)
+            if empty is not None:
+                return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
+                               f"outside the domain ({needs}); torch runs, but module {empty.name!r} ({empty.kind}) "
+                               f"outputs the empty tensor {empty.out_shape}, which the domain excludes")]
             return [domain("mismatch", cond.layer, cond.kind, "raises", "runs", fmt(cond.expr),
                            f"outside the domain ({needs}: {cond.why}), but torch runs there")]
-        inside = blamed is None or err.module_name == cond.layer or (
-            cond.layer == "" or err.module_name.startswith(cond.layer + ".")) or (
-            first.get(id(blamed)) == err.module_name)
+        order = {}
+        for i, layer in enumerate(rep.layers):
+            module = by_path.get(layer.name)
+            if module is not None:
+                order.setdefault(first[id(module)], i)
+        blamed_at = order.get(first[id(blamed)]) if blamed is not None else None
+        failed_at = next((i for name, i in order.items()
+                          if err.module_name == name or err.module_name.startswith(name + ".")), None)
         text = f"{needs}; {_failure_text(err)}"
-        if inside:
+        if blamed_at is None or failed_at is None or failed_at == blamed_at:
             return [domain("ok", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
                            f"outside the domain, and torch raises there, as predicted: {text}")]
+        if failed_at > blamed_at:
+            return [domain("ok", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
+                           f"outside the domain, and torch raises there, in a later layer (torch lets "
+                           f"{cond.layer!r} output an empty tensor, which the domain excludes): {text}")]
         return [domain("mismatch", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
-                       f"torch raises in another layer than the domain predicts: {text}")]
+                       f"torch raises in an earlier layer than the domain predicts: {text}")]
     if err is not None:
         return [domain("mismatch", err.module_name, err.kind, "runs", "raises",
                        ", ".join(fmt(c.expr) for c in rep.domain) or "no conditions",
@@ -893,6 +907,12 @@ def _check_at(model, rep, point, device, by_path, first):
     out.append(_compare(point, "(model)", type(model).__name__, "macs", _ints(at.macs), root.macs,
                         fmt(rep.macs), root.macs_caveat))
     return out
+
+
+def _has_zero(shape):
+    if isinstance(shape, tuple):
+        return any(_has_zero(d) for d in shape)
+    return shape == 0
 
 
 def _fmt_shapes(shape):

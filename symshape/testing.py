@@ -8,7 +8,7 @@ reference size, so the generator never relies on the rules it is meant to test.
 
 >>> net = random_network(random.Random(3))
 >>> net.spec, net.ref
-('1,3,L', {'L': 23})
+('N,8,H,W', {'N': 3, 'H': 41, 'W': 41})
 >>> import symshape as ss
 >>> ss.check(net.model, ss.trace(net.model, net.spec), sizes=[net.ref]).ok
 True
@@ -216,7 +216,7 @@ def random_network(rng: random.Random, max_layers: int = 8, head: Optional[bool]
 
     >>> net = random_network(random.Random(0), max_layers=3)
     >>> len(net.model) <= 6, net.spec.count(","), sorted(net.ref)
-    (True, 3, ['H', 'W'])
+    (True, 4, ['D', 'H', 'W'])
     >>> [random_network(random.Random(s)).spec for s in range(4)] == [random_network(random.Random(s)).spec for s in range(4)]
     True
     """

@@ -10,7 +10,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import symshape.check as check
+import importlib
+
+check = importlib.import_module("symshape.check")  # the module: symshape.check is also the function ss.check
 from symshape.check import (
     FLOPCOUNTER_AVOIDED,
     FLOPCOUNTER_BLIND_SPOTS,

@@ -1,10 +1,11 @@
 """Normalisation layers: they keep the shape and check the channel or trailing dims."""
 from __future__ import annotations
 
+import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError
-from .common import check_channels, divisible, equal, fmt_shape
+from .common import check_channels, divisible, equal, exact_div, fmt_shape, prod
 from .registry import Out, register
 
 _BN_RANKS = {nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,),
@@ -34,24 +35,31 @@ def batch_norm(m, x):
 @register(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 def instance_norm(m, x):
     """out = in for (N, C, *) or unbatched (C, *); with affine or running stats, C must equal
-    num_features. MACs = 0."""
+    num_features; without running stats (statistics of the input, as in eval mode) the spatial
+    dims must hold more than 1 element (F.instance_norm's _verify_spatial_size). MACs = 0."""
     ranks = _ranks(m)
     if len(x) not in ranks:
         raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
+    spatial = x[2:] if len(x) == ranks[-1] else x[1:]
+    reqs = () if m.track_running_stats else (
+        (sympy.Ge(prod(spatial), 2), "instance statistics need more than 1 spatial element"),)
     if not (m.affine or m.track_running_stats):
-        return x
+        return Out(x, 0, reqs)
     c = x[1] if len(x) == ranks[-1] else x[0]
-    return Out(x, 0, check_channels(c, m.num_features, "num_features", f"set num_features={c}"))
+    return Out(x, 0, reqs + check_channels(c, m.num_features, "num_features", f"set num_features={c}"))
 
 
 @register(nn.GroupNorm)
 def group_norm(m: nn.GroupNorm, x):
-    """out = in; C (dim 1) must equal num_channels, which num_groups divides. MACs = 0."""
+    """out = in; C (dim 1) must equal num_channels, which num_groups divides, and
+    N · (C/groups) · prod(spatial) > 1. MACs = 0."""
     if len(x) < 2:
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
     reqs = list(check_channels(x[1], m.num_channels, "num_channels", f"set num_channels={x[1]}"))
     if not x[1].is_Integer:
         reqs.append(divisible(x[1], m.num_groups, f"num_groups={m.num_groups} divides the channels"))
+    per_group = prod((x[0], exact_div(x[1], m.num_groups), *x[2:]))
+    reqs.append((sympy.Ge(per_group, 2), "each group needs more than 1 value (F.group_norm's _verify_batch_size)"))
     return Out(x, 0, tuple(reqs))
 
 

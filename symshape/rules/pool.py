@@ -95,7 +95,8 @@ def adaptive_pool(m, x):
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 def fractional_max_pool(m, x):
-    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L."""
+    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L
+    (FractionalMaxPool3d: out + k - 1 < L)."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     ks = ntuple(m.kernel_size, nd)
@@ -106,5 +107,8 @@ def fractional_max_pool(m, x):
     reqs = []
     for o, k, size in zip(out, ks, sizes):
         reqs.append(at_least(o, 1, "output size >= 1"))
-        reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+        if nd == 3:  # aten's fractional_max_pool3d checks outputT + poolSizeT - 1 < inputT, strictly
+            reqs.append((sympy.Le(o + k, size), f"output size + kernel size <= input size (kernel {k})"))
+        else:
+            reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
