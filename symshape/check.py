@@ -449,7 +449,7 @@ SCAN = 1024
 SPREAD = 256
 """How far above the smallest valid value :func:`default_sizes` looks for larger values."""
 
-_JOINT_BUDGET = 200_000
+_JOINT_BUDGET = 20_000
 
 
 def _evaluator(expr):
@@ -511,7 +511,7 @@ def default_sizes(rep, n: int = 6) -> list:
     conditions (divisibility, a ``Linear`` that fixes a flatten size, ...) are met by
     scanning: first all symbols together up from their lower bounds (at most :data:`SCAN`
     steps), then, if that finds nothing, points in order of their total distance from the
-    lower bounds (at most 200,000 points); then each symbol is lowered, the others fixed,
+    lower bounds (at most 20,000 points); then each symbol is lowered, the others fixed,
     to its smallest valid value (the *minimum input*). The search is bounded: a domain whose
     first valid point lies beyond it raises :class:`~symshape.ShapeError`; give sizes
     explicitly then.
