@@ -184,7 +184,7 @@ def test_rule_fixes_state_the_domain():
 
 # ------------------------------------------------ the differential campaign (short; benchmarks/campaign.py is long)
 
-@settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, 2 ** 32 - 1))
 def test_random_networks_agree_with_torch(seed):
     net = random_network(random.Random(seed), max_layers=6)
