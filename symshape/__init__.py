@@ -10,6 +10,7 @@ expressions of the input sizes.
 >>> rep.output_shape
 (1, 3, floor(H/8), floor(W/8))
 """
+from .check import CheckResult, check
 from .floors import canonical, ceil_div, floor_div, mod
 from .render.expr import fmt
 from .report import Condition, Layer, Report, Shape
@@ -20,5 +21,6 @@ from .trace import trace
 __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
+    "check", "CheckResult",
 ]
 __version__ = "0.1.0"

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _traced(args, zoo_sizes: bool = True):
-    """``(report, sizes)`` for the model, --input and --at of a sub-command; without --at, the
+    """``(model, report, sizes)`` for the model, --input and --at of a sub-command; without --at, the
     zoo model's usual sizes (when *zoo_sizes*) for the sizes that the input spec names."""
     model, spec, sizes = load_model(args.model)
     spec = args.input or spec
@@ -113,14 +113,14 @@ def _traced(args, zoo_sizes: bool = True):
         raise ShapeError(f"{args.model} is not a zoo model: give its input shape with --input, e.g. --input 1,3,H,W")
     report = trace(model, spec)
     if getattr(args, "at", None):
-        return report, parse_sizes(args.at)
+        return model, report, parse_sizes(args.at)
     known = {s.name for s in report.symbols}
-    return report, {k: v for k, v in sizes.items() if k in known} if zoo_sizes else {}
+    return model, report, {k: v for k, v in sizes.items() if k in known} if zoo_sizes else {}
 
 
 @command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT)
 def summary(args) -> int:
-    report, sizes = _traced(args)
+    _, report, sizes = _traced(args)
     if args.format == "text":
         print(report)
         if sizes:
@@ -137,7 +137,7 @@ def summary(args) -> int:
 
 @command("explain", "the step-by-step derivation of every layer's shape and MACs at given sizes", MODEL, INPUT, AT)
 def explain(args) -> int:
-    report, sizes = _traced(args)
+    _, report, sizes = _traced(args)
     missing = [s.name for s in report.symbols if s.name not in sizes]
     if missing:
         raise ShapeError(f"explain needs a value for {', '.join(missing)}: add --at "
@@ -151,7 +151,7 @@ def explain(args) -> int:
          MODEL, INPUT, _opt("--at", help="sizes to evaluate at, such as H=32,W=32 (default: none, formulas only)"),
          _opt("--document", action="store_true", help="print a complete document that compiles with pdflatex"))
 def latex(args) -> int:
-    report, sizes = _traced(args, zoo_sizes=False)
+    _, report, sizes = _traced(args, zoo_sizes=False)
     print(report.to_latex(sizes or None, document=args.document))
     return 0
 
@@ -164,7 +164,7 @@ def latex(args) -> int:
          _opt("--layer", help="the layer whose output size to plot (default: the last one that depends on the input)"),
          _opt("--target", type=int, help="mark the resolutions where that layer's output has this many elements"))
 def plot(args) -> int:
-    report, _ = _traced(args, zoo_sizes=False)
+    _, report, _ = _traced(args, zoo_sizes=False)
     start, sep, stop = args.range.partition(":")
     if not (sep and start.strip().isdigit() and stop.strip().isdigit() and 0 < int(start) < int(stop)):
         raise ShapeError(f"cannot parse --range {args.range!r}: write START:STOP with 0 < START < STOP, e.g. 8:257")
@@ -175,6 +175,18 @@ def plot(args) -> int:
         raise ShapeError(err.args[0]) from None
     print(f"wrote {args.output}")
     return 0
+
+
+@command("check", "check the formulas against torch (meta device, FlopCounterMode); exit 1 on any mismatch",
+         MODEL, INPUT, _opt("--at", help="check at these sizes only, such as H=32,W=32 (default: a spread of valid "
+                                         "sizes and sizes just outside the domain)"))
+def check(args) -> int:
+    from .check import check as check_report
+
+    model, report, _ = _traced(args, zoo_sizes=False)
+    result = check_report(model, report, [parse_sizes(args.at)] if args.at else None)
+    print(result)
+    return 0 if result.ok else 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

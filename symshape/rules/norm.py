@@ -1,10 +1,11 @@
 """Normalisation layers: they keep the shape and check the channel or trailing dims."""
 from __future__ import annotations
 
+import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError
-from .common import check_channels, divisible, equal, fmt_shape, more_than_one
+from .common import check_channels, divisible, equal, exact_div, fmt_shape, more_than_one
 from .registry import Out, register
 
 _BN_RANKS = {nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,),
@@ -53,14 +54,15 @@ def instance_norm(m, x):
 
 @register(nn.GroupNorm)
 def group_norm(m: nn.GroupNorm, x):
-    """out = in; C (dim 1) must equal num_channels, which num_groups divides; N · C · prod(spatial)
-    >= 2 (torch checks it in every mode). MACs = 0."""
+    """out = in; C (dim 1) must equal num_channels, which num_groups divides, and
+    N · (C/groups) · prod(spatial) > 1. MACs = 0."""
     if len(x) < 2:
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
     reqs = list(check_channels(x[1], m.num_channels, "num_channels", f"set num_channels={x[1]}"))
     if not x[1].is_Integer:
         reqs.append(divisible(x[1], m.num_groups, f"num_groups={m.num_groups} divides the channels"))
-    reqs += more_than_one((x[0], x[1], *x[2:]), "more than 1 value in all (N · C · spatial >= 2)")
+    reqs += more_than_one((x[0], exact_div(x[1], m.num_groups), *x[2:]),
+                          "each group needs more than 1 value (N · C/groups · spatial >= 2, F.group_norm's _verify_batch_size)")
     return Out(x, 0, tuple(reqs))
 
 

@@ -55,7 +55,7 @@ def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
     return floor_div(size + shift, s) + 1
 
 
-def _pool(m, x, kernel, stride, padding, dilation, ceil_mode):
+def _pool(m, x, kernel, stride, padding, dilation, ceil_mode, cover=False):
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     ks, ss = ntuple(kernel, nd), ntuple(stride if stride is not None else kernel, nd)
@@ -64,6 +64,8 @@ def _pool(m, x, kernel, stride, padding, dilation, ceil_mode):
     for size, k, s, p, d in zip(sizes, ks, ss, ps, ds):
         o = pool_size(size, k, s, p, d, ceil_mode)
         reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the window extent {d * (k - 1) + 1}"))
+        if cover:
+            reqs.append(at_least(size, k, f"avg_pool3d needs the unpadded input to cover the kernel {k}"))
         out.append(o)
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
 
@@ -79,20 +81,15 @@ def max_pool(m, x):
 def avg_pool(m, x):
     """out = floor((L + 2p - k)/s) + 1, or in ceil mode min(ceil((L + 2p - k)/s) + 1,
     floor((L + p - 1)/s) + 1); AvgPool3d also needs L >= k, padding aside (aten's
-    pool3d_shape_check). MACs = 0."""
-    out = _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
-    if _ndim(m) != 3:
-        return out
-    sizes = split_spatial(x, 3)[2]
-    extra = tuple(at_least(size, k, f"AvgPool3d needs each input size >= its kernel size {k}, padding aside")
-                  for size, k in zip(sizes, ntuple(m.kernel_size, 3)))
-    return Out(out.shape, out.macs, out.requires + extra)
+    pool3d_shape_check with check_input_size). MACs = 0."""
+    return _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode, cover=_ndim(m) == 3)
 
 
 @register(nn.LPPool1d, nn.LPPool2d, *([nn.LPPool3d] if hasattr(nn, "LPPool3d") else []))
 def lp_pool(m, x):
-    """An average pool of x^p without padding: out = floor((L - k)/s) + 1 (ceil mode as AvgPool)."""
-    return _pool(m, x, m.kernel_size, m.stride, 0, 1, m.ceil_mode)
+    """An average pool of x^p without padding: out = floor((L - k)/s) + 1 (ceil mode as AvgPool;
+    LPPool3d, an avg_pool3d, also needs L >= k)."""
+    return _pool(m, x, m.kernel_size, m.stride, 0, 1, m.ceil_mode, cover=_ndim(m) == 3)
 
 
 @register(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
@@ -120,8 +117,8 @@ def fractional_max_pool(m, x):
     reqs = []
     for o, k, size in zip(out, ks, sizes):
         reqs.append(at_least(o, 1, "output size >= 1"))
-        if nd == 2:
-            reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+        if nd == 3:  # aten's fractional_max_pool3d checks outputT + poolSizeT - 1 < inputT, strictly
+            reqs.append((sympy.Le(o + k, size), f"output size + kernel size <= input size (kernel {k})"))
         else:
-            reqs.append((sympy.Lt(o + k - 1, size), f"output size + kernel size - 1 < input size (kernel {k})"))
+            reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))

@@ -41,7 +41,8 @@ _PAD_MODE = {
           nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
 def pad(m, x):
     """out = L + left + right on each of the last len(padding)/2 dims (constant padding may be
-    negative, cropping); reflect needs each pad < L, circular each pad <= L. MACs = 0."""
+    negative, cropping, which torch does first: L + negative pads >= 0); reflect needs each pad < L,
+    circular each pad <= L. MACs = 0."""
     pads = tuple(m.padding)
     nd = len(pads) // 2
     if len(x) < nd + 1:
@@ -61,4 +62,7 @@ def pad(m, x):
                      for p in {left, right} if p > 0]
         if left < 0 or right < 0 or mode != "constant":
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
+        if min(left, 0) + min(right, 0) < 0:
+            reqs.append(at_least(size + min(left, 0) + min(right, 0), 0,
+                                 "negative padding crops first (narrow), so it must not exceed the input size"))
     return Out(tuple(out), 0, tuple(reqs))

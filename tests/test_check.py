@@ -1,0 +1,213 @@
+"""ss.check: symshape's formulas against torch (meta device, FlopCounterMode), and the campaign."""
+import random
+
+import pytest
+import sympy
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+from torch import nn
+
+
+import symshape as ss
+from symshape import zoo
+from symshape.check import default_sizes
+from symshape.cli import main
+from symshape.rules import conv as conv_rules
+from symshape.rules.registry import RULES, Out
+from symshape.testing import random_network
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+
+@pytest.mark.parametrize("name", list(zoo.MODELS))
+def test_every_zoo_model_passes_at_its_default_sizes(name):
+    entry = zoo.MODELS[name]
+    with torch.device("meta"):  # no weight initialisation: the check runs on meta anyway
+        model = entry.factory()
+    rep = ss.trace(model, entry.input)
+    res = ss.check(model, rep)
+    assert res.ok, str(res)
+    assert not res.skipped
+    runs = [c for c in res.comparisons if c.what == "domain" and c.actual == "runs"]
+    outside = [c for c in res.comparisons if c.what == "domain" and c.actual != "runs"]
+    assert runs and (outside or not rep.domain)  # both sides of the domain were tried, where it has two
+    assert {c.layer for c in res.comparisons if c.what == "shape"} >= {layer.name for layer in rep.layers}
+
+
+def broken_conv(m, x):
+    out = conv_rules.conv(m, x)
+    return Out((*out.shape[:-1], out.shape[-1] + 1), out.macs, out.requires)
+
+
+@pytest.fixture
+def broken(monkeypatch):
+    for cls in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        monkeypatch.setitem(RULES, cls, broken_conv)
+
+
+def test_a_broken_rule_fails_the_check_with_a_readable_report(broken):
+    model = nn.Sequential(nn.Conv2d(3, 32, kernel_size=7, stride=2), nn.ReLU(), nn.Flatten())
+    rep = ss.trace(model, "1,3,H,W")
+    res = ss.check(model, rep, sizes=[{"H": 31, "W": 31}])
+    assert not res.ok
+    assert [(c.layer, c.what) for c in res.mismatches] == [("0", "shape"), ("1", "shape"), ("2", "shape"),
+                                                          ("(model)", "shape")]
+    assert str(res.mismatches[0]) == (
+        "at H=31, W=31, layer '0' (Conv2d) shape: predicted (1, 32, 13, 14), torch (1, 32, 13, 13); "
+        "formula (1, 32, floor((H - 7)/2) + 1, floor((W - 7)/2) + 2)")
+    assert str(res.mismatches[2]) == (
+        "at H=31, W=31, layer '2' (Flatten) shape: predicted (1, 5824), torch (1, 5408); "
+        "formula (1, 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 2))")
+    text = str(res)
+    assert text.startswith("check Sequential against torch (meta): FAILED: 1 sizes, ")
+    assert "\nmismatches:\n  at H=31, W=31, layer '0' (Conv2d) shape: predicted (1, 32, 13, 14)" in text
+
+
+def test_the_rule_is_restored_after_the_broken_test():
+    model = zoo.seed_case1()
+    assert ss.check(model, ss.trace(model, "1,3,H,W"), sizes=[{"H": 31, "W": 31}]).ok
+
+
+def test_a_domain_too_wide_is_a_mismatch(monkeypatch):
+    def no_conditions(m, x):
+        return Out(conv_rules.conv(m, x).shape, conv_rules.conv(m, x).macs, ())
+
+    monkeypatch.setitem(RULES, nn.Conv2d, no_conditions)
+    model = nn.Sequential(nn.Conv2d(1, 2, 5))
+    rep = ss.trace(model, "1,1,H,W")
+    res = ss.check(model, rep, sizes=[{"H": 4, "W": 9}])
+    assert [c.what for c in res.mismatches] == ["domain"]
+    assert res.mismatches[0].note.startswith(
+        "inside the domain, but torch raised in module '0' (Conv2d): RuntimeError: Calculated padded input size "
+        "per channel: (4 x 9). Kernel size: (5 x 5). Kernel size can't be greater than actual input size")
+
+
+def test_a_domain_too_narrow_is_a_mismatch(monkeypatch):
+    def strict(m, x):
+        out = conv_rules.conv(m, x)
+        return Out(out.shape, out.macs, out.requires + ((sympy.Ge(x[2], 10), "made up"),))
+
+    monkeypatch.setitem(RULES, nn.Conv2d, strict)
+    model = nn.Sequential(nn.Conv2d(1, 2, 5))
+    res = ss.check(model, ss.trace(model, "1,1,H,W"), sizes=[{"H": 9, "W": 9}])
+    assert [str(c) for c in res.mismatches] == [
+        "at H=9, W=9, layer '0' (Conv2d) domain: predicted raises, torch runs; formula H >= 10 (outside the domain "
+        "(layer '0' (Conv2d) needs H >= 10: made up), but torch runs there)"]
+
+
+def test_sizes_must_name_every_symbol():
+    model = zoo.seed_case1()
+    with pytest.raises(ss.ShapeError, match=r"^check: sizes \{'H': 32\} must give exactly the report's sizes H, W; "
+                                            r"missing W$"):
+        ss.check(model, ss.trace(model, "1,3,H,W"), sizes=[{"H": 32}])
+
+
+def test_layers_that_are_not_modules_are_compared_through_the_totals():
+    model = zoo.seed_case1()
+    rep = ss.trace(model, "1,3,H,W")
+    from dataclasses import replace
+
+    rep = replace(rep, layers=rep.layers[:-1] + (replace(rep.layers[-1], name="linear_fn"),))
+    res = ss.check(model, rep, sizes=[{"H": 32, "W": 32}])
+    assert res.ok
+    assert "linear_fn" not in {c.layer for c in res.comparisons}
+    assert res.notes == ("1 report layers are not modules of the model ('linear_fn'): they are compared through "
+                         "the model's output shape and total MACs only",)
+    # the totals still include it: a wrong MAC count there is caught
+    bad = replace(rep, layers=rep.layers[:-1] + (replace(rep.layers[-1], macs=rep.layers[-1].macs + 1),))
+    assert [(c.layer, c.what) for c in ss.check(model, bad, sizes=[{"H": 32, "W": 32}]).mismatches] == [
+        ("(model)", "macs")]
+
+
+class Pairwise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b = nn.Bilinear(4, 4, 3)
+
+    def forward(self, x):
+        return self.b(x, x)
+
+
+def test_flopcounter_blind_spots_are_skipped_with_the_reason(monkeypatch):
+    monkeypatch.setitem(RULES, Pairwise, lambda m, x: RULES[nn.Bilinear](m.b, x, x))
+    model = Pairwise()
+    res = ss.check(model, ss.trace(model, "N,4"), sizes=[{"N": 2}])
+    assert res.ok
+    assert [(c.layer, c.what, c.predicted, c.actual) for c in res.skipped] == [
+        ("", "macs", 96, 0), ("(model)", "macs", 96, 0)]
+    assert res.skipped[0].note.startswith("contains Bilinear 'b': FlopCounterMode has no formula for aten._trilinear")
+
+
+def test_default_sizes_cover_minimum_spread_and_outside():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.PixelUnshuffle(2)), "1,1,H,W")
+    sizes = default_sizes(rep, n=5)
+    inside = [s for s in sizes if not rep.violations(**s)]
+    outside = [s for s in sizes if rep.violations(**s)]
+    assert inside[0] == {"H": 6, "W": 6}  # the minimum input: floor((H - 2)/2) must be even and >= 2
+    assert len(inside) == 5 and len({s["H"] for s in inside}) > 1 and len({s["W"] for s in inside}) > 1
+    assert {"H": 5, "W": 6} in outside and {"H": 6, "W": 5} in outside
+    assert {"H": 7, "W": 6} not in outside and {"H": 8, "W": 6} in outside  # the first invalid value above 6
+
+
+def test_default_sizes_without_symbols_and_without_a_valid_size():
+    assert default_sizes(ss.trace(nn.Conv2d(1, 1, 3), "1,1,8,8")) == [{}]
+    rep = ss.trace(nn.Sequential(nn.Flatten(), nn.Linear(10 ** 7, 2)), "1,1,H,W")
+    with pytest.raises(ss.ShapeError, match=r"^default_sizes found no size inside the domain near its lower "
+                                            r"bounds \(H >= 1, W >= 1\): pass sizes= explicitly$"):
+        default_sizes(rep)
+
+
+# ------------------------------------------------ regressions found by the campaign (rules/ fixes)
+
+@pytest.mark.parametrize("module, spec, sizes", [
+    (nn.FractionalMaxPool3d(2, output_size=3), "1,1,D,5,5", [{"D": 4}, {"D": 5}]),     # out + k - 1 < L in 3d
+    (nn.FractionalMaxPool2d(2, output_size=3), "1,1,H,4", [{"H": 3}, {"H": 4}]),       # but <= in 2d
+    (nn.GroupNorm(3, 3), "N,3,L", [{"N": 1, "L": 1}, {"N": 2, "L": 1}, {"N": 1, "L": 2}]),
+    (nn.InstanceNorm1d(3), "1,3,L", [{"L": 1}, {"L": 2}]),
+    (nn.InstanceNorm1d(3, track_running_stats=True), "1,3,L", [{"L": 1}]),
+    (nn.ZeroPad1d((-2, 3)), "1,1,L", [{"L": 1}, {"L": 2}]),
+    (nn.AvgPool3d(4, 2, 2), "1,1,D,4,4", [{"D": 3}, {"D": 4}]),
+])
+def test_rule_fixes_agree_with_torch(module, spec, sizes):
+    res = ss.check(module, ss.trace(module, spec), sizes=sizes, device="cpu")
+    assert res.ok, str(res)
+    verdicts = [c.actual for c in res.comparisons if c.what == "domain"]
+    assert "raises" in verdicts or module.__class__ is nn.InstanceNorm1d and module.track_running_stats
+
+
+def test_rule_fixes_state_the_domain():
+    assert ss.trace(nn.FractionalMaxPool3d(2, output_size=3), "1,1,D,5,5").domain[-1].expr == sympy.Ge(
+        ss.symbols("D"), 5)
+    assert [str(c) for c in ss.trace(nn.ZeroPad1d((-2, 3)), "1,1,L").domain] == [
+        "L >= 2  [layer '' (ZeroPad1d): negative padding crops first (narrow), so it must not exceed the input size]"]
+
+
+# ------------------------------------------------ the differential campaign (short; benchmarks/campaign.py is long)
+
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2 ** 32 - 1))
+def test_random_networks_agree_with_torch(seed):
+    net = random_network(random.Random(seed), max_layers=6)
+    rep = ss.trace(net.model, net.spec)
+    sizes = [net.ref] + [s for s in default_sizes(rep, n=2) if s != net.ref]
+    res = ss.check(net.model, rep, sizes=sizes)
+    assert res.ok, f"seed {seed}: {net.model}\n{res}"
+
+
+# ------------------------------------------------ the command line
+
+def test_cli_check_passes(capsys):
+    assert main(["check", "seed_case1", "--at", "H=32,W=32"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("check Sequential against torch (meta): ok: 1 sizes, 11 comparisons, 0 mismatches")
+
+
+def test_cli_check_fails_on_a_mismatch(broken, capsys):
+    assert main(["check", "seed_case1", "--at", "H=31,W=31"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_cli_check_usage_errors(capsys):
+    assert main(["check", "seed_case1", "--at", "H=32"]) == 2
+    assert capsys.readouterr().err == (
+        "symshape: error: check: sizes {'H': 32} must give exactly the report's sizes H, W; missing W\n")
