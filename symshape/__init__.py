@@ -16,9 +16,13 @@ from .report import Condition, Layer, Report, Shape
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_shape, symbols
 from .trace import trace
+from .sets import SolutionSet
+from .solve import solve
+from . import zoo
 
 __all__ = [
     "symbols", "parse_shape", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
+    "solve", "SolutionSet", "zoo",
 ]
 __version__ = "0.1.0"

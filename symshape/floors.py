@@ -385,3 +385,34 @@ def _ceil_frac(p: int, q: int) -> int:
 
 def _floor_frac(p: int, q: int) -> int:
     return p // q if q > 0 else (-p) // (-q)
+
+
+def preimage(expr, value: int):
+    """``(X, lo, hi)``: the integers X with ``expr == value`` are exactly ``lo <= X <= hi``, for
+    ``expr = k*floor((a*X + b)/m) + c`` with a, k > 0 (or ``k*(a*X + b) + c``); None for other forms.
+
+    ``floor((a*X + b)/m) + c = v`` holds iff ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``
+    (DESIGN.md §5). An empty preimage has ``lo > hi``.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> preimage(floor_div(H - 7, 2) + 1, 13)
+    (H, 31, 32)
+    >>> preimage(floor_div(H, 8), 4)
+    (H, 32, 39)
+    >>> preimage(3 * H + 1, 10)[1:], preimage(3 * H + 1, 8)[1:]
+    ((3, 3), (1, 0))
+    """
+    form = _monotone_form(sympy.sympify(expr))
+    if form is None:
+        return None
+    x, a, b, m, k, c = form
+    if a <= 0 or k <= 0:
+        return None
+    t, r = divmod(int(value) - c, k)
+    if r:
+        return x, 1, 0
+    if not m:  # a*X + b = t
+        lo = _ceil_frac(t - b, a)
+        return x, lo, _floor_frac(t - b, a)
+    return x, _ceil_frac(m * t - b, a), _floor_frac(m * t + m - 1 - b, a)
