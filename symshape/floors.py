@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Optional
 
 import sympy
@@ -82,6 +83,7 @@ def _join(terms: dict, const: int) -> sympy.Expr:
     return sympy.Add(*(c * t for t, c in terms.items()), sympy.Integer(const))
 
 
+@lru_cache(maxsize=8192)
 def _ratio(arg: sympy.Expr) -> Optional[tuple]:
     """``(numerator, m)`` with a positive integer m when ``arg == numerator/m``, else None."""
     num, den = sympy.fraction(sympy.together(arg))

@@ -258,7 +258,13 @@ class SolutionSet:
         self.method = method
         self.note = note
         self.reason = reason if not self.boxes else ""
-        self.steps = tuple(steps)
+        self._steps = tuple(steps)
+
+    @property
+    def steps(self) -> tuple:
+        """The chain of inversions, as lines of text (formatted on first use)."""
+        self._steps = tuple(s() if callable(s) else s for s in self._steps)
+        return self._steps
 
     # queries
     @property
@@ -324,7 +330,7 @@ class SolutionSet:
         corners = sorted(set(_box_key(b) for b in self.boxes))
         keep = [c for c in corners if not any(d != c and all(x <= y for x, y in zip(d, c)) for d in corners)]
         boxes = [tuple(IntSet.interval(x, x) for x in c) for c in keep]
-        return SolutionSet(self.symbols, boxes, self.ties, self.method, self.note, self.reason, self.steps)
+        return SolutionSet(self.symbols, boxes, self.ties, self.method, self.note, self.reason, self._steps)
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, SolutionSet) and self.symbols == other.symbols and self.ties == other.ties

@@ -348,7 +348,7 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
         result = IntSet([(v, v, 1, 0) for v in range(lo, top + 1) if cond.holds(at(v))])
     result = result & rng
     if ctx.record and not env and (cond.rel in ("eq", "mod") or result.is_empty):
-        ctx.steps.append(f"{_step_text(cond)} ⇔ {_interval_text(result, x.name)}")
+        ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {_interval_text(result, x.name)}")
     return result
 
 
@@ -373,8 +373,8 @@ def _invert(cond: _Cond, x, lo, hi, ctx: _Ctx) -> Optional[IntSet]:
         ctx.method("exact inversion")
         return IntSet.interval(max(lo, pre[1]), pre[2] if hi is None else min(hi, pre[2]))
     if cond.rel in ("ge", "gt", "le", "lt") and cond.f.is_integer:
-        rel = {"ge": sympy.Ge(cond.f, 0), "gt": sympy.Ge(cond.f, 1), "le": sympy.Le(cond.f, 0),
-               "lt": sympy.Le(cond.f, -1)}[cond.rel]
+        rel = {"ge": (sympy.Ge, 0), "gt": (sympy.Ge, 1), "le": (sympy.Le, 0), "lt": (sympy.Le, -1)}[cond.rel]
+        rel = rel[0](cond.f, rel[1], evaluate=False)
         simple = simplify_relation(rel)
         if simple is sympy.true:
             return IntSet.interval(lo, hi)
@@ -553,11 +553,11 @@ def _divisors(cond, conds, syms, ranges, env, ctx) -> Optional[list]:
         return None
     ctx.method("divisors")
     n = value / c
-    product = fmt(sympy.Mul(*factors.values()))
     if n.denominator != 1:
-        ctx.details.append(f"{product} = {value}/{c} = {n}, not an integer")
+        ctx.details.append(f"{fmt(sympy.Mul(*factors.values()))} = {value}/{c} = {n}, not an integer")
         return []
     if n <= 0:
+        product = fmt(sympy.Mul(*factors.values()))
         ctx.details.append(f"{product} = {n}, but the product is positive" if n < 0 else
                            f"{product} = 0, but every factor is positive")
         return [] if n < 0 else None
@@ -565,8 +565,8 @@ def _divisors(cond, conds, syms, ranges, env, ctx) -> Optional[list]:
     divs = sympy.divisors(n)
     record = ctx.record and not env
     if record:
-        ctx.steps.append(f"{_step_text(cond)} ⇔ {' · '.join(_paren(f) for f in factors.values())} = {n}: "
-                         f"try every split of {n} into {len(syms)} factors")
+        ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {' · '.join(_paren(f) for f in factors.values())} = {n}: "
+                                 f"try every split of {n} into {len(syms)} factors")
     others = [o for o in conds if o is not cond]
     cache: dict = {}
     out = []
@@ -577,10 +577,11 @@ def _divisors(cond, conds, syms, ranges, env, ctx) -> Optional[list]:
             for s, d in zip(syms, split):
                 key = (s, d)
                 if key not in cache:
-                    sub = _Cond("eq", factors[s] - d, 0, sympy.Eq(factors[s], d), cond.label)
+                    sub = _Cond("eq", factors[s] - d, 0, sympy.Eq(factors[s], d, evaluate=False), cond.label)
                     cache[key] = _solve_1d(sub, s, ranges[s], env, ctx)
                     if record and not cache[key].is_empty:
-                        ctx.steps.append(f"  {d} = {fmt(factors[s])} ⇔ {_interval_text(cache[key], s.name)}")
+                        ctx.steps.append(lambda d=d, s=s, got=cache[key]:
+                                         f"  {d} = {fmt(factors[s])} ⇔ {_interval_text(got, s.name)}")
                 if cache[key].is_empty:
                     break
                 box.append(cache[key])
