@@ -338,6 +338,18 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
             ctx.method("congruence")
             residues = [r for r in range(period) if cond.holds(at(r))]
             result = _reduce_congruence(period, residues, lo, hi)
+    if result is None and cond.rel not in ("mod", "ne"):
+        # monotone from some size on (factors negative below it): the head point by point
+        shift = 1
+        while shift <= 64 and (hi is None or lo + shift <= hi):
+            if _monotone(cond, (x,), at(lo + shift), {x}) is not None:
+                head = IntSet([(v, v, 1, 0) for v in range(lo, lo + shift) if cond.holds(at(v))])
+                saved, ctx.record = ctx.record, False
+                tail = _solve_1d(cond, x, IntSet.interval(lo + shift, hi), env, ctx)
+                ctx.record = saved
+                result = head | tail
+                break
+            shift *= 2
     if result is None:
         top = hi if hi is not None and hi - lo < 10 ** 6 else lo + SCAN - 1
         ctx.method("scan")
