@@ -262,10 +262,13 @@ class ScaledFloor(sympy.Function):
         return float(self.args[1])
 
     def _sympystr(self, printer):
-        return f"floor({self.scale!r}*{printer._print(self.args[0])})"
+        arg = printer._print(self.args[0])
+        return f"floor({self.scale!r}*{f'({arg})' if self.args[0].is_Add else arg})"
 
     def _latex(self, printer):
-        return rf"\left\lfloor {self.scale!r} \cdot {printer._print(self.args[0])} \right\rfloor"
+        arg = printer._print(self.args[0])
+        arg = rf"\left({arg}\right)" if self.args[0].is_Add else arg
+        return rf"\left\lfloor {self.scale!r} \cdot {arg} \right\rfloor"
 
 
 def scaled_floor(size, scale: float) -> sympy.Expr:
@@ -275,8 +278,8 @@ def scaled_floor(size, scale: float) -> sympy.Expr:
     >>> H = symbols("H")
     >>> scaled_floor(H, 2.0), scaled_floor(H, 0.5), scaled_floor(H, 1.5)
     (2*H, floor(H/2), floor(3*H/2))
-    >>> scaled_floor(H, 0.7)
-    floor(0.7*H)
+    >>> scaled_floor(H, 0.7), scaled_floor(floor_div(H, 4) + 1, 0.7)
+    (floor(0.7*H), floor(0.7*(floor(H/4) + 1)))
     >>> scaled_floor(H, 0.7).args
     (H, 3152519739159347/4503599627370496)
     >>> scaled_floor(10, 0.7), scaled_floor(100, 0.29)

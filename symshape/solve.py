@@ -843,8 +843,12 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
         for c in conds:
             found |= getattr(c, "expr", c).free_symbols
         symbols = sorted(found, key=lambda s: s.name)
-    ans = solve(conds, over=tuple(symbols))
-    return None if not ans.is_empty else ans.reason
+    try:
+        ans = solve(conds, over=tuple(symbols))
+    except ShapeError:  # a function the solver cannot evaluate: say nothing rather than guess
+        return None
+    # a bounded scan proves nothing about the sizes beyond it
+    return None if not ans.is_empty or "scan" in ans.method else ans.reason
 
 
 # ---------------------------------------------------------------- rows dropped by conv and pool

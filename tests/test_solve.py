@@ -71,8 +71,8 @@ def test_seed_case2_and_explain():
     model = zoo.seed_case2()
     rep = ss.trace(model, "1,3,H,W")
     sol = rep.valid_inputs()
-    window = range(1, 48)
-    assert finite_part(sol, window, window) == brute_valid(model, (1, 3), window, window)
+    window, widths = range(1, 48), (7, 8, 32, 39, 40, 64, 135)
+    assert finite_part(sol, window, widths) == brute_valid(model, (1, 3), window, widths)
     assert (32, 32) in sol and (39, 39) in sol and (40, 32) not in sol
     flat = rep.layer("flatten").out_shape[1]
     square = ss.solve([sympy.Eq(flat, 64 * 4 * 4), sympy.Eq(H, W)], over=(H, W))
@@ -274,9 +274,11 @@ def test_unknown_symbol_is_an_error():
 @pytest.mark.parametrize("a,b,m,k,c", [(1, -7, 2, 1, 1), (2, 3, 5, 3, -4), (3, 0, 1, 1, 0), (1, 5, 8, 2, 7)])
 def test_preimage_is_exact(a, b, m, k, c):
     expr = k * floor_div(a * H + b, m) + c
+    assert [expr.subs(H, h) for h in (1, 7, 50)] == [k * ((a * h + b) // m) + c for h in (1, 7, 50)]
     for v in range(-5, 40):
         _, lo, hi = preimage(expr, v)
-        assert [h for h in range(1, 120) if expr.subs(H, h) == v] == [h for h in range(max(lo, 1), hi + 1) if h < 120]
+        want = [h for h in range(1, 120) if k * ((a * h + b) // m) + c == v]
+        assert want == [h for h in range(max(lo, 1), hi + 1) if h < 120]
 
 
 def test_intset_algebra_against_sets():
@@ -358,3 +360,19 @@ def test_random_flatten_targets_match_brute_force(s1, s2, k, cout, target):
     if brute:   # torch agrees at a solution
         h, w = min(brute)
         assert torch_shape_and_macs(model, (1, 1, h, w))[0] == (1, target)
+
+
+def test_divisibility_domains_match_torch():
+    model = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 3, stride=2), nn.MaxPool2d(2, ceil_mode=True))
+    rep = ss.trace(model, "1,3,H,W")
+    sol = rep.valid_inputs()
+    assert str(sol) == "H ≡ 0 (mod 2), H ≥ 6, W ≡ 0 (mod 2), W ≥ 6" and "congruence" in sol.method
+    window = range(1, 30)
+    assert finite_part(sol, window, window) == brute_valid(model, (1, 3), window, window)
+    last = rep.output_shape[2]
+    for v in range(1, 5):
+        got = rep.solve(sympy.Eq(last, v), sympy.Eq(W, 6))
+        assert {h for h, _ in got} == {h for h in range(1, 80) if (torch_out(model, (1, 3, h, 6)) or (0,) * 4)[2] == v}
+    C = ss.symbols("C")
+    groups = ss.trace(nn.Sequential(nn.ChannelShuffle(4)), (1, C, 5, 5)).valid_inputs()
+    assert str(groups) == "C ≡ 0 (mod 4), C ≥ 4"
