@@ -263,6 +263,27 @@ class Report:
 
         return self.solve(*exactness_conditions(self), bounds=bounds)
 
+    def inputs_for(self, name: str, shape, bounds=None):
+        """The sizes at which the model runs and layer *name* outputs *shape*. A shorter shape
+        is matched against the trailing dims (``(7, 7)``: the spatial dims; ``(5408,)``: the
+        flatten size), and ``None`` matches anything.
+
+        >>> import symshape as ss
+        >>> rep = ss.trace(ss.zoo.plainnet50(), "1,3,H,W")
+        >>> print(rep.inputs_for("146", (7, 7)))        # the last conv gives a 7x7 map
+        193 ≤ H ≤ 224, 193 ≤ W ≤ 224
+        >>> print(rep.inputs_for("146", (None, 1, 10)))
+        1 ≤ H ≤ 32, 289 ≤ W ≤ 320
+        """
+        import sympy
+
+        out = self.layer(name).out_shape
+        shape = tuple(shape)
+        if len(shape) > len(out):
+            raise ShapeError(f"layer {name!r} outputs {len(out)}-d shapes {out!r}, got the {len(shape)}-d target {shape}")
+        conds = [sympy.Eq(d, int(v)) for d, v in zip(out[len(out) - len(shape):], shape) if v is not None]
+        return self.solve(*conds, bounds=bounds)
+
     def explain_solution(self, *conditions, bounds=None) -> str:
         """How the answer to :meth:`solve` (by default :meth:`valid_inputs`) was found: the
         inversions step by step, then per layer the range of each output size over the answer.

@@ -376,3 +376,47 @@ def test_divisibility_domains_match_torch():
     C = ss.symbols("C")
     groups = ss.trace(nn.Sequential(nn.ChannelShuffle(4)), (1, C, 5, 5)).valid_inputs()
     assert str(groups) == "C ≡ 0 (mod 4), C ≥ 4"
+
+
+_block = st.tuples(st.sampled_from(["conv", "max", "avg"]), st.integers(1, 4), st.integers(1, 3), st.integers(0, 1),
+                   st.booleans())
+
+
+def _build2d(spec, flat=None):
+    layers = []
+    for kind, k, s, p, ceil in spec:
+        if kind == "conv":
+            layers.append(nn.Conv2d(2, 2, k, stride=s, padding=p))
+        else:
+            cls = nn.MaxPool2d if kind == "max" else nn.AvgPool2d
+            layers.append(cls(k, stride=s, padding=min(p, k // 2), ceil_mode=ceil))
+    if flat is not None:
+        layers += [nn.Flatten(), nn.Linear(flat, 2)]
+    return nn.Sequential(*layers)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_block, min_size=1, max_size=3).map(tuple), st.integers(6, 24), st.integers(6, 24))
+def test_random_2d_networks_with_a_linear_match_torch(spec, h0, w0):
+    out = torch_out(_build2d(spec), (1, 2, h0, w0))
+    if out is None:
+        return
+    flat = math.prod(out[1:])
+    model = _build2d(spec, flat)
+    sol = ss.trace(model, "1,2,H,W").valid_inputs()
+    assert (h0, w0) in sol
+    window = range(1, 21)
+    assert finite_part(sol, window, window) == brute_valid(model, (1, 2), window, window)
+
+
+def test_inputs_for_a_final_feature_map_matches_torch():
+    model = zoo.plainnet50()
+    rep = ss.trace(model, "1,3,H,W")
+    sol = rep.inputs_for("146", (7, 7))
+    assert str(sol) == "193 ≤ H ≤ 224, 193 ≤ W ≤ 224"
+    body = nn.Sequential(*list(model)[:147])
+    for h in (192, 193, 224, 225):
+        assert (torch_out(body, (1, 3, h, h))[2:] == (7, 7)) == ((h, h) in sol)
+    assert str(rep.inputs_for("146", (512, None, 1))) == "H ≥ 1, 1 ≤ W ≤ 32"
+    with pytest.raises(ss.ShapeError, match="outputs 4-d shapes"):
+        rep.inputs_for("146", (1, 1, 1, 1, 1))
