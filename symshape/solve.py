@@ -882,9 +882,10 @@ def exactness_conditions(report) -> list:
             continue
         if isinstance(mod, nn.modules.conv._ConvNd) and not mod.transposed:
             nd = len(mod.kernel_size)
-            if isinstance(mod.padding, str):
-                continue  # 'same' has stride 1, 'valid' is padding 0 with stride 1 only when given
-            ks, ss, ds, ps = mod.kernel_size, mod.stride, mod.dilation, mod.padding
+            if mod.padding == "same":
+                continue  # stride 1: every row is covered
+            ks, ss, ds = mod.kernel_size, mod.stride, mod.dilation
+            ps = (0,) * nd if mod.padding == "valid" else mod.padding
         elif isinstance(mod, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
                               nn.modules.pooling._LPPoolNd)):
             from .rules.pool import _ndim

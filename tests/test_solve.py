@@ -118,6 +118,8 @@ def test_exact_inputs_count_rows_against_window_coverage():
     # the same coverage rule, written out by hand from the window starts
     model = nn.Sequential(nn.Conv2d(1, 1, 5, stride=3, padding=1), nn.AvgPool2d(2))
     rep = ss.trace(model, "1,1,H,W")
+    valid = ss.trace(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding="valid")), "1,1,H,5").exact_inputs()
+    assert str(valid) == "H ≡ 1 (mod 2), H ≥ 3"
     got = rep.exact_inputs(bounds=(1, 120))
 
     def covers(length, k, s, p):
