@@ -308,7 +308,9 @@ class SolutionSet:
         return full[0] if len(full) == 1 else full
 
     def __iter__(self):
-        """The points in increasing order (lexicographic over ``symbols``)."""
+        """The points in increasing order (lexicographic over ``symbols``). An unbounded set of
+        one free size iterates lazily without end (take what you need); an unbounded set of
+        several free sizes cannot be listed in order and raises ValueError."""
         if len(self.free) == 1:
             for box in self.boxes:
                 for x in box[0]:

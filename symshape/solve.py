@@ -200,11 +200,18 @@ def _dir(e, x, lows: dict, free) -> Optional[int]:
     return None
 
 
+@lru_cache(maxsize=8192)
+def _dir_cached(e, x, lows: frozenset, free: frozenset) -> Optional[int]:
+    return _dir(e, x, dict(lows), free)
+
+
 def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
     """The common direction of cond's f in every symbol of syms (+1, -1), 0 if constant, else None."""
     if cond.rel in ("mod", "ne"):
         return None
-    dirs = {_dir(cond.f, s, lows, free) for s in syms if s in cond.syms}
+    mine = cond.syms
+    key = frozenset((s, lows[s]) for s in mine if s in lows)
+    dirs = {_dir_cached(cond.f, s, key, frozenset(free) & mine) for s in syms if s in mine}
     return _combine(dirs)
 
 
@@ -731,8 +738,8 @@ def _conditions(conditions, syms) -> list:
             raise ShapeError(
                 f"the condition {fmt(c.expr)} mentions {', '.join(unknown)}, which is not among the symbols "
                 f"solved for ({', '.join(by_name) or 'none'}): add it to over=, or substitute a value first")
-        rename = {s: by_name[s.name] for s in c.syms}
-        out.append(_Cond(c.rel, c.f.xreplace(rename), c.g, c.expr.xreplace(rename), c.label))
+        rename = {s: by_name[s.name] for s in c.syms if s != by_name[s.name]}
+        out.append(_Cond(c.rel, c.f.xreplace(rename), c.g, c.expr.xreplace(rename), c.label) if rename else c)
     return out
 
 

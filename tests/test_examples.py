@@ -46,5 +46,5 @@ def test_plainnet50_budget_line_matches_the_macs():
 def test_benchmark_is_importable_and_agrees_on_a_small_window(capsys):
     bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "bench_solve.py"), run_name="bench")
     times = bench["main"](["--max", "40"])
-    assert set(times) == {"solve", "trace", "scan"}
+    assert set(times) == {"solve", "repeated", "trace", "scan"}
     assert "ratio scan / valid_inputs():" in capsys.readouterr().out
