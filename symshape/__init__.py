@@ -17,10 +17,14 @@ from .report import Condition, Layer, Report, Shape
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
 from .trace import trace
+from .sets import SolutionSet
+from .solve import solve
+from . import zoo
 
 __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
     "check", "CheckResult",
+    "solve", "SolutionSet", "zoo",
 ]
 __version__ = "0.1.0"

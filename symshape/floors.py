@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Optional
 
 import sympy
@@ -82,6 +83,7 @@ def _join(terms: dict, const: int) -> sympy.Expr:
     return sympy.Add(*(c * t for t, c in terms.items()), sympy.Integer(const))
 
 
+@lru_cache(maxsize=8192)
 def _ratio(arg: sympy.Expr) -> Optional[tuple]:
     """``(numerator, m)`` with a positive integer m when ``arg == numerator/m``, else None."""
     num, den = sympy.fraction(sympy.together(arg))
@@ -260,10 +262,13 @@ class ScaledFloor(sympy.Function):
         return float(self.args[1])
 
     def _sympystr(self, printer):
-        return f"floor({self.scale!r}*{printer._print(self.args[0])})"
+        arg = printer._print(self.args[0])
+        return f"floor({self.scale!r}*{f'({arg})' if self.args[0].is_Add else arg})"
 
     def _latex(self, printer):
-        return rf"\left\lfloor {self.scale!r} \cdot {printer._print(self.args[0])} \right\rfloor"
+        arg = printer._print(self.args[0])
+        arg = rf"\left({arg}\right)" if self.args[0].is_Add else arg
+        return rf"\left\lfloor {self.scale!r} \cdot {arg} \right\rfloor"
 
 
 def scaled_floor(size, scale: float) -> sympy.Expr:
@@ -273,8 +278,8 @@ def scaled_floor(size, scale: float) -> sympy.Expr:
     >>> H = symbols("H")
     >>> scaled_floor(H, 2.0), scaled_floor(H, 0.5), scaled_floor(H, 1.5)
     (2*H, floor(H/2), floor(3*H/2))
-    >>> scaled_floor(H, 0.7)
-    floor(0.7*H)
+    >>> scaled_floor(H, 0.7), scaled_floor(floor_div(H, 4) + 1, 0.7)
+    (floor(0.7*H), floor(0.7*(floor(H/4) + 1)))
     >>> scaled_floor(H, 0.7).args
     (H, 3152519739159347/4503599627370496)
     >>> scaled_floor(10, 0.7), scaled_floor(100, 0.29)
@@ -385,3 +390,34 @@ def _ceil_frac(p: int, q: int) -> int:
 
 def _floor_frac(p: int, q: int) -> int:
     return p // q if q > 0 else (-p) // (-q)
+
+
+def preimage(expr, value: int):
+    """``(X, lo, hi)``: the integers X with ``expr == value`` are exactly ``lo <= X <= hi``, for
+    ``expr = k*floor((a*X + b)/m) + c`` with a, k > 0 (or ``k*(a*X + b) + c``); None for other forms.
+
+    ``floor((a*X + b)/m) + c = v`` holds iff ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``
+    (DESIGN.md §5). An empty preimage has ``lo > hi``.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> preimage(floor_div(H - 7, 2) + 1, 13)
+    (H, 31, 32)
+    >>> preimage(floor_div(H, 8), 4)
+    (H, 32, 39)
+    >>> preimage(3 * H + 1, 10)[1:], preimage(3 * H + 1, 8)[1:]
+    ((3, 3), (1, 0))
+    """
+    form = _monotone_form(sympy.sympify(expr))
+    if form is None:
+        return None
+    x, a, b, m, k, c = form
+    if a <= 0 or k <= 0:
+        return None
+    t, r = divmod(int(value) - c, k)
+    if r:
+        return x, 1, 0
+    if not m:  # a*X + b = t
+        lo = _ceil_frac(t - b, a)
+        return x, lo, _floor_frac(t - b, a)
+    return x, _ceil_frac(m * t - b, a), _floor_frac(m * t + m - 1 - b, a)

@@ -125,6 +125,7 @@ class Report:
     domain: tuple = ()
     symbols: tuple = ()
     sizes: Mapping = field(default_factory=dict)
+    module: object = field(default=None, repr=False, compare=False)  # the traced model (solve needs its layers)
 
     @property
     def macs(self) -> sympy.Expr:
@@ -257,3 +258,126 @@ class Report:
         from .render.markdown import to_html
 
         return to_html(self)
+
+    # ---------------------------------------------------------------- solving backwards
+
+    def solve(self, *conditions, bounds=None):
+        """The sizes at which the model runs and every extra condition holds (relations on this
+        report's formulas, e.g. ``sympy.Eq(rep.layer("2").out_shape[1], 5408)`` or ``rep.macs <= 10**9``).
+
+        >>> import sympy, symshape as ss
+        >>> rep = ss.trace(ss.zoo.seed_case2(), "1,3,H,W")
+        >>> H, W = rep.symbols
+        >>> print(rep.solve(sympy.Eq(H, W)))
+        H = W, 32 ≤ H ≤ 39
+        >>> print(rep.solve(W <= 20))
+        64 ≤ H ≤ 71, 16 ≤ W ≤ 20
+        128 ≤ H ≤ 135, 8 ≤ W ≤ 15
+        """
+        from .solve import solve
+
+        return solve([*self.domain, *conditions], over=self.symbols, bounds=bounds)
+
+    def valid_inputs(self, bounds=None):
+        """Every size at which the model runs: the solution set of the domain.
+
+        >>> import symshape as ss
+        >>> print(ss.trace(ss.zoo.seed_case1(), "1,3,H,W").valid_inputs())
+        H ∈ {7, 8}, W ∈ {343, 344}
+        H ∈ {31, 32}, W ∈ {31, 32}
+        H ∈ {343, 344}, W ∈ {7, 8}
+        """
+        return self.solve(bounds=bounds)
+
+    def min_input(self):
+        """The smallest valid sizes: the valid points with no other valid point at most as large
+        in every size.
+
+        >>> import symshape as ss
+        >>> print(ss.trace(ss.zoo.seed_case1(), "1,3,H,W").min_input())
+        H = 7, W = 343
+        H = 31, W = 31
+        H = 343, W = 7
+        >>> ss.trace(ss.zoo.plainnet50().eval(), "1,3,H,W").min_input().min()
+        (1, 1)
+        >>> ss.trace(ss.zoo.plainnet50(), "1,3,H,W").min_input().min()  # training: BatchNorm needs 2 values
+        (1, 33)
+        """
+        return self.valid_inputs().minimal()
+
+    def exact_inputs(self, bounds=None):
+        """The valid sizes at which no conv or pool drops input rows or columns (every window
+        grid reaches the end of its input).
+
+        >>> import symshape as ss
+        >>> print(ss.trace(ss.zoo.seed_case2(), "1,3,H,W").exact_inputs())
+        H = 8, W = 128
+        H = 16, W = 64
+        H = 32, W = 32
+        H = 64, W = 16
+        H = 128, W = 8
+        >>> import torch.nn as nn
+        >>> print(ss.trace(nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2), nn.MaxPool2d(2)), "1,3,H,W").exact_inputs())
+        H ≡ 0 (mod 8), H ≥ 8, W ≡ 0 (mod 8), W ≥ 8
+        """
+        from .solve import exactness_conditions
+
+        return self.solve(*exactness_conditions(self), bounds=bounds)
+
+    def inputs_for(self, name: str, shape, bounds=None):
+        """The sizes at which the model runs and layer *name* outputs *shape*. A shorter shape
+        is matched against the trailing dims (``(7, 7)``: the spatial dims; ``(5408,)``: the
+        flatten size), and ``None`` matches anything.
+
+        >>> import symshape as ss
+        >>> rep = ss.trace(ss.zoo.plainnet50(), "1,3,H,W")
+        >>> print(rep.inputs_for("146", (7, 7)))        # the last conv gives a 7x7 map
+        193 ≤ H ≤ 224, 193 ≤ W ≤ 224
+        >>> print(rep.inputs_for("146", (None, 1, 10)))
+        1 ≤ H ≤ 32, 289 ≤ W ≤ 320
+        """
+        import sympy
+
+        out = self.layer(name).out_shape
+        shape = tuple(shape)
+        if len(shape) > len(out):
+            raise ShapeError(f"layer {name!r} outputs {len(out)}-d shapes {out!r}, got the {len(shape)}-d target {shape}")
+        conds = [sympy.Eq(d, int(v)) for d, v in zip(out[len(out) - len(shape):], shape) if v is not None]
+        return self.solve(*conds, bounds=bounds)
+
+    def explain_solution(self, *conditions, bounds=None) -> str:
+        """How the answer to :meth:`solve` (by default :meth:`valid_inputs`) was found: the
+        inversions step by step, then per layer the range of each output size over the answer.
+
+        >>> import symshape as ss
+        >>> print(ss.trace(ss.zoo.seed_case1(), "1,3,H,W").explain_solution())
+        5408 = 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) ⇔ (floor((H - 7)/2) + 1) · (floor((W - 7)/2) + 1) = 169: try every split of 169 into 2 factors
+          1 = floor((H - 7)/2) + 1 ⇔ 7 ≤ H ≤ 8
+          169 = floor((W - 7)/2) + 1 ⇔ 343 ≤ W ≤ 344
+          13 = floor((H - 7)/2) + 1 ⇔ 31 ≤ H ≤ 32
+          13 = floor((W - 7)/2) + 1 ⇔ 31 ≤ W ≤ 32
+          169 = floor((H - 7)/2) + 1 ⇔ 343 ≤ H ≤ 344
+          1 = floor((W - 7)/2) + 1 ⇔ 7 ≤ W ≤ 8
+        answer: H ∈ {7, 8}, W ∈ {343, 344}
+        H ∈ {31, 32}, W ∈ {31, 32}
+        H ∈ {343, 344}, W ∈ {7, 8}
+        per layer, over H ∈ {7, 8}, W ∈ {343, 344}:
+          '0' (Conv2d): (1, 32, 1, 169)
+          '1' (ReLU): (1, 32, 1, 169)
+          '2' (Flatten): (1, 5408)
+          '3' (Linear): (1, 10)
+        per layer, over H ∈ {31, 32}, W ∈ {31, 32}:
+          '0' (Conv2d): (1, 32, 13, 13)
+          '1' (ReLU): (1, 32, 13, 13)
+          '2' (Flatten): (1, 5408)
+          '3' (Linear): (1, 10)
+        per layer, over H ∈ {343, 344}, W ∈ {7, 8}:
+          '0' (Conv2d): (1, 32, 169, 1)
+          '1' (ReLU): (1, 32, 169, 1)
+          '2' (Flatten): (1, 5408)
+          '3' (Linear): (1, 10)
+        """
+        from .solve import layer_ranges, solve
+
+        answer = solve([*self.domain, *conditions], over=self.symbols, bounds=bounds)
+        return "\n".join([answer.explain(), *layer_ranges(self, answer)])

@@ -54,6 +54,12 @@ class Tracer:
             raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
         if expr in self._seen:
             return
+        if isinstance(expr, sympy.Equality) and expr.free_symbols:  # e.g. a Linear's in_features
+            from .solve import feasible
+
+            reason = feasible(expr, [c.expr for c in self.domain])
+            if reason is not None:
+                raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 
@@ -182,5 +188,6 @@ def trace(model: nn.Module, input_shape) -> Report:
         params=params,
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),
+        module=model,
     )
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sympy
 
+from ..solve import implied_by_bounds
 from .expr import fmt
 
 __all__ = ["table", "domain_summary", "domain_relations"]
@@ -53,7 +54,8 @@ def domain_summary(domain) -> list:
 
 
 def domain_relations(domain) -> list:
-    """The relations behind :func:`domain_summary`, as sympy relations."""
+    """The relations behind :func:`domain_summary`, as sympy relations: per symbol the tightest
+    bounds, then every other condition that those lower bounds do not already imply."""
     lower, upper, rest = {}, {}, []
     for cond in domain:
         e = cond.expr
@@ -63,4 +65,5 @@ def domain_relations(domain) -> list:
         elif e not in rest:
             rest.append(e)
     out = [sympy.Ge(s, v) for s, v in lower.items()] + [sympy.Le(s, v) for s, v in upper.items()]
-    return out + rest
+    # drop what the lower bounds already imply (e.g. BatchNorm's floor(H/4)*floor(W/4) >= 2 under H, W >= 8)
+    return out + [e for e in rest if not implied_by_bounds(e, lower)]

@@ -1,0 +1,972 @@
+"""Exact reverse solving: which integer sizes satisfy conditions on a report's formulas.
+
+``solve(conditions, over=symbols)`` returns a :class:`~symshape.sets.SolutionSet`. The methods,
+in the order they are tried (DESIGN.md §5):
+
+* one symbol, one floor: exact inversion, ``floor((aX + b)/m) + c = v`` iff
+  ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``;
+* one symbol, monotone (chains of floors, ``ScaledFloor``, sums and products of non-negative
+  monotone factors): integer bisection on exact evaluation;
+* one symbol, periodic (divisibility ``Mod(e, g) = 0``, "no rows dropped"): the residues over one
+  period, a congruence class;
+* several symbols, ``c·g1(H)·g2(W) = v`` (flatten sizes): every split of ``v/c`` into divisors,
+  each factor inverted exactly;
+* several symbols, monotone in each (MACs, activations): a staircase, found by divide and
+  conquer on the first symbol, each step solved exactly;
+* otherwise a bounded scan, and the answer says so in ``note``.
+
+>>> import sympy
+>>> from symshape.symbols import symbols
+>>> from symshape.floors import floor_div
+>>> H, W = symbols("H W")
+>>> flat = 32 * (floor_div(H - 7, 2) + 1) * (floor_div(W - 7, 2) + 1)
+>>> print(solve([sympy.Eq(flat, 5408), H >= 7, W >= 7], over=(H, W)))
+H ∈ {7, 8}, W ∈ {343, 344}
+H ∈ {31, 32}, W ∈ {31, 32}
+H ∈ {343, 344}, W ∈ {7, 8}
+>>> print(solve(sympy.Eq(floor_div(H, 8), 4), over=H))
+32 ≤ H ≤ 39
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Optional
+
+import sympy
+
+from .floors import ScaledFloor, _ratio, preimage, simplify_relation
+from .render.expr import fmt
+from .sets import IntSet, SolutionSet
+from .symbols import ShapeError
+
+__all__ = ["solve", "feasible", "exactness_conditions", "CAP", "SCAN"]
+
+#: sizes beyond this are treated as unbounded (torch sizes are int64)
+CAP = 2 ** 62
+#: the window of a last-resort scan when no bound is given
+SCAN = 4096
+
+
+# ---------------------------------------------------------------- exact evaluation
+
+@lru_cache(maxsize=8192)
+def _compile(e):
+    """A function ``env -> exact value`` of a size expression (ints, Fractions; no floats
+    except where torch itself multiplies in doubles, ``ScaledFloor``)."""
+    if e.is_Integer:
+        v = int(e)
+        return lambda env: v
+    if e.is_Rational:
+        v = Fraction(int(e.p), int(e.q))
+        return lambda env: v
+    if e.is_Symbol:
+        return lambda env: env[e]
+    if isinstance(e, (sympy.floor, sympy.ceiling)):
+        ratio = _ratio(e.args[0])
+        if ratio is not None:
+            num, m = ratio
+            fn = _compile(num)
+            if isinstance(e, sympy.floor):
+                return lambda env: fn(env) // m
+            return lambda env: -((-fn(env)) // m)
+        fn = _compile(e.args[0])
+        rnd = math.floor if isinstance(e, sympy.floor) else math.ceil
+        return lambda env: rnd(fn(env))
+    if isinstance(e, ScaledFloor):
+        fn, scale = _compile(e.args[0]), float(e.args[1])
+        return lambda env: math.floor(float(fn(env)) * scale)
+    if isinstance(e, sympy.Add):
+        fns = [_compile(a) for a in e.args]
+        return lambda env: sum(f(env) for f in fns)
+    if isinstance(e, sympy.Mul):
+        fns = [_compile(a) for a in e.args]
+        return lambda env: math.prod(f(env) for f in fns)
+    if isinstance(e, sympy.Pow) and e.args[1].is_Integer:
+        fn, n = _compile(e.args[0]), int(e.args[1])
+        return (lambda env: fn(env) ** n) if n >= 0 else (lambda env: Fraction(1, fn(env) ** -n))
+    if isinstance(e, (sympy.Min, sympy.Max)):
+        fns, pick = [_compile(a) for a in e.args], (min if isinstance(e, sympy.Min) else max)
+        return lambda env: pick(f(env) for f in fns)
+    if isinstance(e, sympy.Mod):
+        a, b = _compile(e.args[0]), _compile(e.args[1])
+        return lambda env: a(env) % b(env)
+    raise ShapeError(f"cannot evaluate {fmt(e)} exactly: unsupported function {type(e).__name__}")
+
+
+_OPS = {"ge": lambda v: v >= 0, "gt": lambda v: v > 0, "le": lambda v: v <= 0, "lt": lambda v: v < 0,
+        "eq": lambda v: v == 0, "ne": lambda v: v != 0}
+_REL = {sympy.GreaterThan: "ge", sympy.StrictGreaterThan: "gt", sympy.LessThan: "le", sympy.StrictLessThan: "lt",
+        sympy.Equality: "eq", sympy.Unequality: "ne"}
+
+
+@dataclass(frozen=True)
+class _Cond:
+    """One condition ``f <rel> 0`` (or ``f ≡ 0 (mod g)`` for rel 'mod'), with where it came from."""
+
+    rel: str
+    f: sympy.Expr
+    g: int
+    expr: sympy.Basic
+    label: str
+
+    @property
+    def syms(self):
+        return self.f.free_symbols
+
+    def holds(self, env) -> bool:
+        v = _compile(self.f)(env)
+        return v % self.g == 0 if self.rel == "mod" else _OPS[self.rel](v)
+
+    def split(self):
+        """An equation as two inequalities (each monotone in the inclusion sense)."""
+        if self.rel == "eq":
+            return [_Cond("ge", self.f, 0, self.expr, self.label), _Cond("le", self.f, 0, self.expr, self.label)]
+        return [self]
+
+
+def _parse(cond, label: str, out: list) -> None:
+    from .report import Condition
+
+    if isinstance(cond, Condition):
+        return _parse(cond.expr, f"layer {cond.layer!r} ({cond.kind})", out)
+    if isinstance(cond, (bool, sympy.logic.boolalg.BooleanAtom)):
+        out.append(_Cond("eq", sympy.Integer(0 if cond else 1), 0, sympy.sympify(cond), label))
+        return
+    if isinstance(cond, sympy.And):
+        for a in cond.args:
+            _parse(a, label, out)
+        return
+    rel = _REL.get(type(cond))
+    if rel is None:
+        raise ShapeError(f"cannot solve {cond!r}: give sympy relations such as Eq(expr, 5408), expr <= 10**9 "
+                         "or Eq(Mod(expr, 8), 0)")
+    lhs, rhs = cond.args
+    if rel == "eq":
+        for a, b in ((lhs, rhs), (rhs, lhs)):
+            if isinstance(a, sympy.Mod) and b == 0 and a.args[1].is_Integer and int(a.args[1]) > 0:
+                out.append(_Cond("mod", a.args[0], int(a.args[1]), cond, label))
+                return
+    out.append(_Cond(rel, sympy.sympify(lhs - rhs), 0, cond, label))
+
+
+# ---------------------------------------------------------------- monotonicity
+
+def _sign(e, lows: dict, free) -> Optional[int]:
+    """+1 when e >= 0 everywhere on the region (free symbols >= their lows), -1 when e <= 0, else None."""
+    dirs = {_dir(e, s, lows, free) for s in e.free_symbols & free}
+    v = _compile(e)(lows)
+    if dirs <= {0, 1} and v >= 0:
+        return 1
+    if dirs <= {0, -1} and v <= 0 and e.is_number:
+        return -1
+    return None
+
+
+def _combine(dirs) -> Optional[int]:
+    dirs = set(dirs)
+    if None in dirs or {1, -1} <= dirs:
+        return None
+    return 1 if 1 in dirs else -1 if -1 in dirs else 0
+
+
+def _dir(e, x, lows: dict, free) -> Optional[int]:
+    """+1 non-decreasing, -1 non-increasing, 0 constant in x over the region, None: not shown."""
+    if x not in e.free_symbols:
+        return 0
+    if e.is_Symbol:
+        return 1
+    if isinstance(e, (sympy.Add, sympy.Min, sympy.Max)):
+        return _combine(_dir(a, x, lows, free) for a in e.args)
+    if isinstance(e, (sympy.floor, sympy.ceiling, ScaledFloor)):
+        return _dir(e.args[0], x, lows, free)
+    if isinstance(e, sympy.Pow) and e.args[1].is_Integer and e.args[1] > 0:
+        return _dir(e.args[0], x, lows, free) if _sign(e.args[0], lows, free) == 1 else None
+    if isinstance(e, sympy.Mul):
+        sign, dirs = 1, []
+        for a in e.args:
+            s = _sign(a, lows, free) if a.free_symbols & free else (1 if _compile(a)(lows) >= 0 else -1)
+            if s is None:
+                return None
+            sign *= s
+            dirs.append(s * _dir(a, x, lows, free) if x in a.free_symbols else 0)
+            if dirs[-1] is None:
+                return None
+        d = _combine(dirs)
+        return None if d is None else sign * d
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _dir_cached(e, x, lows: frozenset, free: frozenset) -> Optional[int]:
+    return _dir(e, x, dict(lows), free)
+
+
+def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
+    """The common direction of cond's f in every symbol of syms (+1, -1), 0 if constant, else None."""
+    if cond.rel in ("mod", "ne"):
+        return None
+    mine = cond.syms
+    key = frozenset((s, lows[s]) for s in mine if s in lows)
+    dirs = {_dir_cached(cond.f, s, key, frozenset(free) & mine) for s in syms if s in mine}
+    return _combine(dirs)
+
+
+# ---------------------------------------------------------------- one symbol
+
+def _first(pred, lo: int, hi: Optional[int]) -> Optional[int]:
+    """The least x in [lo, hi] with pred(x), for pred false then true; None if there is none."""
+    if pred(lo):
+        return lo
+    if hi is None:
+        prev, step = lo, 1
+        while True:
+            x = lo + step
+            if x > CAP:
+                return None
+            if pred(x):
+                break
+            prev, step = x, step * 2
+        a, b = prev, x
+    else:
+        if hi <= lo or not pred(hi):
+            return None
+        a, b = lo, hi
+    while b - a > 1:
+        mid = (a + b) // 2
+        if pred(mid):
+            b = mid
+        else:
+            a = mid
+    return b
+
+
+class _Ctx:
+    """What one solve did: methods used, notes, steps, and details of impossibilities."""
+
+    def __init__(self):
+        self.methods: list = []
+        self.notes: list = []
+        self.steps: list = []
+        self.details: list = []
+        self.record = True
+
+    def method(self, name: str):
+        if name not in self.methods:
+            self.methods.append(name)
+
+
+def _interval_text(s: IntSet, name: str) -> str:
+    if len(s.pieces) == 1 and s.pieces[0][2] == 1 and s.pieces[0][1] is not None:
+        lo, hi = s.pieces[0][:2]
+        return f"{name} = {lo}" if lo == hi else f"{lo} ≤ {name} ≤ {hi}"
+    return s.text(name)
+
+
+def _paren(e) -> str:
+    return f"({fmt(e)})" if isinstance(e, sympy.Add) else fmt(e)
+
+
+def _step_text(cond: _Cond) -> str:
+    e = cond.expr
+    if isinstance(e, sympy.Equality) and e.args[1].is_number and not e.args[0].is_number:
+        return f"{fmt(e.args[1])} = {fmt(e.args[0])}"
+    return fmt(e)
+
+
+def _periodic(cond: _Cond, x, env) -> Optional[int]:
+    """A period P of the truth of cond in x (integer-linear combinations of floors), or None."""
+    f = cond.f
+    atoms = f.atoms(sympy.Function)
+    if any(not isinstance(a, (sympy.floor, sympy.ceiling)) for a in atoms if x in a.free_symbols):
+        return None
+    if f.atoms(sympy.Min, sympy.Max, sympy.Mod, sympy.Pow) and any(x in a.free_symbols for a in
+                                                                  f.atoms(sympy.Min, sympy.Max, sympy.Mod, sympy.Pow)):
+        return None
+    period, nested = 1, any(a.args[0].atoms(sympy.floor, sympy.ceiling) for a in atoms)
+    for a in atoms:
+        ratio = _ratio(a.args[0])
+        if ratio is None:
+            return None
+        period = period * ratio[1] if nested else math.lcm(period, ratio[1])
+    try:
+        poly = sympy.Poly(f.subs({a: sympy.Dummy() for a in atoms}), x)
+    except sympy.PolynomialError:
+        return None
+    if poly.degree() > 1:
+        return None
+    fn = _compile(f)
+    delta = fn({**env, x: period}) - fn({**env, x: 0})
+    if cond.rel == "mod":
+        return period * cond.g if isinstance(delta, int) else None
+    return period if delta == 0 else None
+
+
+def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
+    """The x in rng (other symbols fixed by env) where cond holds."""
+    if rng.is_empty:
+        return rng
+    lo, hi = rng.min(), rng.max()
+    at = lambda v: {**env, x: v}  # noqa: E731
+    result = None
+    d = _monotone(cond, (x,), at(lo), {x})
+    if d is not None and d != 0 and not env:
+        result = _invert(cond, x, lo, hi, ctx)
+    if result is None and d == 0:
+        result = IntSet.interval(lo, hi) if cond.holds(at(lo)) else IntSet()
+    if result is None and d in (1, -1):
+        ctx.method("bisection")
+        parts = []
+        for c in cond.split():
+            up = (c.rel in ("ge", "gt")) == (d == 1)
+            if up:
+                first = _first(lambda v: c.holds(at(v)), lo, hi)
+                parts.append(IntSet() if first is None else IntSet.interval(first, hi))
+            else:
+                fail = _first(lambda v: not c.holds(at(v)), lo, hi)
+                parts.append(IntSet.interval(lo, hi) if fail is None else IntSet.interval(lo, fail - 1))
+        result = parts[0]
+        for p in parts[1:]:
+            result = result & p
+    if result is None and cond.rel == "ne":
+        eq = _Cond("eq", cond.f, 0, cond.expr, cond.label)
+        if _monotone(eq, (x,), at(lo), {x}) in (1, -1):
+            inside = _solve_1d(eq, x, IntSet.interval(lo, hi), env, ctx)
+            result = IntSet.interval(lo, hi)
+            if not inside.is_empty:
+                a, b = inside.min(), inside.max()
+                result = IntSet.interval(lo, a - 1) | (IntSet() if b is None else IntSet.interval(b + 1, hi))
+    if result is None:
+        period = _periodic(cond, x, env)
+        if period is not None and period <= 10 ** 6:
+            ctx.method("congruence")
+            residues = [r for r in range(period) if cond.holds(at(r))]
+            result = _reduce_congruence(period, residues, lo, hi)
+    if result is None and cond.rel not in ("mod", "ne"):
+        # monotone from some size on (factors negative below it): the head point by point
+        shift = 1
+        while shift <= 64 and (hi is None or lo + shift <= hi):
+            if _monotone(cond, (x,), at(lo + shift), {x}) is not None:
+                head = IntSet([(v, v, 1, 0) for v in range(lo, lo + shift) if cond.holds(at(v))])
+                saved, ctx.record = ctx.record, False
+                tail = _solve_1d(cond, x, IntSet.interval(lo + shift, hi), env, ctx)
+                ctx.record = saved
+                result = head | tail
+                break
+            shift *= 2
+    if result is None:
+        top = hi if hi is not None and hi - lo < 10 ** 6 else lo + SCAN - 1
+        ctx.method("scan")
+        note = f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: not monotone, not periodic"
+        if hi is None or top < hi:
+            if note not in ctx.notes:
+                ctx.notes.append(note)
+        result = IntSet([(v, v, 1, 0) for v in range(lo, top + 1) if cond.holds(at(v))])
+    result = result & rng
+    if ctx.record and not env and (cond.rel in ("eq", "mod") or result.is_empty):
+        ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {_interval_text(result, x.name)}")
+    return result
+
+
+def _reduce_congruence(period: int, residues, lo, hi) -> IntSet:
+    """The residues mod the smallest period that describes them."""
+    have = set(residues)
+    for p in sympy.divisors(period):
+        small = {r % p for r in have}
+        if have == {r for r in range(period) if r % p in small}:
+            return IntSet.congruence(p, sorted(small), lo, hi)
+    return IntSet.congruence(period, sorted(have), lo, hi)
+
+
+def _invert(cond: _Cond, x, lo, hi, ctx: _Ctx) -> Optional[IntSet]:
+    """Exact inversion of a single-floor form, or None when cond is not one."""
+    if cond.rel == "eq":
+        expr, value = cond.f, 0
+        const = expr.as_coeff_Add()[0]
+        pre = preimage(expr - const, -const) or preimage(-(expr - const), const)
+        if pre is None:
+            return None
+        ctx.method("exact inversion")
+        return IntSet.interval(max(lo, pre[1]), pre[2] if hi is None else min(hi, pre[2]))
+    if cond.rel in ("ge", "gt", "le", "lt") and cond.f.is_integer:
+        rel = {"ge": (sympy.Ge, 0), "gt": (sympy.Ge, 1), "le": (sympy.Le, 0), "lt": (sympy.Le, -1)}[cond.rel]
+        rel = rel[0](cond.f, rel[1], evaluate=False)
+        simple = simplify_relation(rel)
+        if simple is sympy.true:
+            return IntSet.interval(lo, hi)
+        if simple is sympy.false:
+            return IntSet()
+        if isinstance(simple, (sympy.GreaterThan, sympy.LessThan)) and simple.lhs == x and simple.rhs.is_Integer:
+            ctx.method("exact inversion")
+            bound = int(simple.rhs)
+            if isinstance(simple, sympy.GreaterThan):
+                return IntSet.interval(max(lo, bound), hi)
+            return IntSet.interval(lo, bound if hi is None else min(hi, bound))
+    return None
+
+
+# ---------------------------------------------------------------- several symbols
+
+def _components(conds, syms):
+    parent = {s: s for s in syms}
+
+    def find(s):
+        while parent[s] != s:
+            parent[s] = parent[parent[s]]
+            s = parent[s]
+        return s
+
+    for c in conds:
+        mine = [s for s in syms if s in c.syms]
+        for a, b in zip(mine, mine[1:]):
+            parent[find(a)] = find(b)
+    groups: dict = {}
+    for s in syms:
+        groups.setdefault(find(s), []).append(s)
+    return list(groups.values())
+
+
+def _solve(conds, syms, ranges: dict, env: dict, ctx: _Ctx) -> list:
+    """Disjoint boxes (one IntSet per symbol of syms) where every cond holds."""
+    live = []
+    for c in conds:
+        if not (c.syms & set(syms)):
+            if not c.holds(env):
+                return []
+        else:
+            live.append(c)
+    per_comp = []
+    for comp in _components(live, syms):
+        mine = [c for c in live if c.syms & set(comp)]
+        boxes = _solve_component(mine, comp, ranges, env, ctx) if mine else [tuple(ranges[s] for s in comp)]
+        if not boxes:
+            return []
+        per_comp.append((comp, boxes))
+    out = []
+    for combo in itertools.product(*(b for _, b in per_comp)):
+        values = {}
+        for (comp, _), box in zip(per_comp, combo):
+            values.update(zip(comp, box))
+        out.append(tuple(values[s] for s in syms))
+    return out
+
+
+def _solve_component(conds, syms, ranges, env, ctx) -> list:
+    if len(syms) == 1:
+        (x,) = syms
+        s = ranges[x]
+        for c in sorted(conds, key=lambda c: c.rel != "ge"):
+            s = s & _solve_1d(c, x, s, env, ctx)
+            if s.is_empty:
+                break
+        return [(s,)] if not s.is_empty else []
+    # single-symbol conditions first: they narrow the ranges
+    ranges = dict(ranges)
+    multi = []
+    for c in conds:
+        mine = [s for s in syms if s in c.syms]
+        if len(mine) == 1:
+            got = _solve_component([c], mine, ranges, env, ctx)
+            if not got:
+                return []
+            ranges[mine[0]] = got[0][0]
+        else:
+            multi.append(c)
+    if not multi:
+        return [tuple(ranges[s] for s in syms)]
+    # monotone region: below it, fix the sizes one by one
+    lows = {**env, **{s: ranges[s].min() for s in syms}}
+    free = set(syms)
+    shift = 0
+    while any(_monotone(c, syms, {**lows, **{s: lows[s] + shift for s in syms}}, free) is None for c in multi):
+        shift = 1 if shift == 0 else shift * 2
+        if shift > 64:
+            return _scan_component(multi, syms, ranges, env, ctx)
+    if shift:
+        out = []
+        for i, x in enumerate(syms):
+            r = ranges[x]
+            below = r & IntSet.interval(1, lows[x] + shift - 1)
+            for v in below:
+                sub = {**ranges, x: IntSet.interval(v, v)}
+                rest = [s for s in syms if s != x]
+                for box in _solve(multi, rest, sub, {**env, x: v}, ctx):
+                    vals = dict(zip(rest, box))
+                    vals[x] = IntSet.interval(v, v)
+                    out.append(tuple(vals[s] for s in syms))
+            ranges = {**ranges, x: r & IntSet.interval(lows[x] + shift, None)}
+            if ranges[x].is_empty:
+                return out
+        return out + _solve_component(multi, syms, ranges, env, ctx)
+    for c in multi:
+        got = _divisors(c, multi, syms, ranges, env, ctx)
+        if got is not None:
+            return got
+    return _staircase(multi, syms, ranges, env, ctx)
+
+
+def _scan_component(conds, syms, ranges, env, ctx) -> list:
+    ctx.method("scan")
+    x, rest = syms[0], syms[1:]
+    r = ranges[x]
+    top = r.max() if r.max() is not None and r.max() - r.min() < SCAN else r.min() + SCAN - 1
+    if r.max() is None or top < r.max():
+        ctx.notes.append(f"scanned {x.name} in [{r.min()}, {top}] only: "
+                         f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes")
+    out = []
+    for v in r & IntSet.interval(r.min(), top):
+        for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
+            out.append((IntSet.interval(v, v), *box))
+    return out
+
+
+def _product_form(cond: _Cond, syms, env):
+    """``(c, {symbol: factor}, v)`` when cond is ``c * prod(factor(symbol)) = v``, else None."""
+    if cond.rel != "eq":
+        return None
+    const, rest = cond.f.as_coeff_Add()
+    value = -const
+    coeff, factors = rest.as_coeff_mul()
+    c = Fraction(int(coeff.p), int(coeff.q)) if coeff.is_Rational else None
+    if c is None:
+        return None
+    groups: dict = {}
+    for fac in factors:
+        if isinstance(fac, sympy.Add):  # sympy distributes 32*(a + 1) into 32*a + 32
+            content, fac = fac.primitive()
+            c *= Fraction(int(content.p), int(content.q))
+        mine = [s for s in syms if s in fac.free_symbols]
+        if len(mine) > 1 or fac.is_integer is not True:
+            return None
+        if not mine:
+            c *= _compile(fac)(env)
+            continue
+        groups.setdefault(mine[0], []).append(fac)
+    if set(groups) != set(syms):
+        return None
+    return c, {s: sympy.Mul(*fs) for s, fs in groups.items()}, Fraction(int(value.p), int(value.q))
+
+
+def _splits(n: int, k: int, divs):
+    if k == 1:
+        yield (n,)
+        return
+    for d in divs:
+        if n % d == 0:
+            for rest in _splits(n // d, k - 1, divs):
+                yield (d, *rest)
+
+
+def _divisors(cond, conds, syms, ranges, env, ctx) -> Optional[list]:
+    form = _product_form(cond, syms, env)
+    if form is None:
+        return None
+    c, factors, value = form
+    lows = {**env, **{s: ranges[s].min() for s in syms}}
+    if any(_sign(f, lows, set(syms)) != 1 for f in factors.values()):
+        return None
+    if c == 0:
+        return None
+    ctx.method("divisors")
+    n = value / c
+    if n.denominator != 1:
+        ctx.details.append(f"{fmt(sympy.Mul(*factors.values()))} = {value}/{c} = {n}, not an integer")
+        return []
+    if n <= 0:
+        product = fmt(sympy.Mul(*factors.values()))
+        ctx.details.append(f"{product} = {n}, but the product is positive" if n < 0 else
+                           f"{product} = 0, but every factor is positive")
+        return [] if n < 0 else None
+    n = int(n)
+    divs = sympy.divisors(n)
+    record = ctx.record and not env
+    if record:
+        ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {' · '.join(_paren(f) for f in factors.values())} = {n}: "
+                                 f"try every split of {n} into {len(syms)} factors")
+    others = [o for o in conds if o is not cond]
+    cache: dict = {}
+    out = []
+    saved, ctx.record = ctx.record, False
+    try:
+        for split in _splits(n, len(syms), divs):
+            box = []
+            for s, d in zip(syms, split):
+                key = (s, d)
+                if key not in cache:
+                    sub = _Cond("eq", factors[s] - d, 0, sympy.Eq(factors[s], d, evaluate=False), cond.label)
+                    cache[key] = _solve_1d(sub, s, ranges[s], env, ctx)
+                    if record and not cache[key].is_empty:
+                        ctx.steps.append(lambda d=d, s=s, got=cache[key]:
+                                         f"  {d} = {fmt(factors[s])} ⇔ {_interval_text(got, s.name)}")
+                if cache[key].is_empty:
+                    break
+                box.append(cache[key])
+            else:
+                if others:
+                    out += _solve(others, syms, {**ranges, **dict(zip(syms, box))}, env, ctx)
+                else:
+                    out.append(tuple(box))
+    finally:
+        ctx.record = saved
+    if not out and record:
+        ctx.details.append(f"no split of {n} into the factors {', '.join(fmt(f) for f in factors.values())} "
+                           "is reached by sizes in range")
+    return out
+
+
+def _staircase(conds, syms, ranges, env, ctx) -> list:
+    """Divide and conquer on the first symbol: each condition, monotone in every size, gives a
+    solution set of the other sizes that only grows (or only shrinks) with the first; where the
+    sets agree at both ends of a range, they agree inside it."""
+    ctx.method("staircase")
+    x, rest = syms[0], list(syms[1:])
+    halves = [h for c in conds for h in c.split()]
+    lows = {**env, **{s: ranges[s].min() for s in syms}}
+    free = set(syms)
+    rng = ranges[x]
+    lo, hi = rng.min(), rng.max()
+    saved, ctx.record = ctx.record, False
+    try:
+        if hi is None:
+            # beyond a threshold every half is full or empty: the sets stop changing
+            top = lo
+            for h in halves:
+                d = _monotone(h, syms, lows, free)
+                up = (h.rel in ("ge", "gt")) == (d == 1)
+                probe = (lambda v, h=h: h.holds({**lows, x: v})) if up else (lambda v, h=h: not h.holds({**lows, x: v}))
+                t = _first(probe, lo, None)
+                if t is None:
+                    t = CAP
+                    note = f"assumed {fmt(h.expr)} no longer changes beyond {x.name} = 2^62"
+                    if note not in ctx.notes:
+                        ctx.notes.append(note)
+                if not up:
+                    hi = t - 1 if hi is None else min(hi, t - 1)
+                top = max(top, t)
+            unbounded = hi is None
+            hi = top if unbounded else hi
+        else:
+            unbounded = False
+        if hi < lo:
+            return []
+
+        memo: dict = {}
+
+        def key(v):
+            if v not in memo:
+                sub = {**env, x: v}
+                memo[v] = tuple(tuple(_solve([h], rest, ranges, sub, ctx)) for h in halves)
+            return memo[v]
+
+        blocks: list = []
+
+        def walk(a, b):
+            ka, kb = key(a), key(b)
+            if ka == kb:
+                blocks.append((a, b, ka))
+            elif b - a <= 1:
+                blocks.append((a, a, ka))
+                blocks.append((b, b, kb))
+            else:
+                m = (a + b) // 2
+                walk(a, m)
+                walk(m + 1, b)
+
+        walk(lo, hi)
+        merged: list = []
+        for a, b, k in blocks:
+            if merged and merged[-1][2] == k and merged[-1][1] + 1 == a:
+                merged[-1] = (merged[-1][0], b, k)
+            else:
+                merged.append((a, b, k))
+        if unbounded:
+            a, b, k = merged[-1]
+            merged[-1] = (a, None, k)
+        out = []
+        for a, b, k in merged:
+            span = IntSet.interval(a, b) & rng
+            if span.is_empty:
+                continue
+            for box in _solve(conds, rest, ranges, {**env, x: a}, ctx):
+                out.append((span, *box))
+        return out
+    finally:
+        ctx.record = saved
+
+
+# ---------------------------------------------------------------- the public solver
+
+def _symbols(over) -> tuple:
+    from .symbols import size_symbol
+
+    if isinstance(over, str):
+        over = [p for p in over.replace(",", " ").split() if p]
+    if isinstance(over, (sympy.Symbol, str)):
+        over = [over]
+    return tuple(size_symbol(s if isinstance(s, str) else s.name) for s in over)
+
+
+def _bounds(bounds, syms) -> dict:
+    ranges = {s: IntSet.interval(1, None) for s in syms}
+    if bounds is None:
+        return ranges
+    if isinstance(bounds, tuple) and len(bounds) == 2 and not isinstance(bounds[0], tuple):
+        bounds = {s: bounds for s in syms}
+    by_name = {s.name: s for s in syms}
+    for k, (lo, hi) in dict(bounds).items():
+        name = k if isinstance(k, str) else k.name
+        if name not in by_name:
+            raise ShapeError(f"bounds name {name!r}, which is not among the symbols solved for: {', '.join(by_name)}")
+        ranges[by_name[name]] = ranges[by_name[name]] & IntSet.interval(max(1, lo if lo is not None else 1), hi)
+    return ranges
+
+
+def _conditions(conditions, syms) -> list:
+    if not isinstance(conditions, (list, tuple)):
+        conditions = [conditions]
+    parsed: list = []
+    for c in conditions:
+        _parse(c, "", parsed)
+    by_name = {s.name: s for s in syms}
+    out = []
+    for c in parsed:
+        unknown = sorted(s.name for s in c.syms if s.name not in by_name)
+        if unknown:
+            raise ShapeError(
+                f"the condition {fmt(c.expr)} mentions {', '.join(unknown)}, which is not among the symbols "
+                f"solved for ({', '.join(by_name) or 'none'}): add it to over=, or substitute a value first")
+        rename = {s: by_name[s.name] for s in c.syms if s != by_name[s.name]}
+        out.append(_Cond(c.rel, c.f.xreplace(rename), c.g, c.expr.xreplace(rename), c.label) if rename else c)
+    return out
+
+
+def _ties(conds, syms):
+    """Equations X = Y between two symbols: substitute, and remember the tie."""
+    ties: dict = {}
+    rest = []
+    for c in conds:
+        lin = c.f
+        if c.rel == "eq" and len(lin.free_symbols) == 2 and lin.is_Add and len(lin.args) == 2:
+            a, b = lin.args
+            if {a, -b} <= set(syms) or {-a, b} <= set(syms):
+                x, y = (a, -b) if a in syms else (b, -a)
+                x, y = (x, y) if syms.index(x) < syms.index(y) else (y, x)
+                x = ties.get(x, x)
+                y = ties.get(y, y)
+                if x != y:
+                    x, y = (x, y) if syms.index(x) < syms.index(y) else (y, x)
+                    ties = {k: (x if v == y else v) for k, v in ties.items()}
+                    ties[y] = x
+                continue
+        rest.append(c)
+    if ties:
+        rest = [_Cond(c.rel, c.f.xreplace(ties), c.g, c.expr, c.label) for c in rest]
+    return rest, ties
+
+
+def solve(conditions, over, bounds=None) -> SolutionSet:
+    """The integer sizes of ``over`` (positive, within ``bounds``) at which every condition holds.
+
+    *conditions*: a sympy relation or a list of them (``Eq``, ``<=``, ``>=``, ``<``, ``>``, ``Ne``,
+    divisibility ``Eq(Mod(expr, g), 0)``), or report domain conditions; ``Eq(H, W)`` asks for
+    square sizes. *over*: the symbols (or names) to solve for; every symbol in the conditions must
+    be among them. *bounds*: ``{name: (lo, hi)}`` or one ``(lo, hi)`` for all (``hi=None``:
+    unbounded). The answer is exact; see the module docstring for the methods.
+
+    >>> import sympy
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> macs = 4704 * (floor_div(H - 7, 2) + 1) * (floor_div(W - 7, 2) + 1)
+    >>> s = solve([macs <= 10**6, sympy.Eq(H, W), H >= 7], over=(H, W))
+    >>> print(s)
+    H = W, 7 ≤ H ≤ 34
+    >>> s.min(), len(s), (34, 34) in s, (35, 35) in s, (7, 8) in s
+    ((7, 7), 28, True, False, False)
+    >>> print(solve(sympy.Eq(sympy.Mod(H, 32), 0), over=H))
+    H ≡ 0 (mod 32), H ≥ 32
+    >>> print(solve([sympy.Eq(floor_div(H, 8), 4), H > 40], over=H))
+    no solution: the condition needs H > 40, which no size satisfies together with floor(H/8) = 4
+    """
+    syms = _symbols(over)
+    conds = _conditions(conditions, syms)
+    conds, ties = _ties(conds, list(syms))
+    ranges = _bounds(bounds, syms)
+    for y, x in ties.items():
+        ranges[x] = ranges[x] & ranges[y]
+    free = [s for s in syms if s not in ties]
+    ctx = _Ctx()
+    boxes = _solve(conds, free, ranges, {}, ctx)
+    reason = "" if boxes else _why_empty(conds, free, ranges, ctx)
+    method = ", ".join(ctx.methods)
+    return SolutionSet(syms, boxes, ties, method, "; ".join(ctx.notes), reason, ctx.steps)
+
+
+def _why_empty(conds, free, ranges, ctx) -> str:
+    """Which condition makes the answer empty: the first that is impossible alone, else the
+    first that contradicts those before it."""
+    quiet = _Ctx()
+    quiet.record = False
+    for i, c in enumerate(conds):
+        if not _solve([c], free, ranges, {}, quiet):
+            who = c.label or "the condition"
+            detail = f": {'; '.join(quiet.details)}" if quiet.details else ""
+            return f"{who} needs {fmt(c.expr)}, which no positive size satisfies{detail}"
+    for i, c in enumerate(conds):
+        if not _solve(conds[: i + 1], free, ranges, {}, quiet):
+            before = list(conds[:i])
+            for p in list(before):  # keep only the conditions the contradiction needs
+                trial = [q for q in before if q is not p]
+                if not _solve([*trial, c], free, ranges, {}, quiet):
+                    before = trial
+            who = c.label or "the condition"
+            others = ", ".join(fmt(p.expr) + (f" ({p.label})" if p.label else "") for p in before)
+            return f"{who} needs {fmt(c.expr)}, which no size satisfies together with {others}"
+    return "the conditions contradict each other"
+
+
+def feasible(expr, domain=(), symbols=None) -> Optional[str]:
+    """None when the relation *expr* holds at some positive sizes that also satisfy *domain*
+    (a list of relations or domain conditions), else the reason it never holds.
+
+    Used by the tracer on equations such as a Linear's ``in_features``, so a model that can run at
+    no size fails at trace time.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> flat = sympy.Mul(32, floor_div(H - 7, 2) + 1, floor_div(W - 7, 2) + 1)
+    >>> feasible(sympy.Eq(flat, 5408), [H >= 7, W >= 7]) is None
+    True
+    >>> print(feasible(sympy.Eq(flat, 5400), [H >= 7, W >= 7]))
+    the condition needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5400, which no positive size satisfies: (floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5400/32 = 675/4, not an integer
+    """
+    conds = [expr, *domain]
+    if symbols is None:
+        found: set = set()
+        for c in conds:
+            found |= getattr(c, "expr", c).free_symbols
+        symbols = sorted(found, key=lambda s: s.name)
+    try:
+        ans = solve(conds, over=tuple(symbols))
+    except ShapeError:  # a function the solver cannot evaluate: say nothing rather than guess
+        return None
+    # a bounded scan proves nothing about the sizes beyond it
+    return None if not ans.is_empty or "scan" in ans.method else ans.reason
+
+
+# ---------------------------------------------------------------- rows dropped by conv and pool
+
+def exactness_conditions(report) -> list:
+    """For every conv and pool of the report's model, per spatial dim, the condition that its
+    windows cover every input row: ``(out - 1)·s + e - p >= L`` with stride s, window extent
+    e = d(k - 1) + 1, padding p (at the end), input size L and output size out. A window that
+    stops early drops the rows after it (floor mode with a remainder larger than the padding).
+
+    >>> import torch.nn as nn
+    >>> from symshape.trace import trace
+    >>> rep = trace(nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2)), "1,3,H,W")
+    >>> print(exactness_conditions(rep)[0])
+    2*floor(H/2) >= H  [layer '0' (MaxPool2d): the windows cover every input row of dim 2]
+    """
+    import torch.nn as nn
+
+    from .report import Condition
+    from .rules.common import ntuple
+
+    model = getattr(report, "module", None)
+    if model is None:
+        raise ShapeError("this report does not keep its model: trace it again with symshape.trace to ask "
+                         "which sizes drop no rows")
+    out = []
+    for layer in report.layers:
+        try:
+            mod = model.get_submodule(layer.name) if layer.name else model
+        except AttributeError:
+            continue
+        if isinstance(mod, nn.modules.conv._ConvNd) and not mod.transposed:
+            nd = len(mod.kernel_size)
+            if mod.padding == "same":
+                continue  # stride 1: every row is covered
+            ks, ss, ds = mod.kernel_size, mod.stride, mod.dilation
+            ps = (0,) * nd if mod.padding == "valid" else mod.padding
+        elif isinstance(mod, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                              nn.modules.pooling._LPPoolNd)):
+            from .rules.pool import _ndim
+
+            nd = _ndim(mod)
+            ks = ntuple(mod.kernel_size, nd)
+            ss = ntuple(mod.stride if mod.stride is not None else mod.kernel_size, nd)
+            ps = ntuple(getattr(mod, "padding", 0), nd)
+            ds = ntuple(getattr(mod, "dilation", 1), nd)
+        else:
+            continue
+        if not isinstance(layer.out_shape, tuple):
+            continue
+        ins, outs = layer.in_shape[-nd:], layer.out_shape[-nd:]
+        rank = len(layer.in_shape)
+        for i, (size, o, k, s, d, p) in enumerate(zip(ins, outs, ks, ss, ds, ps)):
+            if s == 1 or not (size.free_symbols or o.free_symbols):
+                continue
+            e = d * (k - 1) + 1
+            rel = sympy.Ge((o - 1) * s + e - p, size)
+            if rel is sympy.true:
+                continue
+            out.append(Condition(rel, layer.name, layer.kind,
+                                 f"the windows cover every input row of dim {rank - nd + i}"))
+    return out
+
+
+def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
+    """Lines giving, for each of the first *limit* boxes of *answer*, every layer's output shape
+    over the box (a size that varies prints as ``lo..hi``; shapes are monotone in the sizes)."""
+    lines = []
+    for box in answer.boxes[:limit]:
+        low = dict(zip(answer.free, (s.min() for s in box)))
+        high = dict(zip(answer.free, (s.max() for s in box)))
+        for tied, rep in answer.ties.items():
+            low[tied], high[tied] = low[rep], high[rep]
+        text = ", ".join(s.text(x.name) for s, x in zip(box, answer.free))
+        lines.append(f"per layer, over {text}:")
+        for layer in report.layers:
+            shapes = layer.out_shape if not isinstance(layer.out_shape, tuple) or all(
+                not isinstance(d, tuple) for d in layer.out_shape) else layer.out_shape
+            dims = []
+            for d in shapes:
+                d = sympy.sympify(d)
+                a = _compile(d)(low)
+                b = None if None in (high[s] for s in d.free_symbols) else _compile(d)(high)
+                dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")
+            lines.append(f"  {layer.name!r} ({layer.kind}): ({', '.join(dims)})")
+    return lines
+
+
+def implied_by_bounds(rel, lows: dict) -> bool:
+    """Whether the relation ``lhs >= rhs`` (or ``<=``) holds at every size at or above *lows*
+    (a symbol -> lower bound map; symbols not in it are >= 1): its difference is shown
+    non-decreasing in every symbol on that region and non-negative at the corner. False means
+    "not shown", not "fails".
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> implied_by_bounds(sympy.Ge(floor_div(H, 4) * floor_div(W, 4), 2), {H: 8, W: 8})
+    True
+    >>> implied_by_bounds(sympy.Ge(floor_div(H, 4) * floor_div(W, 4), 2), {H: 4, W: 4})
+    False
+    """
+    if isinstance(rel, sympy.GreaterThan):
+        diff = rel.lhs - rel.rhs
+    elif isinstance(rel, sympy.LessThan):
+        diff = rel.rhs - rel.lhs
+    else:
+        return False
+    free = diff.free_symbols
+    region = {s: lows.get(s, 1) for s in free}
+    try:
+        return _sign(diff, region, free) == 1
+    except (KeyError, TypeError, ZeroDivisionError):
+        return False
