@@ -76,8 +76,46 @@ def _denominators(expr) -> int:
     return d
 
 
+def _affine_floors(expr, symbol) -> Optional[tuple]:
+    """``(D, lin, const, [(c, a, b, m)])`` with ``D·expr = lin·X + const + Σ c·floor((a·X + b)/m)``,
+    all integers, when expr is a sum of floors of integer-affine numerators; else None."""
+    terms = []
+    lin, const = Fraction(0), Fraction(0)
+    for atom, coef in expr.as_coefficients_dict().items():
+        if not coef.is_Rational:
+            return None
+        c = Fraction(int(coef.p), int(coef.q))
+        if atom is sympy.S.One:
+            const += c
+        elif atom == symbol:
+            lin += c
+        elif isinstance(atom, sympy.floor):
+            num, den = sympy.fraction(sympy.together(atom.args[0]))
+            if not den.is_Integer or den <= 0:
+                return None
+            poly = sympy.expand(num).as_coefficients_dict()
+            if set(poly) - {symbol, sympy.S.One} or not all(v.is_Integer for v in poly.values()):
+                return None
+            terms.append((c, int(poly.get(symbol, 0)), int(poly.get(sympy.S.One, 0)), int(den)))
+        else:
+            return None
+    d = math.lcm(lin.denominator, const.denominator, *(t[0].denominator for t in terms))
+    return d, int(lin * d), int(const * d), [(int(c * d), a, b, m) for c, a, b, m in terms]
+
+
 def _group_minimum(expr, symbol) -> Optional[Fraction]:
     """min over X >= 1 of a one-symbol term, -inf as None when its slope is negative."""
+    fast = _affine_floors(expr, symbol)
+    if fast is not None:
+        d, lin, const, terms = fast
+        period = math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in terms))
+        if period > MAX_PERIOD:
+            raise _Undecided
+        slope = lin * period + sum(c * (a * period // m) for c, a, _, m in terms)  # exact: m | a·period
+        if slope < 0:
+            return None
+        low = min(lin * x + sum(c * ((a * x + b) // m) for c, a, b, m in terms) for x in range(1, period + 1))
+        return Fraction(low + const, d)
     f, period = _compile(expr, symbol)
     if period > MAX_PERIOD:
         raise _Undecided
@@ -126,3 +164,75 @@ def decide_le(a, b) -> Optional[bool]:
     """
     return True if always_nonnegative(sympy.sympify(b) - sympy.sympify(a)) else None
 
+
+
+def _values(expr, symbol, period: int) -> Optional[list]:
+    fast = _affine_floors(expr, symbol)
+    if fast is not None:
+        d, lin, const, terms = fast
+        return [Fraction(lin * x + const + sum(c * ((a * x + b) // m) for c, a, b, m in terms), d)
+                for x in range(1, period + 2)]
+    f, _ = _compile(expr, symbol)
+    return [f(x) for x in range(1, period + 2)]
+
+
+def _period(expr, symbol) -> int:
+    fast = _affine_floors(expr, symbol)
+    if fast is not None:
+        return math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in fast[3]))
+    return _compile(expr, symbol)[1]
+
+
+def compact(expr) -> sympy.Expr:
+    """Rewrite each one-symbol part that holds several floors as a single ``floor((p·X + b)/q) + c``
+    when it equals one for every X >= 1 (checked on a full period), else leave it.
+
+    ``H - floor(H/2)`` is ``floor((H + 1)/2)``; sums like ``floor(H/4) - floor(H/8)``, which
+    arise from padding to even sizes and slicing with step 2, collapse the same way.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> compact(H - floor_div(H, 2))
+    floor(H/2 + 1/2)
+    >>> compact(floor_div(H, 4) - floor_div(H, 8) + W)
+    W + floor(H/8 + 1/2)
+    """
+    from .floors import floor_div
+
+    expr = sympy.sympify(expr)
+    if expr.is_number or not expr.has(sympy.floor):
+        return expr
+    groups: dict = {}
+    rest = []
+    for term in sympy.Add.make_args(sympy.expand(expr)):
+        syms = term.free_symbols
+        if len(syms) == 1:
+            (s,) = syms
+            groups.setdefault(s, []).append(term)
+        else:
+            rest.append(term)
+    out = list(rest)
+    for s, terms in groups.items():
+        group = sympy.Add(*terms)
+        if len(terms) < 2 and len(group.atoms(sympy.floor)) < 2:
+            out.append(group)
+            continue
+        try:
+            period = _period(group, s)
+            if period > 4096:
+                raise _Undecided
+            vals = _values(group, s, period)
+        except _Undecided:
+            out.append(group)
+            continue
+        slope = (vals[period] - vals[0]) / period
+        p, q = slope.numerator, slope.denominator
+        found = None
+        for b in range(q):
+            c = vals[0] - (p + b) // q
+            if c.denominator == 1 and all(vals[x - 1] == (p * x + b) // q + c for x in range(1, period + 2)):
+                found = floor_div(p * s + b, q) + int(c)
+                break
+        out.append(found if found is not None else group)
+    return sympy.Add(*out)

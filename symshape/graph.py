@@ -37,9 +37,10 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from .decide import compact
 from .floors import floor_div, mod
 from .report import Shape
-from .rules.registry import rule_for
+from .rules.registry import Out, rule_for
 from .symbols import ShapeError
 
 __all__ = ["run_graph", "fx_graph", "GraphTracer"]
@@ -333,7 +334,8 @@ def _call(tracer, node, target, args, kw, prefix, names, module):
     tensors = _tensors(list(args) + list(kw.values()))
     if not tensors:
         if not is_method and target in _SIZE_FNS:
-            return size_op(target, args)
+            value = size_op(target, args)
+            return compact(value) if isinstance(value, sympy.Expr) else value
         if is_method:
             return getattr(args[0], target)(*args[1:], **kw)
         if _any((args, kw), _is_symbolic):
@@ -359,7 +361,26 @@ def _call(tracer, node, target, args, kw, prefix, names, module):
             f"@symshape.register({repr(target) if is_method else op_name}) (a function of the call's arguments, "
             f"tensors given as shapes, returning the output shape)"
         )
-    return tracer.apply(names(prefix, node), kind, rule, None, tuple(args), kw, shown=tuple(tensors))
+    return tracer.apply(names(prefix, node), kind, _compacting(rule), None, tuple(args), kw, shown=tuple(tensors))
+
+
+def _compact_shape(value):
+    if isinstance(value, tuple) and all(isinstance(d, sympy.Expr) for d in value):
+        return tuple(compact(d) for d in value)
+    if isinstance(value, tuple):
+        return tuple(_compact_shape(v) for v in value)
+    return value
+
+
+def _compacting(rule):
+    """The rule with every output size passed through :func:`symshape.decide.compact`, so that sums
+    of floors from size arithmetic (padding to even sizes, strided slices) stay one floor."""
+    def run(*args, **kwargs):
+        out = rule(*args, **kwargs)
+        if isinstance(out, Out):
+            return Out(_compact_shape(out.shape), out.macs, out.requires)
+        return _compact_shape(out)
+    return run
 
 
 def _is_torch(fn) -> bool:

@@ -404,7 +404,7 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
     >>> from symshape.symbols import symbols
     >>> H = symbols("H")
     >>> slice_size(H, 1, None, None), slice_size(H, None, -1, None), slice_size(H, None, None, 2)
-    (H - 1, H - 1, floor((H + 1)/2))
+    (H - 1, H - 1, floor(H/2 + 1/2))
     >>> slice_size(10, 2, 20, 3)
     3
     """
