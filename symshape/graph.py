@@ -170,7 +170,7 @@ def size_op(fn, args):
     >>> from symshape.symbols import symbols
     >>> H = symbols("H")
     >>> size_op(operator.floordiv, (H - 1, 2)), size_op(operator.mod, (-H, 7)) == -H - 7*sympy.floor(-H/7)
-    (floor((H - 1)/2), True)
+    (floor(H/2 - 1/2), True)
     >>> size_op(operator.eq, (H, 224))
     Eq(H, 224)
     """

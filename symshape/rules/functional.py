@@ -4,9 +4,10 @@ Where a module does the same thing, the rule builds that module (on the meta dev
 memory is allocated) from the call's arguments and runs the module's rule, so ``F.conv2d`` and
 ``nn.Conv2d`` cannot disagree. Weights arrive as their shapes (from get_attr nodes).
 
+>>> from symshape.report import Shape
 >>> from symshape.symbols import symbols
 >>> H = symbols("H")
->>> conv((1, 3, H, H), (8, 3, 3, 3), None, 2).shape
+>>> Shape(conv(Shape((1, 3, H, H)), Shape((8, 3, 3, 3)), None, 2).shape)
 (1, 8, floor((H - 3)/2) + 1, floor((H - 3)/2) + 1)
 """
 from __future__ import annotations

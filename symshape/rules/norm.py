@@ -1,10 +1,11 @@
 """Normalisation layers: they keep the shape and check the channel or trailing dims."""
 from __future__ import annotations
 
+import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError
-from .common import check_channels, divisible, equal, fmt_shape
+from .common import check_channels, divisible, equal, fmt_shape, prod
 from .registry import Out, register
 
 _BN_RANKS = {nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,),
@@ -28,6 +29,14 @@ def batch_norm(m, x):
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
     reqs = check_channels(x[1], m.num_features, "num_features",
                           f"set num_features={x[1]} or make the previous layer produce {m.num_features} channels")
+    if m.training:  # batch statistics of a single value are undefined: torch raises
+        values = prod([x[0], *x[2:]])
+        if values.is_Integer and values < 2:
+            raise ShapeError(f"in training mode BatchNorm needs more than 1 value per channel, got {fmt_shape(x)}; "
+                             "call model.eval() to trace inference")
+        if not values.is_Integer:
+            reqs = tuple(reqs) + ((sympy.Ge(values, 2), "in training mode more than 1 value per channel "
+                                                        "(model.eval() lifts this)"),)
     return Out(x, 0, reqs)
 
 
