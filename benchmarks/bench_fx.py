@@ -45,8 +45,11 @@ def bench(name: str, repeat: int = 3) -> tuple:
             warnings.simplefilter("ignore")
             ep = torch.export.export(model, (x,), dynamic_shapes=dims)
         t_ex = time.perf_counter() - t
-        out = ep.graph_signature.user_outputs
-        note = f"export ok ({len(out)} output)"
+        placeholder = [n for n in ep.graph.nodes if n.op == "placeholder"][-1]
+        shape = tuple(placeholder.meta["val"].shape)
+        dynamic = [str(d) for d in shape[2:] if not str(d).isdigit()]
+        note = (f"export ok, input {tuple(str(d) for d in shape)}" if dynamic else
+                f"export ok but H, W specialised to {tuple(int(d) for d in shape[2:])}")
     except Exception as err:  # export's failures are part of the result
         t_ex = time.perf_counter() - t
         note = f"export FAILED after {t_ex:.2f}s: {type(err).__name__}: {str(err).strip().splitlines()[0][:120]}"
