@@ -14,11 +14,11 @@ from .floors import canonical, ceil_div, floor_div, mod
 from .render.expr import fmt
 from .report import Condition, Layer, Report, Shape
 from .rules.registry import Out, register
-from .symbols import ShapeError, parse_shape, symbols
+from .symbols import ShapeError, parse_expr, parse_shape, symbols
 from .trace import trace
 
 __all__ = [
-    "symbols", "parse_shape", "trace", "fmt", "register", "Out", "ShapeError",
+    "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
 ]
 __version__ = "0.1.0"

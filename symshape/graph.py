@@ -82,7 +82,7 @@ def fx_graph(module: nn.Module, name: str = "") -> fx.Graph:
     >>> fx_graph(Branchy())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symshape.symbols.ShapeError: torch.fx cannot trace the model (Branchy): ... stopped in Branchy.forward at ...: `if x.size(2) > 8:`; ...
+    symshape.symbols.ShapeError: torch.fx cannot trace its forward: ... stopped in Branchy.forward at ...: `if x.size(2) > 8:`; ...
     """
     tracer = GraphTracer()
     try:
@@ -91,18 +91,17 @@ def fx_graph(module: nn.Module, name: str = "") -> fx.Graph:
         raise
     except Exception as err:  # fx raises TraceError, TypeError, RuntimeError... re-raised with where and how
         stack = list(getattr(tracer, "module_stack", {}).values())
-        inner = stack[-1] if stack else None
-        where_path = ".".join(p for p in (name, inner[0] if inner and inner[0] else "") if p)
-        kind = (inner[1].__name__ if inner and isinstance(inner[1], type) else str(inner[1]).rsplit(".", 1)[-1]) \
-            if inner else type(module).__name__
+        inner = stack[-1] if stack and stack[-1][0] else None
+        kind = (inner[1].__name__ if isinstance(inner[1], type) else str(inner[1]).rsplit(".", 1)[-1]) if inner \
+            else type(module).__name__
+        what = f"the forward of layer {_qualify(name, inner[0])!r} ({kind}) inside it" if inner else "its forward"
         frame = _user_frame(err.__traceback__)
         at = ""
         if frame is not None:
             at = f" stopped in {kind}.{frame.name} at {os.path.basename(frame.filename)}:{frame.lineno}: `{frame.line}`;"
-        where = f"layer {where_path!r} ({kind})" if where_path else f"the model ({kind})"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ShapeError(
-            f"torch.fx cannot trace {where}: {first};{at} "
+            f"torch.fx cannot trace {what}: {first};{at} "
             f"register a shape rule for {kind} with @symshape.register({kind}) (a function (module, *input_shapes) "
             f"-> output shape), which makes it a leaf that is not traced into, or remove the Python control flow "
             f"on sizes from its forward"
@@ -267,7 +266,10 @@ def _fetch_attr(module: nn.Module, target: str):
 def run_graph(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
     """Trace *module* with torch.fx and interpret its graph on symbolic values, recording layers
     and domain conditions in *tracer* (a :class:`symshape.trace.Tracer`)."""
-    graph = fx_graph(module, name)
+    try:
+        graph = fx_graph(module, name)
+    except ShapeError as err:
+        raise tracer.fail(name, type(module).__name__, inputs, str(err)) from None
     return interpret(tracer, module, graph, name, inputs, kwargs or {})
 
 

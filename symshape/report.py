@@ -6,6 +6,7 @@ from typing import Mapping, Optional
 
 import sympy
 
+from .evaluate import substitute
 from .symbols import ShapeError
 
 __all__ = ["Shape", "Condition", "Layer", "Report"]
@@ -39,18 +40,20 @@ class Shape(tuple):
         """The number of elements: the product of the dims."""
         return sympy.Mul(*self) if self else sympy.Integer(1)
 
-    def subs(self, values) -> "Shape":
-        return Shape(d.subs(values) for d in self)
+    def subs(self, values, memo: Optional[dict] = None) -> "Shape":
+        """The shape with sizes substituted (exactly; *memo* shares work between calls)."""
+        memo = {} if memo is None else memo
+        return Shape(substitute(d, values, memo) for d in self)
 
 
-def _subs(value, values):
+def _subs(value, values, memo):
     if isinstance(value, Shape):
-        return value.subs(values)
+        return value.subs(values, memo)
     if isinstance(value, tuple):
-        return tuple(_subs(v, values) for v in value)
+        return tuple(_subs(v, values, memo) for v in value)
     if value is None:
         return None
-    return sympy.sympify(value).subs(values)
+    return substitute(value, values, memo)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class Condition:
 class Layer:
     """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
     name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
-    sympy expression in the default convention (DESIGN.md §4)."""
+    sympy expression in the default convention (DESIGN.md §4); ``attrs`` holds the module's public
+    hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers."""
 
     name: str
     kind: str
@@ -84,6 +88,7 @@ class Layer:
     out_shape: object
     params: int
     macs: sympy.Expr
+    attrs: dict = field(default_factory=dict, hash=False)
 
     @property
     def in_shape(self):
@@ -97,9 +102,10 @@ class Layer:
             return self.out_shape.numel
         return sympy.Add(*(s.numel for s in self.out_shape if isinstance(s, Shape)))
 
-    def subs(self, values) -> "Layer":
-        return replace(self, in_shapes=_subs(self.in_shapes, values), out_shape=_subs(self.out_shape, values),
-                       macs=_subs(self.macs, values))
+    def subs(self, values, memo: Optional[dict] = None) -> "Layer":
+        memo = {} if memo is None else memo
+        return replace(self, in_shapes=_subs(self.in_shapes, values, memo),
+                       out_shape=_subs(self.out_shape, values, memo), macs=_subs(self.macs, values, memo))
 
 
 @dataclass(frozen=True)
@@ -157,8 +163,8 @@ class Report:
 
     def violations(self, **sizes) -> list:
         """The domain conditions that fail at the given sizes (empty: the model runs there)."""
-        values = self._values(sizes)
-        return [c for c in self.domain if c.expr.subs(values) is sympy.false]
+        values, memo = self._values(sizes), {}
+        return [c for c in self.domain if substitute(c.expr, values, memo) is sympy.false]
 
     def at(self, sizes: Optional[Mapping] = None, **more) -> "Report":
         """The report at concrete sizes (some or all symbols), with the same structure.
@@ -167,9 +173,10 @@ class Report:
         """
         given = {**(sizes or {}), **more}
         values = self._values(given)
+        memo: dict = {}  # each distinct sub-expression is evaluated once for the whole report
         remaining = []
         for cond in self.domain:
-            holds = cond.expr.subs(values)
+            holds = substitute(cond.expr, values, memo)
             if holds is sympy.false:
                 from .render.expr import fmt
 
@@ -182,9 +189,9 @@ class Report:
                 remaining.append(replace(cond, expr=holds))
         return replace(
             self,
-            input_shape=self.input_shape.subs(values),
-            layers=tuple(layer.subs(values) for layer in self.layers),
-            output_shape=_subs(self.output_shape, values),
+            input_shape=self.input_shape.subs(values, memo),
+            layers=tuple(layer.subs(values, memo) for layer in self.layers),
+            output_shape=_subs(self.output_shape, values, memo),
             domain=tuple(remaining),
             symbols=tuple(s for s in self.symbols if s not in values),
             sizes={**self.sizes, **{s.name: int(v) for s, v in values.items()}},
@@ -198,3 +205,55 @@ class Report:
     def __repr__(self) -> str:
         return (f"<Report {self.model} {self.input_shape!r} -> {self.output_shape!r}: "
                 f"{len(self.layers)} layers, {self.params:,} params>")
+
+    # --- outputs for people (symshape.render); thin wrappers -------------------------------------
+
+    def to_latex(self, sizes: Optional[Mapping] = None, document: bool = False) -> str:
+        """LaTeX: the output-size equations (``align``) and a booktabs table; with
+        ``document=True`` a complete document that compiles with pdflatex. With *sizes*, the
+        equations end with their values and the table has the numbers."""
+        from .render import latex
+
+        return latex.document(self, sizes) if document else latex.to_latex(self, sizes)
+
+    def to_markdown(self, sizes: Optional[Mapping] = None) -> str:
+        """Markdown with ``$…$`` math (MkDocs, Sphinx/myst, GitHub)."""
+        from .render.markdown import to_markdown
+
+        return to_markdown(self, sizes)
+
+    def to_json(self, indent: int = 2) -> str:
+        """JSON in the ``symshape.report/1`` schema; :meth:`from_json` reads it back exactly."""
+        from .render.json import to_json
+
+        return to_json(self, indent)
+
+    @staticmethod
+    def from_json(text: str) -> "Report":
+        """The report that :meth:`to_json` wrote (expressions parsed safely, never evaluated)."""
+        from .render.json import from_json
+
+        return from_json(text)
+
+    def explain(self, sizes: Optional[Mapping] = None, **more) -> str:
+        """The step-by-step derivation of every layer's shape and MACs at the given sizes."""
+        from .render.explain import explain
+
+        return explain(self, sizes, **more)
+
+    def plot(self, sizes=None, **options):
+        """Output size, MACs and activation memory against the input resolution (matplotlib);
+        see :func:`symshape.render.plot.plot` for the options."""
+        from .render.plot import plot
+
+        return plot(self, sizes, **options)
+
+    def _repr_latex_(self) -> str:
+        from .render.latex import repr_latex
+
+        return repr_latex(self)
+
+    def _repr_html_(self) -> str:
+        from .render.markdown import to_html
+
+        return to_html(self)

@@ -58,7 +58,7 @@ class Tracer:
         self.domain.append(Condition(expr, name, kind, why))
 
     def apply(self, name: str, kind: str, rule, op, inputs: tuple, kwargs: Optional[dict] = None,
-              params: int = 0, shown: Optional[tuple] = None):
+              params: int = 0, attrs: Optional[dict] = None, shown: Optional[tuple] = None):
         """Run one rule and record the layer. ``op`` is the module (or None for functions).
         ``shown``: the inputs to record and name in errors, when not all of ``inputs`` are tensors
         (a function call's sizes, dims and flags)."""
@@ -72,7 +72,7 @@ class Tracer:
             self.require(name, kind, inputs, expr, why)
         shape = _as_shape(out.shape)
         self.layers.append(Layer(name, kind, tuple(_as_shape(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, sympy.sympify(out.macs)))
+                                 shape, params, sympy.sympify(out.macs), dict(attrs or {})))
         return shape
 
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
@@ -81,7 +81,7 @@ class Tracer:
         rule = rule_for(module)
         if rule is not None:
             params = sum(p.numel() for p in module.parameters())
-            return self.apply(name, kind, rule, module, inputs, kwargs, params)
+            return self.apply(name, kind, rule, module, inputs, kwargs, params, hyper_parameters(module))
         children = _chain(module)
         if children is not None:
             if len(inputs) != 1:
@@ -99,6 +99,41 @@ class Tracer:
             f"no shape rule for {kind} and it is not a plain chain of its children; "
             f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
         )
+
+
+#: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.
+HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
+                    "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
+                    "padding_mode", "start_dim", "end_dim")
+
+
+def _plain(value):
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (bool, int, float, str)) or v is None for v in value):
+        return tuple(value)
+    return _SKIP
+
+
+_SKIP = object()
+
+
+def hyper_parameters(module: nn.Module) -> dict:
+    """The module's public hyper-parameters among :data:`HYPER_PARAMETERS`, as ints, floats,
+    strings, bools, None or tuples of them (others are left out).
+
+    >>> hyper_parameters(nn.Conv2d(3, 32, kernel_size=7, stride=2))["stride"]
+    (2, 2)
+    >>> hyper_parameters(nn.MaxPool2d(2))
+    {'kernel_size': 2, 'stride': 2, 'padding': 0, 'dilation': 1, 'ceil_mode': False}
+    """
+    attrs = {}
+    for key in HYPER_PARAMETERS:
+        if hasattr(module, key):
+            value = _plain(getattr(module, key))
+            if value is not _SKIP:
+                attrs[key] = value
+    return attrs
 
 
 def _chain(module: nn.Module) -> Optional[Iterable]:

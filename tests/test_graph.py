@@ -253,11 +253,26 @@ def test_untraceable_forward_says_where_and_how():
     with pytest.raises(ss.ShapeError) as err:
         ss.trace(model, "1,3,H,W")
     assert str(err.value) == (
-        "torch.fx cannot trace layer '1' (Branchy): symbolically traced variables cannot be used as inputs to "
+        "layer '1' (Branchy) got input (1, 3, H, W): torch.fx cannot trace its forward: symbolically traced "
+        "variables cannot be used as inputs to "
         f"control flow; stopped in Branchy.forward at test_graph.py:{line}: `if x.size(2) > 8:`; register a shape "
         "rule for Branchy with @symshape.register(Branchy) (a function (module, *input_shapes) -> output shape), "
         "which makes it a leaf that is not traced into, or remove the Python control flow on sizes from its forward"
     )
+
+
+def test_untraceable_submodule_is_named():
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Branchy()
+
+        def forward(self, x):
+            return self.inner(x) + 1
+
+    with pytest.raises(ss.ShapeError, match=r"^the model \(Outer\) got input \(1, 3, H, W\): torch.fx cannot trace "
+                                            r"the forward of layer 'inner' \(Branchy\) inside it: "):
+        ss.trace(Outer(), "1,3,H,W")
 
 
 def test_registered_rule_makes_a_leaf():

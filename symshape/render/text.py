@@ -5,7 +5,7 @@ import sympy
 
 from .expr import fmt
 
-__all__ = ["table", "domain_summary"]
+__all__ = ["table", "domain_summary", "domain_relations"]
 
 CONVENTION = "MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs"
 
@@ -49,6 +49,11 @@ def table(report) -> str:
 def domain_summary(domain) -> list:
     """The domain for reading: per symbol the tightest of the ``X >= c`` and ``X <= c`` bounds,
     then every other condition, each once."""
+    return [fmt(e) for e in domain_relations(domain)]
+
+
+def domain_relations(domain) -> list:
+    """The relations behind :func:`domain_summary`, as sympy relations."""
     lower, upper, rest = {}, {}, []
     for cond in domain:
         e = cond.expr
@@ -57,5 +62,5 @@ def domain_summary(domain) -> list:
             bounds[e.lhs] = pick(bounds.get(e.lhs, e.rhs), e.rhs)
         elif e not in rest:
             rest.append(e)
-    out = [f"{s} >= {v}" for s, v in lower.items()] + [f"{s} <= {v}" for s, v in upper.items()]
-    return out + [fmt(e) for e in rest]
+    out = [sympy.Ge(s, v) for s, v in lower.items()] + [sympy.Le(s, v) for s, v in upper.items()]
+    return out + rest

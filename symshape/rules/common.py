@@ -8,8 +8,8 @@ import sympy
 from ..floors import floor_div
 from ..symbols import ShapeError
 
-__all__ = ["prod", "ntuple", "split_spatial", "at_least", "equal", "divisible", "exact_div", "fmt_shape", "dim_index",
-           "check_channels"]
+__all__ = ["prod", "ntuple", "split_spatial", "at_least", "equal", "divisible", "exact_div", "fmt_shape", "fmt_size", "dim_index",
+           "check_channels", "more_than_one"]
 
 
 def prod(items) -> sympy.Expr:
@@ -30,6 +30,13 @@ def fmt_shape(shape) -> str:
     from ..render.expr import fmt
 
     return "(" + ", ".join(fmt(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def fmt_size(expr) -> str:
+    """One size as people write it, ``floor((H - 7)/2) + 1``, for messages."""
+    from ..render.expr import fmt
+
+    return fmt(expr)
 
 
 def at_least(expr, low: int, why: str) -> tuple:
@@ -82,3 +89,12 @@ def dim_index(dim: int, rank: int, op: str) -> int:
     if not -rank <= dim < max(rank, 1):
         raise ShapeError(f"{op}: dim {dim} is out of range for a {rank}-d input (valid: {-rank} to {rank - 1})")
     return dim % rank if rank else 0
+
+
+def more_than_one(dims, why: str) -> tuple:
+    """Requirements that ``prod(dims) >= 2`` (torch's "expected more than 1 value"); none when the
+    constant dims alone make it hold, since every size symbol is >= 1."""
+    const = prod(d for d in dims if d.is_Integer)
+    if const >= 2:
+        return ()
+    return (at_least(prod(dims), 2, why),)

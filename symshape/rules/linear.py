@@ -5,7 +5,7 @@ import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError
-from .common import equal, fmt_shape, prod
+from .common import equal, fmt_shape, fmt_size, prod
 from .registry import Out, register
 
 
@@ -20,7 +20,7 @@ def _last_dim(x, features: int, attr: str, what: str = "input"):
                 f"set {attr}={last}, or change the layers before it"
             )
         return ()
-    return (equal(last, features, f"{attr}={features} must equal the last dim of the {what}, {last}"),)
+    return (equal(last, features, f"the last dim of the {what}, {fmt_size(last)}, to equal {attr}={features}"),)
 
 
 @register(nn.Linear)

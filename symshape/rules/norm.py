@@ -1,11 +1,10 @@
 """Normalisation layers: they keep the shape and check the channel or trailing dims."""
 from __future__ import annotations
 
-import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError
-from .common import check_channels, divisible, equal, fmt_shape, prod
+from .common import check_channels, divisible, equal, fmt_shape, more_than_one
 from .registry import Out, register
 
 _BN_RANKS = {nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,),
@@ -21,7 +20,8 @@ def _ranks(m):
 
 @register(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 def batch_norm(m, x):
-    """out = in; C (dim 1) must equal num_features. MACs = 0."""
+    """out = in; C (dim 1) must equal num_features; in training mode N · prod(spatial) >= 2
+    (torch's "expected more than 1 value per channel when training"). MACs = 0."""
     ranks = _ranks(m)
     if ranks and len(x) not in ranks:
         raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
@@ -29,38 +29,38 @@ def batch_norm(m, x):
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
     reqs = check_channels(x[1], m.num_features, "num_features",
                           f"set num_features={x[1]} or make the previous layer produce {m.num_features} channels")
-    if m.training:  # batch statistics of a single value are undefined: torch raises
-        values = prod([x[0], *x[2:]])
-        if values.is_Integer and values < 2:
-            raise ShapeError(f"in training mode BatchNorm needs more than 1 value per channel, got {fmt_shape(x)}; "
-                             "call model.eval() to trace inference")
-        if not values.is_Integer:
-            reqs = tuple(reqs) + ((sympy.Ge(values, 2), "in training mode more than 1 value per channel "
-                                                        "(model.eval() lifts this)"),)
+    if m.training:
+        reqs += more_than_one((x[0], *x[2:]), "more than 1 value per channel in training mode (N · spatial >= 2)")
     return Out(x, 0, reqs)
 
 
 @register(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 def instance_norm(m, x):
     """out = in for (N, C, *) or unbatched (C, *); with affine or running stats, C must equal
-    num_features. MACs = 0."""
+    num_features; when it uses the input's statistics (training, or no running stats),
+    prod(spatial) >= 2 (torch's "expected more than 1 spatial element"). MACs = 0."""
     ranks = _ranks(m)
     if len(x) not in ranks:
         raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
-    if not (m.affine or m.track_running_stats):
-        return x
-    c = x[1] if len(x) == ranks[-1] else x[0]
-    return Out(x, 0, check_channels(c, m.num_features, "num_features", f"set num_features={c}"))
+    ci = 1 if len(x) == ranks[-1] else 0
+    reqs = ()
+    if m.affine or m.track_running_stats:
+        reqs += check_channels(x[ci], m.num_features, "num_features", f"set num_features={x[ci]}")
+    if m.training or not m.track_running_stats:
+        reqs += more_than_one(x[ci + 1:], "more than 1 spatial element (instance statistics)")
+    return Out(x, 0, reqs)
 
 
 @register(nn.GroupNorm)
 def group_norm(m: nn.GroupNorm, x):
-    """out = in; C (dim 1) must equal num_channels, which num_groups divides. MACs = 0."""
+    """out = in; C (dim 1) must equal num_channels, which num_groups divides; N · C · prod(spatial)
+    >= 2 (torch checks it in every mode). MACs = 0."""
     if len(x) < 2:
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
     reqs = list(check_channels(x[1], m.num_channels, "num_channels", f"set num_channels={x[1]}"))
     if not x[1].is_Integer:
         reqs.append(divisible(x[1], m.num_groups, f"num_groups={m.num_groups} divides the channels"))
+    reqs += more_than_one((x[0], x[1], *x[2:]), "more than 1 value in all (N · C · spatial >= 2)")
     return Out(x, 0, tuple(reqs))
 
 

@@ -35,10 +35,20 @@ def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
     ceil mode: min(ceil((L + 2p - e)/s) + 1, floor((L + p - 1)/s) + 1), since the last window must
     start inside the input or the left padding. Both candidates are floors of L plus a constant
     over s, so the minimum is the one with the smaller constant: a single floor.
+    The padding must be at most k // 2: aten's pool shape checks bound it by half the kernel
+    size, not by half the dilated extent e that pooling_output_shape allows.
+
+    >>> pool_size(7, 3, 2, 1, 1, True), pool_size(6, 2, 2, 0, 1, True)
+    (4, 3)
+    >>> pool_size(20, 3, 1, 2, 2, False)
+    Traceback (most recent call last):
+    ...
+    symshape.symbols.ShapeError: padding 2 must be at most half the kernel size 3 (with dilation too): use padding <= 1
     """
     e = d * (k - 1) + 1
-    if p > e // 2:
-        raise ShapeError(f"padding {p} must be at most half the kernel extent {e}: use padding <= {e // 2}")
+    if p > k // 2:
+        raise ShapeError(f"padding {p} must be at most half the kernel size {k}"
+                         f"{' (with dilation too)' if d > 1 else ''}: use padding <= {k // 2}")
     shift = 2 * p - e
     if ceil_mode:
         shift = min(2 * p - e + s - 1, p - 1)
@@ -68,8 +78,15 @@ def max_pool(m, x):
 @register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 def avg_pool(m, x):
     """out = floor((L + 2p - k)/s) + 1, or in ceil mode min(ceil((L + 2p - k)/s) + 1,
-    floor((L + p - 1)/s) + 1); MACs = 0."""
-    return _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
+    floor((L + p - 1)/s) + 1); AvgPool3d also needs L >= k, padding aside (aten's
+    pool3d_shape_check). MACs = 0."""
+    out = _pool(m, x, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode)
+    if _ndim(m) != 3:
+        return out
+    sizes = split_spatial(x, 3)[2]
+    extra = tuple(at_least(size, k, f"AvgPool3d needs each input size >= its kernel size {k}, padding aside")
+                  for size, k in zip(sizes, ntuple(m.kernel_size, 3)))
+    return Out(out.shape, out.macs, out.requires + extra)
 
 
 @register(nn.LPPool1d, nn.LPPool2d, *([nn.LPPool3d] if hasattr(nn, "LPPool3d") else []))
@@ -91,7 +108,8 @@ def adaptive_pool(m, x):
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 def fractional_max_pool(m, x):
-    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L."""
+    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L
+    (FractionalMaxPool2d) or out + k - 1 < L (FractionalMaxPool3d: aten checks it strictly)."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     ks = ntuple(m.kernel_size, nd)
@@ -102,5 +120,8 @@ def fractional_max_pool(m, x):
     reqs = []
     for o, k, size in zip(out, ks, sizes):
         reqs.append(at_least(o, 1, "output size >= 1"))
-        reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+        if nd == 2:
+            reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
+        else:
+            reqs.append((sympy.Lt(o + k - 1, size), f"output size + kernel size - 1 < input size (kernel {k})"))
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))

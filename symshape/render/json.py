@@ -1,0 +1,179 @@
+"""JSON for programs: a stable, documented schema whose expressions parse back exactly.
+
+Schema ``symshape.report/1`` (every expression is a string that :func:`symshape.symbols.parse_expr`
+reads back to an equal sympy expression; a shape is a list of expressions; an op with several
+outputs has a list of shapes, ``null`` for a missing one)::
+
+    {
+      "schema": "symshape.report/1",
+      "model": "Sequential",                    # the model's class name
+      "input_shape": ["1", "3", "H", "W"],
+      "symbols": ["H", "W"],                    # the input sizes still symbolic
+      "sizes": {},                              # sizes already substituted, name -> int
+      "output_shape": ["1", "10"],
+      "params": 58826,
+      "macs": "...", "flops": "...", "activations": "...",
+      "convention": "MACs: multiply-accumulates of convs and matrix products, ...",
+      "layers": [{"name": "0", "kind": "Conv2d", "in_shapes": [["1", "3", "H", "W"]],
+                  "out_shape": [...], "params": 4736, "macs": "...",
+                  "attrs": {"kernel_size": [7, 7], "stride": [2, 2], ...}}, ...],
+      "domain": [{"expr": "H >= 7", "layer": "0", "kind": "Conv2d", "why": "..."}, ...]
+    }
+
+Expressions print as :func:`symshape.fmt` does (``floor((H - 7)/2) + 1``), except that equations
+are ``a == b``, congruences ``Mod(H, 32) == 0`` and torch's double-rounded scales
+``ScaledFloor(H, 0.29)``, so that every string is also valid input.
+"""
+from __future__ import annotations
+
+import json as _json
+from fractions import Fraction
+
+import sympy
+
+from ..report import Condition, Layer, Report, Shape
+from ..symbols import ShapeError, parse_expr, size_symbol
+from .expr import SizePrinter
+from .text import CONVENTION
+
+__all__ = ["SCHEMA", "expr_text", "to_dict", "to_json", "from_dict", "from_json"]
+
+SCHEMA = "symshape.report/1"
+
+
+class ExactPrinter(SizePrinter):
+    """The readable printer, with every construct in a form that parse_expr reads back."""
+
+    printmethod = "_symshape_exact"  # not ScaledFloor's lossy _sympystr
+
+    def _print_ScaledFloor(self, expr):
+        scale = expr.args[1]
+        exact = Fraction(expr.scale) == Fraction(int(scale.p), int(scale.q))
+        return f"ScaledFloor({self._print(expr.args[0])}, {repr(expr.scale) if exact else scale})"
+
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} == {self._print(expr.rhs)}"
+
+    def _print_Unequality(self, expr):
+        return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
+
+
+_PRINTER = ExactPrinter()
+
+
+def expr_text(expr) -> str:
+    """An expression as text that :func:`~symshape.symbols.parse_expr` reads back exactly.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div, scaled_floor
+    >>> H = symbols("H")
+    >>> expr_text(floor_div(H - 7, 2) + 1), expr_text(sympy.Eq(sympy.Mod(H, 32), 0))
+    ('floor((H - 7)/2) + 1', 'Mod(H, 32) == 0')
+    >>> expr_text(scaled_floor(H, 0.29))
+    'ScaledFloor(H, 0.29)'
+    >>> parse_expr(expr_text(scaled_floor(H, 0.29))) == scaled_floor(H, 0.29)
+    True
+    >>> expr_text(parse_expr("ScaledFloor(H, 1/3)"))
+    'ScaledFloor(H, 1/3)'
+    """
+    return _PRINTER.doprint(sympy.sympify(expr))
+
+
+def _is_multi(shape) -> bool:
+    return isinstance(shape, tuple) and bool(shape) and all(isinstance(s, tuple) or s is None for s in shape)
+
+
+def _shape_out(shape):
+    if _is_multi(shape):
+        return [None if s is None else _shape_out(s) for s in shape]
+    return [expr_text(d) for d in shape]
+
+
+def _shape_in(data):
+    if data and all(isinstance(s, list) or s is None for s in data):
+        return tuple(None if s is None else _shape_in(s) for s in data)
+    return Shape(parse_expr(d) for d in data)
+
+
+def _attr_out(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _attr_in(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def to_dict(report: Report) -> dict:
+    """The report as plain data in the ``symshape.report/1`` schema."""
+    return {
+        "schema": SCHEMA,
+        "model": report.model,
+        "input_shape": _shape_out(report.input_shape),
+        "symbols": [s.name for s in report.symbols],
+        "sizes": dict(report.sizes),
+        "output_shape": _shape_out(report.output_shape),
+        "params": report.params,
+        "macs": expr_text(report.macs),
+        "flops": expr_text(report.flops),
+        "activations": expr_text(report.activations),
+        "convention": CONVENTION,
+        "layers": [{
+            "name": layer.name, "kind": layer.kind,
+            "in_shapes": [_shape_out(s) if isinstance(s, tuple) else None for s in layer.in_shapes],
+            "out_shape": _shape_out(layer.out_shape), "params": layer.params, "macs": expr_text(layer.macs),
+            "attrs": {k: _attr_out(v) for k, v in layer.attrs.items()},
+        } for layer in report.layers],
+        "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "why": c.why} for c in report.domain],
+    }
+
+
+def to_json(report: Report, indent: int = 2) -> str:
+    """The report as JSON text (schema ``symshape.report/1``).
+
+    >>> import symshape as ss
+    >>> from symshape import zoo
+    >>> data = _json.loads(to_json(ss.trace(zoo.seed_case1(), "1,3,H,W")))
+    >>> data["layers"][2]["out_shape"], data["domain"][0]["expr"]
+    (['1', '32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1)'], 'H >= 7')
+    """
+    return _json.dumps(to_dict(report), indent=indent, ensure_ascii=False)
+
+
+def from_dict(data: dict) -> Report:
+    """A :class:`Report` from ``symshape.report/1`` data, every expression parsed safely."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ShapeError(f"not a symshape report: expected schema {SCHEMA!r}, got {got!r}")
+    layers = tuple(Layer(
+        name=item["name"], kind=item["kind"],
+        in_shapes=tuple(None if s is None else _shape_in(s) for s in item["in_shapes"]),
+        out_shape=_shape_in(item["out_shape"]), params=int(item["params"]), macs=parse_expr(item["macs"]),
+        attrs={k: _attr_in(v) for k, v in item.get("attrs", {}).items()},
+    ) for item in data["layers"])
+    return Report(
+        model=data["model"],
+        input_shape=_shape_in(data["input_shape"]),
+        layers=layers,
+        output_shape=_shape_in(data["output_shape"]),
+        params=int(data["params"]),
+        domain=tuple(Condition(parse_expr(c["expr"]), c["layer"], c["kind"], c["why"]) for c in data["domain"]),
+        symbols=tuple(size_symbol(s) for s in data["symbols"]),
+        sizes={k: int(v) for k, v in data["sizes"].items()},
+    )
+
+
+def from_json(text: str) -> Report:
+    """The :class:`Report` that :func:`to_json` wrote.
+
+    >>> import symshape as ss
+    >>> from symshape import zoo
+    >>> rep = ss.trace(zoo.seed_case2(), "1,3,H,W")
+    >>> back = from_json(to_json(rep))
+    >>> back.output_shape == rep.output_shape and back.macs == rep.macs and back.domain == rep.domain
+    True
+    """
+    try:
+        data = _json.loads(text)
+    except ValueError as err:
+        raise ShapeError(f"not a symshape report: invalid JSON ({err})") from None
+    return from_dict(data)

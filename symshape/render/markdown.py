@@ -1,0 +1,64 @@
+"""Markdown with ``$…$`` math, for MkDocs, Sphinx (myst) and GitHub."""
+from __future__ import annotations
+
+import html
+from typing import Mapping, Optional
+
+from .latex import latex, shape_latex, size_equations
+from .text import CONVENTION, domain_relations
+from .expr import fmt
+
+__all__ = ["to_markdown", "to_html"]
+
+
+def _math(text: str) -> str:
+    return "$" + text.replace("|", r"\vert ") + "$"
+
+
+def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
+    """The report as Markdown: the output-size equations, the per-layer table (math in ``$…$``),
+    the totals, the domain and the MAC convention. With *sizes*, the table has the numbers.
+
+    >>> import symshape as ss
+    >>> from symshape import zoo
+    >>> md = to_markdown(ss.trace(zoo.seed_case1(), "1,3,H,W"))
+    >>> print(md.splitlines()[2])
+    - $H_{\\text{0}} = \\left\\lfloor \\frac{H - 7}{2} \\right\\rfloor + 1$
+    >>> print(md.splitlines()[11])
+    | `3` | Linear | $\\left(1, 10\\right)$ | 54,090 | $54{,}080$ |
+    """
+    shown = report.at(sizes) if sizes else report
+    at = ", ".join(f"{k}={v}" for k, v in (sizes or {}).items())
+    lines = [f"**{report.model}**, input {_math(shape_latex(report.input_shape))}" + (f" at {at}" if at else ""), ""]
+    values = report._values(sizes) if sizes else {}
+    for label, expr in size_equations(report):
+        value = f" = {latex(expr.subs(values))}" if values else ""
+        lines.append(f"- {_math(f'{label} = {latex(expr)}{value}')}")
+    if len(lines) > 2:
+        lines.append("")
+    lines += ["| layer | type | output shape | params | MACs |", "|---|---|---|---:|---:|"]
+    for layer in shown.layers:
+        lines.append(f"| `{layer.name or '<root>'}` | {layer.kind} | {_math(shape_latex(layer.out_shape))} | "
+                     f"{layer.params:,} | {_math(latex(layer.macs))} |")
+    lines += ["", f"Output {_math(shape_latex(shown.output_shape))}, {shown.params:,} parameters, "
+                  f"{_math(latex(shown.macs))} MACs."]
+    if report.domain:
+        lines.append("The model runs when " + ", ".join(_math(latex(r)) for r in domain_relations(report.domain)) + ".")
+    lines += ["", f"*{CONVENTION}*"]
+    return "\n".join(lines)
+
+
+def to_html(report) -> str:
+    """The per-layer table as HTML (plain-text formulas), for Jupyter's ``_repr_html_``."""
+    rows = "".join(
+        f"<tr><td><code>{html.escape(layer.name or '<root>')}</code></td><td>{html.escape(layer.kind)}</td>"
+        f"<td><code>{html.escape(str(layer.out_shape))}</code></td><td style='text-align:right'>{layer.params:,}</td>"
+        f"<td style='text-align:right'><code>{html.escape(fmt(layer.macs))}</code></td></tr>"
+        for layer in report.layers)
+    domain = ", ".join(html.escape(fmt(r)) for r in domain_relations(report.domain))
+    return (f"<p><b>{html.escape(report.model)}</b> input <code>{html.escape(str(report.input_shape))}</code></p>"
+            "<table><thead><tr><th>layer</th><th>type</th><th>output shape</th><th>params</th><th>MACs</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+            f"<p>output <code>{html.escape(str(report.output_shape))}</code>, {report.params:,} params, "
+            f"MACs <code>{html.escape(fmt(report.macs))}</code>"
+            + (f"; runs when <code>{domain}</code>" if domain else "") + f"</p><p><i>{html.escape(CONVENTION)}</i></p>")
