@@ -48,7 +48,9 @@ def bench(name: str, repeat: int = 3) -> tuple:
         placeholder = [n for n in ep.graph.nodes if n.op == "placeholder"][-1]
         shape = tuple(placeholder.meta["val"].shape)
         dynamic = [str(d) for d in shape[2:] if not str(d).isdigit()]
-        note = (f"export ok, input {tuple(str(d) for d in shape)}" if dynamic else
+        ranges = {str(k): v for k, v in ep.range_constraints.items()}
+        hw = ", ".join(f"{d} in [{ranges[d].lower}, {ranges[d].upper}]" if d in ranges else d for d in dynamic)
+        note = (f"export ok: H, W -> {hw}" if dynamic else
                 f"export ok but H, W specialised to {tuple(int(d) for d in shape[2:])}")
     except Exception as err:  # export's failures are part of the result
         t_ex = time.perf_counter() - t

@@ -304,14 +304,12 @@ def interpret(tracer, module, graph: fx.Graph, name: str, inputs: tuple, kwargs:
         elif node.op == "call_module":
             sub = module.get_submodule(node.target)
             env[node] = tracer.run_module(sub, _qualify(name, node.target), tuple(args), kw or None)
-        elif node.op == "call_method":
-            env[node] = _call(tracer, node, node.target, args, kw, name, names, module)
-        else:
-            env[node] = _call(tracer, node, node.target, args, kw, name, names, module)
+        else:  # call_function, call_method
+            env[node] = _call(tracer, node, node.target, args, kw, name, names)
     raise ShapeError(f"the graph of {kind} has no output")
 
 
-def _call(tracer, node, target, args, kw, prefix, names, module):
+def _call(tracer, node, target, args, kw, prefix, names):
     is_method = node.op == "call_method"
     if is_method and isinstance(args[0], Shape):
         value = _tensor_method_value(args[0], target, args[1:])

@@ -125,3 +125,27 @@ class UpCat(nn.Module):
         y = self.down(x)
         y = F.interpolate(y, size=x.shape[-2:], mode="nearest")
         return self.fuse(torch.cat([x, y], 1))
+
+
+class Ops(nn.Module):
+    """Many function and method rules in one forward, each output reduced into the result."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(6, 4, 3, 3))
+        self.lin = nn.Parameter(torch.zeros(5, 6))
+
+    def forward(self, x):  # (N, 4, H, W)
+        y = F.conv2d(x, self.w, None, 2, 1)                        # (N, 6, ceil(H/2), ceil(W/2))
+        y = F.avg_pool2d(F.max_pool2d(y, 3, 1, 1, ceil_mode=True), 2, ceil_mode=True)
+        z = F.interpolate(x, scale_factor=0.5)[:, :2, 1:, ::2]     # floor(H/2) - 1, ceil(floor(W/2)/2)
+        z = torch.roll(z.flip(-1), 1, 2).transpose(2, 3).contiguous()
+        p = F.pad(x, (1, -1, 2, 0))[..., -3:, :]                   # the last 3 rows of the padded map
+        q = x.unsqueeze(0).squeeze(0).mean(dim=(2, 3), keepdim=True).expand(-1, -1, 2, 3).repeat(1, 1, 2, 1)
+        a, b = x.split([1, 3], dim=1)
+        s = torch.stack([a, b[:, :1]], dim=2).sum(2)
+        r = F.adaptive_avg_pool2d(y, (2, 3)).permute(0, 2, 3, 1)   # (N, 2, 3, 6)
+        f = F.linear(F.layer_norm(r, (6,)), self.lin).reshape(x.size(0), -1)
+        n = x.size(2) * x.size(3)
+        v = x.view(x.shape[0], 4, n // x.size(3), -1).amax(dim=-1)  # (N, 4, H)
+        return (y.sum() + z.sum() + p.sum() + q.sum() + s.sum() + f.sum() + v.sum()).unsqueeze(0).expand(3)

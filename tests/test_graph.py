@@ -22,9 +22,17 @@ H, W = ss.symbols("H W")
 
 
 def torch_ref(model, shape):
+    """(output shape or the error, MACs) from torch on the meta device. Whether torch runs is decided
+    by a plain run: under FlopCounterMode, F.interpolate to an output size of 0 does not raise (the
+    mode's decomposition skips aten's size check), while the plain meta and CPU kernels do."""
     # On the meta device torch.nn.functional.scaled_dot_product_attention may pick a fused kernel
     # that FlopCounterMode has no formula for; the math backend runs the two matmuls it counts.
     with sdpa_kernel(SDPBackend.MATH):
+        try:
+            with torch.no_grad():
+                model.to("meta")(torch.zeros(shape, device="meta"))
+        except Exception as err:  # torch rejects the size: compared with the domain
+            return err, None
         return torch_shape_and_macs(model, shape)
 
 
@@ -142,6 +150,7 @@ BLOCKS = {
     "window": (blocks.WindowAttention, "1,H,W,16"),
     "transformer": (blocks.TinyTransformer, "1,3,H,W"),
     "upcat": (blocks.UpCat, "1,8,H,W"),
+    "ops": (blocks.Ops, "2,4,H,W"),
 }
 
 

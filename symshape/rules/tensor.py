@@ -468,8 +468,8 @@ register(operator.getitem)(getitem)
 # ---------------------------------------------------------------- reductions
 
 @register(torch.mean, torch.sum, torch.amax, torch.amin, torch.std, torch.var, torch.logsumexp, torch.prod,
-          torch.argmax, torch.argmin, torch.any, torch.all, torch.norm,
-          "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "argmax", "argmin", "any", "all", "norm")
+          torch.argmax, torch.argmin, torch.any, torch.all,
+          "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "argmax", "argmin", "any", "all")
 def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
     """Drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim."""
     dim = kwargs.get("axis", dim)
