@@ -422,6 +422,7 @@ def _run_wrapped(tracer, fn, args, kw, name, names):
     except Exception as err:  # control flow on sizes inside the function
         frame = _user_frame(err.__traceback__)
         at = f" at {os.path.basename(frame.filename)}:{frame.lineno}: `{frame.line}`" if frame else ""
-        raise ShapeError(f"torch.fx cannot trace the function {fn.__name__}{at}: {str(err).splitlines()[0]}; "
-                         f"{hint} (a function of the call's arguments, tensors given as shapes)") from None
+        raise tracer.fail(name, fn.__name__, tuple(bound.arguments[k] for k in tensor_names),
+                          f"torch.fx cannot trace the function {fn.__name__}{at}: {str(err).splitlines()[0]}; "
+                          f"{hint} (a function of the call's arguments, tensors given as shapes)") from None
     return interpret(tracer, call, graph, name, tuple(bound.arguments[k] for k in tensor_names), {}, names)

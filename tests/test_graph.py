@@ -335,3 +335,40 @@ def test_residual_mismatch_is_a_domain_condition_and_fixed_mismatch_an_error():
     with pytest.raises(ss.ShapeError, match=r"layer 'add' \(add\) got input \(1, 4, 2, 2\), \(1, 4, 3, 3\): "
                                             r"cannot broadcast"):
         ss.trace(Skip(2), "1,4,3,3")
+
+
+def test_wrapped_function_is_traced_and_its_failure_named():
+    import time
+
+    class Net(nn.Module):
+        def forward(self, x):
+            return halve_rows(x) + 1
+
+    rep = ss.trace(Net(), "1,3,H,W")
+    assert [layer.name for layer in rep.layers] == ["halve_rows.getitem", "add"]
+    assert rep.output_shape == (1, 3, floor_div(H + 1, 2), W)
+
+    class Bad(nn.Module):
+        def forward(self, x):
+            return branch_rows(x)
+
+    with pytest.raises(ss.ShapeError, match=r"^layer 'branch_rows' \(branch_rows\) got input \(1, 3, H, W\): "
+                                            r"torch.fx cannot trace the function branch_rows at test_graph.py:"):
+        ss.trace(Bad(), "1,3,H,W")
+    with torch.device("meta"):
+        vit_b = zoo.vit_b16()
+    start = time.perf_counter()
+    ss.trace(vit_b, "1,3,H,W")
+    assert time.perf_counter() - start < 2.0  # typically well under 0.2 s
+
+
+@torch.fx.wrap
+def halve_rows(x):
+    return x[:, :, ::2]
+
+
+@torch.fx.wrap
+def branch_rows(x):
+    if x.size(2) > 2:
+        return x[:, :, :2]
+    return x
