@@ -180,9 +180,10 @@ class AlexNet2012(nn.Module):
     3×3×192 (own tower); LRN (k=2, n=5, α=1e-4, β=0.75) after conv1 and conv2, overlapping 3×3
     stride-2 max pools after the LRNs and conv5; fc6 and fc7 4096, fc8 1000.
 
-    The paper says the input is 224×224×3, but conv1 gives 55×55 only for 227 to 230
-    (floor((H - 11)/4) + 1 = 55), and fc6 needs 6×6×256 = 9216 inputs: at 224 the model does not
-    run, and symshape's domain says so.
+    The paper says the input is 224×224×3, but conv1 gives the paper's 55×55 only for 227 to 230
+    (floor((H - 11)/4) + 1 = 55), and fc6 needs 6×6×256 = 9216 inputs, which holds for
+    227 <= H <= 258: at 224 the model does not run (conv1 gives 54×54, the last pool 5×5), and
+    symshape's domain says so.
     """
 
     def __init__(self, num_classes: int = 1000):
