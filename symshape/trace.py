@@ -64,12 +64,15 @@ class Tracer:
         self.domain.append(Condition(expr, name, kind, why))
 
     def apply(self, name: str, kind: str, rule, op, inputs: tuple, kwargs: Optional[dict] = None,
-              params: int = 0, attrs: Optional[dict] = None):
-        """Run one rule and record the layer. ``op`` is the module (or None for functions)."""
+              params: int = 0, attrs: Optional[dict] = None, shown: Optional[tuple] = None):
+        """Run one rule and record the layer. ``op`` is the module (or None for functions).
+        ``shown``: the inputs to record and name in errors, when not all of ``inputs`` are tensors
+        (a function call's sizes, dims and flags)."""
         try:
             result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
         except ShapeError as err:
-            raise self.fail(name, kind, inputs, str(err)) from None
+            raise self.fail(name, kind, inputs if shown is None else shown, str(err)) from None
+        inputs = inputs if shown is None else shown
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
@@ -93,6 +96,10 @@ class Tracer:
             for child_name, child in children:
                 x = self.run_module(child, f"{name}.{child_name}" if name else child_name, (x,))
             return x
+        if not type(module).__module__.startswith("torch.nn."):
+            from .graph import run_graph  # any other module: its forward as a torch.fx graph
+
+            return run_graph(self, module, name, inputs, kwargs)
         raise self.fail(
             name, kind, inputs,
             f"no shape rule for {kind} and it is not a plain chain of its children; "

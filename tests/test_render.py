@@ -27,8 +27,17 @@ NUMERIC = {name: rep.at(**zoo.MODELS[name].sizes) for name, rep in REPORTS.items
 def all_expressions(rep):
     out = {rep.macs, rep.flops, rep.activations, *(c.expr for c in rep.domain)}
     for layer in rep.layers:
-        out |= {layer.macs, *layer.out_shape, *(d for s in layer.in_shapes for d in s)}
+        out |= {layer.macs, *_dims(layer.out_shape), *_dims(layer.in_shapes)}
     return out
+
+
+def _dims(value):
+    """The sizes in a shape, or in the shapes of a layer with several inputs or outputs (None: no output)."""
+    if value is None:
+        return []
+    if isinstance(value, tuple) and all(isinstance(d, sympy.Expr) for d in value):
+        return list(value)
+    return [d for v in value for d in _dims(v)]
 
 
 # --- parse_expr ----------------------------------------------------------------------------------

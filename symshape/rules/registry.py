@@ -73,14 +73,26 @@ def register(*keys) -> Callable[[Rule], Rule]:
 
 
 def rule_for(op) -> Optional[Rule]:
-    """The rule for a module instance (by its type's MRO), a function, or a method name."""
+    """The rule for a module instance (by its type's MRO, unless a subclass overrides forward), a
+    function, or a method name.
+
+    >>> import torch.nn as nn
+    >>> class Channels(nn.LayerNorm):
+    ...     def forward(self, x):
+    ...         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    >>> rule_for(nn.LayerNorm(8)) is not None, rule_for(Channels(8))
+    (True, None)
+    """
     if isinstance(op, str) or callable(op) and not hasattr(op, "forward"):
         try:
             return RULES.get(op)
         except TypeError:  # unhashable callables
             return None
+    forward = getattr(type(op), "forward", None)
     for cls in type(op).__mro__:
         rule = RULES.get(cls)
         if rule is not None:
-            return rule
+            # A subclass that overrides forward does something else: no inherited rule (its forward
+            # is traced instead, e.g. a LayerNorm subclass that permutes channels-first maps).
+            return rule if getattr(cls, "forward", None) is forward else None
     return None

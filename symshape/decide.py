@@ -1,0 +1,238 @@
+"""Deciding the sign of a size expression for every input size, exactly and fast.
+
+Shape rules often need to know whether ``a <= b`` for all sizes (is a slice's end inside the dim?
+is the padded size at least the original one?). sympy's ``Min``/``Max`` and assumption system
+answer slowly or not at all for floors. Size expressions are sums of terms in one symbol each,
+built from integer-affine numerators and floors (DESIGN.md §5); such a term is *periodic plus
+linear*: ``f(X + P) = f(X) + s·P`` for the period P (a multiple of every divisor in it) and slope s.
+So ``f >= 0`` for every X >= 1 iff s >= 0 and f >= 0 on X = 1..P, which is a finite check.
+
+>>> from symshape.symbols import symbols
+>>> from symshape.floors import floor_div, mod
+>>> H, W = symbols("H W")
+>>> padded = H + mod(7 - mod(H, 7), 7)           # H padded to a multiple of 7
+>>> always_nonnegative(padded - H), always_nonnegative(H - padded)
+(True, False)
+>>> always_nonnegative(floor_div(H, 2) + floor_div(W - 1, 3))
+True
+>>> always_nonnegative(H * W - 3) is None          # products of symbols are not decided
+True
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Optional
+
+import sympy
+
+__all__ = ["always_nonnegative", "decide_le"]
+
+MAX_PERIOD = 50_000
+
+
+class _Undecided(Exception):
+    pass
+
+
+def _compile(expr, symbol) -> tuple:
+    """``(f, period)``: a Python function of one integer, exact, and a period multiple."""
+    if expr.is_Integer or expr.is_Rational:
+        value = Fraction(int(expr.p), int(expr.q))
+        return (lambda x: value), 1
+    if expr == symbol:
+        return (lambda x: x), 1
+    if isinstance(expr, sympy.Add):
+        parts = [_compile(a, symbol) for a in expr.args]
+        fs = [f for f, _ in parts]
+        return (lambda x: sum(f(x) for f in fs)), math.lcm(*(p for _, p in parts))
+    if isinstance(expr, sympy.Mul):
+        const = [a for a in expr.args if a.is_Rational]
+        rest = [a for a in expr.args if not a.is_Rational]
+        if len(rest) != 1:
+            raise _Undecided
+        c = Fraction(1)
+        for a in const:
+            c *= Fraction(int(a.p), int(a.q))
+        f, p = _compile(rest[0], symbol)
+        return (lambda x: c * f(x)), p * c.denominator
+    if isinstance(expr, sympy.floor):
+        f, p = _compile(expr.args[0], symbol)
+        return (lambda x: Fraction(math.floor(f(x)))), p * _denominators(expr.args[0])
+    if isinstance(expr, sympy.ceiling):
+        f, p = _compile(expr.args[0], symbol)
+        return (lambda x: Fraction(math.ceil(f(x)))), p * _denominators(expr.args[0])
+    if isinstance(expr, sympy.Mod) and expr.args[1].is_Integer and expr.args[1] > 0:
+        f, p = _compile(expr.args[0], symbol)
+        m = int(expr.args[1])
+        return (lambda x: f(x) % m), p * m
+    raise _Undecided
+
+
+def _denominators(expr) -> int:
+    d = 1
+    for r in expr.atoms(sympy.Rational):
+        d = math.lcm(d, int(r.q))
+    return d
+
+
+def _affine_floors(expr, symbol) -> Optional[tuple]:
+    """``(D, lin, const, [(c, a, b, m)])`` with ``D·expr = lin·X + const + Σ c·floor((a·X + b)/m)``,
+    all integers, when expr is a sum of floors of integer-affine numerators; else None."""
+    terms = []
+    lin, const = Fraction(0), Fraction(0)
+    for atom, coef in expr.as_coefficients_dict().items():
+        if not coef.is_Rational:
+            return None
+        c = Fraction(int(coef.p), int(coef.q))
+        if atom is sympy.S.One:
+            const += c
+        elif atom == symbol:
+            lin += c
+        elif isinstance(atom, sympy.floor):
+            num, den = sympy.fraction(sympy.together(atom.args[0]))
+            if not den.is_Integer or den <= 0:
+                return None
+            poly = sympy.expand(num).as_coefficients_dict()
+            if set(poly) - {symbol, sympy.S.One} or not all(v.is_Integer for v in poly.values()):
+                return None
+            terms.append((c, int(poly.get(symbol, 0)), int(poly.get(sympy.S.One, 0)), int(den)))
+        else:
+            return None
+    d = math.lcm(lin.denominator, const.denominator, *(t[0].denominator for t in terms))
+    return d, int(lin * d), int(const * d), [(int(c * d), a, b, m) for c, a, b, m in terms]
+
+
+def _group_minimum(expr, symbol) -> Optional[Fraction]:
+    """min over X >= 1 of a one-symbol term, -inf as None when its slope is negative."""
+    fast = _affine_floors(expr, symbol)
+    if fast is not None:
+        d, lin, const, terms = fast
+        period = math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in terms))
+        if period > MAX_PERIOD:
+            raise _Undecided
+        slope = lin * period + sum(c * (a * period // m) for c, a, _, m in terms)  # exact: m | a·period
+        if slope < 0:
+            return None
+        low = min(lin * x + sum(c * ((a * x + b) // m) for c, a, b, m in terms) for x in range(1, period + 1))
+        return Fraction(low + const, d)
+    f, period = _compile(expr, symbol)
+    if period > MAX_PERIOD:
+        raise _Undecided
+    slope = f(1 + period) - f(1)
+    if slope < 0:
+        return None
+    return min(f(x) for x in range(1, period + 1))
+
+
+def always_nonnegative(expr) -> Optional[bool]:
+    """True if ``expr >= 0`` for every positive integer value of its symbols, False if not, None
+    when the expression is not a sum of one-symbol floor-affine terms (or its period is too long)."""
+    expr = sympy.expand(sympy.sympify(expr))
+    if expr.is_number:
+        return bool(expr >= 0)
+    groups: dict = {}
+    const = sympy.Integer(0)
+    for term in sympy.Add.make_args(expr):
+        syms = term.free_symbols
+        if not syms:
+            const += term
+        elif len(syms) == 1:
+            (s,) = syms
+            groups[s] = groups.get(s, sympy.Integer(0)) + term
+        else:
+            return None
+    total = Fraction(int(sympy.Rational(const).p), int(sympy.Rational(const).q))
+    try:
+        for s, g in groups.items():
+            low = _group_minimum(g, s)
+            if low is None:
+                return False
+            total += low
+    except _Undecided:
+        return None
+    return total >= 0
+
+
+def decide_le(a, b) -> Optional[bool]:
+    """True when ``a <= b`` for every input size; None when that is not decided true.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> decide_le(H - 1, H), decide_le(H, 7)
+    (True, None)
+    """
+    return True if always_nonnegative(sympy.sympify(b) - sympy.sympify(a)) else None
+
+
+
+def _values(expr, symbol, period: int) -> Optional[list]:
+    fast = _affine_floors(expr, symbol)
+    if fast is not None:
+        d, lin, const, terms = fast
+        return [Fraction(lin * x + const + sum(c * ((a * x + b) // m) for c, a, b, m in terms), d)
+                for x in range(1, period + 2)]
+    f, _ = _compile(expr, symbol)
+    return [f(x) for x in range(1, period + 2)]
+
+
+def _period(expr, symbol) -> int:
+    fast = _affine_floors(expr, symbol)
+    if fast is not None:
+        return math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in fast[3]))
+    return _compile(expr, symbol)[1]
+
+
+def compact(expr) -> sympy.Expr:
+    """Rewrite each one-symbol part that holds several floors as a single ``floor((p·X + b)/q) + c``
+    when it equals one for every X >= 1 (checked on a full period), else leave it.
+
+    ``H - floor(H/2)`` is ``floor((H + 1)/2)``; sums like ``floor(H/4) - floor(H/8)``, which
+    arise from padding to even sizes and slicing with step 2, collapse the same way.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> compact(H - floor_div(H, 2))
+    floor(H/2 + 1/2)
+    >>> compact(floor_div(H, 4) - floor_div(H, 8) + W)
+    W + floor(H/8 + 1/2)
+    """
+    from .floors import floor_div
+
+    expr = sympy.sympify(expr)
+    if expr.is_number or not expr.has(sympy.floor):
+        return expr
+    groups: dict = {}
+    rest = []
+    for term in sympy.Add.make_args(sympy.expand(expr)):
+        syms = term.free_symbols
+        if len(syms) == 1:
+            (s,) = syms
+            groups.setdefault(s, []).append(term)
+        else:
+            rest.append(term)
+    out = list(rest)
+    for s, terms in groups.items():
+        group = sympy.Add(*terms)
+        if len(terms) < 2 and len(group.atoms(sympy.floor)) < 2:
+            out.append(group)
+            continue
+        try:
+            period = _period(group, s)
+            if period > 4096:
+                raise _Undecided
+            vals = _values(group, s, period)
+        except _Undecided:
+            out.append(group)
+            continue
+        slope = (vals[period] - vals[0]) / period
+        p, q = slope.numerator, slope.denominator
+        found = None
+        for b in range(q):
+            c = vals[0] - (p + b) // q
+            if c.denominator == 1 and all(vals[x - 1] == (p * x + b) // q + c for x in range(1, period + 2)):
+                found = floor_div(p * s + b, q) + int(c)
+                break
+        out.append(found if found is not None else group)
+    return sympy.Add(*out)

@@ -1,0 +1,224 @@
+"""Rules for ``torch.nn.functional`` calls in torch.fx graphs.
+
+Where a module does the same thing, the rule builds that module (on the meta device, so no
+memory is allocated) from the call's arguments and runs the module's rule, so ``F.conv2d`` and
+``nn.Conv2d`` cannot disagree. Weights arrive as their shapes (from get_attr nodes).
+
+>>> from symshape.report import Shape
+>>> from symshape.symbols import symbols
+>>> H = symbols("H")
+>>> Shape(conv(Shape((1, 3, H, H)), Shape((8, 3, 3, 3)), None, 2).shape)
+(1, 8, floor((H - 3)/2) + 1, floor((H - 3)/2) + 1)
+"""
+from __future__ import annotations
+
+import sympy
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..floors import scaled_floor
+from ..symbols import ShapeError
+from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
+from .common import at_least, check_channels, divisible, fmt_shape, ntuple
+from .registry import Out, register
+from .tensor import is_tensor, unary
+
+__all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
+
+
+def _fixed(shape, what: str) -> list:
+    dims = []
+    for d in shape:
+        if not sympy.sympify(d).is_Integer:
+            raise ShapeError(f"the {what} must have a fixed shape, got {fmt_shape(shape)}")
+        dims.append(int(d))
+    return dims
+
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+
+@register(F.conv1d, F.conv2d, F.conv3d)
+def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """As nn.ConvNd with weight (Cout, Cin/groups, *k): out = floor((L + 2p - d(k - 1) - 1)/s) + 1."""
+    w = _fixed(weight, "weight")
+    nd = len(w) - 2
+    m = _CONV[nd](w[1] * groups, w[0], tuple(w[2:]), stride=stride, padding=padding, dilation=dilation,
+                  groups=groups, bias=False, device="meta")
+    return _conv.conv(m, x)
+
+
+@register(F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)
+def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """As nn.ConvTransposeNd with weight (Cin, Cout/groups, *k)."""
+    w = _fixed(weight, "weight")
+    nd = len(w) - 2
+    m = _CONVT[nd](w[0], w[1] * groups, tuple(w[2:]), stride=stride, padding=padding, output_padding=output_padding,
+                   groups=groups, dilation=dilation, bias=False, device="meta")
+    return _conv.conv_transpose(m, x)
+
+
+@register(F.linear)
+def linear(x, weight, bias=None):
+    """out = (*, out) for x = (*, in) and weight (out, in); MACs = prod(*) · in · out."""
+    w = _fixed(weight, "weight")
+    m = nn.Linear(w[1], w[0], bias=False, device="meta") if len(w) == 2 else None
+    if m is None:
+        raise ShapeError(f"F.linear needs a 2-d weight, got {fmt_shape(weight)}")
+    return _linear.linear(m, x)
+
+
+@register(F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d, torch.max_pool3d,
+          F.max_pool1d_with_indices, F.max_pool2d_with_indices, F.max_pool3d_with_indices)
+def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """As nn.MaxPoolNd (the spatial rank is the kernel's, or the input's rank - 2)."""
+    nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) and len(kernel_size) > 1 else len(x) - 2
+    cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
+    out = _pool.max_pool(cls(kernel_size, stride if stride else None, padding, dilation, ceil_mode=ceil_mode), x)
+    if return_indices:
+        return Out((out.shape, out.shape), 0, out.requires)
+    return out
+
+
+@register(F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, torch.avg_pool1d)
+def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """As nn.AvgPoolNd."""
+    nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) and len(kernel_size) > 1 else len(x) - 2
+    cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
+    return _pool.avg_pool(cls(kernel_size, stride if stride else None, padding, ceil_mode=ceil_mode), x)
+
+
+_ADAPTIVE = {F.adaptive_avg_pool1d: nn.AdaptiveAvgPool1d, F.adaptive_avg_pool2d: nn.AdaptiveAvgPool2d,
+             F.adaptive_avg_pool3d: nn.AdaptiveAvgPool3d, F.adaptive_max_pool1d: nn.AdaptiveMaxPool1d,
+             F.adaptive_max_pool2d: nn.AdaptiveMaxPool2d, F.adaptive_max_pool3d: nn.AdaptiveMaxPool3d,
+             torch.adaptive_avg_pool1d: nn.AdaptiveAvgPool1d}
+
+
+def _adaptive_rule(cls):
+    def adaptive(x, output_size, return_indices=False):
+        """As nn.Adaptive*PoolNd: out = output_size (None keeps L)."""
+        out = _pool.adaptive_pool(cls(output_size), x)
+        return Out((out.shape, out.shape)) if return_indices else out
+    return adaptive
+
+
+for _fn, _cls in _ADAPTIVE.items():
+    register(_fn)(_adaptive_rule(_cls))
+
+
+@register(F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear)
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """out = size (which may be symbolic, e.g. another map's H and W), or floor(double(L) · scale)
+    per spatial dim (exact L · s for integer scales). MACs = 0."""
+    nd = len(x) - 2
+    if nd < 1:
+        raise ShapeError(f"expected an (N, C, *spatial) input, got {fmt_shape(x)}")
+    if size is not None:
+        out = [sympy.sympify(s) for s in ntuple(size, nd)]
+    elif scale_factor is not None:
+        out = [scaled_floor(d, s) for d, s in zip(x[2:], ntuple(scale_factor, nd))]
+    else:
+        raise ShapeError("interpolate needs size or scale_factor")
+    if len(out) != nd:
+        raise ShapeError(f"interpolate: {len(out)} output sizes for {nd} spatial dims")
+    reqs = tuple(at_least(o, 1, "output size >= 1") for o in out if not o.is_Integer)
+    return Out((*x[:2], *out), 0, reqs)
+
+
+@register(F.pad)
+def pad(x, pad, mode="constant", value=None):
+    """out = L + left + right on each of the last len(pad)/2 dims; pads may be symbolic (padding
+    to a multiple of a window: (w - L mod w) mod w). Negative constant pads crop; reflect needs
+    each pad < L, circular each pad <= L. MACs = 0."""
+    pads = [sympy.sympify(p) for p in pad]
+    if len(pads) % 2:
+        raise ShapeError(f"F.pad needs an even number of pads, got {len(pads)}")
+    nd = len(pads) // 2
+    if nd > len(x):
+        raise ShapeError(f"{nd}-d padding needs an input of {nd} or more dims, got {fmt_shape(x)}")
+    out, reqs = list(x), []
+    for j in range(nd):
+        i = len(x) - 1 - j
+        left, right = pads[2 * j], pads[2 * j + 1]
+        out[i] = x[i] + left + right
+        for p in (left, right):
+            if p.is_Integer and p <= 0:
+                continue
+            if mode == "reflect":
+                reqs.append((sympy.Lt(p, x[i]), "reflection padding must be smaller than the input size"))
+            elif mode == "circular":
+                reqs.append((sympy.Le(p, x[i]), "circular padding must not exceed the input size"))
+        if not out[i].is_Integer or mode != "constant":
+            reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
+    return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true))
+
+
+@register(F.layer_norm)
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """As nn.LayerNorm: out = in; the trailing dims must equal normalized_shape."""
+    shape = tuple(int(s) for s in ntuple(normalized_shape, 1))
+    return _norm.layer_norm(nn.LayerNorm(shape, elementwise_affine=False), x)
+
+
+@register(F.group_norm)
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """out = in; num_groups divides the channels (dim 1)."""
+    c = x[1]
+    if c.is_Integer:
+        if int(c) % num_groups:
+            raise ShapeError(f"group_norm: {num_groups} groups must divide the {c} channels")
+        return Out(x)
+    return Out(x, 0, (divisible(c, num_groups, f"num_groups={num_groups} divides the channels"),))
+
+
+@register(F.batch_norm, F.instance_norm)
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, *args, **kwargs):
+    """out = in; the channels (dim 1) must equal the statistics' length."""
+    stats = next((s for s in (running_mean, weight) if is_tensor(s)), None)
+    if stats is None or len(x) < 2:
+        return Out(x)
+    n = _fixed(stats, "running statistics")[0]
+    return Out(x, 0, check_channels(x[1], n, "num_features", f"set num_features={x[1]}"))
+
+
+@register(F.embedding)
+def embedding(x, weight, *args, **kwargs):
+    """out = (*, embedding_dim) for indices of shape (*) and weight (num, dim)."""
+    return (*x, weight[1])
+
+
+@register(F.pixel_shuffle)
+def pixel_shuffle(x, upscale_factor):
+    """As nn.PixelShuffle."""
+    return _reshape.pixel_shuffle(nn.PixelShuffle(upscale_factor), x)
+
+
+@register(F.pixel_unshuffle)
+def pixel_unshuffle(x, downscale_factor):
+    """As nn.PixelUnshuffle."""
+    return _reshape.pixel_unshuffle(nn.PixelUnshuffle(downscale_factor), x)
+
+
+@register(F.glu)
+def glu(x, dim=-1):
+    """As nn.GLU: out = in with dim halved; it must be even."""
+    return _activation.glu(nn.GLU(dim), x)
+
+
+@register(torch.channel_shuffle, torch.native_channel_shuffle)
+def channel_shuffle(x, groups):
+    """As nn.ChannelShuffle: out = in; groups divides the channels."""
+    return _reshape.channel_shuffle(nn.ChannelShuffle(groups), x)
+
+
+register(
+    F.relu, F.relu_, F.relu6, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.sigmoid, F.tanh, F.elu, F.selu,
+    F.celu, F.leaky_relu, F.softplus, F.softsign, F.hardtanh, F.logsigmoid, F.tanhshrink, F.threshold,
+    F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout,
+    F.softmax, F.log_softmax, F.softmin, F.normalize, F.local_response_norm, torch.dropout, torch.feature_dropout,
+)(unary)
+
+__all__ += ["max_pool", "avg_pool", "layer_norm", "group_norm", "batch_norm", "embedding"]

@@ -1,0 +1,628 @@
+"""Rules for tensor functions and methods that appear in torch.fx graphs: element-wise ops with
+broadcasting, reshapes, permutations, concatenation and splitting, indexing, reductions, matrix
+products and tensor factories.
+
+A rule here takes the values of the call's arguments: a tensor arrives as its shape (a tuple of
+sympy expressions), a size as a sympy expression, anything else as the plain Python value.
+Function rules are registered by the function object (``torch.flatten``, ``operator.add``) and
+method rules by the method name (``"view"``), so ``x.view(...)`` and ``torch.reshape(x, ...)``
+share one rule.
+
+>>> from symshape.symbols import symbols
+>>> H, W = symbols("H W")
+>>> broadcast((1, 64, H, W), (1, 64, 1, 1)).shape
+(1, 64, H, W)
+>>> reshape((1, 3, H, W), 1, -1).shape
+(1, 3*H*W)
+"""
+from __future__ import annotations
+
+import operator
+from types import SimpleNamespace
+
+import sympy
+import torch
+
+from ..decide import always_nonnegative
+from ..floors import ceil_div, floor_div, smin
+from ..symbols import ShapeError
+from . import reshape as _reshape_rules
+from .common import dim_index, equal, exact_div, fmt_shape, prod
+from .registry import Out, register
+
+__all__ = ["is_tensor", "same_size", "broadcast", "reshape", "matmul", "einsum", "getitem", "cat", "slice_size"]
+
+
+def is_tensor(value) -> bool:
+    """A tensor's value in a graph is its shape: a tuple whose items are sympy expressions."""
+    return isinstance(value, tuple) and all(isinstance(d, sympy.Expr) for d in value)
+
+
+def same_size(a, b):
+    """True when a == b for every input size, False when never (different numbers), else None."""
+    if a == b:
+        return True
+    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
+    if diff == 0:
+        return True
+    if diff.is_number:
+        return False
+    return None
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool):
+        return int(value)
+    raise ShapeError(f"{what} must be a fixed integer, got {value}")
+
+
+def _sizes(args) -> tuple:
+    """Sizes given as varargs ``(2, 3)`` or as one sequence ``((2, 3),)``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(sympy.sympify(a) for a in args)
+
+
+# ---------------------------------------------------------------- element-wise and broadcasting
+
+def broadcast(*shapes) -> Out:
+    """NumPy broadcasting: align the trailing dims; a 1 stretches; two different sizes must be
+    equal, which for symbolic sizes becomes a domain condition."""
+    rank = max(len(s) for s in shapes)
+    padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(s) for s in shapes]
+    out, reqs = [], []
+    for i, dims in enumerate(zip(*padded)):
+        size = sympy.Integer(1)
+        for d in dims:
+            if d == 1 or same_size(d, size):
+                continue
+            if size == 1:
+                size = d
+                continue
+            if same_size(d, size) is False:
+                raise ShapeError(f"cannot broadcast {' and '.join(fmt_shape(s) for s in shapes)}: "
+                                 f"dim {i - rank} is {size} in one and {d} in another, and neither is 1")
+            reqs.append(equal(size, d, f"broadcasting needs dim {i - rank} to agree ({size} vs {d})"))
+        out.append(size)
+    return Out(tuple(out), 0, tuple(reqs))
+
+
+_BINARY = (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.mod,
+           operator.pow, operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.and_,
+           operator.or_, operator.xor, operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge,
+           torch.add, torch.sub, torch.mul, torch.div, torch.true_divide, torch.floor_divide, torch.pow,
+           torch.maximum, torch.minimum, torch.eq, torch.ne, torch.lt, torch.le, torch.gt, torch.ge,
+           torch.logical_and, torch.logical_or, torch.atan2, torch.remainder, torch.fmod,
+           "add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_", "pow", "maximum", "minimum",
+           "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "masked_fill_", "type_as", "__and__", "__or__")
+
+
+@register(*_BINARY)
+def binary(a, b, *args, **kwargs):
+    """out = broadcast(a, b) for tensors (a scalar operand keeps the other's shape); MACs = 0."""
+    shapes = [v for v in (a, b) if is_tensor(v)]
+    if not shapes:
+        raise ShapeError("expected at least one tensor operand")
+    if len(shapes) == 1 or a is b:
+        return Out(tuple(shapes[0]))
+    return broadcast(*shapes)
+
+
+@register(torch.where)
+def where(cond, a=None, b=None):
+    """out = broadcast(cond, a, b) (the one-argument form returns index tensors and is not supported)."""
+    if a is None:
+        raise ShapeError("torch.where(cond) with one argument has a data-dependent shape")
+    return broadcast(*[v for v in (cond, a, b) if is_tensor(v)])
+
+
+_UNARY = (
+    torch.relu, torch.relu_, torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.sqrt, torch.rsqrt,
+    torch.abs, torch.neg, torch.sin, torch.cos, torch.erf, torch.clamp, torch.clip, torch.square,
+    torch.sign, torch.floor, torch.ceil, torch.round, torch.reciprocal, torch.logical_not,
+    torch.cumsum, torch.flip, torch.roll, torch.softmax, torch.log_softmax, torch.zeros_like, torch.ones_like,
+    torch.empty_like, torch.rand_like, torch.randn_like, torch.full_like, torch.clone, torch.detach,
+    torch.nan_to_num, operator.neg, operator.pos, operator.invert, torch.sigmoid_,
+    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin",
+    "cos", "erf", "clamp", "clamp_", "clamp_min", "clip", "square", "sign", "floor", "ceil", "round", "reciprocal",
+    "cumsum", "flip", "roll", "softmax", "log_softmax", "float", "double", "half", "bfloat16", "int", "long",
+    "bool", "to", "type", "cpu", "cuda", "contiguous", "clone", "detach", "requires_grad_", "fill_", "zero_",
+    "normal_", "uniform_", "hardtanh_", "logical_not", "nan_to_num", "zeros_like",
+)
+
+
+@register(*_UNARY)
+def unary(x, *args, **kwargs):
+    """out = in (element-wise, cumulative, roll, flip, softmax and dtype/device conversions); MACs = 0."""
+    if not is_tensor(x):
+        raise ShapeError(f"expected a tensor, got {x!r}")
+    dim = kwargs.get("dim", kwargs.get("dims"))
+    for d in (dim if isinstance(dim, (tuple, list)) else [dim]):
+        if isinstance(d, int):
+            dim_index(d, len(x), "the op")
+    return Out(tuple(x))
+
+
+# ---------------------------------------------------------------- reshapes
+
+@register(torch.flatten, "flatten")
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    """out = x[:start] + (prod(x[start:end + 1]),) + x[end + 1:] (a 0-d input gives (1,))."""
+    return _reshape_rules.flatten(SimpleNamespace(start_dim=start_dim, end_dim=end_dim), x)
+
+
+@register(torch.reshape, "reshape", "view")
+def reshape(x, *shape):
+    """out = shape, with one -1 inferred as numel/prod(other sizes); the element counts must agree
+    (a domain condition when they are symbolic). MACs = 0."""
+    sizes = list(_sizes(shape))
+    numel = prod(x)
+    if sum(1 for s in sizes if s == -1) > 1:
+        raise ShapeError(f"only one size may be -1 in {tuple(sizes)}")
+    reqs = []
+    if -1 in sizes:
+        known = prod(s for s in sizes if s != -1)
+        if known.is_Integer:
+            if numel.is_Integer and int(numel) % int(known):
+                raise ShapeError(f"cannot view {fmt_shape(x)} ({numel} elements) as {tuple(sizes)}: "
+                                 f"{numel} is not divisible by {known}")
+            rest = exact_div(numel, int(known))
+            if not numel.is_Integer and not sympy.expand(rest * known - numel) == 0:
+                reqs.append(((sympy.Eq(sympy.Mod(numel, known), 0)),
+                             f"view/reshape needs the {numel} elements to be divisible by {known}"))
+        else:
+            rest = sympy.cancel(numel / known)
+            num, den = sympy.fraction(rest)
+            if den != 1:
+                rest = floor_div(num, den) if den.is_Integer else sympy.floor(rest)
+                reqs.append((sympy.Eq(rest * known, numel),
+                             f"view/reshape needs the elements to be divisible by {fmt_shape([known])[1:-2]}"))
+        sizes = [rest if s == -1 else s for s in sizes]
+    else:
+        same = same_size(prod(sizes), numel)
+        if same is False:
+            raise ShapeError(f"cannot view {fmt_shape(x)} ({numel} elements) as {tuple(sizes)} "
+                             f"({prod(sizes)} elements); the element counts must agree")
+        if same is None:
+            reqs.append(equal(numel, prod(sizes), f"view/reshape to {fmt_shape(sizes)} needs the same element count"))
+    return Out(tuple(sizes), 0, tuple(reqs))
+
+
+@register("view_as", "reshape_as", "expand_as")
+def view_as(x, other):
+    """out = other's shape."""
+    if not is_tensor(other):
+        raise ShapeError("expected a tensor to take the shape from")
+    if same_size(prod(x), prod(other)) is None:
+        return Out(tuple(other), 0, (equal(prod(x), prod(other), "view_as needs the same element count"),))
+    return Out(tuple(other))
+
+
+@register(torch.permute, "permute")
+def permute(x, *dims):
+    """out[i] = x[dims[i]]."""
+    dims = [int(d) for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)]
+    if len(dims) != len(x):
+        raise ShapeError(f"permute needs {len(x)} dims for the {len(x)}-d input {fmt_shape(x)}, got {tuple(dims)}")
+    idx = [dim_index(d, len(x), "permute") for d in dims]
+    if sorted(idx) != list(range(len(x))):
+        raise ShapeError(f"permute dims {tuple(dims)} are not a permutation of 0..{len(x) - 1}")
+    return tuple(x[i] for i in idx)
+
+
+@register(torch.transpose, torch.swapaxes, "transpose", "swapaxes", "transpose_")
+def transpose(x, dim0: int, dim1: int):
+    """out = x with dims dim0 and dim1 swapped."""
+    a, b = dim_index(dim0, len(x), "transpose"), dim_index(dim1, len(x), "transpose")
+    out = list(x)
+    out[a], out[b] = out[b], out[a]
+    return tuple(out)
+
+
+@register(torch.t, "t")
+def t(x):
+    """out = x reversed, for a 1-d or 2-d x."""
+    if len(x) > 2:
+        raise ShapeError(f"t() expects a tensor of at most 2 dims, got {fmt_shape(x)}")
+    return tuple(reversed(x))
+
+
+@register(torch.movedim, "movedim")
+def movedim(x, source, destination):
+    """Moves dims from source positions to destination positions."""
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [dim_index(d, len(x), "movedim") for d in src]
+    dst = [dim_index(d, len(x), "movedim") for d in dst]
+    order = [None] * len(x)
+    for s, d in zip(src, dst):
+        order[d] = s
+    rest = iter(i for i in range(len(x)) if i not in src)
+    return tuple(x[o if o is not None else next(rest)] for o in order)
+
+
+@register(torch.squeeze, "squeeze")
+def squeeze(x, dim=None):
+    """Drops size-1 dims (all, or the given ones); a symbolic size is kept."""
+    if dim is None:
+        return tuple(d for d in x if d != 1)
+    dims = {dim_index(d, len(x), "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
+    return tuple(d for i, d in enumerate(x) if not (i in dims and d == 1))
+
+
+@register(torch.unsqueeze, "unsqueeze")
+def unsqueeze(x, dim: int):
+    """Inserts a size-1 dim at dim (-1 appends)."""
+    i = dim_index(dim, len(x) + 1, "unsqueeze")
+    return (*x[:i], sympy.Integer(1), *x[i:])
+
+
+@register("expand")
+def expand(x, *sizes):
+    """out = sizes, where -1 keeps x's size and a size-1 dim stretches; new dims lead."""
+    sizes = _sizes(sizes)
+    if len(sizes) < len(x):
+        raise ShapeError(f"expand needs at least {len(x)} sizes for {fmt_shape(x)}, got {tuple(sizes)}")
+    lead = len(sizes) - len(x)
+    out, reqs = list(sizes[:lead]), []
+    for d, s in zip(x, sizes[lead:]):
+        if s == -1 or same_size(d, s):
+            out.append(d)
+        elif d == 1:
+            out.append(s)
+        elif same_size(d, s) is False:
+            raise ShapeError(f"cannot expand {fmt_shape(x)} to {tuple(sizes)}: a dim of size {d} can only stay {d}")
+        else:
+            reqs.append(equal(d, s, "expand keeps dims that are not 1"))
+            out.append(d)
+    return Out(tuple(out), 0, tuple(reqs))
+
+
+@register("repeat")
+def repeat(x, *sizes):
+    """out[i] = x[i] · repeats[i], with new leading dims."""
+    reps = _sizes(sizes)
+    if len(reps) < len(x):
+        raise ShapeError(f"repeat needs at least {len(x)} repeats for {fmt_shape(x)}, got {tuple(reps)}")
+    padded = (sympy.Integer(1),) * (len(reps) - len(x)) + tuple(x)
+    return tuple(d * r for d, r in zip(padded, reps))
+
+
+# ---------------------------------------------------------------- concatenation and splitting
+
+@register(torch.cat, torch.concat, torch.concatenate)
+def cat(tensors, dim: int = 0, axis=None):
+    """out[dim] = sum of the inputs' dim; every other dim must agree (a domain condition)."""
+    dim = axis if axis is not None else dim
+    tensors = [s for s in tensors if not (len(s) == 1 and s[0] == 0)]  # torch skips legacy empty (0,) tensors
+    if not tensors:
+        raise ShapeError("cat needs at least one tensor")
+    rank = len(tensors[0])
+    if any(len(s) != rank for s in tensors):
+        raise ShapeError(f"cat needs tensors of the same rank, got {', '.join(fmt_shape(s) for s in tensors)}")
+    i = dim_index(dim, rank, "cat")
+    out, reqs = list(tensors[0]), []
+    for s in tensors[1:]:
+        for j, (a, b) in enumerate(zip(tensors[0], s)):
+            if j == i:
+                continue
+            same = same_size(a, b)
+            if same is False:
+                raise ShapeError(f"cat along dim {dim} needs the other dims to agree; dim {j} is {a} in "
+                                 f"{fmt_shape(tensors[0])} and {b} in {fmt_shape(s)}")
+            if same is None:
+                reqs.append(equal(a, b, f"cat along dim {dim} needs dim {j} of every input to agree"))
+        out[i] = out[i] + s[i]
+    return Out(tuple(out), 0, tuple(reqs))
+
+
+@register(torch.stack)
+def stack(tensors, dim: int = 0):
+    """out = the common shape with a new dim of len(tensors) at dim; the shapes must agree."""
+    first = tensors[0]
+    reqs = []
+    for s in tensors[1:]:
+        if len(s) != len(first):
+            raise ShapeError(f"stack needs tensors of the same shape, got {fmt_shape(first)} and {fmt_shape(s)}")
+        for j, (a, b) in enumerate(zip(first, s)):
+            same = same_size(a, b)
+            if same is False:
+                raise ShapeError(f"stack needs tensors of the same shape, got {fmt_shape(first)} and {fmt_shape(s)}")
+            if same is None:
+                reqs.append(equal(a, b, f"stack needs dim {j} of every input to agree"))
+    i = dim_index(dim, len(first) + 1, "stack")
+    return Out((*first[:i], sympy.Integer(len(tensors)), *first[i:]), 0, tuple(reqs))
+
+
+@register(torch.split, "split")
+def split(x, split_size_or_sections, dim: int = 0):
+    """Pieces of split_size along dim (the last one shorter), or of the given section sizes, which
+    must add up to the dim."""
+    i = dim_index(dim, len(x), "split")
+    size = x[i]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sections = [sympy.sympify(s) for s in split_size_or_sections]
+        reqs = ()
+        same = same_size(sum(sections), size)
+        if same is False:
+            raise ShapeError(f"split sections {tuple(sections)} must add up to dim {dim} of {fmt_shape(x)}")
+        if same is None:
+            reqs = (equal(size, sum(sections), f"split sections must add up to dim {dim}"),)
+        return Out(tuple((*x[:i], s, *x[i + 1:]) for s in sections), 0, reqs)
+    step = _int(split_size_or_sections, "split_size")
+    if not size.is_Integer:
+        raise ShapeError(f"split into pieces of {step} along a symbolic dim {size} gives a number of outputs that "
+                         "depends on the input size; split a dim of fixed size, or use sections")
+    n = int(size)
+    return tuple((*x[:i], sympy.Integer(min(step, n - k)), *x[i + 1:]) for k in range(0, n, step))
+
+
+@register(torch.chunk, "chunk")
+def chunk(x, chunks: int, dim: int = 0):
+    """Pieces of ceil(L/chunks) along dim (torch may return fewer than chunks for small fixed L)."""
+    i = dim_index(dim, len(x), "chunk")
+    size = x[i]
+    if size.is_Integer:
+        step = -(-int(size) // chunks)
+        return split(x, max(step, 1), dim)
+    step = ceil_div(size, chunks)
+    reqs = (sympy.Eq(sympy.Mod(size, chunks), 0), f"chunk({chunks}) along a symbolic dim needs it divisible by "
+                                                   f"{chunks} (else the number of pieces depends on the size)"),
+    return Out(tuple((*x[:i], step, *x[i + 1:]) for _ in range(chunks)), 0, reqs)
+
+
+@register(torch.unbind, "unbind")
+def unbind(x, dim: int = 0):
+    """One piece per index of a dim of fixed size, with that dim removed."""
+    i = dim_index(dim, len(x), "unbind")
+    n = _int(x[i], f"unbind along dim {dim}: the dim")
+    return tuple(tuple(x[:i]) + tuple(x[i + 1:]) for _ in range(n))
+
+
+@register(torch.narrow, "narrow")
+def narrow(x, dim: int, start, length):
+    """out[dim] = length; start + length must not exceed the dim."""
+    i = dim_index(dim, len(x), "narrow")
+    reqs = ((sympy.Le(start + length, x[i]), "narrow: start + length <= the dim's size"),)
+    return Out((*x[:i], sympy.sympify(length), *x[i + 1:]), 0, reqs)
+
+
+# ---------------------------------------------------------------- indexing
+
+def _min(a, b):
+    """min(a, b), decided by :func:`~symshape.decide.always_nonnegative` where it can be."""
+    if always_nonnegative(b - a):
+        return a
+    if always_nonnegative(a - b):
+        return b
+    return smin(a, b)
+
+
+def slice_size(size, start, stop, step) -> sympy.Expr:
+    """The length of ``range(size)[start:stop:step]`` as torch clamps it, for a positive step.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> slice_size(H, 1, None, None), slice_size(H, None, -1, None), slice_size(H, None, None, 2)
+    (H - 1, H - 1, floor(H/2 + 1/2))
+    >>> slice_size(10, 2, 20, 3)
+    3
+    """
+    size = sympy.sympify(size)
+    step = 1 if step is None else _int(step, "a slice step")
+    if step < 1:
+        raise ShapeError(f"slices need a positive step, got {step}")
+
+    def bound(v, default):
+        if v is None:
+            return default
+        v = sympy.sympify(v)
+        if v.is_Integer and v < 0:
+            v = size + v
+            return v if always_nonnegative(v) else sympy.Max(v, 0)
+        return _min(v, size)
+
+    lo, hi = bound(start, sympy.Integer(0)), bound(stop, size)
+    length = hi - lo if always_nonnegative(hi - lo) else sympy.Max(hi - lo, 0)
+    return ceil_div(length, step) if step > 1 else length
+
+
+def getitem(x, index):
+    """Basic indexing: an int drops a dim, a slice keeps it (clamped as torch does), None adds a
+    dim of 1, Ellipsis stands for the dims not named; an index tensor selects along its dim."""
+    items = list(index) if isinstance(index, tuple) and not is_tensor(index) else [index]
+    named = sum(1 for it in items if it is not None and it is not Ellipsis)
+    if sum(1 for it in items if it is Ellipsis) > 1:
+        raise ShapeError("an index can have only one Ellipsis (...)")
+    if Ellipsis in items:
+        k = items.index(Ellipsis)
+        items[k:k + 1] = [slice(None)] * (len(x) - named)
+    if named > len(x):
+        raise ShapeError(f"too many indices ({named}) for the {len(x)}-d tensor {fmt_shape(x)}")
+    out, i, reqs = [], 0, []
+    for it in items:
+        if it is None:
+            out.append(sympy.Integer(1))
+            continue
+        size = x[i]
+        i += 1
+        if isinstance(it, slice):
+            out.append(slice_size(size, it.start, it.stop, it.step))
+        elif is_tensor(it):
+            out.extend(it)
+        elif isinstance(it, (int, sympy.Expr)) and not isinstance(it, bool):
+            v = sympy.sympify(it)
+            if v.is_Integer:
+                reqs.append((sympy.Ge(size, int(v) + 1 if v >= 0 else -int(v)), f"index {v} must be inside the dim"))
+            else:
+                reqs.append((sympy.Lt(v, size), f"index {v} must be inside the dim"))
+        else:
+            raise ShapeError(f"unsupported index {it!r}")
+    out.extend(x[i:])
+    return Out(tuple(sympy.sympify(d) for d in out), 0, tuple(reqs))
+
+
+register(operator.getitem)(getitem)
+
+
+# ---------------------------------------------------------------- reductions
+
+@register(torch.mean, torch.sum, torch.amax, torch.amin, torch.std, torch.var, torch.logsumexp, torch.prod,
+          torch.argmax, torch.argmin, torch.any, torch.all,
+          "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "argmax", "argmin", "any", "all")
+def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
+    """Drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim."""
+    dim = kwargs.get("axis", dim)
+    if isinstance(dim, str) or dim is None and not isinstance(keepdim, bool):
+        raise ShapeError(f"unsupported reduction arguments {dim!r}")
+    if dim is None:
+        return (sympy.Integer(1),) * len(x) if keepdim else ()
+    dims = {dim_index(d, len(x), "the reduction") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
+    return tuple(sympy.Integer(1) if i in dims else d for i, d in enumerate(x) if keepdim or i not in dims)
+
+
+@register(torch.max, torch.min, "max", "min")
+def max_min(x, dim=None, keepdim: bool = False):
+    """Without dim: a 0-d tensor; with a tensor: element-wise; with a dim: (values, indices)."""
+    if dim is None:
+        return ()
+    if is_tensor(dim):
+        return broadcast(x, dim)
+    out = reduce(x, dim, keepdim)
+    return (out, out)
+
+
+# ---------------------------------------------------------------- matrix products
+
+def _mm(a, b, what):
+    if len(a) < 1 or len(b) < 1:
+        raise ShapeError(f"{what} needs tensors of at least 1 dim, got {fmt_shape(a)} and {fmt_shape(b)}")
+    a1, b1 = len(a) == 1, len(b) == 1
+    a2 = ((sympy.Integer(1),) + tuple(a)) if a1 else tuple(a)
+    b2 = (tuple(b) + (sympy.Integer(1),)) if b1 else tuple(b)
+    k1, k2 = a2[-1], b2[-2]
+    reqs = []
+    same = same_size(k1, k2)
+    if same is False:
+        raise ShapeError(f"{what}: the inner dims differ, {fmt_shape(a)} @ {fmt_shape(b)} ({k1} vs {k2})")
+    if same is None:
+        reqs.append(equal(k1, k2, f"{what} needs the inner dims to agree"))
+    batch = broadcast(a2[:-2], b2[:-2]) if (len(a2) > 2 or len(b2) > 2) else Out(())
+    shape = (*batch.shape, *(() if a1 else (a2[-2],)), *(() if b1 else (b2[-1],)))
+    macs = prod(batch.shape) * a2[-2] * k1 * b2[-1]
+    return Out(shape, macs, tuple(reqs) + tuple(batch.requires))
+
+
+@register(torch.matmul, operator.matmul, "matmul", "__matmul__")
+def matmul(a, b):
+    """(*, n, k) @ (*, k, m) -> (broadcast(*), n, m) (1-d operands gain and lose a dim);
+    MACs = prod(batch) · n · k · m."""
+    return _mm(a, b, "matmul")
+
+
+@register(torch.bmm, "bmm")
+def bmm(a, b):
+    """(B, n, k) @ (B, k, m) -> (B, n, m); MACs = B · n · k · m."""
+    if len(a) != 3 or len(b) != 3:
+        raise ShapeError(f"bmm needs two 3-d tensors, got {fmt_shape(a)} and {fmt_shape(b)}")
+    return _mm(a, b, "bmm")
+
+
+@register(torch.mm, "mm")
+def mm(a, b):
+    """(n, k) @ (k, m) -> (n, m); MACs = n · k · m."""
+    if len(a) != 2 or len(b) != 2:
+        raise ShapeError(f"mm needs two 2-d tensors, got {fmt_shape(a)} and {fmt_shape(b)}")
+    return _mm(a, b, "mm")
+
+
+@register(torch.einsum)
+def einsum(equation, *operands):
+    """Explicit-output einsum ('ij,jk->ik', with ...); every letter's size must agree across operands.
+    MACs of a two-operand contraction = the product of the sizes of the letters that survive
+    torch's pre-summing (in both operands or in the output), as torch's bmm counts them."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)) and not is_tensor(operands[0]):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "->" not in eq:
+        raise ShapeError(f"einsum {equation!r}: only equations with an explicit output ('...->...') are supported")
+    lhs, rhs = eq.split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ShapeError(f"einsum {equation!r} names {len(terms)} operands, got {len(operands)}")
+    sizes, reqs, ell = {}, [], None
+    for term, shape in zip(terms, operands):
+        if "..." in term:
+            pre, post = term.split("...")
+            n = len(shape) - len(pre) - len(post)
+            e = tuple(shape[len(pre):len(pre) + n])
+            ell = e if ell is None else broadcast(ell, e).shape
+            letters = list(pre) + list(post)
+            dims = list(shape[:len(pre)]) + list(shape[len(pre) + n:])
+        else:
+            if len(term) != len(shape):
+                raise ShapeError(f"einsum {equation!r}: operand {term!r} has {len(term)} letters for {fmt_shape(shape)}")
+            letters, dims = list(term), list(shape)
+        for c, d in zip(letters, dims):
+            if c in sizes:
+                same = same_size(sizes[c], d)
+                if same is False:
+                    raise ShapeError(f"einsum {equation!r}: {c!r} is {sizes[c]} in one operand and {d} in another")
+                if same is None:
+                    reqs.append(equal(sizes[c], d, f"einsum letter {c!r} must have one size"))
+            else:
+                sizes[c] = d
+    out = []
+    for part in rhs.split("..."):
+        out.append([sizes[c] for c in part])
+    shape = tuple(out[0]) + (tuple(ell or ()) + tuple(out[1]) if len(out) > 1 else ())
+    macs = sympy.Integer(0)
+    if len(terms) == 2:
+        a, b = set(terms[0].replace("...", "")), set(terms[1].replace("...", ""))
+        keep = [c for c in sizes if c in rhs or (c in a and c in b)]
+        macs = prod(sizes[c] for c in keep) * prod(ell or ())
+    return Out(shape, macs, tuple(reqs))
+
+
+# ---------------------------------------------------------------- factories
+
+@register(torch.zeros, torch.ones, torch.empty, torch.rand, torch.randn)
+def factory(*size, **kwargs):
+    """out = size (varargs or one sequence)."""
+    return _sizes(size)
+
+
+@register(torch.full)
+def full(size, fill_value, **kwargs):
+    """out = size."""
+    return _sizes((size,))
+
+
+@register("new_zeros", "new_ones", "new_empty")
+def new_factory(x, *size, **kwargs):
+    """out = size."""
+    return _sizes(size)
+
+
+@register("new_full")
+def new_full(x, size, fill_value, **kwargs):
+    """out = size."""
+    return _sizes((size,))
+
+
+@register(torch.arange)
+def arange(*args, **kwargs):
+    """out = (ceil((end - start)/step),) for integer bounds."""
+    start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
+    step = _int(kwargs.get("step", step), "arange's step")
+    return (ceil_div(sympy.sympify(end) - start, step),)
+
+
+@register(torch.tensor, torch.as_tensor)
+def tensor(data, **kwargs):
+    """The shape of a nested list of numbers."""
+    shape, v = [], data
+    while isinstance(v, (list, tuple)):
+        shape.append(sympy.Integer(len(v)))
+        v = v[0] if v else None
+    return tuple(shape)
