@@ -10,6 +10,13 @@ expressions of the input sizes.
 >>> rep.output_shape
 (1, 3, floor(H/8), floor(W/8))
 """
+import warnings as _warnings
+
+with _warnings.catch_warnings():
+    # torch warns on import when NumPy is absent; symshape never needs NumPy, so its users need not see it
+    _warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    import torch as _torch  # noqa: F401
+
 from .check import CheckResult, check
 from .floors import canonical, ceil_div, floor_div, mod
 from .render.expr import fmt
