@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from typing import Optional, Sequence
 
@@ -51,6 +52,13 @@ def load_model(ref: str) -> tuple:
     if not isinstance(obj, nn.Module):
         if not callable(obj):
             raise ShapeError(f"{ref} is neither an nn.Module nor a factory that returns one")
+        try:
+            inspect.signature(obj).bind()
+        except TypeError as err:
+            raise ShapeError(f"{ref} needs arguments ({err}): the factory must take no arguments; "
+                             f"write a function that builds the model and give its MODULE:ATTR") from None
+        except ValueError:  # no signature to inspect (some builtins): just call it
+            pass
         obj = obj()
         if not isinstance(obj, nn.Module):
             raise ShapeError(f"{ref}() returned {type(obj).__name__}, not an nn.Module")
