@@ -508,6 +508,69 @@ def _evaluator(expr):
 def default_sizes(rep, n: int = 6) -> list:
     """A spread of sizes for :func:`check`: up to ``n`` inside ``rep``'s domain, then some just outside.
 
+    The edges come from the solver (:meth:`~symshape.Report.valid_inputs`): first the minimal
+    inputs (:meth:`~symshape.Report.min_input`), then, per box of the valid set and per size
+    (the others at the box's corner), both ends of each finite piece and the first two values
+    of each unbounded one, then larger valid sizes up to :data:`SPREAD` above the corner
+    (multiples of 32, 16, 8 and their odd neighbours ``m·k ± 1``), alone and combined. The
+    first ``n`` of these are the points inside. The points outside (at most ``2n``) are one
+    below each minimal input and each lower edge, and one above each upper edge (the first
+    value of an unbounded piece plus one), where the valid set excludes them. When the solver raises
+    or answers by a flagged bounded scan, the sizes come from the domain alone
+    (:func:`_domain_sizes`).
+
+    >>> from symshape.trace import trace
+    >>> from symshape.zoo import seed_case1
+    >>> import torch.nn as nn
+    >>> default_sizes(trace(seed_case1(), "1,3,H,W"), n=4)  # 3 minimal inputs, then edges; outside: 6 below, 2 above
+    [{'H': 7, 'W': 343}, {'H': 31, 'W': 31}, {'H': 343, 'W': 7}, {'H': 8, 'W': 343}, {'H': 6, 'W': 343}, {'H': 7, 'W': 342}, {'H': 30, 'W': 31}, {'H': 31, 'W': 30}, {'H': 342, 'W': 7}, {'H': 343, 'W': 6}, {'H': 9, 'W': 343}, {'H': 7, 'W': 345}]
+    >>> rep = trace(nn.Sequential(nn.MaxPool1d(4), nn.Unflatten(2, (-1, 2))), "1,4,L")
+    >>> print(rep.valid_inputs())
+    L ≡ 0 (mod 8), L ≥ 8 or L ≡ 1 (mod 8), L ≥ 9 or L ≡ 2 (mod 8), L ≥ 10 or L ≡ 3 (mod 8), L ≥ 11
+    >>> default_sizes(rep, n=4)
+    [{'L': 8}, {'L': 32}, {'L': 16}, {'L': 33}, {'L': 7}, {'L': 12}]
+    """
+    syms = list(rep.symbols)
+    try:
+        valid = rep.valid_inputs() if syms else None
+    except ShapeError:
+        valid = None
+    if valid is None or valid.note:
+        return _domain_sizes(rep, n)
+    if valid.is_empty:
+        raise ShapeError(f"default_sizes found no size at which the model runs ({valid.reason}): "
+                         f"pass sizes= explicitly")
+    names = [s.name for s in valid.symbols]
+
+    def full(p):  # a point of the free sizes -> all sizes (square answers tie some together)
+        values = dict(zip(valid.free, p))
+        return tuple(values[valid.ties.get(s, s)] for s in valid.symbols)
+
+    inside = [tuple(part.min() for part in box) for box in valid.minimal().boxes]
+    edges: list = [[] for _ in valid.free]
+    larger: list = [[] for _ in valid.free]
+    outside = [(*p[:i], p[i] - 1, *p[i + 1:]) for p in inside for i in range(len(p))]
+    for box in valid.boxes:
+        corner = [part.min() for part in box]
+        for i, part in enumerate(box):
+            def at(v):
+                return tuple(corner[:i] + [v] + corner[i + 1:])
+            for lo, hi, m, _ in part.pieces:
+                edges[i] += [at(lo), at(lo + m if hi is None else hi)]
+                outside += [at(lo - 1), at((lo if hi is None else hi) + 1)]
+            values = [v for v in range(corner[i], corner[i] + SPREAD + 1) if v in part]
+            larger[i] += [at(v) for v in _picks(values, n)[1:]]
+    mixes = [tuple(larger[i][k % len(larger[i])][i] for i in range(len(larger))) for k in range(n)
+             if all(larger)] if len(larger) > 1 else []
+    for group in (*itertools.zip_longest(*edges, *larger), mixes):
+        inside += [p for p in group if p is not None and p not in inside and full(p) in valid]
+    outside = [p for p in dict.fromkeys(outside) if min(p) >= 1 and full(p) not in valid]
+    return [dict(zip(names, full(p))) for p in inside[:max(n, 1)] + outside[:2 * max(n, 1)]]
+
+
+def _domain_sizes(rep, n: int = 6) -> list:
+    """:func:`default_sizes` from the domain conditions alone, for domains the solver only scans.
+
     Uses only the domain conditions. Per symbol, the lower (upper) bound is the tightest
     ``X >= c`` (``X <= c``, ``X = c``) condition, else 1 (no upper bound). The other
     conditions (divisibility, a ``Linear`` that fixes a flatten size, ...) are met by
@@ -530,12 +593,12 @@ def default_sizes(rep, n: int = 6) -> list:
     >>> import torch.nn as nn
     >>> from symshape.trace import trace
     >>> from symshape.zoo import seed_case1
-    >>> default_sizes(trace(seed_case1(), "1,3,H,W"), n=3)
+    >>> _domain_sizes(trace(seed_case1(), "1,3,H,W"), n=3)
     [{'H': 31, 'W': 31}, {'H': 32, 'W': 31}, {'H': 31, 'W': 32}, {'H': 30, 'W': 31}, {'H': 33, 'W': 31}, {'H': 31, 'W': 30}, {'H': 31, 'W': 33}]
     >>> rep = trace(nn.Sequential(nn.MaxPool1d(4), nn.Unflatten(2, (-1, 2))), "1,4,L")
     >>> rep.domain
     (L >= 4, floor(L/4) ≡ 0 (mod 2))
-    >>> default_sizes(rep, n=4)
+    >>> _domain_sizes(rep, n=4)
     [{'L': 8}, {'L': 32}, {'L': 33}, {'L': 16}, {'L': 7}, {'L': 12}]
     """
     syms = list(rep.symbols)

@@ -7,15 +7,20 @@ prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo
 * ``summary``: the per-layer table (``--format text|markdown|latex|json``), and the numbers ``--at H=224,W=224``;
 * ``explain``: the step-by-step derivation at the given sizes;
 * ``latex``: the equations and the booktabs table (``--document`` for a whole document);
-* ``plot``: output size, MACs and activation memory against the input resolution.
+* ``plot``: output size, MACs and activation memory against the input resolution;
+* ``check``: the formulas against torch at a spread of sizes;
+* ``solve``: the input sizes at which the model runs (``--exact``, ``--layer NAME --shape 7,7``,
+  ``--max-macs N``, ``--square`` narrow the question), and the minimal ones.
 
-Exit codes: 0 ok, 1 a check failed (e.g. ``explain`` at sizes where the model does not run),
-2 a usage error or a ShapeError; errors go to stderr.
+Exit codes: 0 ok, 1 a check failed or no solution, 2 a usage error or a ShapeError; errors go to
+stderr. ``--square`` equates the two sizes of the input other than the batch size ``N`` (so
+``N,3,H,W`` asks for H = W) and is a usage error when there are not exactly two.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from typing import Optional, Sequence
 
@@ -47,6 +52,13 @@ def load_model(ref: str) -> tuple:
     if not isinstance(obj, nn.Module):
         if not callable(obj):
             raise ShapeError(f"{ref} is neither an nn.Module nor a factory that returns one")
+        try:
+            inspect.signature(obj).bind()
+        except TypeError as err:
+            raise ShapeError(f"{ref} needs arguments ({err}): the factory must take no arguments; "
+                             f"write a function that builds the model and give its MODULE:ATTR") from None
+        except ValueError:  # no signature to inspect (some builtins): just call it
+            pass
         obj = obj()
         if not isinstance(obj, nn.Module):
             raise ShapeError(f"{ref}() returned {type(obj).__name__}, not an nn.Module")
@@ -187,6 +199,78 @@ def check(args) -> int:
     result = check_report(model, report, [parse_sizes(args.at)] if args.at else None)
     print(result)
     return 0 if result.ok else 1
+
+
+def parse_target(text: str) -> tuple:
+    """``"7,7"`` -> ``(7, 7)``; ``_`` or ``None`` matches any size: ``"_,7"`` -> ``(None, 7)``."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(t.isdigit() or t in ("_", "None") for t in items):
+        raise ShapeError(f"cannot parse --shape {text!r}: write the trailing output dims as integers, "
+                         f"with _ for any size, e.g. 7,7 or _,7")
+    return tuple(None if t in ("_", "None") else int(t) for t in items)
+
+
+def _solution_json(answer, minimal: list) -> str:
+    import json
+
+    names = [s.name for s in answer.symbols]
+    boxes = [{s.name: [{"lo": lo, "hi": hi, "mod": m, "residue": r} for lo, hi, m, r in part.pieces]
+              for s, part in zip(answer.free, box)} for box in answer.boxes]
+    return json.dumps({"schema": "symshape.solution/1", "symbols": names,
+                       "ties": {s.name: t.name for s, t in answer.ties.items()}, "boxes": boxes,
+                       "minimal": minimal, "text": str(answer), "method": answer.method, "note": answer.note,
+                       "reason": answer.reason}, indent=2, ensure_ascii=False)
+
+
+@command("solve", "solve backwards: the input sizes at which the model runs (and meets the options), and the "
+                  "minimal ones; exit 1 when there are none",
+         MODEL, INPUT,
+         _opt("--exact", action="store_true", help="only sizes at which no conv or pool drops input rows or columns"),
+         _opt("--layer", help="with --shape: the layer (qualified name) whose output shape is asked for"),
+         _opt("--shape", help="with --layer: its trailing output dims, such as 7,7 (_ for any size)"),
+         _opt("--max-macs", type=int, help="only sizes at which the model takes at most this many MACs"),
+         _opt("--square", action="store_true",
+              help="only square inputs: the two sizes other than the batch size N are equal"),
+         _opt("--explain", action="store_true", help="print how the answer was found, and each layer's output "
+                                                     "shapes over it"),
+         _opt("--format", choices=("text", "latex", "json"), default="text", help="output format (default: text)"))
+def solve(args) -> int:
+    import sympy
+
+    from .solve import exactness_conditions
+
+    _, report, _ = _traced(args, zoo_sizes=False)
+    if (args.layer is None) != (args.shape is None):
+        raise ShapeError("--layer and --shape go together: e.g. --layer 0 --shape 13,13")
+    conditions = list(exactness_conditions(report)) if args.exact else []
+    if args.layer is not None:
+        try:
+            conditions += report.shape_conditions(args.layer, parse_target(args.shape))
+        except KeyError as err:
+            raise ShapeError(err.args[0]) from None
+    if args.max_macs is not None:
+        conditions.append(report.macs <= args.max_macs)
+    if args.square:
+        spatial = [s for s in report.symbols if s.name != "N"]
+        if len(spatial) != 2:
+            raise ShapeError(f"--square needs exactly two sizes besides the batch size N, this input has "
+                             f"{len(spatial)}: {', '.join(s.name for s in spatial) or 'none'}")
+        conditions.append(sympy.Eq(*spatial))
+    answer = report.solve(*conditions)
+    names = [s.name for s in answer.symbols]
+    minimal = [dict(zip(names, p if isinstance(p, tuple) else (p,))) for p in answer.minimal()]
+    if args.format == "json":
+        print(_solution_json(answer, minimal))
+    elif args.format == "latex":
+        print(f"% input sizes\n\\[ {answer.to_latex()} \\]")
+        if minimal:
+            rows = r" \;\lor\; ".join(r",\ ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal)
+            print(f"% minimal input sizes\n\\[ {rows} \\]")
+    else:
+        print(report.explain_solution(*conditions) if args.explain else answer)
+        if minimal:
+            print("minimal:", *(", ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal), sep="\n")
+    return 1 if answer.is_empty else 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

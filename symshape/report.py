@@ -336,14 +336,23 @@ class Report:
         >>> print(rep.inputs_for("146", (None, 1, 10)))
         1 ≤ H ≤ 32, 289 ≤ W ≤ 320
         """
+        return self.solve(*self.shape_conditions(name, shape), bounds=bounds)
+
+    def shape_conditions(self, name: str, shape) -> list:
+        """The equations "layer *name* outputs *shape*" that :meth:`inputs_for` solves (trailing
+        dims; ``None`` matches anything), to combine with other conditions in :meth:`solve`.
+
+        >>> import symshape as ss
+        >>> ss.trace(ss.zoo.seed_case1(), "1,3,H,W").shape_conditions("0", (None, 13))
+        [Eq(floor(W/2 - 7/2) + 1, 13)]
+        """
         import sympy
 
         out = self.layer(name).out_shape
         shape = tuple(shape)
         if len(shape) > len(out):
             raise ShapeError(f"layer {name!r} outputs {len(out)}-d shapes {out!r}, got the {len(shape)}-d target {shape}")
-        conds = [sympy.Eq(d, int(v)) for d, v in zip(out[len(out) - len(shape):], shape) if v is not None]
-        return self.solve(*conds, bounds=bounds)
+        return [sympy.Eq(d, int(v)) for d, v in zip(out[len(out) - len(shape):], shape) if v is not None]
 
     def explain_solution(self, *conditions, bounds=None) -> str:
         """How the answer to :meth:`solve` (by default :meth:`valid_inputs`) was found: the

@@ -154,12 +154,43 @@ def test_default_sizes_cover_minimum_spread_and_outside():
     assert {"H": 7, "W": 6} not in outside and {"H": 8, "W": 6} in outside  # the first invalid value above 6
 
 
-def test_default_sizes_without_symbols_and_without_a_valid_size():
+def test_default_sizes_without_symbols_and_without_a_valid_size(monkeypatch):
     assert default_sizes(ss.trace(nn.Conv2d(1, 1, 3), "1,1,8,8")) == [{}]
     rep = ss.trace(nn.Sequential(nn.Flatten(), nn.Linear(10 ** 7, 2)), "1,1,H,W")
+    # the solver splits H*W = 10**7 into divisors, so the minimal inputs are found at once
+    assert default_sizes(rep, n=3)[:3] == [{"H": 1, "W": 10 ** 7}, {"H": 2, "W": 5 * 10 ** 6}, {"H": 4, "W": 2500000}]
+    # when the solver raises, the domain-only picker scans near the lower bounds, and gives up here
+    def refuse(self):
+        raise ss.ShapeError("the solver cannot evaluate this domain")
+
+    monkeypatch.setattr(ss.Report, "valid_inputs", refuse)
     with pytest.raises(ss.ShapeError, match=r"^default_sizes found no size inside the domain near its lower "
                                             r"bounds \(H >= 1, W >= 1\): pass sizes= explicitly$"):
         default_sizes(rep)
+
+
+def test_default_sizes_fall_back_to_the_domain_when_the_solver_only_scans(monkeypatch):
+    rep = ss.trace(zoo.seed_case1(), "1,3,H,W")
+    scanned = ss.SolutionSet(rep.symbols, rep.valid_inputs().boxes, note="scanned H in [1, 4096] only")
+    monkeypatch.setattr(ss.Report, "valid_inputs", lambda self: scanned)
+    assert default_sizes(rep, n=3) == [{"H": 31, "W": 31}, {"H": 32, "W": 31}, {"H": 31, "W": 32}, {"H": 30, "W": 31},
+                                       {"H": 33, "W": 31}, {"H": 31, "W": 30}, {"H": 31, "W": 33}]
+
+
+@pytest.mark.parametrize("name", ["seed_case1", "unet"])
+def test_check_runs_at_the_minimal_inputs_and_just_below_them(name):
+    entry = zoo.MODELS[name]
+    with torch.device("meta"):
+        model = entry.factory()
+    rep = ss.trace(model, entry.input)
+    minimal = [dict(zip(("H", "W"), p)) for p in rep.min_input()]
+    below = [{**p, k: v - 1} for p in minimal for k, v in p.items() if v > 1]
+    res = ss.check(model, rep)
+    assert res.ok, str(res)
+    assert all(p in res.sizes for p in minimal + below)
+    verdicts = {tuple(c.sizes.values()): c.actual for c in res.comparisons if c.what == "domain"}
+    assert [verdicts[tuple(p.values())] for p in below] == ["raises"] * len(below)
+    assert all(p in rep.valid_inputs() and rep.violations(**p) == [] for p in minimal)
 
 
 # ------------------------------------------------ regressions found by the campaign (rules/ fixes)

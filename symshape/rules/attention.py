@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..symbols import ShapeError
-from .common import equal, fmt_shape, prod
+from .common import equal, fmt_shape, fmt_size, prod
 from .registry import Out, register
 from .tensor import broadcast, same_size
 
@@ -30,7 +30,7 @@ __all__ = ["multihead_attention", "scaled_dot_product_attention"]
 def _agree(a, b, why: str) -> tuple:
     same = same_size(a, b)
     if same is False:
-        raise ShapeError(f"{why}: {a} vs {b}")
+        raise ShapeError(f"{why}: {fmt_size(a)} vs {fmt_size(b)}")
     return () if same else (equal(a, b, why),)
 
 

@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from ..floors import floor_div
 from ..symbols import ShapeError
-from .common import at_least, check_channels, prod, split_spatial
+from .common import at_least, check_channels, fmt_size, prod, split_spatial
 from .registry import Out, register
 
 
@@ -59,14 +59,22 @@ def conv_transpose(m: nn.modules.conv._ConvTransposeNd, x, output_size=None):
     base = [(size - 1) * s - 2 * p + d * (k - 1) + 1
             for size, k, s, d, p in zip(sizes, m.kernel_size, m.stride, m.dilation, m.padding)]
     if output_size is None:
+        for op, s, d in zip(m.output_padding, m.stride, m.dilation):
+            if op >= max(s, d):
+                raise ShapeError(f"output padding must be smaller than either stride or dilation, got "
+                                 f"output_padding={tuple(m.output_padding)}, stride={m.stride}, dilation={m.dilation}: "
+                                 f"set output_padding below {max(s, d)} (max of stride and dilation) in every dim")
         out = [b + op for b, op in zip(base, m.output_padding)]
     else:
+        allowed = (nd, nd + 1 + len(lead))  # torch: spatial sizes, or the whole output shape
+        if len(output_size) not in allowed:
+            raise ShapeError(f"for a {len(x)}-d input, output_size must have {allowed[0]} or {allowed[1]} entries "
+                             f"(the spatial sizes or the whole output shape), got {len(output_size)}: "
+                             f"{tuple(output_size)}")
         out = [sympy.sympify(v) for v in list(output_size)[-nd:]]
-        if len(out) != nd:
-            raise ShapeError(f"output_size must have {nd} spatial entries, got {tuple(output_size)}")
         for o, b, s in zip(out, base, m.stride):
-            reqs.append((sympy.Ge(o, b), f"output_size {o} >= the smallest size {b}"))
-            reqs.append((sympy.Le(o, b + s - 1), f"output_size {o} <= the largest size {b} + stride - 1"))
+            reqs.append((sympy.Ge(o, b), f"output_size {fmt_size(o)} >= the smallest size {fmt_size(b)}"))
+            reqs.append((sympy.Le(o, b + s - 1), f"output_size {fmt_size(o)} <= the largest size {fmt_size(b)} + stride - 1"))
     reqs += [at_least(o, 1, "output size >= 1: padding removes more than the transposed convolution produces")
              for o in out]
     macs = prod(lead) * m.in_channels * (m.out_channels // m.groups) * prod(m.kernel_size) * prod(sizes)

@@ -22,6 +22,7 @@ from ..symbols import ShapeError
 from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
 from .common import at_least, check_channels, divisible, fmt_shape, ntuple
 from .registry import Out, register
+from .resample import output_requirements
 from .tensor import is_tensor, unary
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
@@ -124,8 +125,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
         raise ShapeError("interpolate needs size or scale_factor")
     if len(out) != nd:
         raise ShapeError(f"interpolate: {len(out)} output sizes for {nd} spatial dims")
-    reqs = tuple(at_least(o, 1, "output size >= 1") for o in out if not o.is_Integer)
-    return Out((*x[:2], *out), 0, reqs)
+    return Out((*x[:2], *out), 0, output_requirements(mode, out))
 
 
 @register(F.pad)

@@ -6,14 +6,18 @@ import torch.nn as nn
 
 from ..floors import scaled_floor
 from ..symbols import ShapeError
-from .common import at_least, fmt_shape, ntuple
+from .common import at_least, fmt_shape, fmt_size, ntuple
 from .registry import Out, register
 
 
 @register(nn.Upsample)
 def upsample(m: nn.Upsample, x):
     """out = size, or floor(double(L) · scale_factor) per spatial dim (exact L · s for integer
-    scales; torch's double rounding otherwise, so L = 100, s = 0.29 gives 28). MACs = 0."""
+    scales; torch's double rounding otherwise, so L = 100, s = 0.29 gives 28). MACs = 0.
+
+    An output size 0 runs in mode 'area' (adaptive average pooling to an empty output, on CPU
+    and meta); every other mode (nearest, nearest-exact, linear, bilinear, bicubic, trilinear)
+    raises on CPU "Input and output sizes should be greater than 0", so there out >= 1."""
     nd = len(x) - 2
     if nd < 1:
         raise ShapeError(f"expected an (N, C, *spatial) input, got {fmt_shape(x)}")
@@ -26,8 +30,27 @@ def upsample(m: nn.Upsample, x):
         if len(scales) != nd:
             raise ShapeError(f"scale_factor {m.scale_factor} has {len(scales)} entries for {nd} spatial dims")
         out = [scaled_floor(size, s) for size, s in zip(x[2:], scales)]
-    reqs = tuple(at_least(o, 1, "output size >= 1") for o in out if not o.is_Integer)
-    return Out((*x[:2], *out), 0, reqs)
+    return Out((*x[:2], *out), 0, output_requirements(m.mode, out))
+
+
+def output_requirements(mode: str, out) -> tuple:
+    """What upsampling/interpolation in *mode* needs of its output sizes *out*: nothing in mode
+    'area' (it runs with empty outputs), else each size >= 1, checked now for constant sizes.
+
+    >>> H = sympy.Symbol("H", integer=True, positive=True)
+    >>> output_requirements("nearest", [sympy.floor(H / 2)])
+    ((floor(H/2) >= 1, "output size >= 1 (mode 'nearest'; only 'area' allows 0)"),)
+    >>> output_requirements("area", [sympy.floor(H / 2)])
+    ()
+    """
+    if mode == "area":
+        return ()
+    if any(o.is_Integer and o < 1 for o in out):
+        raise ShapeError(f"mode {mode!r} needs output sizes >= 1 (torch: \"Input and output sizes should be greater "
+                         f"than 0\"), got {fmt_shape(out)}: give sizes >= 1, "
+                         f"or use mode='area', which allows empty outputs")
+    return tuple(at_least(o, 1, f"output size >= 1 (mode {mode!r}; only 'area' allows 0)")
+                 for o in out if not o.is_Integer)
 
 
 _PAD_MODE = {

@@ -27,7 +27,7 @@ from ..decide import always_nonnegative
 from ..floors import ceil_div, floor_div, smin
 from ..symbols import ShapeError
 from . import reshape as _reshape_rules
-from .common import dim_index, equal, exact_div, fmt_shape, prod
+from .common import dim_index, equal, exact_div, fmt_shape, fmt_size, prod
 from .registry import Out, register
 
 __all__ = ["is_tensor", "same_size", "broadcast", "reshape", "matmul", "einsum", "getitem", "cat", "slice_size"]
@@ -53,7 +53,7 @@ def same_size(a, b):
 def _int(value, what: str) -> int:
     if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool):
         return int(value)
-    raise ShapeError(f"{what} must be a fixed integer, got {value}")
+    raise ShapeError(f"{what} must be a fixed integer, got {fmt_size(value) if isinstance(value, sympy.Expr) else value!r}")
 
 
 def _sizes(args) -> tuple:
@@ -81,8 +81,8 @@ def broadcast(*shapes) -> Out:
                 continue
             if same_size(d, size) is False:
                 raise ShapeError(f"cannot broadcast {' and '.join(fmt_shape(s) for s in shapes)}: "
-                                 f"dim {i - rank} is {size} in one and {d} in another, and neither is 1")
-            reqs.append(equal(size, d, f"broadcasting needs dim {i - rank} to agree ({size} vs {d})"))
+                                 f"dim {i - rank} is {fmt_size(size)} in one and {fmt_size(d)} in another, and neither is 1")
+            reqs.append(equal(size, d, f"broadcasting needs dim {i - rank} to agree ({fmt_size(size)} vs {fmt_size(d)})"))
         out.append(size)
     return Out(tuple(out), 0, tuple(reqs))
 
@@ -169,7 +169,7 @@ def reshape(x, *shape):
             rest = exact_div(numel, int(known))
             if not numel.is_Integer and not sympy.expand(rest * known - numel) == 0:
                 reqs.append(((sympy.Eq(sympy.Mod(numel, known), 0)),
-                             f"view/reshape needs the {numel} elements to be divisible by {known}"))
+                             f"view/reshape needs the {fmt_size(numel)} elements to be divisible by {known}"))
         else:
             rest = sympy.cancel(numel / known)
             num, den = sympy.fraction(rest)
@@ -181,8 +181,8 @@ def reshape(x, *shape):
     else:
         same = same_size(prod(sizes), numel)
         if same is False:
-            raise ShapeError(f"cannot view {fmt_shape(x)} ({numel} elements) as {tuple(sizes)} "
-                             f"({prod(sizes)} elements); the element counts must agree")
+            raise ShapeError(f"cannot view {fmt_shape(x)} ({fmt_size(numel)} elements) as {fmt_shape(sizes)} "
+                             f"({fmt_size(prod(sizes))} elements); the element counts must agree")
         if same is None:
             reqs.append(equal(numel, prod(sizes), f"view/reshape to {fmt_shape(sizes)} needs the same element count"))
     return Out(tuple(sizes), 0, tuple(reqs))
@@ -308,8 +308,8 @@ def cat(tensors, dim: int = 0, axis=None):
                 continue
             same = same_size(a, b)
             if same is False:
-                raise ShapeError(f"cat along dim {dim} needs the other dims to agree; dim {j} is {a} in "
-                                 f"{fmt_shape(tensors[0])} and {b} in {fmt_shape(s)}")
+                raise ShapeError(f"cat along dim {dim} needs the other dims to agree; dim {j} is {fmt_size(a)} in "
+                                 f"{fmt_shape(tensors[0])} and {fmt_size(b)} in {fmt_shape(s)}")
             if same is None:
                 reqs.append(equal(a, b, f"cat along dim {dim} needs dim {j} of every input to agree"))
         out[i] = out[i] + s[i]
@@ -345,13 +345,13 @@ def split(x, split_size_or_sections, dim: int = 0):
         reqs = ()
         same = same_size(sum(sections), size)
         if same is False:
-            raise ShapeError(f"split sections {tuple(sections)} must add up to dim {dim} of {fmt_shape(x)}")
+            raise ShapeError(f"split sections {fmt_shape(sections)} must add up to dim {dim} of {fmt_shape(x)}")
         if same is None:
             reqs = (equal(size, sum(sections), f"split sections must add up to dim {dim}"),)
         return Out(tuple((*x[:i], s, *x[i + 1:]) for s in sections), 0, reqs)
     step = _int(split_size_or_sections, "split_size")
     if not size.is_Integer:
-        raise ShapeError(f"split into pieces of {step} along a symbolic dim {size} gives a number of outputs that "
+        raise ShapeError(f"split into pieces of {step} along a symbolic dim {fmt_size(size)} gives a number of outputs that "
                          "depends on the input size; split a dim of fixed size, or use sections")
     n = int(size)
     return tuple((*x[:i], sympy.Integer(min(step, n - k)), *x[i + 1:]) for k in range(0, n, step))
@@ -455,7 +455,7 @@ def getitem(x, index):
             if v.is_Integer:
                 reqs.append((sympy.Ge(size, int(v) + 1 if v >= 0 else -int(v)), f"index {v} must be inside the dim"))
             else:
-                reqs.append((sympy.Lt(v, size), f"index {v} must be inside the dim"))
+                reqs.append((sympy.Lt(v, size), f"index {fmt_size(v)} must be inside the dim"))
         else:
             raise ShapeError(f"unsupported index {it!r}")
     out.extend(x[i:])
