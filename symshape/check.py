@@ -48,10 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import itertools
-import math
-import operator
 import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -61,6 +58,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .evaluate import compile_expr
 from .render.expr import fmt
 from .symbols import ShapeError
 
@@ -455,54 +453,9 @@ _JOINT_BUDGET = 20_000
 
 
 def _evaluator(expr):
-    """A Python function ``values -> value`` that evaluates ``expr`` exactly (ints and Fractions)
-    at a point ``{symbol: int}``; node types it does not know are left to sympy."""
-    from fractions import Fraction
-
-    from .floors import ScaledFloor
-
-    if expr is sympy.true or expr is sympy.false:
-        value = bool(expr)
-        return lambda v: value
-    if expr.is_Integer:
-        value = int(expr)
-        return lambda v: value
-    if expr.is_Rational:
-        value = Fraction(int(expr.p), int(expr.q))
-        return lambda v: value
-    if expr.is_Symbol:
-        return lambda v: v[expr]
-    args = [_evaluator(a) for a in expr.args]
-    if isinstance(expr, ScaledFloor):
-        size, scale = args[0], float(expr.args[1])
-        return lambda v: math.floor(float(size(v)) * scale)
-    table = {
-        sympy.Add: lambda xs: sum(xs),
-        sympy.Mul: lambda xs: functools.reduce(operator.mul, xs, 1),
-        sympy.floor: lambda xs: math.floor(xs[0]),
-        sympy.ceiling: lambda xs: math.ceil(xs[0]),
-        sympy.Mod: lambda xs: xs[0] % xs[1],
-        sympy.Min: min,
-        sympy.Max: max,
-        sympy.Eq: lambda xs: xs[0] == xs[1],
-        sympy.Ne: lambda xs: xs[0] != xs[1],
-        sympy.Ge: lambda xs: xs[0] >= xs[1],
-        sympy.Le: lambda xs: xs[0] <= xs[1],
-        sympy.Gt: lambda xs: xs[0] > xs[1],
-        sympy.Lt: lambda xs: xs[0] < xs[1],
-        sympy.And: all,
-        sympy.Or: any,
-    }
-    if isinstance(expr, sympy.Pow) and expr.args[1].is_Integer:
-        base, e = args[0], int(expr.args[1])
-        return lambda v: Fraction(base(v)) ** e
-    fn = table.get(type(expr)) or next((f for t, f in table.items() if isinstance(expr, t)), None)
-    if fn is None:
-        def by_sympy(v):
-            value = expr.subs(v)
-            return bool(value) if value in (sympy.true, sympy.false) else Fraction(str(value))
-        return by_sympy
-    return lambda v: fn([a(v) for a in args])
+    """A function ``values -> value`` that evaluates ``expr`` exactly at a point ``{symbol: int}``;
+    node types :func:`~symshape.evaluate.compile_expr` does not know are left to sympy."""
+    return compile_expr(expr, fallback=True)
 
 
 def default_sizes(rep, n: int = 6) -> list:

@@ -26,6 +26,8 @@ from typing import Optional
 
 import sympy
 
+from .evaluate import compile_expr
+
 __all__ = ["always_nonnegative", "decide_le"]
 
 MAX_PERIOD = 50_000
@@ -36,36 +38,33 @@ class _Undecided(Exception):
 
 
 def _compile(expr, symbol) -> tuple:
-    """``(f, period)``: a Python function of one integer, exact, and a period multiple."""
-    if expr.is_Integer or expr.is_Rational:
-        value = Fraction(int(expr.p), int(expr.q))
-        return (lambda x: value), 1
-    if expr == symbol:
-        return (lambda x: x), 1
+    """``(f, period)``: the exact value as a function of one integer (:func:`compile_expr`), and
+    a multiple of its period; raises _Undecided outside one-symbol floor-affine terms."""
+    period = _term_period(expr, symbol)  # first: it refuses what compile_expr would not know
+    fn = compile_expr(expr)
+    return (lambda x: fn({symbol: x})), period
+
+
+def _term_period(expr, symbol) -> int:
+    """A period multiple of a one-symbol term: sums, a constant times a term, floor, ceiling and
+    Mod by a positive integer of such terms; anything else is _Undecided."""
+    if expr.is_Integer or expr.is_Rational or expr == symbol:
+        return 1
     if isinstance(expr, sympy.Add):
-        parts = [_compile(a, symbol) for a in expr.args]
-        fs = [f for f, _ in parts]
-        return (lambda x: sum(f(x) for f in fs)), math.lcm(*(p for _, p in parts))
+        return math.lcm(*(_term_period(a, symbol) for a in expr.args))
     if isinstance(expr, sympy.Mul):
-        const = [a for a in expr.args if a.is_Rational]
         rest = [a for a in expr.args if not a.is_Rational]
         if len(rest) != 1:
             raise _Undecided
         c = Fraction(1)
-        for a in const:
-            c *= Fraction(int(a.p), int(a.q))
-        f, p = _compile(rest[0], symbol)
-        return (lambda x: c * f(x)), p * c.denominator
-    if isinstance(expr, sympy.floor):
-        f, p = _compile(expr.args[0], symbol)
-        return (lambda x: Fraction(math.floor(f(x)))), p * _denominators(expr.args[0])
-    if isinstance(expr, sympy.ceiling):
-        f, p = _compile(expr.args[0], symbol)
-        return (lambda x: Fraction(math.ceil(f(x)))), p * _denominators(expr.args[0])
+        for a in expr.args:
+            if a.is_Rational:
+                c *= Fraction(int(a.p), int(a.q))
+        return _term_period(rest[0], symbol) * c.denominator
+    if isinstance(expr, (sympy.floor, sympy.ceiling)):
+        return _term_period(expr.args[0], symbol) * _denominators(expr.args[0])
     if isinstance(expr, sympy.Mod) and expr.args[1].is_Integer and expr.args[1] > 0:
-        f, p = _compile(expr.args[0], symbol)
-        m = int(expr.args[1])
-        return (lambda x: f(x) % m), p * m
+        return _term_period(expr.args[0], symbol) * int(expr.args[1])
     raise _Undecided
 
 
@@ -226,7 +225,7 @@ def compact(expr) -> sympy.Expr:
         except _Undecided:
             out.append(group)
             continue
-        slope = (vals[period] - vals[0]) / period
+        slope = Fraction(vals[period] - vals[0], period)
         p, q = slope.numerator, slope.denominator
         found = None
         for b in range(q):

@@ -38,6 +38,7 @@ from typing import Optional
 
 import sympy
 
+from .evaluate import compile_expr
 from .floors import ScaledFloor, _ratio, preimage, simplify_relation
 from .render.expr import fmt
 from .sets import IntSet, SolutionSet
@@ -49,52 +50,6 @@ __all__ = ["solve", "feasible", "exactness_conditions", "CAP", "SCAN"]
 CAP = 2 ** 62
 #: the window of a last-resort scan when no bound is given
 SCAN = 4096
-
-
-# ---------------------------------------------------------------- exact evaluation
-
-@lru_cache(maxsize=8192)
-def _compile(e):
-    """A function ``env -> exact value`` of a size expression (ints, Fractions; no floats
-    except where torch itself multiplies in doubles, ``ScaledFloor``)."""
-    if e.is_Integer:
-        v = int(e)
-        return lambda env: v
-    if e.is_Rational:
-        v = Fraction(int(e.p), int(e.q))
-        return lambda env: v
-    if e.is_Symbol:
-        return lambda env: env[e]
-    if isinstance(e, (sympy.floor, sympy.ceiling)):
-        ratio = _ratio(e.args[0])
-        if ratio is not None:
-            num, m = ratio
-            fn = _compile(num)
-            if isinstance(e, sympy.floor):
-                return lambda env: fn(env) // m
-            return lambda env: -((-fn(env)) // m)
-        fn = _compile(e.args[0])
-        rnd = math.floor if isinstance(e, sympy.floor) else math.ceil
-        return lambda env: rnd(fn(env))
-    if isinstance(e, ScaledFloor):
-        fn, scale = _compile(e.args[0]), float(e.args[1])
-        return lambda env: math.floor(float(fn(env)) * scale)
-    if isinstance(e, sympy.Add):
-        fns = [_compile(a) for a in e.args]
-        return lambda env: sum(f(env) for f in fns)
-    if isinstance(e, sympy.Mul):
-        fns = [_compile(a) for a in e.args]
-        return lambda env: math.prod(f(env) for f in fns)
-    if isinstance(e, sympy.Pow) and e.args[1].is_Integer:
-        fn, n = _compile(e.args[0]), int(e.args[1])
-        return (lambda env: fn(env) ** n) if n >= 0 else (lambda env: Fraction(1, fn(env) ** -n))
-    if isinstance(e, (sympy.Min, sympy.Max)):
-        fns, pick = [_compile(a) for a in e.args], (min if isinstance(e, sympy.Min) else max)
-        return lambda env: pick(f(env) for f in fns)
-    if isinstance(e, sympy.Mod):
-        a, b = _compile(e.args[0]), _compile(e.args[1])
-        return lambda env: a(env) % b(env)
-    raise ShapeError(f"cannot evaluate {fmt(e)} exactly: unsupported function {type(e).__name__}")
 
 
 _OPS = {"ge": lambda v: v >= 0, "gt": lambda v: v > 0, "le": lambda v: v <= 0, "lt": lambda v: v < 0,
@@ -118,7 +73,7 @@ class _Cond:
         return self.f.free_symbols
 
     def holds(self, env) -> bool:
-        v = _compile(self.f)(env)
+        v = compile_expr(self.f)(env)
         return v % self.g == 0 if self.rel == "mod" else _OPS[self.rel](v)
 
     def split(self):
@@ -158,7 +113,7 @@ def _parse(cond, label: str, out: list) -> None:
 def _sign(e, lows: dict, free) -> Optional[int]:
     """+1 when e >= 0 everywhere on the region (free symbols >= their lows), -1 when e <= 0, else None."""
     dirs = {_dir(e, s, lows, free) for s in e.free_symbols & free}
-    v = _compile(e)(lows)
+    v = compile_expr(e)(lows)
     if dirs <= {0, 1} and v >= 0:
         return 1
     if dirs <= {0, -1} and v <= 0 and e.is_number:
@@ -188,7 +143,7 @@ def _dir(e, x, lows: dict, free) -> Optional[int]:
     if isinstance(e, sympy.Mul):
         sign, dirs = 1, []
         for a in e.args:
-            s = _sign(a, lows, free) if a.free_symbols & free else (1 if _compile(a)(lows) >= 0 else -1)
+            s = _sign(a, lows, free) if a.free_symbols & free else (1 if compile_expr(a)(lows) >= 0 else -1)
             if s is None:
                 return None
             sign *= s
@@ -298,7 +253,7 @@ def _periodic(cond: _Cond, x, env) -> Optional[int]:
         return None
     if poly.degree() > 1:
         return None
-    fn = _compile(f)
+    fn = compile_expr(f)
     delta = fn({**env, x: period}) - fn({**env, x: 0})
     if cond.rel == "mod":
         return period * cond.g if isinstance(delta, int) else None
@@ -542,7 +497,7 @@ def _product_form(cond: _Cond, syms, env):
         if len(mine) > 1 or fac.is_integer is not True:
             return None
         if not mine:
-            c *= _compile(fac)(env)
+            c *= compile_expr(fac)(env)
             continue
         groups.setdefault(mine[0], []).append(fac)
     if set(groups) != set(syms):
@@ -937,8 +892,8 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
             dims = []
             for d in shapes:
                 d = sympy.sympify(d)
-                a = _compile(d)(low)
-                b = None if None in (high[s] for s in d.free_symbols) else _compile(d)(high)
+                a = compile_expr(d)(low)
+                b = None if None in (high[s] for s in d.free_symbols) else compile_expr(d)(high)
                 dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")
             lines.append(f"  {layer.name!r} ({layer.kind}): ({', '.join(dims)})")
     return lines

@@ -152,15 +152,20 @@ class ZooEntry(NamedTuple):
     sizes: dict
 
 
+def _square(factory, size: int, channels: int = 3, batch: int = 1) -> ZooEntry:
+    """The entry of an image model: input ``batch,channels,H,W``, usually run at H = W = size."""
+    return ZooEntry(factory, f"{batch},{channels},H,W", {"H": size, "W": size})
+
+
 MODELS: dict = {
-    "seed_case1": ZooEntry(seed_case1, "1,3,H,W", {"H": 32, "W": 32}),
-    "seed_case2": ZooEntry(seed_case2, "1,3,H,W", {"H": 32, "W": 32}),
-    "fastbook_cnn": ZooEntry(fastbook_cnn, "64,1,H,W", {"H": 28, "W": 28}),
-    "lenet5": ZooEntry(lenet5, "1,1,H,W", {"H": 32, "W": 32}),
-    "alexnet": ZooEntry(alexnet, "1,3,H,W", {"H": 224, "W": 224}),
-    "vgg11": ZooEntry(vgg11, "1,3,H,W", {"H": 224, "W": 224}),
-    "vgg16": ZooEntry(vgg16, "1,3,H,W", {"H": 224, "W": 224}),
-    "plainnet50": ZooEntry(plainnet50, "1,3,H,W", {"H": 224, "W": 224}),
+    "seed_case1": _square(seed_case1, 32),
+    "seed_case2": _square(seed_case2, 32),
+    "fastbook_cnn": _square(fastbook_cnn, 28, channels=1, batch=64),
+    "lenet5": _square(lenet5, 32, channels=1),
+    "alexnet": _square(alexnet, 224),
+    "vgg11": _square(vgg11, 224),
+    "vgg16": _square(vgg16, 224),
+    "plainnet50": _square(plainnet50, 224),
 }
 
 
@@ -449,10 +454,10 @@ def vit_b16(num_classes: int = 1000) -> nn.Module:
 __all__ += ["alexnet2012", "resnet50", "mobilenet_v2", "unet", "unet_same", "vit_tiny", "vit_b16", "AlexNet2012",
             "ResNet", "Bottleneck", "MobileNetV2", "InvertedResidual", "UNet", "ViT", "EncoderBlock"]
 MODELS.update({
-    "alexnet2012": ZooEntry(alexnet2012, "1,3,H,W", {"H": 227, "W": 227}),
-    "resnet50": ZooEntry(resnet50, "1,3,H,W", {"H": 224, "W": 224}),
-    "mobilenet_v2": ZooEntry(mobilenet_v2, "1,3,H,W", {"H": 224, "W": 224}),
-    "unet": ZooEntry(unet, "1,1,H,W", {"H": 572, "W": 572}),
-    "unet_same": ZooEntry(unet_same, "1,1,H,W", {"H": 512, "W": 512}),
-    "vit_tiny": ZooEntry(vit_tiny, "1,3,H,W", {"H": 224, "W": 224}),
+    "alexnet2012": _square(alexnet2012, 227),
+    "resnet50": _square(resnet50, 224),
+    "mobilenet_v2": _square(mobilenet_v2, 224),
+    "unet": _square(unet, 572, channels=1),
+    "unet_same": _square(unet_same, 512, channels=1),
+    "vit_tiny": _square(vit_tiny, 224),
 })
