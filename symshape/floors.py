@@ -364,7 +364,17 @@ def simplify_relation(rel):
     H <= 7
     >>> simplify_relation(sympy.Ge(floor_div(H + 6, 2) + 1, 1))
     True
+
+    An equation ``A = m*floor(A/m)`` (a concatenation of a map with its pooled-and-upsampled
+    copy, say) is divisibility, ``A ≡ 0 (mod m)``:
+
+    >>> simplify_relation(sympy.Eq(H, 2 * floor_div(H, 2)))
+    Eq(Mod(H, 2), 0)
+    >>> simplify_relation(sympy.Eq(4 * floor_div(H + 1, 4), H + 1))
+    Eq(Mod(H + 1, 4), 0)
     """
+    if isinstance(rel, sympy.Equality):
+        return _divisibility(rel)
     if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):
         sign = 1 if isinstance(rel, sympy.GreaterThan) else -1
         form = _monotone_form(sympy.expand(rel.lhs - rel.rhs))
@@ -381,6 +391,23 @@ def simplify_relation(rel):
         t = _floor_frac(-c, k)  # F <= t
         bound = m * (t + 1) - 1 - b if m else t - b
         return sympy.Le(x, _floor_frac(bound, a))
+    return rel
+
+
+def _divisibility(rel):
+    """``Eq(Mod(A, m), 0)`` for ``Eq(lhs, rhs)`` with ``lhs - rhs = ±(A - m*floor(A/m))``, else *rel*."""
+    diff = sympy.expand(rel.lhs - rel.rhs)
+    floors = [t for t in diff.atoms(sympy.floor)]
+    if len(floors) != 1:
+        return rel
+    f = floors[0]
+    ratio = _ratio(f.args[0])
+    if ratio is None or _split(ratio[0]) is None:
+        return rel
+    num, m = ratio
+    for sign in (1, -1):
+        if sympy.expand(sign * diff - (num - m * f)) == 0:
+            return sympy.Eq(sympy.Mod(num, m), 0)
     return rel
 
 
