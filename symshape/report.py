@@ -125,7 +125,6 @@ class Report:
     domain: tuple = ()
     symbols: tuple = ()
     sizes: Mapping = field(default_factory=dict)
-    module: object = field(default=None, repr=False, compare=False)  # the traced model (solve needs its layers)
 
     @property
     def macs(self) -> sympy.Expr:

@@ -816,10 +816,12 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
 # ---------------------------------------------------------------- rows dropped by conv and pool
 
 def exactness_conditions(report) -> list:
-    """For every conv and pool of the report's model, per spatial dim, the condition that its
-    windows cover every input row: ``(out - 1)·s + e - p >= L`` with stride s, window extent
+    """For every conv and pool of the report, per spatial dim, the condition that its windows
+    cover every input row: ``(out - 1)·s + e - p >= L`` with stride s, window extent
     e = d(k - 1) + 1, padding p (at the end), input size L and output size out. A window that
     stops early drops the rows after it (floor mode with a remainder larger than the padding).
+    The hyper-parameters come from each layer's ``attrs``, so a report read back from JSON
+    answers too.
 
     >>> import torch.nn as nn
     >>> from symshape.trace import trace
@@ -827,40 +829,26 @@ def exactness_conditions(report) -> list:
     >>> print(exactness_conditions(rep)[0])
     2*floor(H/2) >= H  [layer '0' (MaxPool2d): the windows cover every input row of dim 2]
     """
-    import torch.nn as nn
-
     from .report import Condition
     from .rules.common import ntuple
 
-    model = getattr(report, "module", None)
-    if model is None:
-        raise ShapeError("this report does not keep its model: trace it again with symshape.trace to ask "
-                         "which sizes drop no rows")
     out = []
     for layer in report.layers:
-        try:
-            mod = model.get_submodule(layer.name) if layer.name else model
-        except AttributeError:
+        a = layer.attrs
+        # sliding windows: convs and max/avg/LP pools (not transposed convs; adaptive and
+        # fractional pools have no stride)
+        if "kernel_size" not in a or "stride" not in a or a.get("transposed"):
             continue
-        if isinstance(mod, nn.modules.conv._ConvNd) and not mod.transposed:
-            nd = len(mod.kernel_size)
-            if mod.padding == "same":
-                continue  # stride 1: every row is covered
-            ks, ss, ds = mod.kernel_size, mod.stride, mod.dilation
-            ps = (0,) * nd if mod.padding == "valid" else mod.padding
-        elif isinstance(mod, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                              nn.modules.pooling._LPPoolNd)):
-            from .rules.pool import _ndim
-
-            nd = _ndim(mod)
-            ks = ntuple(mod.kernel_size, nd)
-            ss = ntuple(mod.stride if mod.stride is not None else mod.kernel_size, nd)
-            ps = ntuple(getattr(mod, "padding", 0), nd)
-            ds = ntuple(getattr(mod, "dilation", 1), nd)
-        else:
+        if a.get("padding") == "same" or not isinstance(layer.out_shape, tuple) or not layer.in_shapes:
+            continue  # 'same' is stride 1: every row is covered
+        k = a["kernel_size"]
+        nd = len(k) if isinstance(k, tuple) else len(layer.in_shape) - 2
+        if nd < 1:
             continue
-        if not isinstance(layer.out_shape, tuple):
-            continue
+        ks = ntuple(k, nd)
+        ss = ntuple(a["stride"] if a["stride"] is not None else k, nd)
+        ps = (0,) * nd if a.get("padding") == "valid" else ntuple(a.get("padding", 0), nd)
+        ds = ntuple(a.get("dilation", 1), nd)
         ins, outs = layer.in_shape[-nd:], layer.out_shape[-nd:]
         rank = len(layer.in_shape)
         for i, (size, o, k, s, d, p) in enumerate(zip(ins, outs, ks, ss, ds, ps)):

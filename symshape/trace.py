@@ -110,7 +110,7 @@ class Tracer:
 #: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
-                    "padding_mode", "start_dim", "end_dim")
+                    "padding_mode", "start_dim", "end_dim", "transposed")
 
 
 def _plain(value):
@@ -195,6 +195,5 @@ def trace(model: nn.Module, input_shape) -> Report:
         params=params,
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),
-        module=model,
     )
 

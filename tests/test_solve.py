@@ -426,3 +426,12 @@ def test_inputs_for_a_final_feature_map_matches_torch():
     assert str(ss.trace(model.eval(), "1,3,H,W").inputs_for("146", (512, None, 1))) == "H ≥ 1, 1 ≤ W ≤ 32"
     with pytest.raises(ss.ShapeError, match="outputs 4-d shapes"):
         rep.inputs_for("146", (1, 1, 1, 1, 1))
+
+
+def test_exact_inputs_need_no_model_and_survive_json():
+    # the hyper-parameters come from Layer.attrs, so a report read back from JSON answers too
+    for model in (zoo.vgg16(), zoo.seed_case2(), zoo.plainnet50().eval()):
+        rep = ss.trace(model, "1,3,H,W")
+        again = ss.Report.from_json(rep.to_json())
+        assert str(again.exact_inputs()) == str(rep.exact_inputs())
+    assert str(ss.trace(zoo.vgg16(), "1,3,H,W").exact_inputs()) == "H ≡ 0 (mod 32), H ≥ 32, W ≡ 0 (mod 32), W ≥ 32"
