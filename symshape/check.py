@@ -833,7 +833,7 @@ def _ints(value):
         return tuple(items)
     if value is None:
         return None
-    value = sympy.sympify(value)
+    value = sympy.sympify(value, strict=True)
     return int(value) if value.is_Integer else value
 
 

@@ -127,7 +127,7 @@ def _group_minimum(expr, symbol) -> Optional[Fraction]:
 def always_nonnegative(expr) -> Optional[bool]:
     """True if ``expr >= 0`` for every positive integer value of its symbols, False if not, None
     when the expression is not a sum of one-symbol floor-affine terms (or its period is too long)."""
-    expr = sympy.expand(sympy.sympify(expr))
+    expr = sympy.expand(sympy.sympify(expr, strict=True))
     if expr.is_number:
         return bool(expr >= 0)
     groups: dict = {}
@@ -161,7 +161,7 @@ def decide_le(a, b) -> Optional[bool]:
     >>> decide_le(H - 1, H), decide_le(H, 7)
     (True, None)
     """
-    return True if always_nonnegative(sympy.sympify(b) - sympy.sympify(a)) else None
+    return True if always_nonnegative(sympy.sympify(b, strict=True) - sympy.sympify(a, strict=True)) else None
 
 
 
@@ -199,7 +199,7 @@ def compact(expr) -> sympy.Expr:
     """
     from .floors import floor_div
 
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     if expr.is_number or not expr.has(sympy.floor):
         return expr
     groups: dict = {}

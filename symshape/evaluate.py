@@ -101,7 +101,7 @@ def compile_expr(expr, fallback: bool = False) -> Callable[[Mapping], object]:
     >>> compile_expr(sympy.gamma(H), fallback=True)({H: 5})
     Fraction(24, 1)
     """
-    e = expr if isinstance(expr, sympy.Basic) else sympy.sympify(expr)
+    e = expr if isinstance(expr, sympy.Basic) else sympy.sympify(expr, strict=True)
     if e is sympy.true or e is sympy.false:
         return _const(bool(e))
     if e.is_Integer:
@@ -208,7 +208,7 @@ def substitute(expr, values: Mapping, memo: Optional[dict] = None):
     """
     if memo is None:
         memo = {}
-    return _subst(sympy.sympify(expr), {k: sympy.Integer(v) for k, v in values.items()}, memo)
+    return _subst(sympy.sympify(expr, strict=True), {k: sympy.Integer(v) for k, v in values.items()}, memo)
 
 
 def _subst(expr, values, memo):

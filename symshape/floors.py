@@ -50,7 +50,7 @@ def affine(expr) -> Optional[tuple]:
     >>> affine(H/2) is None
     True
     """
-    expr = sympy.expand(sympy.sympify(expr))
+    expr = sympy.expand(sympy.sympify(expr, strict=True))
     coeffs, const = {}, 0
     for term, c in expr.as_coefficients_dict().items():
         if not c.is_Integer:
@@ -112,7 +112,7 @@ def floor_div(num, m) -> sympy.Expr:
     m = _as_int(m, "the divisor")
     if m < 1:
         raise ValueError(f"floor_div needs a positive divisor, got {m}")
-    num = sympy.sympify(num)
+    num = sympy.sympify(num, strict=True)
     if m == 1:
         return num
     split = _split(num)
@@ -159,7 +159,7 @@ def ceil_div(num, m) -> sympy.Expr:
     floor(H/4 + 3/4)
     """
     m = _as_int(m, "the divisor")
-    return floor_div(sympy.sympify(num) + m - 1, m)
+    return floor_div(sympy.sympify(num, strict=True) + m - 1, m)
 
 
 def mod(num, m) -> sympy.Expr:
@@ -173,7 +173,7 @@ def mod(num, m) -> sympy.Expr:
     True
     """
     m = _as_int(m, "the modulus")
-    num = sympy.sympify(num)
+    num = sympy.sympify(num, strict=True)
     if num.is_Integer:
         return sympy.Integer(int(num) % m)
     return num - m * floor_div(num, m)
@@ -216,7 +216,7 @@ def smin(*args) -> sympy.Expr:
     >>> smin(H, H + 3)
     H
     """
-    items = [sympy.sympify(a) for a in args]
+    items = [sympy.sympify(a, strict=True) for a in args]
     kept: list = []
     for a in items:
         for i, b in enumerate(kept):
@@ -288,7 +288,7 @@ def scaled_floor(size, scale: float) -> sympy.Expr:
     scale = float(scale)
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a positive finite number, got {scale}")
-    size = sympy.sympify(size)
+    size = sympy.sympify(size, strict=True)
     frac = Fraction(scale)  # the exact binary value of the double
     # With a small numerator the double product L*scale is exact for every L < 2**40.
     if frac.numerator < 2 ** 13:
@@ -306,7 +306,7 @@ def canonical(expr) -> sympy.Expr:
     >>> canonical(sympy.ceiling(H/32))
     floor(H/32 + 31/32)
     """
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     if not expr.args:
         return expr
     args = [canonical(a) for a in expr.args]
@@ -435,7 +435,7 @@ def preimage(expr, value: int):
     >>> preimage(3 * H + 1, 10)[1:], preimage(3 * H + 1, 8)[1:]
     ((3, 3), (1, 0))
     """
-    form = _monotone_form(sympy.sympify(expr))
+    form = _monotone_form(sympy.sympify(expr, strict=True))
     if form is None:
         return None
     x, a, b, m, k, c = form

@@ -175,7 +175,7 @@ def size_op(fn, args):
     """
     if not any(_is_symbolic(a) for a in args):
         return fn(*[_concrete(a) for a in args])
-    a = [sympy.sympify(_concrete(v)) for v in args]
+    a = [sympy.sympify(_concrete(v), strict=True) for v in args]
     if fn in _RELATIONS:
         return _RELATIONS[fn](a[0], a[1])
     if fn in (operator.floordiv, operator.ifloordiv):

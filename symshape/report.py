@@ -7,9 +7,19 @@ from typing import Mapping, Optional
 import sympy
 
 from .evaluate import substitute
-from .symbols import ShapeError
+from .symbols import ShapeError, as_size
 
 __all__ = ["Shape", "Condition", "Layer", "Report"]
+
+
+def _dim(d):
+    """One dim as a sympy expression: a name is parsed by hand (never evaluated)."""
+    if isinstance(d, str):
+        return as_size(d)
+    try:
+        return sympy.sympify(d, strict=True)
+    except sympy.SympifyError:
+        raise ShapeError(f"a size must be an int, a name or a sympy expression, got {type(d).__name__} {d!r}") from None
 
 
 class Shape(tuple):
@@ -25,7 +35,7 @@ class Shape(tuple):
     """
 
     def __new__(cls, dims=()):
-        return super().__new__(cls, (sympy.sympify(d) for d in dims))
+        return super().__new__(cls, (_dim(d) for d in dims))
 
     def __repr__(self) -> str:
         from .render.expr import fmt

@@ -89,7 +89,7 @@ def _parse(cond, label: str, out: list) -> None:
     if isinstance(cond, Condition):
         return _parse(cond.expr, f"layer {cond.layer!r} ({cond.kind})", out)
     if isinstance(cond, (bool, sympy.logic.boolalg.BooleanAtom)):
-        out.append(_Cond("eq", sympy.Integer(0 if cond else 1), 0, sympy.sympify(cond), label))
+        out.append(_Cond("eq", sympy.Integer(0 if cond else 1), 0, sympy.sympify(cond, strict=True), label))
         return
     if isinstance(cond, sympy.And):
         for a in cond.args:
@@ -105,7 +105,7 @@ def _parse(cond, label: str, out: list) -> None:
             if isinstance(a, sympy.Mod) and b == 0 and a.args[1].is_Integer and int(a.args[1]) > 0:
                 out.append(_Cond("mod", a.args[0], int(a.args[1]), cond, label))
                 return
-    out.append(_Cond(rel, sympy.sympify(lhs - rhs), 0, cond, label))
+    out.append(_Cond(rel, sympy.sympify(lhs - rhs, strict=True), 0, cond, label))
 
 
 # ---------------------------------------------------------------- monotonicity
@@ -879,7 +879,7 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
                 not isinstance(d, tuple) for d in layer.out_shape) else layer.out_shape
             dims = []
             for d in shapes:
-                d = sympy.sympify(d)
+                d = sympy.sympify(d, strict=True)
                 a = compile_expr(d)(low)
                 b = None if None in (high[s] for s in d.free_symbols) else compile_expr(d)(high)
                 dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")

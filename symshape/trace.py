@@ -77,8 +77,13 @@ class Tracer:
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
         shape = _as_shape(out.shape)
+        try:
+            macs = sympy.sympify(out.macs, strict=True)  # strict: a string is refused, never evaluated
+        except sympy.SympifyError:
+            raise self.fail(name, kind, inputs, f"its rule returned MACs {out.macs!r}: return an int or a sympy "
+                                                "expression of the sizes") from None
         self.layers.append(Layer(name, kind, tuple(_as_shape(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, sympy.sympify(out.macs), dict(attrs or {})))
+                                 shape, params, macs, dict(attrs or {})))
         return shape
 
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):

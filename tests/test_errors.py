@@ -128,3 +128,28 @@ def test_violations_name_the_layer():
     assert [str(v) for v in rep.violations(H=28, W=32)] == [
         "8*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 1352  [layer '2' (Linear): the last dim of the input, "
         "8*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1), to equal in_features=1352]"]
+
+
+def test_strings_are_parsed_never_evaluated():
+    # a string reaches no eval: names go through the hand-written parser, anything else is refused
+    assert ss.Shape(("N", 3, "H")) == (ss.symbols("N"), 3, ss.symbols("H"))
+    with pytest.raises(ss.ShapeError) as err:
+        ss.Shape(("__import__('os').getcwd()",))
+    assert str(err.value) == ("\"__import__('os').getcwd()\" is not a valid size name: use a Python identifier "
+                              "such as 'H' or 'W'")
+
+    class Block(nn.Module):
+        def forward(self, x):
+            return x
+
+    @ss.register(Block)
+    def block(m, x):
+        return ss.Out(x, macs="__import__('os').getcwd()")
+
+    try:
+        with pytest.raises(ss.ShapeError) as err:
+            ss.trace(nn.Sequential(Block()), "1,3,H,W")
+        assert str(err.value) == ("layer '0' (Block) got input (1, 3, H, W): its rule returned MACs "
+                                  "\"__import__('os').getcwd()\": return an int or a sympy expression of the sizes")
+    finally:
+        del ss.rules.RULES[Block]

@@ -61,4 +61,4 @@ def fmt(expr) -> str:
     >>> fmt(sympy.Eq(sympy.Mod(H, 32), 0)), fmt(sympy.Eq(64 * floor_div(H, 8), 256))
     ('H ≡ 0 (mod 32)', '64*floor(H/8) = 256')
     """
-    return _PRINTER.doprint(sympy.sympify(expr))
+    return _PRINTER.doprint(sympy.sympify(expr, strict=True))

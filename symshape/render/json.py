@@ -76,7 +76,7 @@ def expr_text(expr) -> str:
     >>> expr_text(parse_expr("ScaledFloor(H, 1/3)"))
     'ScaledFloor(H, 1/3)'
     """
-    return _PRINTER.doprint(sympy.sympify(expr))
+    return _PRINTER.doprint(sympy.sympify(expr, strict=True))
 
 
 def _is_multi(shape) -> bool:

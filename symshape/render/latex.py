@@ -102,7 +102,7 @@ def latex(expr) -> str:
     >>> print(latex(sympy.Eq(sympy.Mod(H, 32), 0)), latex(symbols("width")), latex(795872))
     H \\equiv 0 \\pmod{32} \\mathit{width} 795{,}872
     """
-    return _PRINTER.doprint(sympy.sympify(expr))
+    return _PRINTER.doprint(sympy.sympify(expr, strict=True))
 
 
 def _is_multi(shape) -> bool:

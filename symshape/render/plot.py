@@ -18,7 +18,7 @@ def _tracked(report, layer: Optional[str]):
     if layer is not None:
         return report.layer(layer)
     for item in reversed(report.layers):
-        if isinstance(item.out_shape, tuple) and sympy.sympify(item.activations).free_symbols:
+        if isinstance(item.out_shape, tuple) and sympy.sympify(item.activations, strict=True).free_symbols:
             return item
     return report.layers[-1] if report.layers else None
 
@@ -58,7 +58,7 @@ def curves(report, sizes: Optional[Iterable[int]] = None, vary: Optional[Sequenc
     tracked = _tracked(report, layer)
     order = [item.name for item in report.layers]
     upto = set(order[:order.index(tracked.name) + 1]) if tracked is not None else set()
-    feature = sympy.sympify(tracked.activations) if tracked is not None else sympy.Integer(0)
+    feature = sympy.sympify(tracked.activations, strict=True) if tracked is not None else sympy.Integer(0)
     by_name = {s.name: s for s in report.symbols}
     data = {"sizes": sizes, "vary": vary, "fixed": fixed, "layer": tracked.name if tracked is not None else None,
             "formula": fmt(feature), "feature": [], "macs": [], "bytes": [], "valid": []}

@@ -12,7 +12,7 @@ CONVENTION = "MACs: multiply-accumulates of convs and matrix products, bias excl
 
 
 def _num(value) -> str:
-    value = sympy.sympify(value)
+    value = sympy.sympify(value, strict=True)
     if value.is_Integer:
         return f"{int(value):,}"
     return fmt(value)

@@ -71,7 +71,7 @@ def conv_transpose(m: nn.modules.conv._ConvTransposeNd, x, output_size=None):
             raise ShapeError(f"for a {len(x)}-d input, output_size must have {allowed[0]} or {allowed[1]} entries "
                              f"(the spatial sizes or the whole output shape), got {len(output_size)}: "
                              f"{tuple(output_size)}")
-        out = [sympy.sympify(v) for v in list(output_size)[-nd:]]
+        out = [sympy.sympify(v, strict=True) for v in list(output_size)[-nd:]]
         for o, b, s in zip(out, base, m.stride):
             reqs.append((sympy.Ge(o, b), f"output_size {fmt_size(o)} >= the smallest size {fmt_size(b)}"))
             reqs.append((sympy.Le(o, b + s - 1), f"output_size {fmt_size(o)} <= the largest size {fmt_size(b)} + stride - 1"))

@@ -31,7 +31,7 @@ __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
 def _fixed(shape, what: str) -> list:
     dims = []
     for d in shape:
-        if not sympy.sympify(d).is_Integer:
+        if not sympy.sympify(d, strict=True).is_Integer:
             raise ShapeError(f"the {what} must have a fixed shape, got {fmt_shape(shape)}")
         dims.append(int(d))
     return dims
@@ -118,7 +118,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     if nd < 1:
         raise ShapeError(f"expected an (N, C, *spatial) input, got {fmt_shape(x)}")
     if size is not None:
-        out = [sympy.sympify(s) for s in ntuple(size, nd)]
+        out = [sympy.sympify(s, strict=True) for s in ntuple(size, nd)]
     elif scale_factor is not None:
         out = [scaled_floor(d, s) for d, s in zip(x[2:], ntuple(scale_factor, nd))]
     else:
@@ -133,7 +133,7 @@ def pad(x, pad, mode="constant", value=None):
     """out = L + left + right on each of the last len(pad)/2 dims; pads may be symbolic (padding
     to a multiple of a window: (w - L mod w) mod w). Negative constant pads crop; reflect needs
     each pad < L, circular each pad <= L. MACs = 0."""
-    pads = [sympy.sympify(p) for p in pad]
+    pads = [sympy.sympify(p, strict=True) for p in pad]
     if len(pads) % 2:
         raise ShapeError(f"F.pad needs an even number of pads, got {len(pads)}")
     nd = len(pads) // 2

@@ -42,7 +42,7 @@ def same_size(a, b):
     """True when a == b for every input size, False when never (different numbers), else None."""
     if a == b:
         return True
-    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
+    diff = sympy.expand(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True))
     if diff == 0:
         return True
     if diff.is_number:
@@ -60,7 +60,7 @@ def _sizes(args) -> tuple:
     """Sizes given as varargs ``(2, 3)`` or as one sequence ``((2, 3),)``."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    return tuple(sympy.sympify(a) for a in args)
+    return tuple(sympy.sympify(a, strict=True) for a in args)
 
 
 # ---------------------------------------------------------------- element-wise and broadcasting
@@ -341,7 +341,7 @@ def split(x, split_size_or_sections, dim: int = 0):
     i = dim_index(dim, len(x), "split")
     size = x[i]
     if isinstance(split_size_or_sections, (list, tuple)):
-        sections = [sympy.sympify(s) for s in split_size_or_sections]
+        sections = [sympy.sympify(s, strict=True) for s in split_size_or_sections]
         reqs = ()
         same = same_size(sum(sections), size)
         if same is False:
@@ -384,7 +384,7 @@ def narrow(x, dim: int, start, length):
     """out[dim] = length; start + length must not exceed the dim."""
     i = dim_index(dim, len(x), "narrow")
     reqs = ((sympy.Le(start + length, x[i]), "narrow: start + length <= the dim's size"),)
-    return Out((*x[:i], sympy.sympify(length), *x[i + 1:]), 0, reqs)
+    return Out((*x[:i], sympy.sympify(length, strict=True), *x[i + 1:]), 0, reqs)
 
 
 # ---------------------------------------------------------------- indexing
@@ -408,7 +408,7 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
     >>> slice_size(10, 2, 20, 3)
     3
     """
-    size = sympy.sympify(size)
+    size = sympy.sympify(size, strict=True)
     step = 1 if step is None else _int(step, "a slice step")
     if step < 1:
         raise ShapeError(f"slices need a positive step, got {step}")
@@ -416,7 +416,7 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
     def bound(v, default):
         if v is None:
             return default
-        v = sympy.sympify(v)
+        v = sympy.sympify(v, strict=True)
         if v.is_Integer and v < 0:
             v = size + v
             return v if always_nonnegative(v) else sympy.Max(v, 0)
@@ -451,7 +451,7 @@ def getitem(x, index):
         elif is_tensor(it):
             out.extend(it)
         elif isinstance(it, (int, sympy.Expr)) and not isinstance(it, bool):
-            v = sympy.sympify(it)
+            v = sympy.sympify(it, strict=True)
             if v.is_Integer:
                 reqs.append((sympy.Ge(size, int(v) + 1 if v >= 0 else -int(v)), f"index {v} must be inside the dim"))
             else:
@@ -459,7 +459,7 @@ def getitem(x, index):
         else:
             raise ShapeError(f"unsupported index {it!r}")
     out.extend(x[i:])
-    return Out(tuple(sympy.sympify(d) for d in out), 0, tuple(reqs))
+    return Out(tuple(sympy.sympify(d, strict=True) for d in out), 0, tuple(reqs))
 
 
 register(operator.getitem)(getitem)
@@ -615,7 +615,7 @@ def arange(*args, **kwargs):
     """out = (ceil((end - start)/step),) for integer bounds."""
     start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
     step = _int(kwargs.get("step", step), "arange's step")
-    return (ceil_div(sympy.sympify(end) - start, step),)
+    return (ceil_div(sympy.sympify(end, strict=True) - start, step),)
 
 
 @register(torch.tensor, torch.as_tensor)
