@@ -8,6 +8,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import sympy
 
 from ..symbols import ShapeError
+from ..evaluate import compile_expr
 from .expr import fmt
 from .text import CONVENTION
 
@@ -62,13 +63,17 @@ def curves(report, sizes: Optional[Iterable[int]] = None, vary: Optional[Sequenc
     by_name = {s.name: s for s in report.symbols}
     data = {"sizes": sizes, "vary": vary, "fixed": fixed, "layer": tracked.name if tracked is not None else None,
             "formula": fmt(feature), "feature": [], "macs": [], "bytes": [], "valid": []}
+    # compiled once, evaluated exactly at every resolution
+    conditions = [(c, compile_expr(c.expr, fallback=True)) for c in report.domain]
+    quantities = [(key, compile_expr(sympy.sympify(expr, strict=True), fallback=True))
+                  for key, expr in (("feature", feature), ("macs", report.macs), ("bytes", report.activations))]
     for r in sizes:
-        values = {by_name[n]: sympy.Integer(r) for n in vary}
-        values.update({by_name[n]: sympy.Integer(v) for n, v in fixed.items()})
-        failed = [c for c in report.domain if c.expr.subs(values) is sympy.false]
+        values = {by_name[n]: r for n in vary}
+        values.update({by_name[n]: v for n, v in fixed.items()})
+        failed = [c for c, holds in conditions if holds(values) == False]  # noqa: E712 (bool or sympy.false)
         runs_to_layer = not any(c.layer in upto for c in failed)
-        for key, expr in (("feature", feature), ("macs", report.macs), ("bytes", report.activations)):
-            value = int(expr.subs(values)) * (bytes_per_element if key == "bytes" else 1) if runs_to_layer else None
+        for key, value_at in quantities:
+            value = int(value_at(values)) * (bytes_per_element if key == "bytes" else 1) if runs_to_layer else None
             data[key].append(value)
         data["valid"].append(not failed)
     return data
