@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 import sympy
 
 from ..symbols import ShapeError
+from ..floors import scaled_floor
 from .expr import fmt
 from .text import CONVENTION
 
@@ -179,7 +180,7 @@ def _window_layer(layer, sym, num) -> Optional[tuple]:
         lines = ["out = floor(in · scale_factor), multiplied in double precision as torch does"]
         outs = []
         for name, size, sc in zip(names, x[2:], scales):
-            o = math.floor(float(int(size)) * float(sc))
+            o = int(scaled_floor(int(size), sc))  # torch's double-rounded product
             outs.append(o)
             lines.append(f"{name}: floor({int(size)}·{sc!r}) = {o}")
         if outs != [int(v) for v in out[2:]]:
