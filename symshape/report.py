@@ -9,7 +9,7 @@ import sympy
 from .evaluate import substitute
 from .symbols import ShapeError, as_size
 
-__all__ = ["Shape", "Condition", "Layer", "Report"]
+__all__ = ["Shape", "Outputs", "Condition", "Layer", "Report"]
 
 
 def _dim(d):
@@ -56,8 +56,68 @@ class Shape(tuple):
         return Shape(substitute(d, values, memo) for d in self)
 
 
+class Outputs(tuple):
+    """The outputs of an op that has several (``torch.split``, ``nn.MultiheadAttention``, a model
+    that returns a tuple): a tuple of :class:`Shape`, with ``None`` where an output is not a tensor.
+
+    >>> outs = Outputs([(1, 3), None, (2, 2)])
+    >>> outs, outs.numel, outs.shapes
+    (((1, 3), None, (2, 2)), 7, ((1, 3), (2, 2)))
+    """
+
+    def __new__(cls, items=()):
+        return super().__new__(cls, (None if v is None else v if isinstance(v, (Shape, Outputs)) else
+                                     Outputs(v) if _is_nested(v) else Shape(v) for v in items))
+
+    @property
+    def shapes(self) -> tuple:
+        """The tensor outputs, flattened, in order."""
+        out = []
+        for v in self:
+            if isinstance(v, Outputs):
+                out.extend(v.shapes)
+            elif v is not None:
+                out.append(v)
+        return tuple(out)
+
+    @property
+    def numel(self) -> sympy.Expr:
+        """Elements of all tensor outputs."""
+        return sympy.Add(*(s.numel for s in self.shapes))
+
+    def subs(self, values, memo: Optional[dict] = None) -> "Outputs":
+        memo = {} if memo is None else memo
+        return Outputs(None if v is None else v.subs(values, memo) for v in self)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(v) for v in self)
+        return f"({inner},)" if len(self) == 1 else f"({inner})"
+
+    __str__ = __repr__
+
+
+def _is_nested(value) -> bool:
+    """Whether *value* is a collection of shapes (several outputs) rather than one shape."""
+    return isinstance(value, (tuple, list)) and bool(value) and all(
+        v is None or isinstance(v, (tuple, list)) for v in value)
+
+
+def as_output(value):
+    """One output shape as a :class:`Shape`, several as :class:`Outputs`."""
+    if isinstance(value, (Shape, Outputs)):
+        return value
+    return Outputs(value) if _is_nested(value) else Shape(value)
+
+
+def shapes_of(value) -> tuple:
+    """The tensor shapes of an output, one or several: ``(shape,)`` or ``outputs.shapes``."""
+    if isinstance(value, Outputs):
+        return value.shapes
+    return () if value is None else (value,)
+
+
 def _subs(value, values, memo):
-    if isinstance(value, Shape):
+    if isinstance(value, (Shape, Outputs)):
         return value.subs(values, memo)
     if isinstance(value, tuple):
         return tuple(_subs(v, values, memo) for v in value)
@@ -99,6 +159,7 @@ class Layer:
     params: int
     macs: sympy.Expr
     attrs: dict = field(default_factory=dict, hash=False)
+    windows: tuple = ()
 
     @property
     def in_shape(self):
@@ -106,11 +167,14 @@ class Layer:
         return self.in_shapes[0] if self.in_shapes else None
 
     @property
+    def out_shapes(self) -> tuple:
+        """Every tensor output's shape: ``(out_shape,)`` for one output."""
+        return shapes_of(self.out_shape)
+
+    @property
     def activations(self) -> sympy.Expr:
         """Elements of the output (all outputs, for ops with several)."""
-        if isinstance(self.out_shape, Shape):
-            return self.out_shape.numel
-        return sympy.Add(*(s.numel for s in self.out_shape if isinstance(s, Shape)))
+        return self.out_shape.numel if self.out_shape is not None else sympy.Integer(0)
 
     def subs(self, values, memo: Optional[dict] = None) -> "Layer":
         memo = {} if memo is None else memo

@@ -13,20 +13,12 @@ import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .floors import simplify_relation
-from .report import Condition, Layer, Report, Shape
+from .report import Condition, Layer, Report, Shape, as_output
 from .rules.common import fmt_shape
 from .rules.registry import Out, rule_for
 from .symbols import ShapeError, parse_shape
 
 __all__ = ["trace", "Tracer"]
-
-
-def _as_shape(value):
-    if isinstance(value, Shape):
-        return value
-    if isinstance(value, tuple) and value and all(isinstance(v, tuple) or v is None for v in value):
-        return tuple(None if v is None else _as_shape(v) for v in value)
-    return Shape(value)
 
 
 def _describe(shapes) -> str:
@@ -76,14 +68,14 @@ class Tracer:
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
-        shape = _as_shape(out.shape)
+        shape = as_output(out.shape)
         try:
             macs = sympy.sympify(out.macs, strict=True)  # strict: a string is refused, never evaluated
         except sympy.SympifyError:
             raise self.fail(name, kind, inputs, f"its rule returned MACs {out.macs!r}: return an int or a sympy "
                                                 "expression of the sizes") from None
-        self.layers.append(Layer(name, kind, tuple(_as_shape(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, macs, dict(attrs or {})))
+        self.layers.append(Layer(name, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
+                                 shape, params, macs, dict(attrs or {}), tuple(out.windows)))
         return shape
 
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):

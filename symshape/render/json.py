@@ -34,6 +34,7 @@ import sympy
 from ..report import Condition, Layer, Report, Shape
 from ..symbols import ShapeError, parse_expr, size_symbol
 from .expr import SizePrinter
+from ..rules.window import Window
 from .text import CONVENTION
 
 __all__ = ["SCHEMA", "expr_text", "to_dict", "to_json", "from_dict", "from_json"]
@@ -103,6 +104,24 @@ def _attr_in(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def _window_out(w: Window) -> dict:
+    data = w.to_data()
+    for key in ("padding", "padding_right"):  # TF-style 'same' padding is an expression of the size
+        if key in data and not isinstance(data[key], int):
+            data[key] = expr_text(data[key])
+    return data
+
+
+def _window_in(data) -> Window:
+    if not isinstance(data, dict):
+        raise ShapeError(f"not a symshape report: a window must be an object, got {type(data).__name__}")
+    data = dict(data)
+    for key in ("padding", "padding_right"):
+        if isinstance(data.get(key), str):
+            data[key] = parse_expr(data[key])
+    return Window.from_data(data)
+
+
 def to_dict(report: Report) -> dict:
     """The report as plain data in the ``symshape.report/1`` schema."""
     return {
@@ -122,6 +141,7 @@ def to_dict(report: Report) -> dict:
             "in_shapes": [_shape_out(s) if isinstance(s, tuple) else None for s in layer.in_shapes],
             "out_shape": _shape_out(layer.out_shape), "params": layer.params, "macs": expr_text(layer.macs),
             "attrs": {k: _attr_out(v) for k, v in layer.attrs.items()},
+            **({"windows": [_window_out(w) for w in layer.windows]} if layer.windows else {}),
         } for layer in report.layers],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "why": c.why} for c in report.domain],
     }
@@ -149,6 +169,7 @@ def from_dict(data: dict) -> Report:
         in_shapes=tuple(None if s is None else _shape_in(s) for s in item["in_shapes"]),
         out_shape=_shape_in(item["out_shape"]), params=int(item["params"]), macs=parse_expr(item["macs"]),
         attrs={k: _attr_in(v) for k, v in item.get("attrs", {}).items()},
+        windows=tuple(_window_in(w) for w in item.get("windows", ())),
     ) for item in data["layers"])
     return Report(
         model=data["model"],

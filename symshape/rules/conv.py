@@ -4,10 +4,10 @@ from __future__ import annotations
 import sympy
 import torch.nn as nn
 
-from ..floors import floor_div
 from ..symbols import ShapeError
 from .common import at_least, check_channels, fmt_size, prod, split_spatial
 from .registry import Out, register
+from .window import Window, same_padding
 
 
 def _padding_requirements(mode: str, pads, sizes) -> list:
@@ -31,20 +31,23 @@ def conv(m: nn.modules.conv._ConvNd, x):
     reqs = list(check_channels(c, m.in_channels, "in_channels",
                                f"set in_channels={c} or make the previous layer produce {m.in_channels} channels"))
     if m.padding == "same":
-        totals = [d * (k - 1) for k, d in zip(m.kernel_size, m.dilation)]
-        pads = [(t // 2, t - t // 2) for t in totals]
-        out = list(sizes)
+        pads = [same_padding(d * (k - 1) + 1) for k, d in zip(m.kernel_size, m.dilation)]
     else:
         pads = [(0, 0)] * nd if m.padding == "valid" else [(p, p) for p in m.padding]
+    wins = tuple(Window(k, s, left, d, False, None if left == right else right)
+                 for k, s, d, (left, right) in zip(m.kernel_size, m.stride, m.dilation, pads))
+    if m.padding == "same":
+        out = list(sizes)  # stride 1 (torch refuses 'same' with a stride): out = L
+    else:
         out = []
-        for size, k, s, d, (p, _) in zip(sizes, m.kernel_size, m.stride, m.dilation, pads):
-            o = floor_div(size + 2 * p - d * (k - 1) - 1, s) + 1
-            reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the kernel extent {d * (k - 1) + 1}"))
+        for size, w in zip(sizes, wins):
+            o = w.out(size)
+            reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the kernel extent {w.extent}"))
             out.append(o)
     if m.padding_mode != "zeros":
         reqs += _padding_requirements(m.padding_mode, pads, sizes)
     macs = prod(lead) * m.out_channels * (m.in_channels // m.groups) * prod(m.kernel_size) * prod(out)
-    return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs))
+    return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs), wins)
 
 
 @register(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -56,8 +59,9 @@ def conv_transpose(m: nn.modules.conv._ConvTransposeNd, x, output_size=None):
     lead, c, sizes = split_spatial(x, nd)
     reqs = list(check_channels(c, m.in_channels, "in_channels",
                                f"set in_channels={c} or make the previous layer produce {m.in_channels} channels"))
-    base = [(size - 1) * s - 2 * p + d * (k - 1) + 1
-            for size, k, s, d, p in zip(sizes, m.kernel_size, m.stride, m.dilation, m.padding)]
+    wins = tuple(Window(k, s, p, d, transposed=True, output_padding=op) for k, s, d, p, op
+                 in zip(m.kernel_size, m.stride, m.dilation, m.padding, m.output_padding))
+    base = [(size - 1) * w.stride - 2 * w.padding + w.extent for size, w in zip(sizes, wins)]
     if output_size is None:
         for op, s, d in zip(m.output_padding, m.stride, m.dilation):
             if op >= max(s, d):
@@ -78,4 +82,4 @@ def conv_transpose(m: nn.modules.conv._ConvTransposeNd, x, output_size=None):
     reqs += [at_least(o, 1, "output size >= 1: padding removes more than the transposed convolution produces")
              for o in out]
     macs = prod(lead) * m.in_channels * (m.out_channels // m.groups) * prod(m.kernel_size) * prod(sizes)
-    return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs))
+    return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs), wins)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import sympy
 import torch.nn as nn
 
-from ..floors import floor_div, scaled_floor
+from ..floors import scaled_floor
 from ..symbols import ShapeError
 from .common import at_least, ntuple, split_spatial
 from .registry import Out, register
+from .window import Window
 
 _NDIM = {
     nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3,
@@ -45,14 +46,15 @@ def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
     ...
     symshape.symbols.ShapeError: padding 2 must be at most half the kernel size 3 (with dilation too): use padding <= 1
     """
-    e = d * (k - 1) + 1
+    return pool_window(k, s, p, d, ceil_mode).out(size)
+
+
+def pool_window(k: int, s: int, p: int, d: int, ceil_mode: bool) -> Window:
+    """The pool's :class:`Window`, after aten's check that the padding is at most k // 2."""
     if p > k // 2:
         raise ShapeError(f"padding {p} must be at most half the kernel size {k}"
                          f"{' (with dilation too)' if d > 1 else ''}: use padding <= {k // 2}")
-    shift = 2 * p - e
-    if ceil_mode:
-        shift = min(2 * p - e + s - 1, p - 1)
-    return floor_div(size + shift, s) + 1
+    return Window(k, s, p, d, bool(ceil_mode))
 
 
 def _pool(m, x, kernel, stride, padding, dilation, ceil_mode, cover=False):
@@ -60,14 +62,16 @@ def _pool(m, x, kernel, stride, padding, dilation, ceil_mode, cover=False):
     lead, c, sizes = split_spatial(x, nd)
     ks, ss = ntuple(kernel, nd), ntuple(stride if stride is not None else kernel, nd)
     ps, ds = ntuple(padding, nd), ntuple(dilation, nd)
-    out, reqs = [], []
+    out, reqs, wins = [], [], []
     for size, k, s, p, d in zip(sizes, ks, ss, ps, ds):
-        o = pool_size(size, k, s, p, d, ceil_mode)
-        reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the window extent {d * (k - 1) + 1}"))
+        w = pool_window(k, s, p, d, ceil_mode)
+        o = w.out(size)
+        reqs.append(at_least(o, 1, f"output size >= 1: the padded input must cover the window extent {w.extent}"))
         if cover:
             reqs.append(at_least(size, k, f"avg_pool3d needs the unpadded input to cover the kernel {k}"))
         out.append(o)
-    return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
+        wins.append(w)
+    return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs), tuple(wins))
 
 
 @register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)

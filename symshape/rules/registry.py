@@ -31,12 +31,15 @@ class Out:
     several outputs. ``macs``: multiply-accumulates in the default convention (DESIGN.md §4).
     ``requires``: ``(condition, why)`` pairs, sympy relations on the sizes that must hold for torch
     to run the op; the tracer drops those that are always true, raises on those that are always
-    false, and keeps the rest as the model's domain.
+    false, and keeps the rest as the model's domain. ``windows``: for sliding-window ops (conv,
+    pool), one :class:`~symshape.rules.window.Window` per spatial dim, kept on the layer for the
+    explanation, the exactness conditions and the receptive field.
     """
 
     shape: Any
     macs: Any = sympy.Integer(0)
     requires: tuple = ()
+    windows: tuple = ()
 
 
 Rule = Callable[..., Union[Out, tuple]]
