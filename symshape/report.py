@@ -9,7 +9,19 @@ import sympy
 from .evaluate import substitute
 from .symbols import ShapeError, as_size
 
-__all__ = ["Shape", "Outputs", "Condition", "Layer", "Report"]
+__all__ = ["Shape", "Outputs", "Condition", "Layer", "Report", "report_method"]
+
+
+def report_method(fn):
+    """Attach *fn* to :class:`Report` as a method of the same name, and return it unchanged.
+
+    Questions (``symshape.solve``) and outputs (``symshape.render``) are free functions of a
+    report, in their own modules; they attach themselves here so that ``rep.valid_inputs()`` and
+    ``rep.to_latex()`` read naturally while this module imports none of them (data flows one way:
+    trace -> report -> render / solve / check). ``symshape/__init__`` imports every such module.
+    """
+    setattr(Report, fn.__name__, fn)
+    return fn
 
 
 def _dim(d):
