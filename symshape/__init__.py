@@ -12,6 +12,8 @@ expressions of the input sizes.
 """
 import warnings as _warnings
 
+__version__ = "0.1.0"
+
 with _warnings.catch_warnings():
     # torch warns on import when NumPy is absent; symshape never needs NumPy, so its users need not see it
     _warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
@@ -19,7 +21,8 @@ with _warnings.catch_warnings():
 
 from .check import CheckResult, check
 from .floors import canonical, ceil_div, floor_div, mod
-from .render.expr import fmt
+from .printing import fmt
+from . import render as _render  # noqa: F401  (attaches print(rep), rep.to_latex(), ... to Report)
 from .report import Condition, Layer, Report, Shape
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
@@ -34,4 +37,3 @@ __all__ = [
     "check", "CheckResult",
     "solve", "SolutionSet", "zoo",
 ]
-__version__ = "0.1.0"

@@ -12,39 +12,70 @@ prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo
 * ``solve``: the input sizes at which the model runs (``--exact``, ``--layer NAME --shape 7,7``,
   ``--max-macs N``, ``--square`` narrow the question), and the minimal ones.
 
-Exit codes: 0 ok, 1 a check failed or no solution, 2 a usage error or a ShapeError; errors go to
-stderr. ``--square`` equates the two sizes of the input other than the batch size ``N`` (so
+``MODEL`` is a zoo name, ``MODULE:ATTR`` (the current directory is on the import path) or
+``PATH.py:ATTR``. Exit codes, the same in every sub-command: 0 ok; 1 the answer is no (a check
+failed, no solution, the model does not run at the sizes asked for); 2 a usage error or a
+ShapeError. Errors go to stderr, with the command that helps (``symshape solve MODEL``). ``--square`` equates the two sizes of the input other than the batch size ``N`` (so
 ``N,3,H,W`` asks for H = W) and is a usage error when there are not exactly two.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
+import os
 import sys
 from typing import Optional, Sequence
 
 import torch.nn as nn
 
-from . import zoo
+from . import __version__, zoo
 from .symbols import ShapeError
 from .trace import trace
 
 DEFAULT_MODEL = "seed_case1"
 
 
+def _import(module_name: str, ref: str):
+    """The module named *module_name* (``pkg.mod``, with the current directory on the import path)
+    or at the file path *module_name* (``net.py``, ``./net.py``, ``/abs/net.py``)."""
+    if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+        path = os.path.abspath(module_name)
+        if not os.path.isfile(path):
+            raise ShapeError(f"no file {module_name!r} for {ref!r}: give MODULE:ATTR or PATH.py:ATTR")
+        name = "_symshape_user_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, os.path.dirname(path))  # the file's own imports of its neighbours
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # the user's file failed to run: say where, as a ShapeError
+            raise ShapeError(f"running {module_name!r} for {ref!r} failed: {type(err).__name__}: {err}") from None
+        finally:
+            sys.path.remove(os.path.dirname(path))
+        return module
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `symshape summary net:Net` finds ./net.py, as `python -m` would
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as err:
+        raise ShapeError(f"cannot import {module_name!r} for {ref!r}: {err}") from None
+    except Exception as err:
+        raise ShapeError(f"importing {module_name!r} for {ref!r} failed: {type(err).__name__}: {err}") from None
+
+
 def load_model(ref: str) -> tuple:
-    """``(model, default input spec or None, default sizes)`` for a zoo name or ``MODULE:ATTR``."""
+    """``(model, default input spec or None, default sizes)`` for a zoo name, ``MODULE:ATTR`` or
+    ``PATH.py:ATTR``."""
     if ref in zoo.MODELS:
         entry = zoo.MODELS[ref]
         return entry.factory(), entry.input, dict(entry.sizes)
-    if ":" not in ref:
-        raise ShapeError(f"unknown model {ref!r}: give a zoo name ({', '.join(zoo.MODELS)}) or MODULE:ATTR")
-    module_name, attr = ref.split(":", 1)
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ShapeError(f"cannot import {module_name!r} for {ref!r}: {err}") from None
+    module_name, sep, attr = ref.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ShapeError(f"unknown model {ref!r}: give a zoo name ({', '.join(zoo.MODELS)}), MODULE:ATTR "
+                         f"or PATH.py:ATTR")
+    obj = _import(module_name, ref)
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ShapeError(f"{module_name!r} has no attribute {attr!r}")
@@ -59,21 +90,52 @@ def load_model(ref: str) -> tuple:
                              f"write a function that builds the model and give its MODULE:ATTR") from None
         except ValueError:  # no signature to inspect (some builtins): just call it
             pass
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as err:  # the user's factory failed: a ShapeError, not a traceback
+            raise ShapeError(f"{ref}() failed: {type(err).__name__}: {err}") from None
         if not isinstance(obj, nn.Module):
             raise ShapeError(f"{ref}() returned {type(obj).__name__}, not an nn.Module")
     return obj, None, {}
 
 
-def parse_sizes(text: str) -> dict:
-    """``"H=32,W=32"`` -> ``{"H": 32, "W": 32}`` (names and positive integers only)."""
+def parse_sizes(text: str, option: str = "--at") -> dict:
+    """``"H=32,W=32"`` -> ``{"H": 32, "W": 32}`` (names and positive integers only).
+
+    >>> parse_sizes("H=-3")
+    Traceback (most recent call last):
+    ...
+    symshape.symbols.ShapeError: --at H=-3: a size must be a positive integer, got -3
+    """
     sizes = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier() or not value.strip().isdigit():
-            raise ShapeError(f"cannot parse size {item!r} in {text!r}: write NAME=INTEGER pairs such as H=32,W=32")
-        sizes[name.strip()] = int(value)
+        name, sep, value = (t.strip() for t in item.partition("="))
+        if not sep or not name.isidentifier():
+            raise ShapeError(f"cannot parse {option} {item!r}: write NAME=INTEGER pairs such as H=32,W=32")
+        digits = value[1:] if value[:1] in "+-" else value
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 100:
+            raise ShapeError(f"{option} {item}: a size must be a positive integer, got {value!r}")
+        if int(value) < 1:
+            raise ShapeError(f"{option} {item}: a size must be a positive integer, got {int(value)}")
+        sizes[name] = int(value)
     return sizes
+
+
+class DoesNotRun(Exception):
+    """The model does not run at the sizes asked for (exit code 1, like a failed check)."""
+
+
+def evaluate_at(report, sizes: dict, model_ref: str):
+    """The report at *sizes*, or :class:`DoesNotRun` naming the layer and condition that fail, with
+    the CLI command that finds sizes that work."""
+    failed = report.violations(**sizes)
+    if failed:
+        c = failed[0]
+        at = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        raise DoesNotRun(f"the model does not run at {at}: layer {c.layer!r} ({c.kind}) needs {c!r} "
+                         f"({getattr(c, 'reason', None) or getattr(c, 'why', '')}); "
+                         f"run `symshape solve {model_ref}` for the sizes at which it runs")
+    return report.at(**sizes)
 
 
 # --- sub-commands ---------------------------------------------------------------------------------
@@ -96,7 +158,8 @@ def _opt(*flags, **kwargs) -> tuple:
 
 
 MODEL = _opt("model", nargs="?", default=DEFAULT_MODEL,
-             help=f"a zoo name ({', '.join(zoo.MODELS)}) or MODULE:ATTR, a model or a factory that takes no arguments "
+             help=f"a zoo name ({', '.join(zoo.MODELS)}), MODULE:ATTR or PATH.py:ATTR: a model or a factory that takes "
+                  f"no arguments "
                   f"(default: {DEFAULT_MODEL})")
 INPUT = _opt("--input", help="input shape spec such as 1,3,H,W (default: the zoo model's)")
 AT = _opt("--at", help="sizes to evaluate at, such as H=32,W=32 (default: the zoo model's)")
@@ -107,7 +170,9 @@ FORMAT = _opt("--format", choices=("text", "markdown", "latex", "json"), default
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symshape", description="Symbolic shapes, MACs and parameters of torch models.",
-        epilog="exit codes: 0 ok, 1 a check failed or no solution, 2 a usage error or a ShapeError")
+        epilog="exit codes: 0 ok, 1 a check failed, no solution, or the model does not run at the sizes asked "
+               "for, 2 a usage error or a ShapeError")
+    parser.add_argument("--version", action="version", version=f"symshape {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text, options) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -116,47 +181,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _traced(args, zoo_sizes: bool = True):
+def _traced(args, zoo_sizes: bool = True, runs: bool = True):
     """``(model, report, sizes)`` for the model, --input and --at of a sub-command; without --at, the
-    zoo model's usual sizes (when *zoo_sizes*) for the sizes that the input spec names."""
+    zoo model's usual sizes (when *zoo_sizes*) for the sizes that the input spec names. With
+    *runs*, sizes given with --at at which the model does not run are :class:`DoesNotRun`."""
     model, spec, sizes = load_model(args.model)
     spec = args.input or spec
     if spec is None:
         raise ShapeError(f"{args.model} is not a zoo model: give its input shape with --input, e.g. --input 1,3,H,W")
     report = trace(model, spec)
     if getattr(args, "at", None):
-        return model, report, parse_sizes(args.at)
+        sizes = parse_sizes(args.at)
+        if runs:
+            evaluate_at(report, sizes, args.model)  # exit 1 where the model does not run there
+        return model, report, sizes
     known = {s.name for s in report.symbols}
     return model, report, {k: v for k, v in sizes.items() if k in known} if zoo_sizes else {}
 
 
 @command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT)
 def summary(args) -> int:
-    _, report, sizes = _traced(args)
+    model, report, sizes = _traced(args)
     if args.format == "text":
         print(report)
+        note = training_note(model, report)
+        if note:
+            print(note)
         if sizes:
             print()
-            print(report.at(**sizes))
+            print(evaluate_at(report, sizes, args.model))
     elif args.format == "markdown":
         print(report.to_markdown(sizes or None))
     elif args.format == "latex":
         print(report.to_latex(sizes or None))
     else:
-        print(report.at(**sizes).to_json() if args.at else report.to_json())  # formulas unless --at is given
+        print(evaluate_at(report, sizes, args.model).to_json() if args.at else report.to_json())  # formulas unless --at
     return 0
+
+
+def training_note(model: nn.Module, report) -> str:
+    """A note when the model is in training mode and that changes its domain (BatchNorm and
+    InstanceNorm need more than one value per channel there)."""
+    if not model.training:
+        return ""
+    layers = list(dict.fromkeys(c.layer for c in report.domain
+                                if "training" in (getattr(c, "reason", None) or getattr(c, "why", ""))))
+    if not layers:
+        return ""
+    shown = ", ".join(repr(n) for n in layers[:3]) + (" ..." if len(layers) > 3 else "")
+    return (f"note: the model is in training mode, where {shown} need more than one value per channel; "
+            f"in eval mode (model.eval()) the domain is wider")
 
 
 @command("explain", "the step-by-step derivation of every layer's shape and MACs at given sizes", MODEL, INPUT, AT)
 def explain(args) -> int:
-    _, report, sizes = _traced(args)
+    _, report, sizes = _traced(args, runs=False)  # the explanation shows where it stops
     missing = [s.name for s in report.symbols if s.name not in sizes]
     if missing:
         raise ShapeError(f"explain needs a value for {', '.join(missing)}: add --at "
                          + ",".join(f"{name}=32" for name in missing))
     text = report.explain(sizes)
     print(text)
-    return 1 if report.violations(**sizes) else 0
+    if report.violations(**sizes):
+        evaluate_at(report, sizes, args.model)  # DoesNotRun: exit 1 with the reason, as every sub-command
+    return 0
 
 
 @command("latex", "LaTeX: output-size equations (align) and a booktabs table, or a whole document",
@@ -275,6 +363,9 @@ def solve(args) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        print(f"symshape {__version__}")
+        return 0
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["summary", *argv]  # `symshape`, `symshape lenet5`, `symshape --at H=64,W=64`
     try:
@@ -286,6 +377,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         return COMMANDS[args.command][0](args)
+    except DoesNotRun as err:
+        print(f"symshape: {err}", file=sys.stderr)
+        return 1
     except ShapeError as err:
         print(f"symshape: error: {err}", file=sys.stderr)
         return 2

@@ -4,23 +4,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
+import operator
+
 import sympy
 
 from .evaluate import substitute
+from .printing import fmt
 from .symbols import ShapeError, as_size
 
 __all__ = ["Shape", "Outputs", "Condition", "Layer", "Report", "report_method"]
 
 
-def report_method(fn):
-    """Attach *fn* to :class:`Report` as a method of the same name, and return it unchanged.
+def report_method(fn=None, *, name=None):
+    """Attach *fn* to :class:`Report` as a method (of its own name, or *name*), and return it
+    unchanged; ``@report_method`` or ``@report_method(name="__str__")``.
 
     Questions (``symshape.solve``) and outputs (``symshape.render``) are free functions of a
     report, in their own modules; they attach themselves here so that ``rep.valid_inputs()`` and
     ``rep.to_latex()`` read naturally while this module imports none of them (data flows one way:
     trace -> report -> render / solve / check). ``symshape/__init__`` imports every such module.
     """
-    setattr(Report, fn.__name__, fn)
+    if fn is None:
+        return lambda f: report_method(f, name=name)
+    setattr(Report, name or fn.__name__, fn)
     return fn
 
 
@@ -50,8 +56,6 @@ class Shape(tuple):
         return super().__new__(cls, (_dim(d) for d in dims))
 
     def __repr__(self) -> str:
-        from .render.expr import fmt
-
         inner = ", ".join(fmt(d) for d in self)
         return f"({inner},)" if len(self) == 1 else f"({inner})"
 
@@ -128,6 +132,27 @@ def shapes_of(value) -> tuple:
     return () if value is None else (value,)
 
 
+def _integer(value) -> Optional[int]:
+    """*value* as a Python int when it is an integer scalar (int, sympy Integer, NumPy or torch
+    integer; not bool), else None."""
+    if isinstance(value, bool) or getattr(value, "dtype", None) is not None and "bool" in str(value.dtype):
+        return None
+    if isinstance(value, sympy.Basic):
+        return int(value) if value.is_Integer else None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def plain(value):
+    """A number as a Python int when it is one (so ``f"{rep.at(H=224, W=224).macs:,}"`` works),
+    any other expression unchanged."""
+    if isinstance(value, sympy.Basic) and value.is_Integer:
+        return int(value)
+    return value
+
+
 def _subs(value, values, memo):
     if isinstance(value, (Shape, Outputs)):
         return value.subs(values, memo)
@@ -149,8 +174,6 @@ class Condition:
     why: str
 
     def __repr__(self) -> str:
-        from .render.expr import fmt
-
         return fmt(self.expr)
 
     def __str__(self) -> str:
@@ -215,17 +238,17 @@ class Report:
     @property
     def macs(self) -> sympy.Expr:
         """Total multiply-accumulates (bias excluded; DESIGN.md §4)."""
-        return sympy.Add(*(layer.macs for layer in self.layers))
+        return plain(sympy.Add(*(layer.macs for layer in self.layers)))
 
     @property
     def flops(self) -> sympy.Expr:
         """Total FLOPs = 2 · MACs, as torch.utils.flop_counter counts them."""
-        return 2 * self.macs
+        return plain(2 * self.macs)
 
     @property
     def activations(self) -> sympy.Expr:
         """Total elements of all layer outputs."""
-        return sympy.Add(*(layer.activations for layer in self.layers))
+        return plain(sympy.Add(*(layer.activations for layer in self.layers)))
 
     def layer(self, name: str) -> Layer:
         """The last record of the layer with this qualified name."""
@@ -234,7 +257,19 @@ class Report:
                 return layer
         raise KeyError(f"no layer named {name!r}; layers: {', '.join(repr(layer.name) for layer in self.layers)}")
 
-    def _values(self, sizes: Mapping) -> dict:
+    def values(self, sizes: Mapping) -> dict:
+        """The size symbols of this report mapped to the given values: *sizes* maps names (or
+        symbols) to positive integers (Python, sympy, NumPy or torch integer scalars).
+
+        >>> import symshape as ss
+        >>> rep = ss.trace(ss.zoo.seed_case1(), "1,3,H,W")
+        >>> rep.values({"H": 32, "W": 31})
+        {H: 32, W: 31}
+        >>> rep.values({"C": 3})
+        Traceback (most recent call last):
+        ...
+        symshape.symbols.ShapeError: 'C' is not a size of this model; its sizes are H, W
+        """
         by_name = {s.name: s for s in self.symbols}
         values = {}
         for name, value in sizes.items():
@@ -242,14 +277,15 @@ class Report:
             if key not in by_name:
                 known = ", ".join(by_name) or "none: the report is numeric already"
                 raise ShapeError(f"{key!r} is not a size of this model; its sizes are {known}")
-            if isinstance(value, bool) or not isinstance(value, (int, sympy.Integer)) or value < 1:
+            number = _integer(value)
+            if number is None or number < 1:
                 raise ShapeError(f"size {key} must be a positive integer, got {value!r}")
-            values[by_name[key]] = sympy.Integer(value)
+            values[by_name[key]] = sympy.Integer(number)
         return values
 
     def violations(self, **sizes) -> list:
         """The domain conditions that fail at the given sizes (empty: the model runs there)."""
-        values, memo = self._values(sizes), {}
+        values, memo = self.values(sizes), {}
         return [c for c in self.domain if substitute(c.expr, values, memo) is sympy.false]
 
     def at(self, sizes: Optional[Mapping] = None, **more) -> "Report":
@@ -258,14 +294,12 @@ class Report:
         Raises ShapeError, naming the layer and the condition, where the model does not run.
         """
         given = {**(sizes or {}), **more}
-        values = self._values(given)
+        values = self.values(given)
         memo: dict = {}  # each distinct sub-expression is evaluated once for the whole report
         remaining = []
         for cond in self.domain:
             holds = substitute(cond.expr, values, memo)
             if holds is sympy.false:
-                from .render.expr import fmt
-
                 at = ", ".join(f"{k}={v}" for k, v in given.items())
                 raise ShapeError(
                     f"the model does not run at {at}: layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)} "
@@ -283,66 +317,13 @@ class Report:
             sizes={**self.sizes, **{s.name: int(v) for s, v in values.items()}},
         )
 
-    def __str__(self) -> str:
-        from .render.text import table
-
-        return table(self)
-
     def __repr__(self) -> str:
         return (f"<Report {self.model} {self.input_shape!r} -> {self.output_shape!r}: "
                 f"{len(self.layers)} layers, {self.params:,} params>")
 
-    # --- outputs for people (symshape.render); thin wrappers -------------------------------------
-
-    def to_latex(self, sizes: Optional[Mapping] = None, document: bool = False) -> str:
-        """LaTeX: the output-size equations (``align``) and a booktabs table; with
-        ``document=True`` a complete document that compiles with pdflatex. With *sizes*, the
-        equations end with their values and the table has the numbers."""
-        from .render import latex
-
-        return latex.document(self, sizes) if document else latex.to_latex(self, sizes)
-
-    def to_markdown(self, sizes: Optional[Mapping] = None) -> str:
-        """Markdown with ``$…$`` math (MkDocs, Sphinx/myst, GitHub)."""
-        from .render.markdown import to_markdown
-
-        return to_markdown(self, sizes)
-
-    def to_json(self, indent: int = 2) -> str:
-        """JSON in the ``symshape.report/1`` schema; :meth:`from_json` reads it back exactly."""
-        from .render.json import to_json
-
-        return to_json(self, indent)
-
-    @staticmethod
-    def from_json(text: str) -> "Report":
-        """The report that :meth:`to_json` wrote (expressions parsed safely, never evaluated)."""
-        from .render.json import from_json
-
-        return from_json(text)
-
-    def explain(self, sizes: Optional[Mapping] = None, **more) -> str:
-        """The step-by-step derivation of every layer's shape and MACs at the given sizes."""
-        from .render.explain import explain
-
-        return explain(self, sizes, **more)
-
-    def plot(self, sizes=None, **options):
-        """Output size, MACs and activation memory against the input resolution (matplotlib);
-        see :func:`symshape.render.plot.plot` for the options."""
-        from .render.plot import plot
-
-        return plot(self, sizes, **options)
-
-    def _repr_latex_(self) -> str:
-        from .render.latex import repr_latex
-
-        return repr_latex(self)
-
-    def _repr_html_(self) -> str:
-        from .render.markdown import to_html
-
-        return to_html(self)
+    # Outputs for people (print(rep), rep.to_latex(), rep.to_json(), rep.explain(), ...) and
+    # questions (rep.solve(), rep.valid_inputs(), ...) are attached by their own modules
+    # (symshape.render, symshape.solve) with @report_method.
 
     # ---------------------------------------------------------------- solving backwards
 

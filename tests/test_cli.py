@@ -88,3 +88,82 @@ def test_solve_usage_errors_exit_2_on_stderr(capsys, argv, message):
 def test_solve_square_skips_the_batch_size(capsys):
     assert run(capsys, "seed_case1", "--square", "--input", "N,3,H,W") == (
         0, "H = W, N ≥ 1, H ∈ {31, 32}\nminimal:\nN = 1, H = 31, W = 31\n", "")
+
+
+# --- the command line as a newcomer meets it (issue 15 §4) -----------------------------------------
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+NET = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+'''
+
+
+@pytest.mark.parametrize("form", ["relative", "dot", "absolute", "module"])
+def test_a_model_loads_from_a_file_path_or_a_module_in_the_current_directory(capsys, tmp_path, monkeypatch, form):
+    (tmp_path / "mynet.py").write_text(NET)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "elsewhere"))  # keep sys.path non-empty and unrelated
+    ref = {"relative": "mynet.py:Net", "dot": "./mynet.py:Net", "absolute": f"{tmp_path}/mynet.py:Net",
+           "module": "mynet:Net"}[form]
+    code, out, err = cli(capsys, "summary", ref, "--input", "1,3,H,W")
+    assert (code, err) == (0, "")
+    assert "conv   Conv2d  (1, 8, H - 2, W - 2)" in out
+
+
+def test_a_missing_file_or_attribute_is_a_readable_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli(capsys, "summary", "./nope.py:Net", "--input", "1,3,H,W") == (
+        2, "", "symshape: error: no file './nope.py' for './nope.py:Net': give MODULE:ATTR or PATH.py:ATTR\n")
+    assert cli(capsys, "summary", ":") == (
+        2, "", "symshape: error: unknown model ':': give a zoo name (" + ", ".join(__import__("symshape").zoo.MODELS)
+        + "), MODULE:ATTR or PATH.py:ATTR\n")
+    (tmp_path / "broken.py").write_text("raise ValueError('bad file')\n")
+    assert cli(capsys, "summary", "broken.py:Net", "--input", "1,3,H,W") == (
+        2, "", "symshape: error: running 'broken.py' for 'broken.py:Net' failed: ValueError: bad file\n")
+
+
+def test_version(capsys):
+    import symshape
+
+    assert cli(capsys, "--version") == (0, f"symshape {symshape.__version__}\n", "")
+
+
+@pytest.mark.parametrize("value, shown", [("-3", "-3"), ("0", "0"), ("²", "'²'"), ("x", "'x'"), ("3.5", "'3.5'")])
+def test_sizes_must_be_positive_integers(capsys, value, shown):
+    assert cli(capsys, "summary", "seed_case1", "--at", f"H={value},W=32") == (
+        2, "", f"symshape: error: --at H={value}: a size must be a positive integer, got {shown}\n")
+
+
+@pytest.mark.parametrize("command", ["summary", "explain", "latex"])
+def test_a_model_that_does_not_run_at_the_sizes_is_exit_1_everywhere_with_a_cli_fix(capsys, command):
+    code, out, err = cli(capsys, command, "seed_case1", "--at", "H=28,W=28")
+    flat = "32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1)"
+    assert code == 1
+    assert err == (f"symshape: the model does not run at H=28, W=28: layer '3' (Linear) needs {flat} = 5408 "
+                   f"(the last dim of the input, {flat}, to equal in_features=5408); "
+                   "run `symshape solve seed_case1` for the sizes at which it runs\n")
+    if command == "explain":  # the explanation is printed up to the layer that fails
+        assert out.rstrip().endswith("the model does not run at H=28, W=28")
+
+
+def test_the_summary_says_when_training_mode_narrows_the_domain(capsys):
+    code, out, err = cli(capsys, "summary", "plainnet50", "--at", "H=64,W=64")
+    assert code == 0
+    assert ("note: the model is in training mode, where '1', '5', '23' ... need more than one value per channel; "
+            "in eval mode (model.eval()) the domain is wider\n") in out
+    code, out, err = cli(capsys, "summary", "seed_case1")
+    assert "training mode" not in out

@@ -297,7 +297,7 @@ def test_cli_subcommands(capsys, tmp_path):
 
 def test_cli_errors_and_exit_codes(capsys):
     assert main(["--help"]) == 0
-    assert "exit codes: 0 ok, 1 a check failed or no solution, 2" in capsys.readouterr().out
+    assert "exit codes: 0 ok, 1 a check failed, no solution, or the model does not run at" in capsys.readouterr().out
     assert main(["summary", "--format", "yaml"]) == 2
     assert "invalid choice: 'yaml'" in capsys.readouterr().err
     assert main(["explain", "nosuchmodule:model", "--input", "1,3,H,W"]) == 2

@@ -17,7 +17,8 @@ import sympy
 
 from ..symbols import ShapeError
 from ..floors import scaled_floor
-from .expr import fmt
+from ..printing import fmt
+from ..report import report_method
 from .text import CONVENTION
 
 __all__ = ["explain"]
@@ -257,6 +258,7 @@ def _header(layer, details=()) -> str:
     return f"layer {name!r} ({', '.join([layer.kind, *details])})"
 
 
+@report_method
 def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
     """The derivation of every layer's output shape (and MACs) at the given sizes.
 
@@ -284,7 +286,7 @@ def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
         example = ", ".join(f"{name}=32" for name in missing)
         raise ShapeError(f"explain() needs a value for every input size; missing {', '.join(missing)}: "
                          f"call e.g. report.explain({example})")
-    values = report._values(given)
+    values = report.values(given)
     failed = {}
     for cond in report.violations(**given):
         failed.setdefault(cond.layer, []).append(cond)
@@ -313,6 +315,6 @@ def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
             result += f"; in terms of the input: {_shape_text(sym_layer.out_shape)}"
         out.append(result)
     out.append(f"output {_shape_text(num.output_shape)}, {num.params:,} parameters, "
-               f"{fmt(num.macs) if not num.macs.is_Integer else _n(num.macs)} MACs")
+               f"{_n(num.macs) if isinstance(num.macs, int) else fmt(num.macs)} MACs")
     out.append(CONVENTION)
     return "\n".join(out)

@@ -27,57 +27,17 @@ are ``a == b``, congruences ``Mod(H, 32) == 0`` and torch's double-rounded scale
 from __future__ import annotations
 
 import json as _json
-from fractions import Fraction
-
 import sympy
 
-from ..report import Condition, Layer, Report, Shape
+from ..report import Condition, Layer, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol
-from .expr import SizePrinter
+from ..printing import expr_text
 from ..rules.window import Window
 from .text import CONVENTION
 
 __all__ = ["SCHEMA", "expr_text", "to_dict", "to_json", "from_dict", "from_json"]
 
 SCHEMA = "symshape.report/1"
-
-
-class ExactPrinter(SizePrinter):
-    """The readable printer, with every construct in a form that parse_expr reads back."""
-
-    printmethod = "_symshape_exact"  # not ScaledFloor's lossy _sympystr
-
-    def _print_ScaledFloor(self, expr):
-        scale = expr.args[1]
-        exact = Fraction(expr.scale) == Fraction(int(scale.p), int(scale.q))
-        return f"ScaledFloor({self._print(expr.args[0])}, {repr(expr.scale) if exact else scale})"
-
-    def _print_Equality(self, expr):
-        return f"{self._print(expr.lhs)} == {self._print(expr.rhs)}"
-
-    def _print_Unequality(self, expr):
-        return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
-
-
-_PRINTER = ExactPrinter()
-
-
-def expr_text(expr) -> str:
-    """An expression as text that :func:`~symshape.symbols.parse_expr` reads back exactly.
-
-    >>> from symshape.symbols import symbols
-    >>> from symshape.floors import floor_div, scaled_floor
-    >>> H = symbols("H")
-    >>> expr_text(floor_div(H - 7, 2) + 1), expr_text(sympy.Eq(sympy.Mod(H, 32), 0))
-    ('floor((H - 7)/2) + 1', 'Mod(H, 32) == 0')
-    >>> expr_text(scaled_floor(H, 0.29))
-    'ScaledFloor(H, 0.29)'
-    >>> parse_expr(expr_text(scaled_floor(H, 0.29))) == scaled_floor(H, 0.29)
-    True
-    >>> expr_text(parse_expr("ScaledFloor(H, 1/3)"))
-    'ScaledFloor(H, 1/3)'
-    """
-    return _PRINTER.doprint(sympy.sympify(expr, strict=True))
 
 
 def _is_multi(shape) -> bool:
@@ -147,6 +107,7 @@ def to_dict(report: Report) -> dict:
     }
 
 
+@report_method
 def to_json(report: Report, indent: int = 2) -> str:
     """The report as JSON text (schema ``symshape.report/1``).
 
@@ -198,3 +159,6 @@ def from_json(text: str) -> Report:
     except ValueError as err:
         raise ShapeError(f"not a symshape report: invalid JSON ({err})") from None
     return from_dict(data)
+
+
+report_method(staticmethod(from_json), name="from_json")

@@ -12,7 +12,8 @@ from typing import Mapping, Optional
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from .expr import grouped
+from ..printing import grouped
+from ..report import report_method
 from .text import CONVENTION, domain_relations, domain_summary
 
 __all__ = ["latex", "SizeLatexPrinter", "equations", "table", "to_latex", "document", "repr_latex", "escape"]
@@ -152,7 +153,7 @@ def equations(report, sizes: Optional[Mapping] = None, env: str = "align") -> st
     rows = size_equations(report)
     if not rows:
         return ""
-    values = report._values(sizes) if sizes else {}
+    values = report.values(sizes) if sizes else {}
     lines = []
     for label, expr in rows:
         line = f"{label} &= {latex(expr)}"
@@ -223,6 +224,18 @@ def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = Non
     return "\n".join(body)
 
 
+@report_method(name="to_latex")
+def report_latex(report, sizes: Optional[Mapping] = None, document: bool = False) -> str:
+    """LaTeX: the output-size equations (``align``) and a booktabs table; with
+    ``document=True`` a complete document that compiles with pdflatex. With *sizes*, the
+    equations end with their values and the table has the numbers."""
+    return latex_document(report, sizes) if document else to_latex(report, sizes)
+
+
+latex_document = document
+
+
+@report_method(name="_repr_latex_")
 def repr_latex(report) -> str:
     """For Jupyter: the equations, the output shape, parameters and MACs in one ``aligned``
     display, which MathJax and LaTeX both render."""

@@ -6,7 +6,8 @@ from typing import Mapping, Optional
 
 from .latex import latex, shape_latex, size_equations
 from .text import CONVENTION, domain_relations
-from .expr import fmt
+from ..printing import fmt
+from ..report import report_method
 
 __all__ = ["to_markdown", "to_html"]
 
@@ -15,6 +16,7 @@ def _math(text: str) -> str:
     return "$" + text.replace("|", r"\vert ") + "$"
 
 
+@report_method
 def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     """The report as Markdown: the output-size equations, the per-layer table (math in ``$…$``),
     the totals, the domain and the MAC convention. With *sizes*, the table has the numbers.
@@ -30,7 +32,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     shown = report.at(sizes) if sizes else report
     at = ", ".join(f"{k}={v}" for k, v in (sizes or {}).items())
     lines = [f"**{report.model}**, input {_math(shape_latex(report.input_shape))}" + (f" at {at}" if at else ""), ""]
-    values = report._values(sizes) if sizes else {}
+    values = report.values(sizes) if sizes else {}
     for label, expr in size_equations(report):
         value = f" = {latex(expr.subs(values))}" if values else ""
         lines.append(f"- {_math(f'{label} = {latex(expr)}{value}')}")
@@ -48,6 +50,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     return "\n".join(lines)
 
 
+@report_method(name="_repr_html_")
 def to_html(report) -> str:
     """The per-layer table as HTML (plain-text formulas), for Jupyter's ``_repr_html_``."""
     rows = "".join(

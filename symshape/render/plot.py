@@ -9,7 +9,8 @@ import sympy
 
 from ..symbols import ShapeError
 from ..evaluate import compile_expr
-from .expr import fmt
+from ..printing import fmt
+from ..report import report_method
 from .text import CONVENTION
 
 __all__ = ["curves", "plot"]
@@ -94,6 +95,7 @@ def _runs(flags, xs):
     return runs
 
 
+@report_method
 def plot(report, sizes: Optional[Iterable[int]] = None, *, vary: Optional[Sequence[str]] = None,
          fixed: Optional[Mapping] = None, layer: Optional[str] = None, target: Optional[int] = None,
          bytes_per_element: int = 4, path: Optional[str] = None, title: Optional[str] = None):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sympy
 
 from ..solve import implied_by_bounds
-from .expr import fmt
+from ..printing import fmt
+from ..report import report_method
 
 __all__ = ["table", "domain_summary", "domain_relations"]
 
@@ -24,6 +25,7 @@ def _shape(shape) -> str:
     return "(" + ", ".join(fmt(d) for d in shape) + ")"
 
 
+@report_method(name="__str__")
 def table(report) -> str:
     """The report as an aligned text table with totals, the domain and the MAC convention."""
     rows = [("layer", "type", "output shape", "params", "MACs")]
