@@ -197,41 +197,46 @@ def compact(expr) -> sympy.Expr:
     >>> compact(floor_div(H, 4) - floor_div(H, 8) + W)
     W + floor(H/8 + 1/2)
     """
-    from .floors import floor_div
-
     expr = sympy.sympify(expr, strict=True)
     if expr.is_number or not expr.has(sympy.floor):
         return expr
+    if expr.is_Mul:  # a product of sizes stays a product: compact each factor, never expand
+        return sympy.Mul(*(compact(f) for f in expr.args))
+    if expr.is_Pow and expr.exp.is_Integer:
+        return sympy.Pow(compact(expr.base), expr.exp)
     groups: dict = {}
     rest = []
-    for term in sympy.Add.make_args(sympy.expand(expr)):
+    for term in sympy.Add.make_args(expr):
         syms = term.free_symbols
         if len(syms) == 1:
             (s,) = syms
             groups.setdefault(s, []).append(term)
         else:
-            rest.append(term)
+            rest.append(compact(term) if term.is_Mul else term)
     out = list(rest)
     for s, terms in groups.items():
-        group = sympy.Add(*terms)
-        if len(terms) < 2 and len(group.atoms(sympy.floor)) < 2:
-            out.append(group)
-            continue
-        try:
-            period = _period(group, s)
-            if period > 4096:
-                raise _Undecided
-            vals = _values(group, s, period)
-        except _Undecided:
-            out.append(group)
-            continue
-        slope = Fraction(vals[period] - vals[0], period)
-        p, q = slope.numerator, slope.denominator
-        found = None
-        for b in range(q):
-            c = vals[0] - (p + b) // q
-            if c.denominator == 1 and all(vals[x - 1] == (p * x + b) // q + c for x in range(1, period + 2)):
-                found = floor_div(p * s + b, q) + int(c)
-                break
-        out.append(found if found is not None else group)
+        out.append(_compact_group(sympy.expand(sympy.Add(*terms)), s))
     return sympy.Add(*out)
+
+
+def _compact_group(group, s) -> sympy.Expr:
+    """One symbol's terms as a single floor when they equal one for every s >= 1, else as given."""
+    from .floors import floor_div
+
+    terms = sympy.Add.make_args(group)
+    if len(terms) < 2 and len(group.atoms(sympy.floor)) < 2:
+        return group
+    try:
+        period = _period(group, s)
+        if period > 4096:
+            raise _Undecided
+        vals = _values(group, s, period)
+    except _Undecided:
+        return group
+    slope = Fraction(vals[period] - vals[0], period)
+    p, q = slope.numerator, slope.denominator
+    for b in range(q):
+        c = vals[0] - (p + b) // q
+        if c.denominator == 1 and all(vals[x - 1] == (p * x + b) // q + c for x in range(1, period + 2)):
+            return floor_div(p * s + b, q) + int(c)
+    return group

@@ -26,6 +26,7 @@ arithmetic on sizes is evaluated here with the floor algebra (``//`` is
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import operator
 import os
@@ -378,7 +379,7 @@ def _compacting(rule):
     def run(*args, **kwargs):
         out = rule(*args, **kwargs)
         if isinstance(out, Out):
-            return Out(_compact_shape(out.shape), out.macs, out.requires)
+            return dataclasses.replace(out, shape=_compact_shape(out.shape))
         return _compact_shape(out)
     return run
 

@@ -142,7 +142,9 @@ def hyper_parameters(module: nn.Module) -> dict:
 def _chain(module: nn.Module) -> Optional[Iterable]:
     """The children to run in order, for containers whose forward is a plain chain."""
     if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
-        return list(module.named_children())
+        # every entry, as Sequential.forward runs them: named_children() skips a module that is
+        # repeated (nn.Sequential(conv, pool, conv2, pool) runs pool twice)
+        return [(key, child) for key, child in module._modules.items() if child is not None]
     if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
         return list(module.named_children())
     return None

@@ -133,3 +133,16 @@ def test_messages_print_sizes_as_people_write_them():
     assert str(err.value) == (
         "layer 'up' (ConvTranspose2d) got input (1, 2, floor((H - 7)/2) + 1, floor((W - 7)/2) + 1): needs output_size "
         "2*floor((H - 7)/2) + 2 >= the smallest size 2*floor((H - 7)/2) + 3, which fails for every input size")
+
+
+def test_a_module_repeated_in_a_sequential_runs_each_time():
+    # nn.Sequential(conv, pool, conv2, pool): named_children() lists the pool once, but
+    # Sequential.forward runs it twice; the trace once missed the second pool (a wrong domain)
+    pool = nn.MaxPool2d(2)
+    model = nn.Sequential(nn.Conv2d(3, 6, 5), pool, nn.Conv2d(6, 16, 5), pool, nn.Flatten(), nn.Linear(400, 10))
+    rep = ss.trace(model, "1,3,H,W")
+    assert [layer.name for layer in rep.layers] == ["0", "1", "2", "3", "4", "5"]
+    assert str(rep.layers[4].out_shape) == "(1, 16*(floor(H/4) - 3)*(floor(W/4) - 3))"
+    assert tuple(model(torch.zeros(1, 3, 32, 32)).shape) == (1, 10)
+    assert rep.violations(H=32, W=32) == []
+    assert ss.check(model, rep, sizes=[{"H": 32, "W": 32}, {"H": 31, "W": 32}]).ok

@@ -171,8 +171,11 @@ def reshape(x, *shape):
                 reqs.append(((sympy.Eq(sympy.Mod(numel, known), 0)),
                              f"view/reshape needs the {fmt_size(numel)} elements to be divisible by {known}"))
         else:
-            rest = sympy.cancel(numel / known)
+            rest = numel / known  # common factors cancel without expanding the product
             num, den = sympy.fraction(rest)
+            if den != 1:
+                rest = sympy.cancel(rest)
+                num, den = sympy.fraction(rest)
             if den != 1:
                 rest = floor_div(num, den) if den.is_Integer else sympy.floor(rest)
                 reqs.append((sympy.Eq(rest * known, numel),
