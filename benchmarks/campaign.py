@@ -3,7 +3,7 @@
     python benchmarks/campaign.py [--pairs 10000] [--seed 0] [--sizes 4]
 
 For network after network from :func:`symshape.testing.random_network`, it traces the network,
-picks sizes (the generator's reference size, :func:`symshape.check.default_sizes`, and random
+picks sizes (the generator's reference size, :func:`symshape.verify.default_sizes`, and random
 sizes near the reference, inside or outside the domain) and runs :func:`symshape.check` at each
 one (one network/size pair = one torch run) until ``--pairs`` pairs are done. It prints networks
 tried, sizes tried, comparisons made, mismatches (each in full), skipped comparisons by reason,
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 import symshape as ss  # noqa: E402
-from symshape.check import default_sizes  # noqa: E402
+from symshape.verify import default_sizes  # noqa: E402
 from symshape.testing import random_network  # noqa: E402
 
 

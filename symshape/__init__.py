@@ -19,7 +19,7 @@ with _warnings.catch_warnings():
     _warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     import torch as _torch  # noqa: F401
 
-from .check import CheckResult, check
+from .verify import CheckResult, check
 from .floors import canonical, ceil_div, floor_div, mod
 from .printing import fmt
 from . import render as _render  # noqa: F401  (attaches print(rep), rep.to_latex(), ... to Report)

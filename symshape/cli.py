@@ -281,7 +281,7 @@ def plot(args) -> int:
          MODEL, INPUT, _opt("--at", help="check at these sizes only, such as H=32,W=32 (default: a spread of valid "
                                          "sizes and sizes just outside the domain)"))
 def check(args) -> int:
-    from .check import check as check_report
+    from .verify import check as check_report
 
     model, report, _ = _traced(args, zoo_sizes=False, runs=False)  # outside the domain, torch must raise too
     result = check_report(model, report, [parse_sizes(args.at)] if args.at else None)

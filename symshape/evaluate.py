@@ -4,7 +4,7 @@
 value``, exact: ints where the value is an integer by construction, :class:`fractions.Fraction`
 for rational constants and quotients, ``bool`` for relations, and doubles only where torch itself
 uses them (:class:`~symshape.floors.ScaledFloor`). It is the evaluator of the solver, of
-:func:`~symshape.check.default_sizes` and of :mod:`~symshape.decide`; compiled functions are
+:func:`~symshape.verify.default_sizes` and of :mod:`~symshape.decide`; compiled functions are
 cached on the expression, so asking again costs one dictionary look-up.
 
 :func:`substitute` replaces *some* symbols and keeps the others: it walks each distinct node once
@@ -82,7 +82,7 @@ def compile_expr(expr, fallback: bool = False) -> Callable[[Mapping], object]:
 
     Any other node raises :class:`UnsupportedExpression` here, at compile time: the solver must
     not guess. With ``fallback=True`` such a node is evaluated by sympy's ``subs`` instead (slow,
-    but :func:`~symshape.check.default_sizes` takes any domain condition).
+    but :func:`~symshape.verify.default_sizes` takes any domain condition).
 
     >>> from symshape.symbols import symbols
     >>> from symshape.floors import floor_div, scaled_floor

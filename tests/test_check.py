@@ -10,7 +10,7 @@ from torch import nn
 
 import symshape as ss
 from symshape import zoo
-from symshape.check import default_sizes
+from symshape.verify import default_sizes
 from symshape.cli import main
 from symshape.rules import conv as conv_rules
 from symshape.rules.registry import RULES, Out

@@ -1,4 +1,4 @@
-"""Tests for symshape.check.observe: the torch side of numeric verification.
+"""Tests for symshape.verify.observe: the torch side of numeric verification.
 
 MAC expectations are written from DESIGN section 4, independently of FlopCounterMode.
 """
@@ -10,10 +10,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import importlib
-
-check = importlib.import_module("symshape.check")  # the module: symshape.check is also the function ss.check
-from symshape.check import (
+from symshape.verify import observing
+from symshape.verify import (
     FLOPCOUNTER_AVOIDED,
     FLOPCOUNTER_BLIND_SPOTS,
     META_DIVERGENCES,
@@ -151,14 +149,14 @@ def test_model_unchanged_when_forward_raises():
 
 def test_hooks_removed_from_the_working_copy_when_forward_raises(monkeypatch):
     copies = []
-    real_copy = check._copy_to
+    real_copy = observing._copy_to
 
     def spy(model, device):
         work = real_copy(model, device)
         copies.append(work)
         return work
 
-    monkeypatch.setattr(check, "_copy_to", spy)
+    monkeypatch.setattr(observing, "_copy_to", spy)
     with pytest.raises(ObserveError):
         observe(seed_model(), (1, 3, 28, 28))
     assert [c.__class__.__name__ for c in copies] == ["Sequential", "Sequential"]  # meta, then cpu
@@ -169,7 +167,7 @@ def test_hooks_removed_from_the_working_copy_when_forward_raises(monkeypatch):
 
 def test_meta_model_is_not_copied_in_memory():
     model = seed_model()
-    work = check._copy_to(model, torch.device("meta"))
+    work = observing._copy_to(model, torch.device("meta"))
     assert all(p.device.type == "meta" for p in work.parameters())
     assert all(p.device.type == "cpu" for p in model.parameters())
 
@@ -177,7 +175,7 @@ def test_meta_model_is_not_copied_in_memory():
 def test_tied_weights_stay_tied_in_the_copy():
     a, b = nn.Linear(4, 4), nn.Linear(4, 4)
     b.weight = a.weight
-    work = check._copy_to(nn.Sequential(a, b), torch.device("meta"))
+    work = observing._copy_to(nn.Sequential(a, b), torch.device("meta"))
     assert work[0].weight is work[1].weight
 
 

@@ -1,0 +1,179 @@
+"""Survey symshape on models nobody on the team wrote: a timm sample (one model per timm module, the
+smallest variant by name, plus well-known ones), segmentation_models_pytorch's architectures and
+torchvision's classifiers.
+
+    python benchmarks/survey.py timm|smp|torchvision [--limit N] [--timeout S] [--out FILE.jsonl] [NAME ...]
+
+Needs timm / segmentation_models_pytorch / torchvision, which the project does not depend on: run it
+in its own environment. Each model runs in a forked child with a time limit. A model is:
+
+- ``agree``: traced, and ``symshape.check`` (torch on the meta device, FlopCounterMode) agrees at its
+  usual size, a rectangular size, and the solver's picks (edges and just outside the domain);
+- ``wrong``: check found a mismatch (a shape, MACs, or where the model runs);
+- ``no trace``: symshape raised (the first line of the message is kept);
+- ``no check``: torch or check failed for another reason;
+- ``timeout``: over the limit.
+The last lines print the counts, the median and slowest trace times, and the most common reasons.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import traceback
+import warnings
+
+import torch
+
+import symshape as ss
+
+WELL_KNOWN = ["resnet50", "efficientnet_b0", "convnext_tiny", "vit_base_patch16_224", "deit_tiny_patch16_224",
+              "swin_tiny_patch4_window7_224", "mobilenetv3_large_100", "regnety_016", "densenet121",
+              "tf_efficientnet_b0", "ecaresnet26t", "coatnet_0_rw_224", "edgenext_xx_small", "pit_ti_224",
+              "lambda_resnet26t", "cait_xxs24_224", "maxvit_nano_rw_256", "mobilevit_xxs", "poolformer_s12"]
+SMALL = ("pico", "femto", "atto", "nano", "xxs", "xxsmall", "xx_small", "tiny", "xs", "small", "s12", "b0", "18", "_t")
+
+
+def timm_names(limit=None) -> list:
+    import timm
+
+    names = list(WELL_KNOWN)
+    for module in sorted(timm.list_modules()):
+        candidates = sorted(timm.list_models(module=module))
+        if not candidates:
+            continue
+        small = [n for n in candidates if any(t in n for t in SMALL)] or candidates
+        pick = min(small, key=lambda n: (len(n), n))
+        if pick not in names:
+            names.append(pick)
+    return names[:limit] if limit else names
+
+
+def build(source: str, name: str):
+    """(model, input spec, usual (h, w))."""
+    if source == "timm":
+        import timm
+
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False)
+        h, w = model.pretrained_cfg.get("input_size", (3, 224, 224))[1:]
+        return model.eval(), "1,3,H,W", (h, w)
+    if source == "smp":
+        import segmentation_models_pytorch as smp
+
+        with torch.device("meta"):
+            model = getattr(smp, name)(encoder_name="resnet18", encoder_weights=None)
+        return model.eval(), "1,3,H,W", (256, 256)
+    import torchvision
+
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name)
+    size = {"inception_v3": 320, "googlenet": 256}.get(name, 224)
+    return model.eval(), "1,3,H,W", (size, size)
+
+
+def names_for(source: str, limit) -> list:
+    if source == "timm":
+        return timm_names(limit)
+    if source == "smp":
+        import segmentation_models_pytorch as smp
+
+        return [n for n in ("Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet", "PAN", "DeepLabV3",
+                            "DeepLabV3Plus", "UPerNet", "Segformer", "DPT") if hasattr(smp, n)][:limit]
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))[:limit]
+
+
+def survey_one(source: str, name: str) -> dict:
+    warnings.filterwarnings("ignore")
+    row = {"source": source, "model": name}
+    try:
+        model, spec, (h, w) = build(source, name)
+    except Exception as err:
+        return {**row, "status": "no build", "reason": f"{type(err).__name__}: {err}".splitlines()[0][:200]}
+    start = time.perf_counter()
+    try:
+        rep = ss.trace(model, spec)
+    except ss.ShapeError as err:
+        return {**row, "status": "no trace", "trace_s": time.perf_counter() - start,
+                "reason": str(err).splitlines()[0][:300]}
+    except Exception as err:
+        return {**row, "status": "no trace", "trace_s": time.perf_counter() - start,
+                "reason": f"raw {type(err).__name__}: {err}".splitlines()[0][:300]}
+    row["trace_s"] = time.perf_counter() - start
+    try:
+        from symshape.verify import default_sizes
+
+        sizes = [{"H": h, "W": w}, {"H": h - 32 if h > 64 else h, "W": w + 64}]
+        sizes += [s for s in default_sizes(rep, n=2) if s not in sizes][:4]
+        sizes = [{k: v for k, v in s.items() if k in {x.name for x in rep.symbols}} for s in sizes]
+        result = ss.check(model, rep, sizes=sizes)
+    except Exception as err:
+        return {**row, "status": "no check", "reason": f"{type(err).__name__}: {err}".splitlines()[0][:300]}
+    if result.ok:
+        return {**row, "status": "agree", "sizes": len(sizes)}
+    return {**row, "status": "wrong", "reason": str(result.mismatches[0])[:400]}
+
+
+def _child(queue, source, name):
+    try:
+        queue.put(survey_one(source, name))
+    except BaseException as err:  # noqa: BLE001 - reported, not raised
+        queue.put({"source": source, "model": name, "status": "no check",
+                   "reason": f"{type(err).__name__}: {err}  {traceback.format_exc(limit=1)}"[:300]})
+
+
+def run(source: str, name: str, timeout: float) -> dict:
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, source, name))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        return {"source": source, "model": name, "status": "timeout", "reason": f"over {timeout:.0f} s"}
+    try:
+        return queue.get(timeout=5)
+    except Exception:
+        return {"source": source, "model": name, "status": "no check", "reason": f"child exit {proc.exitcode}"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", choices=("timm", "smp", "torchvision"))
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--out", default=None, help="also write one JSON line per model here")
+    args = parser.parse_args()
+    names = args.names or names_for(args.source, args.limit)
+    out = open(args.out, "w") if args.out else None
+    rows = []
+    for i, name in enumerate(names, 1):
+        row = run(args.source, name, args.timeout)
+        rows.append(row)
+        t = f"{row['trace_s']:.2f}s" if "trace_s" in row else "-"
+        print(f"[{i}/{len(names)}] {name:<40} {row['status']:<9} {t:>8}  {row.get('reason', '')[:150]}", flush=True)
+        if out:
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    counts = collections.Counter(r["status"] for r in rows)
+    print(f"\n{args.source}: {len(rows)} models: " + ", ".join(f"{v} {k}" for k, v in counts.most_common()))
+    times = [r["trace_s"] for r in rows if "trace_s" in r]
+    if times:
+        slow = max(rows, key=lambda r: r.get("trace_s", 0))
+        print(f"trace time: median {statistics.median(times):.2f} s, slowest {slow['model']} {slow['trace_s']:.1f} s, "
+              f"{sum(t > 2 for t in times)} over 2 s")
+    reasons = collections.Counter(r.get("reason", "")[:90] for r in rows if r["status"] != "agree")
+    for reason, n in reasons.most_common(12):
+        print(f"  {n:3d}  {reason}")
+
+
+if __name__ == "__main__":
+    main()

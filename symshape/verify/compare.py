@@ -1,0 +1,318 @@
+"""Checking a traced report against torch, layer by layer and size by size: :func:`check`, its
+:class:`Comparison` records and :class:`CheckResult`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import sympy
+import torch
+from torch import nn
+
+from ..printing import fmt
+from ..symbols import ShapeError
+from .observing import FLOPCOUNTER_BLIND_SPOTS, META_DIVERGENCES, ObserveError, observe
+from .sampling import default_sizes
+
+__all__ = ["check", "CheckResult", "Comparison"]
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison of :func:`check`: at ``sizes``, what symshape predicted for ``layer`` and
+    what torch did.
+
+    ``what`` is ``"shape"`` (the output shape of the module's last call), ``"macs"`` (summed
+    over its calls), ``"calls"`` (how often the module ran, compared only when they differ)
+    or ``"domain"`` (whether the model runs at all; ``layer`` is then the layer the domain
+    blames, or torch's failing module). ``layer`` is ``"(model)"`` for the model's output
+    shape and total MACs. ``formula`` is the symbolic prediction; ``status`` is ``"ok"``,
+    ``"mismatch"`` or ``"skipped"``; ``note`` says why it was skipped or what went wrong.
+    """
+
+    sizes: dict
+    layer: str
+    kind: str
+    what: str
+    predicted: object
+    actual: object
+    formula: str
+    status: str
+    note: str = ""
+
+    def where(self) -> str:
+        at = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "the given shape"
+        layer = self.layer if self.layer == "(model)" else repr(self.layer)
+        return f"at {at}, layer {layer} ({self.kind})"
+
+    def __str__(self) -> str:
+        text = (f"{self.where()} {self.what}: predicted {_show(self.predicted)}, torch {_show(self.actual)}; "
+                f"formula {self.formula}")
+        return text + (f" ({self.note})" if self.note else "")
+
+
+def _show(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The result of :func:`check`: every :class:`Comparison` made, and notes on what was not
+    compared one by one. ``ok`` is true when no comparison is a mismatch."""
+
+    model: str
+    device: str
+    sizes: tuple
+    comparisons: tuple
+    notes: tuple = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    @property
+    def mismatches(self) -> tuple:
+        return tuple(c for c in self.comparisons if c.status == "mismatch")
+
+    @property
+    def skipped(self) -> tuple:
+        return tuple(c for c in self.comparisons if c.status == "skipped")
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def summary(self) -> str:
+        """One line: sizes, comparisons, mismatches, skipped."""
+        n = len(self.comparisons)
+        verdict = "ok" if self.ok else "FAILED"
+        return (f"check {self.model} against torch ({self.device}): {verdict}: {len(self.sizes)} sizes, "
+                f"{n} comparisons, {len(self.mismatches)} mismatches, {len(self.skipped)} skipped")
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for sizes in self.sizes:
+            at = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "(no size symbols)"
+            here = [c for c in self.comparisons if c.sizes == sizes]
+            domain = [c for c in here if c.what == "domain"]
+            rows = {}
+            for c in here:
+                if c.what in ("shape", "macs"):
+                    rows.setdefault((c.layer, c.kind), {})[c.what] = c
+            lines.append("")
+            lines.append(f"{at}: {domain[0].note}" + (" MISMATCH" if domain and domain[0].status == "mismatch"
+                                                          else "") if domain else at)
+            if not rows:
+                continue
+            table = [("layer", "type", "predicted shape", "torch shape", "predicted MACs", "torch MACs", "")]
+            for (layer, kind), pair in rows.items():
+                shape, macs = pair.get("shape"), pair.get("macs")
+                marks = {c.status for c in pair.values()} - {"ok"}
+                table.append((layer, kind,
+                              _show(shape.predicted) if shape else "", _show(shape.actual) if shape else "",
+                              _show(macs.predicted) if macs else "", _show(macs.actual) if macs else "",
+                              "MISMATCH" if "mismatch" in marks else "skipped" if marks else "ok"))
+            widths = [max(len(r[i]) for r in table) for i in range(7)]
+            for r in table:
+                lines.append("  " + "  ".join(c.rjust(w) if i in (4, 5) else c.ljust(w)
+                                              for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if self.mismatches:
+            lines += ["", "mismatches:"] + [f"  {c}" for c in self.mismatches]
+        if self.skipped:
+            lines += ["", "skipped:"] + [f"  {c.where()} {c.what}: {c.note}" for c in self.skipped]
+        if self.notes:
+            lines += ["", "notes:"] + [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta") -> CheckResult:
+    """Check ``rep = trace(model, ...)`` against torch: shapes, MACs and the domain, size by size.
+
+    ``sizes`` is a list of ``{symbol name: int}`` dicts giving every symbol of ``rep``
+    (default: :func:`default_sizes` ``(rep, n)``, the minimum input, a spread of larger and
+    rectangular sizes, and sizes just outside the domain). At each size the model runs once
+    in :func:`observe` (on ``device``, meta by default; a CPU copy where meta cannot run),
+    and:
+
+    * inside the domain (``rep.violations`` empty) torch must run, and for every layer of
+      the report that is a module (matched by qualified name; a module called several times
+      is compared by its last output shape and the sum of its MACs, and the number of calls
+      must agree) the output shape must equal torch's and the MACs FlopCounterMode's
+      (flops / 2), and so must the model's output shape and total MACs. MACs of modules
+      FlopCounterMode cannot count (:data:`FLOPCOUNTER_BLIND_SPOTS`) are skipped, with the
+      reason. Report layers that are not modules (function nodes of a graph) are compared
+      through the totals only; the result's notes say so.
+    * outside the domain torch must raise, in the module of the first violated condition
+      (or inside it). Where meta is known to accept what CPU rejects
+      (:data:`META_DIVERGENCES`), a meta run that succeeds is repeated on CPU.
+
+    The model is never modified. Raises :class:`~symshape.ShapeError` when a size dict
+    does not name exactly the report's symbols.
+
+    >>> import symshape as ss
+    >>> from symshape.zoo import seed_case1
+    >>> model = seed_case1()
+    >>> rep = ss.trace(model, "1,3,H,W")
+    >>> res = check(model, rep, sizes=[{"H": 32, "W": 32}, {"H": 28, "W": 28}])
+    >>> res.ok
+    True
+    >>> print(res)
+    check Sequential against torch (meta): ok: 2 sizes, 12 comparisons, 0 mismatches, 0 skipped
+    <BLANKLINE>
+    H=32, W=32: runs in torch, as predicted
+      layer    type        predicted shape  torch shape      predicted MACs  torch MACs
+      0        Conv2d      (1, 32, 13, 13)  (1, 32, 13, 13)         794,976     794,976  ok
+      1        ReLU        (1, 32, 13, 13)  (1, 32, 13, 13)               0           0  ok
+      2        Flatten     (1, 5408)        (1, 5408)                     0           0  ok
+      3        Linear      (1, 10)          (1, 10)                  54,080      54,080  ok
+      (model)  Sequential  (1, 10)          (1, 10)                 849,056     849,056  ok
+    <BLANKLINE>
+    H=28, W=28: outside the domain, and torch raises there, as predicted: layer '3' (Linear) needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5408; torch raised in module '3' (Linear): RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3872 and 5408x10)
+    """
+    sizes = default_sizes(rep, n) if sizes is None else list(sizes)
+    names = {s.name: s for s in rep.symbols}
+    by_path = dict(model.named_modules(remove_duplicate=False))
+    first = {}
+    for name, module in model.named_modules():
+        first.setdefault(id(module), name)
+    comparisons, points = [], []
+    for given in sizes:
+        point = {(k.name if isinstance(k, sympy.Symbol) else k): v for k, v in dict(given).items()}
+        if set(point) != set(names):
+            missing, extra = sorted(set(names) - set(point)), sorted(set(point) - set(names))
+            raise ShapeError(f"check: sizes {point} must give exactly the report's sizes {', '.join(names) or '(none)'}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(extra)}" if extra else ""))
+        points.append(point)
+        comparisons += _check_at(model, rep, point, device, by_path, first)
+    loose = sorted({layer.name for layer in rep.layers if layer.name not in by_path})
+    notes = ()
+    if loose:
+        notes = (f"{len(loose)} report layers are not modules of the model ({', '.join(map(repr, loose))}): "
+                 "they are compared through the model's output shape and total MACs only",)
+    return CheckResult(type(model).__name__, str(device), tuple(points), tuple(comparisons), notes)
+
+
+def _ints(value):
+    """A predicted shape as ints (nested for several outputs), or None where it is not numeric."""
+    if isinstance(value, tuple):
+        items = [_ints(v) for v in value]
+        return tuple(items)
+    if value is None:
+        return None
+    value = sympy.sympify(value, strict=True)
+    return int(value) if value.is_Integer else value
+
+
+def _failure_text(err):
+    """``torch raised in module 'name' (Kind): Error: message``, from an :class:`ObserveError`."""
+    return f"torch raised in module {err.module_name!r} ({err.kind}): {str(err).split(f' on {err.device}: ', 1)[-1]}"
+
+
+def _check_at(model, rep, point, device, by_path, first):
+    values = {s: sympy.Integer(point[s.name]) for s in rep.symbols}
+    shape = tuple(int(d.subs(values)) for d in rep.input_shape)
+    violated = rep.violations(**point)
+    obs, err = None, None
+    try:
+        obs = observe(model, shape, device=device)
+    except ObserveError as e:
+        err = e
+
+    def domain(status, layer, kind, predicted, actual, formula, note):
+        return Comparison(point, layer, kind, "domain", predicted, actual, formula, status, note)
+
+    if violated:
+        cond = violated[0]
+        blamed = by_path.get(cond.layer)
+        if err is None and blamed is not None and torch.device(device).type == "meta" and isinstance(
+                blamed, tuple(META_DIVERGENCES)):
+            try:
+                observe(model, shape, device="cpu")
+            except ObserveError as e:
+                err = e
+        needs = f"layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)}"
+        if err is None:
+            empty = next((o for o in obs.values() if _has_zero(o.out_shape)), None)
+            if empty is not None:
+                return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
+                               f"outside the domain ({needs}); torch runs, but module {empty.name!r} ({empty.kind}) "
+                               f"outputs the empty tensor {empty.out_shape}, which the domain excludes")]
+            return [domain("mismatch", cond.layer, cond.kind, "raises", "runs", fmt(cond.expr),
+                           f"outside the domain ({needs}: {cond.why}), but torch runs there")]
+        order = {}
+        for i, layer in enumerate(rep.layers):
+            module = by_path.get(layer.name)
+            if module is not None:
+                order.setdefault(first[id(module)], i)
+        blamed_at = order.get(first[id(blamed)]) if blamed is not None else None
+        failed_at = next((i for name, i in order.items()
+                          if err.module_name == name or err.module_name.startswith(name + ".")), None)
+        text = f"{needs}; {_failure_text(err)}"
+        if blamed_at is None or failed_at is None or failed_at == blamed_at:
+            return [domain("ok", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
+                           f"outside the domain, and torch raises there, as predicted: {text}")]
+        if failed_at > blamed_at:
+            return [domain("ok", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
+                           f"outside the domain, and torch raises there, in a later layer (torch lets "
+                           f"{cond.layer!r} output an empty tensor, which the domain excludes): {text}")]
+        return [domain("mismatch", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
+                       f"torch raises in an earlier layer than the domain predicts: {text}")]
+    if err is not None:
+        return [domain("mismatch", err.module_name, err.kind, "runs", "raises",
+                       ", ".join(fmt(c.expr) for c in rep.domain) or "no conditions",
+                       f"inside the domain, but {_failure_text(err)}")]
+
+    at = rep.at(point)
+    where = f" (on {obs.device}: {obs.fallback_reason})" if obs.fallback_reason else ""
+    out = [domain("ok", "", type(model).__name__, "runs", "runs", "", f"runs in torch, as predicted{where}")]
+    groups = {}
+    for sym, num in zip(rep.layers, at.layers):
+        module = by_path.get(sym.name)
+        if module is not None:
+            groups.setdefault(id(module), (module, []))[1].append((sym, num))
+    for module, pairs in groups.values():
+        sym, num = pairs[-1]
+        seen = obs.get(first[id(module)])
+        calls = seen.calls if seen is not None else 0
+        if calls != len(pairs):
+            out.append(Comparison(point, sym.name, sym.kind, "calls", len(pairs), calls, "", "mismatch",
+                                  f"the report applies {first[id(module)]!r} {len(pairs)} times, torch ran it "
+                                  f"{calls} times"))
+            if seen is None:
+                continue
+        out.append(_compare(point, sym.name, sym.kind, "shape", _ints(num.out_shape), seen.out_shape,
+                            _fmt_shapes(sym.out_shape)))
+        macs = sympy.Add(*(s.macs for s, _ in pairs))
+        out.append(_compare(point, sym.name, sym.kind, "macs", _ints(sum(m.macs for _, m in pairs)), seen.macs,
+                            fmt(macs), _blind(module) or seen.macs_caveat))
+    root = obs[""]
+    out.append(_compare(point, "(model)", type(model).__name__, "shape", _ints(at.output_shape), root.out_shape,
+                        _fmt_shapes(rep.output_shape)))
+    out.append(_compare(point, "(model)", type(model).__name__, "macs", _ints(at.macs), root.macs,
+                        fmt(rep.macs), root.macs_caveat))
+    return out
+
+
+def _has_zero(shape):
+    if isinstance(shape, tuple):
+        return any(_has_zero(d) for d in shape)
+    return shape == 0
+
+
+def _fmt_shapes(shape):
+    if isinstance(shape, tuple) and shape and all(isinstance(s, tuple) or s is None for s in shape):
+        return "(" + ", ".join("None" if s is None else _fmt_shapes(s) for s in shape) + ")"
+    return str(shape)
+
+
+def _blind(module):
+    for cls in type(module).__mro__:
+        if cls in FLOPCOUNTER_BLIND_SPOTS:
+            return f"FlopCounterMode cannot count {type(module).__name__}: {FLOPCOUNTER_BLIND_SPOTS[cls]}"
+    return None
+
+
+def _compare(point, layer, kind, what, predicted, actual, formula, caveat=None):
+    if caveat:
+        return Comparison(point, layer, kind, what, predicted, actual, formula, "skipped", caveat)
+    status = "ok" if predicted == actual else "mismatch"
+    return Comparison(point, layer, kind, what, predicted, actual, formula, status)
