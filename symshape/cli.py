@@ -277,15 +277,41 @@ def plot(args) -> int:
     return 0
 
 
+DTYPES = {"float32": "float32", "float": "float32", "float64": "float64", "double": "float64", "float16": "float16",
+          "half": "float16", "bfloat16": "bfloat16", "long": "int64", "int64": "int64", "int32": "int32",
+          "int": "int32", "bool": "bool"}
+
+
+def progress_bar(stream=None):
+    """A ``progress(done, total)`` callable that draws a bar on *stream* (stderr) when it is a
+    terminal, else None (nothing is drawn in pipes, files and CI logs)."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        return None
+
+    def draw(done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}" + ("\n" if done >= total else ""))
+        stream.flush()
+    return draw
+
+
 @command("check", "check the formulas against torch (meta device, FlopCounterMode); exit 1 on any mismatch",
          MODEL, INPUT, _opt("--at", help="check at these sizes only, such as H=32,W=32 (default: a spread of valid "
-                                         "sizes and sizes just outside the domain)"))
+                                         "sizes and sizes just outside the domain)"),
+         _opt("--dtype", choices=sorted(DTYPES), help="the input's dtype (default: long for a model that starts "
+                                                      "with an embedding, else its parameters' dtype)"),
+         _opt("--verbose", "-v", action="store_true", help="print every layer's comparison at every size"))
 def check(args) -> int:
+    import torch
+
     from .verify import check as check_report
 
     model, report, _ = _traced(args, zoo_sizes=False, runs=False)  # outside the domain, torch must raise too
-    result = check_report(model, report, [parse_sizes(args.at)] if args.at else None)
-    print(result)
+    dtype = getattr(torch, DTYPES[args.dtype]) if args.dtype else None
+    result = check_report(model, report, [parse_sizes(args.at)] if args.at else None, dtype=dtype,
+                          progress=progress_bar())
+    print(result if args.verbose else result.short())
     return 0 if result.ok else 1
 
 
@@ -386,6 +412,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ImportError as err:
         print(f"symshape: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `symshape check | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

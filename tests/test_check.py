@@ -247,3 +247,57 @@ def test_cli_check_usage_errors(capsys):
     assert main(["check", "seed_case1", "--at", "H=32"]) == 2
     assert capsys.readouterr().err == (
         "symshape: error: check: sizes {'H': 32} must give exactly the report's sizes H, W; missing W\n")
+
+
+# ------------------------------------------------ dtypes, short output
+
+def test_an_embedding_model_is_checked_with_index_inputs():
+    model = nn.Sequential(nn.Embedding(100, 8), nn.Flatten(), nn.Linear(8 * 5, 3))
+    rep = ss.trace(model, "N,5")
+    res = ss.check(model, rep, sizes=[{"N": 1}, {"N": 4}])
+    assert res.ok, str(res)
+    assert len(res.comparisons) == 2 * 9  # per size: the domain, 3 layers and the model, shape and MACs
+
+
+def test_a_double_and_a_half_model_are_checked_in_their_dtype():
+    for model in (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()).double(),
+                  nn.Sequential(nn.Linear(6, 4), nn.ReLU()).half()):
+        spec = "1,3,H,W" if isinstance(model[0], nn.Conv2d) else "N,6"
+        rep = ss.trace(model, spec)
+        sizes = [{"H": 5, "W": 4}] if "H" in spec else [{"N": 3}]
+        assert ss.check(model, rep, sizes=sizes, device="cpu").ok
+
+
+def test_the_input_dtype_follows_the_model():
+    from symshape.verify import input_dtype
+
+    assert input_dtype(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2))) == torch.long
+    assert input_dtype(nn.Conv2d(3, 4, 3).double()) == torch.float64
+    assert input_dtype(nn.ReLU()) == torch.float32
+
+
+def test_check_reports_progress_per_size():
+    seen = []
+    model = zoo.seed_case1()
+    ss.check(model, ss.trace(model, "1,3,H,W"), sizes=[{"H": 32, "W": 32}, {"H": 5, "W": 5}],
+             progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]
+
+
+def test_cli_check_prints_one_line_per_size_and_the_table_with_verbose(capsys):
+    assert main(["check", "seed_case1", "--at", "H=32,W=32"]) == 0
+    assert capsys.readouterr().out == (
+        "check Sequential against torch (meta): ok: 1 sizes, 11 comparisons, 0 mismatches, 0 skipped\n"
+        "  H=32, W=32: runs in torch, as predicted; 10 comparisons, all agree\n")
+    assert main(["check", "seed_case1", "--at", "H=32,W=32", "--verbose"]) == 0
+    assert "  0        Conv2d      (1, 32, 13, 13)  (1, 32, 13, 13)" in capsys.readouterr().out
+
+
+def test_cli_check_takes_a_dtype(tmp_path, capsys, monkeypatch):
+    (tmp_path / "emb.py").write_text(
+        "import torch.nn as nn\n"
+        "def net():\n"
+        "    return nn.Sequential(nn.Embedding(50, 4), nn.Flatten(), nn.Linear(4 * 7, 2))\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "emb.py:net", "--input", "N,7", "--at", "N=2", "--dtype", "long"]) == 0
+    assert "ok: 1 sizes" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 import sympy
 import torch
 from torch import nn
@@ -87,6 +88,35 @@ class CheckResult:
         return (f"check {self.model} against torch ({self.device}): {verdict}: {len(self.sizes)} sizes, "
                 f"{n} comparisons, {len(self.mismatches)} mismatches, {len(self.skipped)} skipped")
 
+    def short(self) -> str:
+        """The summary, one line per size, then the mismatches, skipped comparisons and notes: what
+        the command line prints (``str()`` adds every layer's table)."""
+        lines = [self.summary()]
+        for sizes in self.sizes:
+            at = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "(no size symbols)"
+            here = [c for c in self.comparisons if c.sizes == sizes]
+            domain = next((c for c in here if c.what == "domain"), None)
+            bad = sum(c.status == "mismatch" for c in here)
+            if domain is not None and domain.note.startswith("runs in torch"):
+                lines.append(f"  {at}: {domain.note}; {len(here) - 1} comparisons, "
+                             + (f"{bad} MISMATCHES" if bad else "all agree"))
+            elif domain is not None:
+                lines.append(f"  {at}: {domain.note}" + (" MISMATCH" if domain.status == "mismatch" else ""))
+            else:
+                lines.append(f"  {at}: runs in torch, as predicted; {len(here)} comparisons, "
+                             + (f"{bad} MISMATCHES" if bad else "all agree"))
+        return "\n".join(lines + self._tail())
+
+    def _tail(self) -> list:
+        lines = []
+        if self.mismatches:
+            lines += ["", "mismatches:"] + [f"  {c}" for c in self.mismatches]
+        if self.skipped:
+            lines += ["", "skipped:"] + [f"  {c.where()} {c.what}: {c.note}" for c in self.skipped]
+        if self.notes:
+            lines += ["", "notes:"] + [f"  {note}" for note in self.notes]
+        return lines
+
     def __str__(self) -> str:
         lines = [self.summary()]
         for sizes in self.sizes:
@@ -114,16 +144,11 @@ class CheckResult:
             for r in table:
                 lines.append("  " + "  ".join(c.rjust(w) if i in (4, 5) else c.ljust(w)
                                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if self.mismatches:
-            lines += ["", "mismatches:"] + [f"  {c}" for c in self.mismatches]
-        if self.skipped:
-            lines += ["", "skipped:"] + [f"  {c.where()} {c.what}: {c.note}" for c in self.skipped]
-        if self.notes:
-            lines += ["", "notes:"] + [f"  {note}" for note in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + self._tail())
 
 
-def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta") -> CheckResult:
+def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta",
+          dtype: Optional[torch.dtype] = None, progress=None) -> CheckResult:
     """Check ``rep = trace(model, ...)`` against torch: shapes, MACs and the domain, size by size.
 
     ``sizes`` is a list of ``{symbol name: int}`` dicts giving every symbol of ``rep``
@@ -144,7 +169,9 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
       (or inside it). Where meta is known to accept what CPU rejects
       (:data:`META_DIVERGENCES`), a meta run that succeeds is repeated on CPU.
 
-    The model is never modified. Raises :class:`~symshape.ShapeError` when a size dict
+    Inputs have ``dtype``, by default :func:`~symshape.verify.observing.input_dtype` of the
+    model (indices for an embedding, else the parameters' dtype). ``progress``, if given, is
+    called as ``progress(done, total)`` after each size. The model is never modified. Raises :class:`~symshape.ShapeError` when a size dict
     does not name exactly the report's symbols.
 
     >>> import symshape as ss
@@ -182,7 +209,9 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
                              + (f"; missing {', '.join(missing)}" if missing else "")
                              + (f"; unknown {', '.join(extra)}" if extra else ""))
         points.append(point)
-        comparisons += _check_at(model, rep, point, device, by_path, first)
+        comparisons += _check_at(model, rep, point, device, by_path, first, dtype)
+        if progress is not None:
+            progress(len(points), len(sizes))
     loose = sorted({layer.name for layer in rep.layers if layer.name not in by_path})
     notes = ()
     if loose:
@@ -207,13 +236,13 @@ def _failure_text(err):
     return f"torch raised in module {err.module_name!r} ({err.kind}): {str(err).split(f' on {err.device}: ', 1)[-1]}"
 
 
-def _check_at(model, rep, point, device, by_path, first):
+def _check_at(model, rep, point, device, by_path, first, dtype=None):
     values = {s: sympy.Integer(point[s.name]) for s in rep.symbols}
     shape = tuple(int(d.subs(values)) for d in rep.input_shape)
     violated = rep.violations(**point)
     obs, err = None, None
     try:
-        obs = observe(model, shape, device=device)
+        obs = observe(model, shape, device=device, dtype=dtype)
     except ObserveError as e:
         err = e
 
@@ -226,7 +255,7 @@ def _check_at(model, rep, point, device, by_path, first):
         if err is None and blamed is not None and torch.device(device).type == "meta" and isinstance(
                 blamed, tuple(META_DIVERGENCES)):
             try:
-                observe(model, shape, device="cpu")
+                observe(model, shape, device="cpu", dtype=dtype)
             except ObserveError as e:
                 err = e
         needs = f"layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)}"

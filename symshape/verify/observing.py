@@ -62,6 +62,7 @@ __all__ = [
     "Observations",
     "ObserveError",
     "observe",
+    "input_dtype",
     "FLOPCOUNTER_BLIND_SPOTS",
     "FLOPCOUNTER_AVOIDED",
     "META_DIVERGENCES",
@@ -203,10 +204,11 @@ Input = Union[torch.Tensor, tuple, list]
 
 
 def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bool = True,
-            dtype: torch.dtype = torch.float32) -> Observations:
+            dtype: Optional[torch.dtype] = None) -> Observations:
     """Run ``model`` on ``inputs`` and report, per module, what torch actually did.
 
-    Each input is a shape (a tuple of ints; a float tensor of ``dtype`` is made from it)
+    Each input is a shape (a tuple of ints; a tensor of ``dtype`` is made from it, by default
+    :func:`input_dtype` of the model: indices for an embedding, else its parameters' dtype)
     or a tensor (e.g. integer indices for ``nn.Embedding``; moved to ``device``). The
     model runs on a copy on ``device`` (default ``"meta"``: no memory, no compute); if
     the meta run raises and ``fallback`` is true, the whole model is run again on CPU and
@@ -253,6 +255,7 @@ def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bo
         raise TypeError(f"observe: expected an nn.Module, got {type(model).__name__}")
     specs = tuple(_check_input(i, k) for k, i in enumerate(inputs))
     device = torch.device(device)
+    dtype = input_dtype(model) if dtype is None else dtype
     result, failure = _run(model, specs, device, dtype)
     if failure is not None and device.type == "meta" and fallback:
         result, cpu_failure = _run(model, specs, torch.device("cpu"), dtype)
@@ -304,7 +307,26 @@ def _make_input(spec, device, dtype, generator):
         return spec.detach().to(device)
     if device.type == "meta":
         return torch.empty(spec, dtype=dtype, device=device)
+    if not (dtype.is_floating_point or dtype.is_complex):  # indices: 0 is valid for every embedding
+        return torch.zeros(spec, dtype=dtype, device=device)
     return torch.randn(spec, dtype=dtype, generator=generator).to(device)
+
+
+def input_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype a model's input must have: ``torch.long`` when its first module with parameters is
+    an ``nn.Embedding`` or ``nn.EmbeddingBag`` (indices), else the dtype of its first floating-point
+    parameter (``model.double()`` takes float64), else float32.
+
+    >>> input_dtype(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2))), input_dtype(nn.Linear(2, 2).double())
+    (torch.int64, torch.float64)
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+            return torch.long
+        own = [p for p in module.parameters(recurse=False) if p.is_floating_point()]
+        if own:
+            return own[0].dtype
+    return torch.float32
 
 
 def _copy_to(model, device):
@@ -325,7 +347,9 @@ def _copy_to(model, device):
         if isinstance(p, nn.parameter.UninitializedParameter):  # lazy modules materialise on device
             memo[id(p)] = nn.parameter.UninitializedParameter(p.requires_grad, device, p.dtype)
         else:
-            memo[id(p)] = nn.Parameter(moved(p), requires_grad=p.requires_grad)
+            # no autograd on the copy: the run is under no_grad, and a parameter that requires grad
+            # makes some models (timm's CaiT) fail where torch's eval-mode inference runs
+            memo[id(p)] = nn.Parameter(moved(p), requires_grad=False)
     for b in model.buffers():
         if isinstance(b, nn.parameter.UninitializedBuffer):
             memo[id(b)] = nn.parameter.UninitializedBuffer(b.requires_grad, device, b.dtype)
@@ -339,6 +363,8 @@ def _shape_of(value):
         return tuple(int(d) for d in value.shape)
     if isinstance(value, (tuple, list)):
         return tuple(_shape_of(v) for v in value)
+    if isinstance(value, dict):  # a dict of outputs: its values, in order, as the trace keeps them
+        return tuple(_shape_of(v) for v in value.values())
     return None
 
 
