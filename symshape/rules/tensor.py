@@ -188,7 +188,7 @@ def reshape(x, *shape):
     return Out(tuple(sizes), 0, tuple(reqs))
 
 
-@register("view_as", "reshape_as", "expand_as")
+@register("view_as", "reshape_as")
 def view_as(x, other):
     """out = other's shape."""
     if not is_tensor(other):
@@ -276,6 +276,14 @@ def expand(x, *sizes):
             reqs.append(equal(d, s, "expand keeps dims that are not 1"))
             out.append(d)
     return Out(tuple(out), 0, tuple(reqs))
+
+
+@register("expand_as")
+def expand_as(x, other):
+    """out = x.expand(other's shape): a size-1 dim stretches, the others must agree."""
+    if not is_tensor(other):
+        raise ShapeError("expected a tensor to take the shape from")
+    return expand(x, *other)
 
 
 @register("repeat")
