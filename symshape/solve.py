@@ -67,12 +67,25 @@ class _Cond:
     g: int
     expr: sympy.Basic
     label: str
+    #: for rel 'or' (a disjunction such as broadcasting's ``H = 16 or H = 1``): its alternatives,
+    #: each a tuple of conditions that must all hold
+    parts: tuple = ()
 
     @property
     def syms(self):
+        if self.rel == "or":
+            return set().union(*(c.syms for conj in self.parts for c in conj))
         return self.f.free_symbols
 
+    def xreplace(self, mapping, expr: bool = True) -> "_Cond":
+        """The condition with symbols replaced (in ``expr`` too unless *expr* is False)."""
+        parts = tuple(tuple(c.xreplace(mapping, expr) for c in conj) for conj in self.parts)
+        return _Cond(self.rel, self.f.xreplace(mapping), self.g, self.expr.xreplace(mapping) if expr else self.expr,
+                     self.label, parts)
+
     def holds(self, env) -> bool:
+        if self.rel == "or":
+            return any(all(c.holds(env) for c in conj) for conj in self.parts)
         v = compile_expr(self.f)(env)
         return v % self.g == 0 if self.rel == "mod" else _OPS[self.rel](v)
 
@@ -94,6 +107,14 @@ def _parse(cond, label: str, out: list) -> None:
     if isinstance(cond, sympy.And):
         for a in cond.args:
             _parse(a, label, out)
+        return
+    if isinstance(cond, sympy.Or):  # solved as the union of its alternatives
+        parts = []
+        for a in cond.args:
+            conj: list = []
+            _parse(a, label, conj)
+            parts.append(tuple(conj))
+        out.append(_Cond("or", sympy.Integer(0), 0, cond, label, tuple(parts)))
         return
     rel = _REL.get(type(cond))
     if rel is None:
@@ -162,7 +183,7 @@ def _dir_cached(e, x, lows: frozenset, free: frozenset) -> Optional[int]:
 
 def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
     """The common direction of cond's f in every symbol of syms (+1, -1), 0 if constant, else None."""
-    if cond.rel in ("mod", "ne"):
+    if cond.rel in ("mod", "ne", "or"):
         return None
     mine = cond.syms
     key = frozenset((s, lows[s]) for s in mine if s in lows)
@@ -264,6 +285,14 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
     """The x in rng (other symbols fixed by env) where cond holds."""
     if rng.is_empty:
         return rng
+    if cond.rel == "or":  # the union of the alternatives
+        result = IntSet()
+        for conj in cond.parts:
+            part = rng
+            for c in conj:
+                part = part & _solve_1d(c, x, part, env, ctx)
+            result = result | part
+        return result
     lo, hi = rng.min(), rng.max()
     at = lambda v: {**env, x: v}  # noqa: E731
     result = None
@@ -694,7 +723,7 @@ def _conditions(conditions, syms) -> list:
                 f"the condition {fmt(c.expr)} mentions {', '.join(unknown)}, which is not among the symbols "
                 f"solved for ({', '.join(by_name) or 'none'}): add it to over=, or substitute a value first")
         rename = {s: by_name[s.name] for s in c.syms if s != by_name[s.name]}
-        out.append(_Cond(c.rel, c.f.xreplace(rename), c.g, c.expr.xreplace(rename), c.label) if rename else c)
+        out.append(c.xreplace(rename) if rename else c)
     return out
 
 
@@ -718,7 +747,7 @@ def _ties(conds, syms):
                 continue
         rest.append(c)
     if ties:
-        rest = [_Cond(c.rel, c.f.xreplace(ties), c.g, c.expr, c.label) for c in rest]
+        rest = [c.xreplace(ties, expr=False) for c in rest]
     return rest, ties
 
 

@@ -12,6 +12,7 @@ import sympy
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
+from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
 from .report import Condition, Layer, Report, Shape, as_output
 from .rules.common import fmt_shape
@@ -32,6 +33,24 @@ class Tracer:
         self.layers: list = []
         self.domain: list = []
         self._seen: set = set()
+        self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
+
+    def lows(self) -> dict:
+        """The lowest size of each symbol that the domain collected so far allows."""
+        if self._lows[0] != len(self.domain):
+            self._lows = (len(self.domain), lower_bounds(self.domain))
+        return self._lows[1]
+
+    def simplify(self, value):
+        """A size, relation or shape (or several) with Max/Min and disjunctions decided by the
+        domain's lower bounds (:func:`~symshape.decide.under_bounds`): the formulas hold only
+        inside the domain, so what the domain decides is replaced."""
+        if isinstance(value, (tuple, list)):
+            return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
+                Shape(self.simplify(v) for v in value)
+        if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
+            return under_bounds(value, self.lows(), _proves)
+        return value
 
     def fail(self, name: str, kind: str, inputs, message: str) -> ShapeError:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
@@ -39,7 +58,7 @@ class Tracer:
 
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
-        expr = simplify_relation(expr)
+        expr = simplify_relation(self.simplify(sympy.sympify(expr, strict=True)))
         if expr is sympy.true:
             return
         if expr is sympy.false:
@@ -68,7 +87,7 @@ class Tracer:
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
-        shape = as_output(out.shape)
+        shape = as_output(self.simplify(out.shape))
         try:
             macs = sympy.sympify(out.macs, strict=True)  # strict: a string is refused, never evaluated
         except sympy.SympifyError:
@@ -102,6 +121,13 @@ class Tracer:
             f"no shape rule for {kind} and it is not a plain chain of its children; "
             f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
         )
+
+
+def _proves(diff, lows) -> bool:
+    """``diff >= 0`` at every size at or above *lows*, shown by monotonicity (products of sizes)."""
+    from .solve import implied_by_bounds
+
+    return implied_by_bounds(sympy.Ge(diff, 0), lows)
 
 
 #: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.

@@ -62,3 +62,102 @@ def test_expand_as_stretches_size_one_dims():
     assert rep.output_shape == (1, 8, H, W)
     assert torch_run(SqueezeExcite(), (1, 8, 7, 9)) == (1, 8, 7, 9)
     assert agrees(SqueezeExcite(), "1,8,H,W", [(7, 9), (1, 1), (3, 1)]) == 3
+
+
+class AddParam(nn.Module):
+    """x + a fixed-size parameter (a position embedding, a relative position bias)."""
+
+    def __init__(self, shape, conv=False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1) if conv else nn.Identity()
+        self.pos = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x):
+        return self.conv(x) + self.pos
+
+
+def test_broadcast_fixed_size_admits_size_one():
+    model = AddParam((1, 3, 16, 16), conv=True)
+    rep = ss.trace(model, "1,3,H,W")
+    assert [str(c.expr) for c in rep.domain] == ["Eq(H, 1) | Eq(H, 16)", "Eq(W, 1) | Eq(W, 16)"]
+    assert [repr(c) for c in rep.domain] == ["H = 16 or H = 1", "W = 16 or W = 1"]
+    assert rep.domain[0].why == "broadcasting needs dim -2 to agree (H vs 16) or one of them to be 1"
+    assert rep.output_shape == (1, 3, 16, 16)
+    assert agrees(model, "1,3,H,W", itertools.product((1, 2, 15, 16, 17), (1, 16, 3))) == 4
+    answer = rep.valid_inputs()
+    assert str(answer) == "H ∈ {1, 16}, W ∈ {1, 16}" and len(answer) == 4
+    from symshape.render.json import from_json, to_json
+    assert from_json(to_json(rep)).domain == rep.domain
+    assert "runs when H = 16 or H = 1, W = 16 or W = 1" in str(rep)
+    assert "% the model runs when: H = 16 or H = 1, W = 16 or W = 1" in rep.to_latex()
+    assert r"$H = 1 \vee H = 16$, $W = 1 \vee W = 16$" in rep.to_markdown()
+
+
+def test_broadcast_vit_position_embedding():
+    model = AddParam((1, 197, 64))
+    rep = ss.trace(model, "1,L,64")
+    assert [repr(c) for c in rep.domain] == ["L = 197 or L = 1"]
+    assert agrees(model, "1,L,64", [(1,), (2,), (196,), (197,), (198,)], names=("L",)) == 2
+
+
+class Transposed(nn.Module):
+    def forward(self, x):
+        return x + x.transpose(2, 3)
+
+
+class Shifted(nn.Module):
+    def forward(self, x):
+        return x[..., 1:] + x
+
+
+def test_broadcast_two_symbolic_sizes():
+    rep = ss.trace(Transposed(), "1,2,H,W")
+    assert [repr(c) for c in rep.domain] == ["H = W or H = 1 or W = 1"]
+    assert rep.output_shape == (1, 2, sympy.Max(H, W), sympy.Max(H, W))
+    assert agrees(Transposed(), "1,2,H,W", itertools.product(range(1, 5), range(1, 5))) == 10
+    # a size that can be 0: 0 against 1 broadcasts to 0
+    rep = ss.trace(Shifted(), "1,2,W")
+    assert [repr(c) for c in rep.domain] == ["W - 1 = 1 or W = 1"]
+    assert agrees(Shifted(), "1,2,W", [(w,) for w in range(1, 6)], names=("W",)) == 2
+
+
+def test_broadcast_errors_when_both_sizes_fixed():
+    class Bad(nn.Module):
+        def forward(self, x):
+            return x + torch.zeros(3, 5)
+
+    assert isinstance(torch_run(Bad(), (2, 4)), RuntimeError)
+    with pytest.raises(ss.ShapeError, match=r"layer 'add' \(add\) got input \(H, 4\), \(3, 5\): cannot broadcast "
+                                            r"\(H, 4\) and \(3, 5\): dim -1 is 4 in one and 5 in another, and neither is 1"):
+        ss.trace(Bad(), "H,4")
+
+
+class PositionScale(nn.Module):
+    """edgenext's positional encoding: a cumulative sum divided by its last row."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 8, stride=8)
+
+    def forward(self, x):
+        y = self.conv(x).cumsum(2)
+        return y / (y[:, :, -1:, :] + 1e-6)
+
+
+def test_max_min_decided_by_the_domain():
+    rep = ss.trace(PositionScale(), "1,3,H,W")
+    assert [repr(c) for c in rep.domain] == ["H >= 8", "W >= 8"]
+    assert rep.layers[-2].out_shape == (1, 4, 1, sympy.floor(W / 8))
+    assert agrees(PositionScale(), "1,3,H,W", [(256, 256), (8, 9), (7, 8), (17, 63)]) == 3
+
+    class Strided(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return self.conv(x)[..., ::2]
+
+    rep = ss.trace(Strided(), "1,3,H,W")
+    assert rep.output_shape == (1, 8, H - 2, sympy.floor((W - 1) / 2))
+    assert agrees(Strided(), "1,3,H,W", [(3, 3), (3, 4), (9, 10), (2, 5)]) == 3

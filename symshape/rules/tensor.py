@@ -17,6 +17,7 @@ share one rule.
 """
 from __future__ import annotations
 
+import itertools
 import operator
 from types import SimpleNamespace
 
@@ -65,25 +66,61 @@ def _sizes(args) -> tuple:
 
 # ---------------------------------------------------------------- element-wise and broadcasting
 
+def stretches(a, b) -> sympy.Basic:
+    """The condition that a dim of size *a* broadcasts against one of size *b*, as torch decides
+    it: the sizes are equal or either is 1 (sympy folds the parts that are decided).
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> stretches(H, 16), stretches(H, W), stretches(2 * H, 16)
+    (Eq(H, 1) | Eq(H, 16), Eq(H, 1) | Eq(H, W) | Eq(W, 1), Eq(2*H, 16))
+    """
+    a, b = sympy.sympify(a, strict=True), sympy.sympify(b, strict=True)
+    if not (a.is_Integer or b.is_Integer):  # one order, so that H vs W and W vs H give one condition
+        a, b = sorted((a, b), key=sympy.default_sort_key)
+    return sympy.Or(sympy.Eq(a, b), sympy.Eq(a, 1), sympy.Eq(b, 1))
+
+
+def _larger(sizes) -> sympy.Expr:
+    """The output size of a broadcast dim whose sizes other than 1 are all symbolic: each is 1 or
+    the common size, so the output is their Max (without the sizes that another is always at
+    least), times ``Min(*sizes, 1)`` where a size can be 0 (0 against 1 broadcasts to 0).
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> _larger([H, W]), _larger([H - 1, H])
+    (Max(H, W), H*Min(1, H - 1))
+    """
+    keep = list(sizes)
+    for a in list(keep):
+        if any(b is not a and always_nonnegative(b - a) for b in keep):
+            keep.remove(a)
+    out = keep[0] if len(keep) == 1 else sympy.Max(*keep)
+    if all(always_nonnegative(s - 1) for s in sizes):
+        return out
+    return out * smin(*sizes, sympy.Integer(1))
+
+
 def broadcast(*shapes) -> Out:
-    """NumPy broadcasting: align the trailing dims; a 1 stretches; two different sizes must be
-    equal, which for symbolic sizes becomes a domain condition."""
+    """NumPy broadcasting: align the trailing dims; two sizes agree when equal or when either is 1
+    (which stretches). Symbolic sizes that are not decided give the domain condition
+    ``a = b or a = 1 or b = 1``; the output size is the fixed size among them, else their Max."""
     rank = max(len(s) for s in shapes)
-    padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(s) for s in shapes]
+    padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(sympy.sympify(d, strict=True) for d in s) for s in shapes]
     out, reqs = [], []
     for i, dims in enumerate(zip(*padded)):
-        size = sympy.Integer(1)
+        sizes = []  # the distinct sizes other than 1
         for d in dims:
-            if d == 1 or same_size(d, size):
-                continue
-            if size == 1:
-                size = d
-                continue
-            if same_size(d, size) is False:
-                raise ShapeError(f"cannot broadcast {' and '.join(fmt_shape(s) for s in shapes)}: "
-                                 f"dim {i - rank} is {fmt_size(size)} in one and {fmt_size(d)} in another, and neither is 1")
-            reqs.append(equal(size, d, f"broadcasting needs dim {i - rank} to agree ({fmt_size(size)} vs {fmt_size(d)})"))
-        out.append(size)
+            if d != 1 and not any(same_size(d, s) for s in sizes):
+                sizes.append(d)
+        fixed = [s for s in sizes if s.is_Integer]
+        if len(fixed) > 1:
+            raise ShapeError(f"cannot broadcast {' and '.join(fmt_shape(s) for s in shapes)}: "
+                             f"dim {i - rank} is {fixed[0]} in one and {fixed[1]} in another, and neither is 1")
+        for a, b in itertools.combinations(sizes, 2):
+            reqs.append((stretches(a, b), f"broadcasting needs dim {i - rank} to agree ({fmt_size(a)} vs {fmt_size(b)}) "
+                                          f"or one of them to be 1"))
+        out.append(fixed[0] if fixed else _larger(sizes) if sizes else sympy.Integer(1))
     return Out(tuple(out), 0, tuple(reqs))
 
 
@@ -259,7 +296,8 @@ def unsqueeze(x, dim: int):
 
 @register("expand")
 def expand(x, *sizes):
-    """out = sizes, where -1 keeps x's size and a size-1 dim stretches; new dims lead."""
+    """out = sizes, where -1 keeps x's size and a dim of size 1 stretches (a symbolic dim must be
+    the target size or 1); new dims lead."""
     sizes = _sizes(sizes)
     if len(sizes) < len(x):
         raise ShapeError(f"expand needs at least {len(x)} sizes for {fmt_shape(x)}, got {tuple(sizes)}")
@@ -270,11 +308,12 @@ def expand(x, *sizes):
             out.append(d)
         elif d == 1:
             out.append(s)
-        elif same_size(d, s) is False:
+        elif d.is_Integer and s.is_Integer:
             raise ShapeError(f"cannot expand {fmt_shape(x)} to {tuple(sizes)}: a dim of size {d} can only stay {d}")
         else:
-            reqs.append(equal(d, s, "expand keeps dims that are not 1"))
-            out.append(d)
+            reqs.append((sympy.Or(sympy.Eq(d, s), sympy.Eq(d, 1)),
+                         f"expand to {fmt_size(s)} needs the dim ({fmt_size(d)}) to be {fmt_size(s)} or 1"))
+            out.append(s)
     return Out(tuple(out), 0, tuple(reqs))
 
 
