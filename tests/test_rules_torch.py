@@ -161,3 +161,49 @@ def test_max_min_decided_by_the_domain():
     rep = ss.trace(Strided(), "1,3,H,W")
     assert rep.output_shape == (1, 8, H - 2, sympy.floor((W - 1) / 2))
     assert agrees(Strided(), "1,3,H,W", [(3, 3), (3, 4), (9, 10), (2, 5)]) == 3
+
+
+class FunctionalNorm(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.weight = nn.Parameter(torch.ones(4))
+        self.register_buffer("mean", torch.zeros(4))
+        self.register_buffer("var", torch.ones(4))
+
+    def forward(self, x):
+        if self.kind == "group":
+            return F.group_norm(x, 4)
+        if self.kind == "group_weight":
+            return F.group_norm(x, 2, self.weight)
+        if self.kind == "batch_train":
+            return F.batch_norm(x, self.mean.clone(), self.var.clone(), training=True)
+        if self.kind == "batch_eval":
+            return F.batch_norm(x, self.mean, self.var)
+        return F.instance_norm(x)
+
+
+@pytest.mark.parametrize("kind, spec, domain, points", [
+    ("group", "N,4,H,W", ["H*N*W >= 2"], [(1, 1, 1), (2, 1, 1), (1, 1, 2), (1, 3, 3)]),
+    ("group_weight", "1,C,H,W", ["C = 4", "C ≡ 0 (mod 2)", "H*W*floor(C/2) >= 2"], [(4, 1, 1), (2, 1, 1), (6, 1, 1), (4, 3, 3)]),
+    ("batch_train", "N,4,H,W", ["H*N*W >= 2"], [(1, 1, 1), (2, 1, 1), (1, 2, 3)]),
+    ("batch_eval", "N,4,H,W", [], [(1, 1, 1), (3, 2, 2)]),
+    ("instance", "N,4,H,W", ["H*W >= 2"], [(1, 1, 1), (2, 1, 1), (1, 1, 2)]),
+])
+def test_functional_norms_share_the_module_rules(kind, spec, domain, points):
+    model = FunctionalNorm(kind)
+    rep = ss.trace(model, spec)
+    assert [repr(c) for c in rep.domain] == domain
+    names = [t for t in spec.split(",") if not t.isdigit()]
+    assert agrees(model, spec, points, names=names) >= 1
+
+
+def test_functional_group_norm_fixed_channels_not_divisible():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return F.group_norm(x, 4)
+
+    assert isinstance(torch_run(Odd(), (1, 6, 2, 2)), RuntimeError)
+    with pytest.raises(ss.ShapeError, match=r"layer 'group_norm' \(group_norm\) got input \(1, 6, H, W\): "
+                                            r"num_groups=4 must divide the 6 channels"):
+        ss.trace(Odd(), "1,6,H,W")
