@@ -894,7 +894,10 @@ def exactness_conditions(report) -> list:
 
 def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
     """Lines giving, for each of the first *limit* boxes of *answer*, every layer's output shape
-    over the box (a size that varies prints as ``lo..hi``; shapes are monotone in the sizes)."""
+    over the box (a size that varies prints as ``lo..hi``; shapes are monotone in the sizes); a
+    layer with several outputs gives each of them."""
+    from .report import shapes_of
+
     lines = []
     for box in answer.boxes[:limit]:
         low = dict(zip(answer.free, (s.min() for s in box)))
@@ -904,15 +907,16 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
         text = ", ".join(s.text(x.name) for s, x in zip(box, answer.free))
         lines.append(f"per layer, over {text}:")
         for layer in report.layers:
-            shapes = layer.out_shape if not isinstance(layer.out_shape, tuple) or all(
-                not isinstance(d, tuple) for d in layer.out_shape) else layer.out_shape
-            dims = []
-            for d in shapes:
-                d = sympy.sympify(d, strict=True)
-                a = compile_expr(d)(low)
-                b = None if None in (high[s] for s in d.free_symbols) else compile_expr(d)(high)
-                dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")
-            lines.append(f"  {layer.name!r} ({layer.kind}): ({', '.join(dims)})")
+            parts = []
+            for shape in shapes_of(layer.out_shape):  # one shape, or each output of a multi-output layer
+                dims = []
+                for d in shape:
+                    d = sympy.sympify(d, strict=True)
+                    a = compile_expr(d)(low)
+                    b = None if None in (high[s] for s in d.free_symbols) else compile_expr(d)(high)
+                    dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")
+                parts.append(f"({', '.join(dims)})")
+            lines.append(f"  {layer.name!r} ({layer.kind}): {', '.join(parts)}")
     return lines
 
 

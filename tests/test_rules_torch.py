@@ -207,3 +207,35 @@ def test_functional_group_norm_fixed_channels_not_divisible():
     with pytest.raises(ss.ShapeError, match=r"layer 'group_norm' \(group_norm\) got input \(1, 6, H, W\): "
                                             r"num_groups=4 must divide the 6 channels"):
         ss.trace(Odd(), "1,6,H,W")
+
+
+class Attend(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y, _ = self.mha(x, x, x)
+        return self.fc(y)
+
+
+def test_explain_solution_with_a_multi_output_layer():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rep = ss.trace(Attend(), "1,L,16")
+    text = rep.explain_solution(rep.macs <= 10000)
+    assert text.splitlines() == [
+        "answer: 1 ≤ L ≤ 7",
+        "per layer, over 1 ≤ L ≤ 7:",
+        "  'mha' (MultiheadAttention): (1, 1..7, 16), (1, 1..7, 1..7)",
+        "  'fc' (Linear): (1, 1..7, 4)",
+    ]
+    model = Attend().train()  # not the fused eval path, which FlopCounterMode does not count
+    for length, inside in ((7, True), (8, False)):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            y, w = model.mha(*[torch.zeros(1, length, 16)] * 3)
+            model.fc(y)
+        assert (y.shape, w.shape) == ((1, length, 16), (1, length, length))
+        assert (counter.get_total_flops() // 2 <= 10000) is inside
+        assert rep.at(L=length).macs == counter.get_total_flops() // 2
