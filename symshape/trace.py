@@ -83,6 +83,10 @@ class Tracer:
             result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
         except ShapeError as err:
             raise self.fail(name, kind, inputs if shown is None else shown, str(err)) from None
+        except Exception as err:  # a rule that broke on arguments it did not expect: named, never raw
+            raise self.fail(name, kind, inputs if shown is None else shown,
+                            f"its shape rule failed with {type(err).__name__}: {err}; register a rule that handles "
+                            f"this call with @symshape.register, or report it") from err
         inputs = inputs if shown is None else shown
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:

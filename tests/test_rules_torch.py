@@ -239,3 +239,50 @@ def test_explain_solution_with_a_multi_output_layer():
         assert (y.shape, w.shape) == ((1, length, 16), (1, length, length))
         assert (counter.get_total_flops() // 2 <= 10000) is inside
         assert rep.at(L=length).macs == counter.get_total_flops() // 2
+
+
+class Reverse(nn.Module):
+    def forward(self, x):
+        return x[..., torch.arange(x.shape[-1] - 1, -1, -1)]
+
+
+class Steps(nn.Module):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def forward(self, x):
+        return x[..., torch.arange(x.shape[-1] - 1, 2, self.step)]
+
+
+def test_arange_with_a_negative_step():
+    rep = ss.trace(Reverse(), "1,3,W")
+    assert rep.output_shape == (1, 3, W) and rep.domain == ()
+    assert agrees(Reverse(), "1,3,W", [(w,) for w in (1, 2, 7)], names=("W",)) == 3
+    rep = ss.trace(Steps(-2), "1,3,W")
+    assert rep.output_shape == (1, 3, sympy.floor(W / 2) - 1) and [repr(c) for c in rep.domain] == ["W >= 3"]
+    assert agrees(Steps(-2), "1,3,W", [(w,) for w in (1, 2, 3, 4, 5, 8)], names=("W",)) == 4
+    # a positive step needs the bounds the other way round: W - 1 <= 2 (W = 1 indexes out of range,
+    # which depends on the index values: not modelled)
+    rep = ss.trace(Steps(1), "1,3,W")
+    assert [repr(c) for c in rep.domain] == ["W <= 3"]
+    assert agrees(Steps(1), "1,3,W", [(w,) for w in (2, 3, 4, 5)], names=("W",)) == 2
+
+
+def test_a_rule_that_breaks_is_a_shape_error_naming_the_layer():
+    def broken(x, *args, **kwargs):
+        raise ValueError("boom")
+
+    saved = ss.rules.registry.RULES.get(torch.flip)
+    ss.register(torch.flip)(broken)
+
+    class Flip(nn.Module):
+        def forward(self, x):
+            return torch.flip(x, (1,))
+
+    try:
+        with pytest.raises(ss.ShapeError, match=r"^layer 'flip' \(flip\) got input \(1, H\): its shape rule failed with "
+                                                r"ValueError: boom; register a rule"):
+            ss.trace(Flip(), "1,H")
+    finally:
+        ss.register(torch.flip)(saved)
