@@ -212,6 +212,9 @@ def trace(model: nn.Module, input_shape) -> Report:
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
     tracer = Tracer()
+    kind = type(model).__name__
+    for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
+        tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
     out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     return Report(

@@ -286,3 +286,14 @@ def test_a_rule_that_breaks_is_a_shape_error_naming_the_layer():
             ss.trace(Flip(), "1,H")
     finally:
         ss.register(torch.flip)(saved)
+
+
+def test_input_sizes_are_never_negative():
+    rep = ss.trace(nn.Identity(), (1, H - 100))
+    assert [str(c) for c in rep.domain] == ["H >= 100  [layer '' (Identity): dim 1 of the input is a size, >= 0]"]
+    assert isinstance(torch_run(nn.Identity(), (1, -95)), RuntimeError)
+    with pytest.raises(ss.ShapeError, match=r"the model does not run at H=5: layer '' \(Identity\) needs H >= 100"):
+        rep.at(H=5)
+    assert rep.at(H=100).output_shape == torch_run(nn.Identity(), (1, 0)) == (1, 0)
+    assert str(rep.valid_inputs()) == "H ≥ 100"
+    assert ss.trace(nn.Identity(), (1, H)).domain == ()
