@@ -10,6 +10,10 @@ from typing import Iterable, Optional
 
 import sympy
 import torch.nn as nn
+import torch.nn.modules.module as _module
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
@@ -104,6 +108,9 @@ class Tracer:
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
         """Apply the module's rule, or walk it when it is a container."""
         kind = type(module).__name__
+        refusal = _unsupported(module)
+        if refusal:
+            raise self.fail(name, kind, inputs, refusal)
         rule = rule_for(module)
         if rule is not None:
             params = sum(p.numel() for p in module.parameters())
@@ -178,6 +185,41 @@ def _chain(module: nn.Module) -> Optional[Iterable]:
     return None
 
 
+#: forward pre-hooks that torch itself installs and that keep the shapes (they recompute a weight)
+_SHAPE_KEEPING_HOOKS = (WeightNorm, SpectralNorm)
+
+
+def _hook_names(hooks) -> str:
+    return ", ".join(getattr(h, "__qualname__", None) or type(h).__name__ for h in hooks)
+
+
+def _unsupported(module: nn.Module) -> Optional[str]:
+    """Why symshape cannot trace *module* as torch would run it, or None: forward hooks (which may
+    change what the module returns, and which a shape rule does not run) and lazy modules whose
+    parameters, and so whose shapes, are not known yet."""
+    if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+        return ("its parameters are not materialized yet (a lazy module infers them from its first input); run one "
+                "forward pass on an example input first, e.g. model(torch.zeros(1, 3, 224, 224)), then trace the model")
+    pre = [h for h in module._forward_pre_hooks.values() if not isinstance(h, _SHAPE_KEEPING_HOOKS)]
+    post = list(module._forward_hooks.values())
+    if pre or post:
+        which = "forward pre-hooks" if pre and not post else "forward hooks"
+        return (f"it has {which} registered ({_hook_names(pre + post)}), which torch runs around its forward and "
+                "which may change its inputs or output; symshape does not run hooks: remove them (handle.remove()) "
+                "before tracing, or register a shape rule for a module that does what the hook does")
+    return None
+
+
+def _global_hooks() -> Optional[str]:
+    """Why tracing is refused while global forward hooks are registered, or None."""
+    hooks = list(_module._global_forward_pre_hooks.values()) + list(_module._global_forward_hooks.values())
+    if not hooks:
+        return None
+    return (f"global forward hooks are registered ({_hook_names(hooks)}; torch.nn.modules.module."
+            "register_module_forward_hook / register_module_forward_pre_hook), which torch runs around every module "
+            "and which may change inputs or outputs; symshape does not run hooks: remove them before tracing")
+
+
 def _symbols_in_order(shape) -> tuple:
     seen = []
     for dim in shape:
@@ -213,6 +255,9 @@ def trace(model: nn.Module, input_shape) -> Report:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
     tracer = Tracer()
     kind = type(model).__name__
+    refusal = _global_hooks()
+    if refusal:
+        raise tracer.fail("", kind, (shape,), refusal)
     for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
         tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
     out = tracer.run_module(model, "", (shape,))

@@ -297,3 +297,53 @@ def test_input_sizes_are_never_negative():
     assert rep.at(H=100).output_shape == torch_run(nn.Identity(), (1, 0)) == (1, 0)
     assert str(rep.valid_inputs()) == "H ≥ 100"
     assert ss.trace(nn.Identity(), (1, H)).domain == ()
+
+
+def test_forward_hooks_are_refused():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+
+    def keep_two(module, args, output):
+        return output[:, :2]
+
+    handle = model[0].register_forward_hook(keep_two)
+    try:
+        assert torch_run(model, (1, 3, 8, 8)) == (1, 2, 6, 6)  # torch applies it
+        with pytest.raises(ss.ShapeError, match=r"^layer '0' \(Conv2d\) got input \(1, 3, H, W\): it has forward hooks "
+                                                r"registered \(test_forward_hooks_are_refused.<locals>.keep_two\), .*"
+                                                r"remove them \(handle.remove\(\)\) before tracing"):
+            ss.trace(model, "1,3,H,W")
+    finally:
+        handle.remove()
+    handle = model.register_forward_pre_hook(lambda module, args: (args[0][:, :, :4],))
+    try:
+        with pytest.raises(ss.ShapeError, match=r"^the model \(Sequential\) got input \(1, 3, H, W\): it has forward "
+                                                r"pre-hooks registered"):
+            ss.trace(model, "1,3,H,W")
+    finally:
+        handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(keep_two)
+    try:
+        with pytest.raises(ss.ShapeError, match=r"global forward hooks are registered"):
+            ss.trace(model, "1,3,H,W")
+    finally:
+        handle.remove()
+    assert ss.trace(model, "1,3,H,W").output_shape == (1, 8, H - 2, W - 2)
+    # weight norm's pre-hook recomputes the weight and keeps the shapes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normed = nn.Sequential(nn.utils.weight_norm(nn.Conv2d(3, 8, 3)))
+    assert ss.trace(normed, "1,3,H,W").output_shape == (1, 8, H - 2, W - 2)
+    assert agrees(normed, "1,3,H,W", [(3, 3), (2, 5), (9, 4)]) == 2
+
+
+@pytest.mark.parametrize("lazy, spec, shape", [(nn.LazyConv2d(8, 3), "1,3,H,W", (1, 3, 8, 8)),
+                                               (nn.LazyLinear(4), "N,16", (2, 16))])
+def test_lazy_modules_ask_for_one_forward_first(lazy, spec, shape):
+    model = nn.Sequential(lazy, nn.ReLU())
+    with pytest.raises(ss.ShapeError, match=rf"^layer '0' \({type(lazy).__name__}\) got input .*: its parameters are "
+                                            r"not materialized yet .* run one forward pass on an example input first"):
+        ss.trace(model, spec)
+    model(torch.zeros(shape))
+    rep = ss.trace(model, spec)
+    assert rep.at(**{n: s for n, s in zip(spec.split(","), shape) if not n.isdigit()}).output_shape == \
+        tuple(model(torch.zeros(shape)).shape)
