@@ -180,8 +180,8 @@ def _chain(module: nn.Module) -> Optional[Iterable]:
     """The children to run in order, for containers whose forward is a plain chain."""
     if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
         return list(module.named_children())
-    if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
-        return list(module.named_children())
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict)) and type(module).forward is nn.Module.forward:
+        return list(module.named_children())  # a subclass with its own forward is traced as written
     return None
 
 

@@ -347,3 +347,38 @@ def test_lazy_modules_ask_for_one_forward_first(lazy, spec, shape):
     rep = ss.trace(model, spec)
     assert rep.at(**{n: s for n, s in zip(spec.split(","), shape) if not n.isdigit()}).output_shape == \
         tuple(model(torch.zeros(shape)).shape)
+
+
+class LayerGetter(nn.ModuleDict):
+    """torchvision's IntermediateLayerGetter: a ModuleDict whose forward returns chosen outputs."""
+
+    def __init__(self, modules, wanted):
+        super().__init__(modules)
+        self.wanted = wanted
+
+    def forward(self, x):
+        out = []
+        for name, module in self.items():
+            x = module(x)
+            if name in self.wanted:
+                out.append(x)
+        return tuple(out)
+
+
+class ListSkip(nn.ModuleList):
+    def forward(self, x):
+        return self[0](x) + self[1](x)
+
+
+def test_container_subclasses_run_their_own_forward():
+    getter = LayerGetter({"stem": nn.Conv2d(3, 8, 3, stride=2), "body": nn.Conv2d(8, 16, 3, stride=2),
+                          "head": nn.Conv2d(16, 4, 1)}, wanted=("stem", "body"))
+    rep = ss.trace(getter, "1,3,H,W")
+    assert [layer.name for layer in rep.layers] == ["stem", "body", "head"]
+    for h, w in [(9, 9), (32, 17)]:
+        got = torch_run(getter, (1, 3, h, w))
+        assert tuple(tuple(int(d) for d in s) for s in rep.at(H=h, W=w).output_shape) == got
+    skip = ListSkip([nn.Conv2d(3, 3, 3, padding=1), nn.Identity()])
+    rep = ss.trace(skip, "1,3,H,W")
+    assert rep.output_shape == (1, 3, H, W) and [layer.name for layer in rep.layers] == ["0", "1", "add"]
+    assert agrees(skip, "1,3,H,W", [(1, 1), (5, 7)]) == 2
