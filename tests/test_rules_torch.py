@@ -382,3 +382,55 @@ def test_container_subclasses_run_their_own_forward():
     rep = ss.trace(skip, "1,3,H,W")
     assert rep.output_shape == (1, 3, H, W) and [layer.name for layer in rep.layers] == ["0", "1", "add"]
     assert agrees(skip, "1,3,H,W", [(1, 1), (5, 7)]) == 2
+
+
+class Op(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.scale = nn.Parameter(torch.ones(1, 5))
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+OPS = [
+    ("unfold", lambda m, x: x.unfold(2, 3, 2), "1,5,L", [(1,), (2,), (3,), (4,), (9,)]),
+    ("unfold_last", lambda m, x: x.unfold(-1, 4, 1).sum(-1), "1,5,L", [(3,), (4,), (10,)]),
+    ("tile", lambda m, x: x.tile(2), "N,5,L", [(1, 1), (2, 3)]),
+    ("tile_rank", lambda m, x: torch.tile(x, (3, 1, 1, 2)), "N,5,L", [(1, 1), (2, 3)]),
+    ("norm", lambda m, x: x.norm(dim=1), "N,5,L", [(1, 1), (2, 3)]),
+    ("norm_keep", lambda m, x: x.norm(2, -1, True), "N,5,L", [(2, 3)]),
+    ("norm_all", lambda m, x: x.norm() + x, "N,5,L", [(2, 3)]),
+    ("vector_norm", lambda m, x: torch.linalg.vector_norm(x, ord=2, dim=(0, 2), keepdim=True), "N,5,L", [(2, 3)]),
+    ("rms_norm", lambda m, x: F.rms_norm(x, (x.shape[-1],)) + F.rms_norm(x, (5, 4)).sum(), "N,5,4", [(1,), (3,)]),
+    ("rms_norm_fixed", lambda m, x: F.rms_norm(x, (4,)), "N,5,L", [(1, 4), (2, 3), (1, 5)]),
+    ("addcmul", lambda m, x: torch.addcmul(x, x[:, :, :1], m.scale.t(), value=0.5), "N,5,L", [(1, 1), (2, 3)]),
+    ("addcdiv", lambda m, x: x.addcdiv(m.scale.t(), x[..., :1]), "N,5,L", [(1, 1), (2, 3)]),
+]
+
+
+@pytest.mark.parametrize("name, fn, spec, points", OPS, ids=[o[0] for o in OPS])
+def test_missing_rules_against_torch_meta(name, fn, spec, points):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = Op(fn)
+    rep = ss.trace(model, spec)
+    names = [t for t in spec.split(",") if not t.isdigit()]
+    ran = 0
+    for point in points:
+        sizes = dict(zip(names, point))
+        shape = tuple(int(t) if t.isdigit() else sizes[t] for t in spec.split(","))
+        meta = model.to("meta")
+        try:
+            with FlopCounterMode(display=False) as counter:
+                out = meta(torch.zeros(shape, device="meta"))
+        except Exception:  # torch rejects the sizes
+            assert rep.violations(**sizes), sizes
+            continue
+        ran += 1
+        assert not rep.violations(**sizes), (sizes, rep.violations(**sizes))
+        at = rep.at(**sizes)
+        assert tuple(at.output_shape) == tuple(out.shape), (sizes, at.output_shape, out.shape)
+        assert at.macs == counter.get_total_flops() // 2
+    assert ran >= 1

@@ -165,6 +165,13 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _norm.layer_norm(nn.LayerNorm(shape, elementwise_affine=False), x)
 
 
+@register(F.rms_norm)
+def rms_norm(x, normalized_shape, weight=None, eps=None):
+    """As nn.RMSNorm (and nn.LayerNorm): out = in; the trailing dims must equal normalized_shape."""
+    shape = tuple(int(s) for s in ntuple(normalized_shape, 1))
+    return _norm.layer_norm(nn.LayerNorm(shape, elementwise_affine=False), x)
+
+
 @register(F.group_norm)
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     """As nn.GroupNorm (the module rule): out = in; num_groups divides the channels, which equal

@@ -72,7 +72,7 @@ def group_norm(m: nn.GroupNorm, x):
     return Out(x, 0, tuple(reqs))
 
 
-@register(nn.LayerNorm)
+@register(nn.LayerNorm, nn.RMSNorm)
 def layer_norm(m: nn.LayerNorm, x):
     """out = in; the trailing dims must equal normalized_shape. MACs = 0."""
     shape = tuple(m.normalized_shape)

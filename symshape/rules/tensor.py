@@ -688,3 +688,45 @@ def tensor(data, **kwargs):
         shape.append(sympy.Integer(len(v)))
         v = v[0] if v else None
     return tuple(shape)
+
+
+# ---------------------------------------------------------------- more shape ops
+
+@register("unfold")
+def unfold(x, dimension: int, size, step):
+    """Tensor.unfold: dim becomes floor((L - size)/step) + 1 windows, with a new last dim of size;
+    L >= size (torch's "maximum size for tensor at dimension"). MACs = 0."""
+    i = dim_index(dimension, len(x), "unfold")
+    size, step = _int(size, "unfold's size"), _int(step, "unfold's step")
+    if step < 1 or size < 0:
+        raise ShapeError(f"unfold needs size >= 0 and step >= 1, got size {size} and step {step}")
+    length = x[i] if len(x) else sympy.Integer(1)
+    reqs = ((sympy.Ge(length, size), f"unfold needs the dim to be at least the window size {size}"),)
+    windows = floor_div(length - size, step) + 1
+    shape = (*x[:i], windows, *x[i + 1:], sympy.Integer(size)) if len(x) else (sympy.Integer(size),)
+    return Out(shape, 0, reqs)
+
+
+@register(torch.tile, "tile")
+def tile(x, *dims):
+    """out = x.repeat(dims), with dims padded with leading 1s to x's rank when shorter."""
+    reps = _sizes(dims)
+    reps = (sympy.Integer(1),) * (len(x) - len(reps)) + tuple(reps)
+    return repeat(x, *reps)
+
+
+@register(torch.norm, torch.linalg.vector_norm, torch.linalg.norm, "norm")
+def norm(x, p="fro", dim=None, keepdim: bool = False, *args, **kwargs):
+    """A reduction: drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim
+    (the order p, ``ord``, does not change the shape). MACs = 0."""
+    dim = kwargs.get("dim", dim)
+    keepdim = kwargs.get("keepdim", keepdim)
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None
+    return reduce(x, dim, keepdim)
+
+
+@register(torch.addcmul, torch.addcdiv, "addcmul", "addcdiv")
+def addcmul(x, tensor1, tensor2, *args, **kwargs):
+    """out = broadcast(x, tensor1, tensor2), for x + value · tensor1 · tensor2 (or / tensor2). MACs = 0."""
+    return broadcast(*[v for v in (x, tensor1, tensor2) if is_tensor(v)])
