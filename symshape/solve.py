@@ -413,6 +413,15 @@ def _components(conds, syms):
     return list(groups.values())
 
 
+def _exclusive(cond: _Cond) -> bool:
+    """Whether an 'or' is of equations ``f = v1 or f = v2 ...`` (one f, different values; a fixed
+    size broadcast against a symbolic one), whose alternatives never hold together."""
+    eqs = [conj[0] for conj in cond.parts if len(conj) == 1 and conj[0].rel == "eq"]
+    if len(eqs) != len(cond.parts):
+        return False
+    return all((a.f - b.f).is_number and a.f != b.f for a, b in itertools.combinations(eqs, 2))
+
+
 def _solve(conds, syms, ranges: dict, env: dict, ctx: _Ctx) -> list:
     """Disjoint boxes (one IntSet per symbol of syms) where every cond holds."""
     live = []
@@ -422,6 +431,11 @@ def _solve(conds, syms, ranges: dict, env: dict, ctx: _Ctx) -> list:
                 return []
         else:
             live.append(c)
+    for k, c in enumerate(live):
+        if c.rel == "or" and len(c.syms & set(syms)) > 1 and _exclusive(c):
+            # alternatives that exclude each other: the union of their answers is disjoint
+            rest = live[:k] + live[k + 1:]
+            return [box for conj in c.parts for box in _solve(rest + list(conj), syms, ranges, env, ctx)]
     per_comp = []
     for comp in _components(live, syms):
         mine = [c for c in live if c.syms & set(comp)]

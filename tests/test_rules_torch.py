@@ -434,3 +434,27 @@ def test_missing_rules_against_torch_meta(name, fn, spec, points):
         assert tuple(at.output_shape) == tuple(out.shape), (sizes, at.output_shape, out.shape)
         assert at.macs == counter.get_total_flops() // 2
     assert ran >= 1
+
+
+class RelativeBias(nn.Module):
+    """A fixed-size relative position bias added to attention over the patches (coatnet)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 16, stride=16)
+        self.bias = nn.Parameter(torch.zeros(2, 196, 196))
+
+    def forward(self, x):
+        q = self.embed(x).flatten(2).reshape(1, 2, 4, -1).transpose(-1, -2)
+        return q @ q.transpose(-1, -2) + self.bias
+
+
+def test_relative_position_bias_domain_solved_exactly():
+    rep = ss.trace(RelativeBias(), "1,3,H,W")
+    assert repr(rep.domain[-1]) == "floor(H/16)*floor(W/16) = 196 or floor(H/16)*floor(W/16) = 1"
+    assert agrees(RelativeBias(), "1,3,H,W", [(224, 224), (256, 256), (16, 16), (31, 20), (32, 16), (239, 224)]) == 4
+    answer = rep.valid_inputs()
+    assert "scan" not in answer.method and answer.note == ""
+    assert len(answer) == 10 * 16 * 16 and str(answer).splitlines()[:2] == ["16 ≤ H ≤ 31, 16 ≤ W ≤ 31",
+                                                                            "16 ≤ H ≤ 31, 3136 ≤ W ≤ 3151"]
+    assert (224, 239) in answer and (240, 224) not in answer and (16, 3151) in answer
