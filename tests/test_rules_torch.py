@@ -458,3 +458,40 @@ def test_relative_position_bias_domain_solved_exactly():
     assert len(answer) == 10 * 16 * 16 and str(answer).splitlines()[:2] == ["16 ≤ H ≤ 31, 16 ≤ W ≤ 31",
                                                                             "16 ≤ H ≤ 31, 3136 ≤ W ≤ 3151"]
     assert (224, 239) in answer and (240, 224) not in answer and (16, 3151) in answer
+
+
+class MaskedAttention(nn.Module):
+    """timm's Attention2d with a relative position bias passed to SDPA as attn_mask (coatnet)."""
+
+    def __init__(self, mask_shape):
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 16, stride=16)
+        self.bias = nn.Parameter(torch.zeros(mask_shape))
+
+    def forward(self, x):
+        q = self.embed(x).flatten(2).reshape(1, 2, 4, -1).transpose(-1, -2)
+        return F.scaled_dot_product_attention(q, q, q, attn_mask=self.bias)
+
+
+def test_sdpa_attn_mask_expands_to_the_attention_weights():
+    model = MaskedAttention((1, 2, 196, 196))
+    rep = ss.trace(model, "1,3,H,W")
+    assert [repr(c) for c in rep.domain] == ["H >= 16", "W >= 16", "floor(H/16)*floor(W/16) = 196"]
+    assert rep.domain[-1].why == ("attn_mask must expand to the attention weights (1, 2, floor(H/16)*floor(W/16), "
+                                  "floor(H/16)*floor(W/16)): expand to floor(H/16)*floor(W/16) needs the dim (196) "
+                                  "to be floor(H/16)*floor(W/16) or 1")
+    # the mask does not stretch the weights: L = 1 against a 196 x 196 mask fails in torch too
+    assert agrees(model, "1,3,H,W", [(224, 224), (256, 256), (16, 16), (239, 230)]) == 2
+    model = MaskedAttention((7, 1))  # a mask that broadcasts along the keys
+    rep = ss.trace(model, "1,3,H,W")
+    assert repr(rep.domain[-1]) == "floor(H/16)*floor(W/16) = 7"
+    assert agrees(model, "1,3,H,W", [(16, 112), (112, 16), (32, 64), (16, 16)]) == 2
+
+
+def test_union_of_bounded_and_unbounded_progressions():
+    from symshape.sets import IntSet
+
+    bounded, unbounded = IntSet.congruence(2, [0], 4, 10), IntSet.congruence(2, [0], 4, None)
+    assert (bounded | unbounded) == (unbounded | bounded) == unbounded  # sorting them compared None with an int
+    answer = ss.solve(sympy.Or(sympy.And(sympy.Eq(sympy.Mod(H, 2), 0), H <= 10), sympy.Eq(sympy.Mod(H, 2), 0)), over=H)
+    assert str(answer) == "H ≡ 0 (mod 2), H ≥ 2"

@@ -311,7 +311,7 @@ def expand(x, *sizes):
         elif d.is_Integer and s.is_Integer:
             raise ShapeError(f"cannot expand {fmt_shape(x)} to {tuple(sizes)}: a dim of size {d} can only stay {d}")
         else:
-            reqs.append((sympy.Or(sympy.Eq(d, s), sympy.Eq(d, 1)),
+            reqs.append((sympy.Or(sympy.Eq(s, d) if d.is_Integer else sympy.Eq(d, s), sympy.Eq(d, 1)),
                          f"expand to {fmt_size(s)} needs the dim ({fmt_size(d)}) to be {fmt_size(s)} or 1"))
             out.append(s)
     return Out(tuple(out), 0, tuple(reqs))
