@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from ..symbols import ShapeError
 from .common import equal, fmt_shape, fmt_size, prod
 from .registry import Out, register
-from .tensor import broadcast, expand, is_tensor, same_size
+from .elementwise import broadcast, is_tensor, same_size
+from .tensor import expand
 
 __all__ = ["multihead_attention", "scaled_dot_product_attention"]
 

@@ -25,7 +25,7 @@ from . import activation as _activation, conv as _conv, linear as _linear, norm 
 from .common import at_least, fmt_shape, ntuple
 from .registry import Out, register
 from .resample import output_requirements
-from .tensor import is_tensor, unary
+from .elementwise import is_tensor, unary
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
 
