@@ -6,6 +6,7 @@ containers. A graph front end (torch.fx) feeds the same ``apply``.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Iterable, Optional
 
 import sympy
@@ -69,7 +70,7 @@ class Tracer:
             raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
         if expr in self._seen:
             return
-        if isinstance(expr, sympy.Equality) and expr.free_symbols:  # e.g. a Linear's in_features
+        if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve import feasible
 
             reason = feasible(expr, [c.expr for c in self.domain])
@@ -132,6 +133,20 @@ class Tracer:
             f"no shape rule for {kind} and it is not a plain chain of its children; "
             f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
         )
+
+
+def _decided_by_solving(expr) -> bool:
+    """Whether the solver answers *expr* exactly and fast, so a condition that no size satisfies is
+    refused at trace time: an equation, or a disjunction of equations in one symbol or of one
+    expression against different values (broadcasting a fixed size against a symbolic one)."""
+    if isinstance(expr, sympy.Equality):
+        return True
+    if not (isinstance(expr, sympy.Or) and all(isinstance(a, sympy.Equality) for a in expr.args)):
+        return False
+    if len(expr.free_symbols) == 1:
+        return True
+    diffs = [a.lhs - a.rhs for a in expr.args]
+    return all((a - b).is_number and a != b for a, b in itertools.combinations(diffs, 2))
 
 
 def _proves(diff, lows) -> bool:

@@ -495,3 +495,18 @@ def test_union_of_bounded_and_unbounded_progressions():
     assert (bounded | unbounded) == (unbounded | bounded) == unbounded  # sorting them compared None with an int
     answer = ss.solve(sympy.Or(sympy.And(sympy.Eq(sympy.Mod(H, 2), 0), H <= 10), sympy.Eq(sympy.Mod(H, 2), 0)), over=H)
     assert str(answer) == "H ≡ 0 (mod 2), H ≥ 2"
+
+
+def test_a_broadcast_that_no_size_satisfies_is_refused_at_trace_time():
+    from symshape.floors import floor_div
+
+    model = AddParam((1, 7))
+    F4 = floor_div(H, 4)
+    # F^2 + 2F is never 7 nor 1 (F = 2 gives 8): torch raises at every size
+    assert all(isinstance(torch_run(model, (1, f * f + 2 * f)), RuntimeError) for f in range(0, 5))
+    with pytest.raises(ss.ShapeError, match=r"^layer 'add' \(add\) got input \(1, floor\(H/4\)\*\*2 \+ 2\*floor\(H/4\)\), "
+                                            r"\(1, 7\): needs broadcasting needs dim -1 to agree .* which fails for "
+                                            r"every input size"):
+        ss.trace(model, (1, F4 ** 2 + 2 * F4))
+    rep = ss.trace(model, (1, F4 ** 2 + 2 * F4 - 1))  # F = 2 gives 7, F = 1 gives 2
+    assert str(rep.valid_inputs()) == "8 ≤ H ≤ 11"
