@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import sympy
+from hypothesis import given, settings, strategies as st
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -510,3 +511,60 @@ def test_a_broadcast_that_no_size_satisfies_is_refused_at_trace_time():
         ss.trace(model, (1, F4 ** 2 + 2 * F4))
     rep = ss.trace(model, (1, F4 ** 2 + 2 * F4 - 1))  # F = 2 gives 7, F = 1 gives 2
     assert str(rep.valid_inputs()) == "8 ≤ H ≤ 11"
+
+
+_DIM = ["1", "2", "3", "H", "W", "H-1", "2*H"]
+
+
+def _size(text, h, w):
+    return {"1": 1, "2": 2, "3": 3, "H": h, "W": w, "H-1": h - 1, "2*H": 2 * h}[text]
+
+
+_RULES = {"add": ("add", lambda x, y: (x, y)), "expand": ("expand_as", lambda x, y: (y, x)),
+          "where": (torch.where, lambda x, y: (x, x, y))}
+
+
+class Pair(nn.Module):
+    """x + y, y.expand_as(x) or torch.where(x > 0, x, y)."""
+
+    def __init__(self, op):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x, y):
+        if self.op == "add":
+            return x + y
+        if self.op == "expand":
+            return y.expand_as(x)
+        return torch.where(x > 0, x, y)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_DIM), min_size=1, max_size=3), st.lists(st.sampled_from(_DIM), min_size=1, max_size=3),
+       st.sampled_from(sorted(_RULES)))
+def test_broadcast_and_expand_agree_with_torch(xs, ys, op):
+    """The rule's output and domain (as the tracer keeps it, inputs >= 0) against torch at every
+    H in 1..4, W in 1..3, for dims that are fixed, symbolic, 1 apart or twice another."""
+    from symshape.evaluate import substitute
+    from symshape.report import Shape
+    from symshape.rules.registry import RULES
+    from symshape.trace import Tracer
+
+    x, y = (Shape(_size(t, H, W) for t in dims) for dims in (xs, ys))
+    tracer = Tracer()
+    for shape in (x, y):
+        for d in shape:
+            tracer.require("", "input", (shape,), sympy.Ge(d, 0), "a size")
+    key, order = _RULES[op]
+    try:
+        out = tracer.apply(op, op, RULES[key], None, order(x, y))
+    except ss.ShapeError:
+        out = None  # fails at every size
+    model = Pair(op)
+    for h, w in itertools.product(range(1, 5), range(1, 4)):
+        got = torch_run(model, *[tuple(_size(t, h, w) for t in dims) for dims in (xs, ys)])
+        values = {H: h, W: w}
+        holds = out is not None and all(substitute(c.expr, values) is sympy.true for c in tracer.domain)
+        assert holds is not isinstance(got, Exception), (xs, ys, op, h, w, got, [str(c) for c in tracer.domain])
+        if holds:
+            assert tuple(int(substitute(d, values)) for d in out) == got, (xs, ys, op, h, w, out)
