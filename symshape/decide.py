@@ -28,7 +28,7 @@ import sympy
 
 from .evaluate import compile_expr
 
-__all__ = ["always_nonnegative", "decide_le"]
+__all__ = ["always_nonnegative", "decide_le", "lower_bounds", "under_bounds"]
 
 MAX_PERIOD = 50_000
 
@@ -240,3 +240,85 @@ def _compact_group(group, s) -> sympy.Expr:
         if c.denominator == 1 and all(vals[x - 1] == (p * x + b) // q + c for x in range(1, period + 2)):
             return floor_div(p * s + b, q) + int(c)
     return group
+
+
+def lower_bounds(relations) -> dict:
+    """``{symbol: lowest size}`` from the relations ``X >= c``, ``X > c`` and ``X = c`` among
+    *relations* (sympy relations or domain conditions); a size is otherwise at least 1.
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> lower_bounds([H >= 7, W > 2, sympy.Eq(sympy.Mod(H, 2), 0)])
+    {H: 7, W: 3}
+    """
+    lows: dict = {}
+    for rel in relations:
+        rel = getattr(rel, "expr", rel)
+        if not isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.Equality)):
+            continue
+        x, c = rel.args
+        if not (x.is_Symbol and c.is_Integer):
+            continue
+        low = int(c) + (1 if isinstance(rel, sympy.StrictGreaterThan) else 0)
+        if low > lows.get(x, 1):
+            lows[x] = low
+    return lows
+
+
+def _nonnegative_above(expr, shift: dict) -> bool:
+    """Whether ``expr >= 0`` at every size at or above the lows that *shift* encodes."""
+    return bool(always_nonnegative(expr.xreplace(shift) if shift else expr))
+
+
+def under_bounds(expr, lows: dict, proves=None):
+    """*expr* simplified for sizes at or above *lows* (``{symbol: lowest size}``; see
+    :func:`lower_bounds`): each ``Max``/``Min`` loses the arguments that another one bounds, and
+    in a disjunction the equations that cannot hold there are dropped. Decided with
+    :func:`always_nonnegative`, or by ``proves(diff, lows)`` when given (a function that shows
+    ``diff >= 0`` at every size at or above *lows*, for products of sizes); what is not decided is
+    left as it is.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H = symbols("H")
+    >>> F = floor_div(H, 8)
+    >>> under_bounds(sympy.Eq(F, sympy.Max(0, F - sympy.Max(0, F - 1))), {H: 8})
+    Eq(floor(H/8), 1)
+    >>> under_bounds(sympy.Max(0, H - 2), {H: 3}), under_bounds(sympy.Max(0, H - 2), {})
+    (H - 2, Max(0, H - 2))
+    >>> under_bounds(sympy.Or(sympy.Eq(H, 16), sympy.Eq(H, 1)), {H: 7})
+    Eq(H, 16)
+    """
+    expr = sympy.sympify(expr, strict=True)
+    if not expr.has(sympy.Max, sympy.Min, sympy.Or):
+        return expr
+    shift = {s: s + lo - 1 for s, lo in lows.items() if lo > 1}
+
+    def nonnegative(d) -> bool:
+        return _nonnegative_above(d, shift) or bool(proves is not None and proves(d, lows))
+
+    def walk(e):
+        if not e.args or e.is_Number:
+            return e
+        args = [walk(a) for a in e.args]
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            keep = list(args)
+            for a in list(keep):
+                # Max: a goes when some b >= a; Min: when some b <= a
+                if any(b is not a and nonnegative(b - a if isinstance(e, sympy.Max) else a - b) for b in keep):
+                    keep.remove(a)
+            return keep[0] if len(keep) == 1 else e.func(*keep)
+        if isinstance(e, sympy.Or):
+            kept = []
+            for a in args:
+                if a is sympy.true:
+                    return sympy.true
+                if isinstance(a, sympy.Equality) and (nonnegative(a.lhs - a.rhs - 1) or nonnegative(a.rhs - a.lhs - 1)):
+                    continue  # never holds there
+                kept.append(a)
+            return sympy.Or(*kept)
+        if all(a is b for a, b in zip(args, e.args)):
+            return e
+        return e.func(*args)
+
+    return walk(expr)

@@ -45,6 +45,13 @@ class SizePrinter(StrPrinter):
     def _print_floor(self, expr):
         return self._print_rounding("floor", expr)
 
+    _OR = " or "
+
+    def _print_Or(self, expr):
+        # "H = 16 or H = 1": the equations with a size of 1 (broadcasting's stretch) last
+        parts = sorted(expr.args, key=lambda a: (isinstance(a, sympy.Equality) and 1 in a.args, str(a)))
+        return self._OR.join(self._print(a) for a in parts)
+
     def _print_ceiling(self, expr):
         return self._print_rounding("ceiling", expr)
 
@@ -64,6 +71,8 @@ def fmt(expr) -> str:
     ('floor(H/8)', '7')
     >>> fmt(sympy.Eq(sympy.Mod(H, 32), 0)), fmt(sympy.Eq(64 * floor_div(H, 8), 256))
     ('H ≡ 0 (mod 32)', '64*floor(H/8) = 256')
+    >>> fmt(sympy.Or(sympy.Eq(H, 1), sympy.Eq(H, 16)))
+    'H = 16 or H = 1'
     """
     return _PRINTER.doprint(sympy.sympify(expr, strict=True))
 
@@ -93,6 +102,8 @@ class ExactPrinter(SizePrinter):
     def _print_Unequality(self, expr):
         return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
 
+    _OR = " | "
+
 
 _EXACT = ExactPrinter()
 
@@ -112,5 +123,7 @@ def expr_text(expr) -> str:
     True
     >>> expr_text(parse_expr("ScaledFloor(H, 1/3)"))
     'ScaledFloor(H, 1/3)'
+    >>> expr_text(sympy.Or(sympy.Eq(H, 1), sympy.Eq(H, 16)))
+    'H == 16 | H == 1'
     """
     return _EXACT.doprint(sympy.sympify(expr, strict=True))

@@ -118,7 +118,7 @@ class IntSet:
                     by_res.setdefault(q[3], []).append(q)
         out = []
         for qs in by_res.values():
-            qs.sort()
+            qs.sort(key=lambda q: (q[0], q[1] is None, q[1] or 0))  # hi None: unbounded, last
             cur = list(qs[0])
             for lo, hi, _, _ in qs[1:]:
                 if cur[1] is None or lo <= cur[1] + lcm:

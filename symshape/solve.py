@@ -67,12 +67,25 @@ class _Cond:
     g: int
     expr: sympy.Basic
     label: str
+    #: for rel 'or' (a disjunction such as broadcasting's ``H = 16 or H = 1``): its alternatives,
+    #: each a tuple of conditions that must all hold
+    parts: tuple = ()
 
     @property
     def syms(self):
+        if self.rel == "or":
+            return set().union(*(c.syms for conj in self.parts for c in conj))
         return self.f.free_symbols
 
+    def xreplace(self, mapping, expr: bool = True) -> "_Cond":
+        """The condition with symbols replaced (in ``expr`` too unless *expr* is False)."""
+        parts = tuple(tuple(c.xreplace(mapping, expr) for c in conj) for conj in self.parts)
+        return _Cond(self.rel, self.f.xreplace(mapping), self.g, self.expr.xreplace(mapping) if expr else self.expr,
+                     self.label, parts)
+
     def holds(self, env) -> bool:
+        if self.rel == "or":
+            return any(all(c.holds(env) for c in conj) for conj in self.parts)
         v = compile_expr(self.f)(env)
         return v % self.g == 0 if self.rel == "mod" else _OPS[self.rel](v)
 
@@ -94,6 +107,14 @@ def _parse(cond, label: str, out: list) -> None:
     if isinstance(cond, sympy.And):
         for a in cond.args:
             _parse(a, label, out)
+        return
+    if isinstance(cond, sympy.Or):  # solved as the union of its alternatives
+        parts = []
+        for a in cond.args:
+            conj: list = []
+            _parse(a, label, conj)
+            parts.append(tuple(conj))
+        out.append(_Cond("or", sympy.Integer(0), 0, cond, label, tuple(parts)))
         return
     rel = _REL.get(type(cond))
     if rel is None:
@@ -162,7 +183,7 @@ def _dir_cached(e, x, lows: frozenset, free: frozenset) -> Optional[int]:
 
 def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
     """The common direction of cond's f in every symbol of syms (+1, -1), 0 if constant, else None."""
-    if cond.rel in ("mod", "ne"):
+    if cond.rel in ("mod", "ne", "or"):
         return None
     mine = cond.syms
     key = frozenset((s, lows[s]) for s in mine if s in lows)
@@ -264,6 +285,14 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
     """The x in rng (other symbols fixed by env) where cond holds."""
     if rng.is_empty:
         return rng
+    if cond.rel == "or":  # the union of the alternatives
+        result = IntSet()
+        for conj in cond.parts:
+            part = rng
+            for c in conj:
+                part = part & _solve_1d(c, x, part, env, ctx)
+            result = result | part
+        return result
     lo, hi = rng.min(), rng.max()
     at = lambda v: {**env, x: v}  # noqa: E731
     result = None
@@ -384,6 +413,15 @@ def _components(conds, syms):
     return list(groups.values())
 
 
+def _exclusive(cond: _Cond) -> bool:
+    """Whether an 'or' is of equations ``f = v1 or f = v2 ...`` (one f, different values; a fixed
+    size broadcast against a symbolic one), whose alternatives never hold together."""
+    eqs = [conj[0] for conj in cond.parts if len(conj) == 1 and conj[0].rel == "eq"]
+    if len(eqs) != len(cond.parts):
+        return False
+    return all((a.f - b.f).is_number and a.f != b.f for a, b in itertools.combinations(eqs, 2))
+
+
 def _solve(conds, syms, ranges: dict, env: dict, ctx: _Ctx) -> list:
     """Disjoint boxes (one IntSet per symbol of syms) where every cond holds."""
     live = []
@@ -393,6 +431,11 @@ def _solve(conds, syms, ranges: dict, env: dict, ctx: _Ctx) -> list:
                 return []
         else:
             live.append(c)
+    for k, c in enumerate(live):
+        if c.rel == "or" and len(c.syms & set(syms)) > 1 and _exclusive(c):
+            # alternatives that exclude each other: the union of their answers is disjoint
+            rest = live[:k] + live[k + 1:]
+            return [box for conj in c.parts for box in _solve(rest + list(conj), syms, ranges, env, ctx)]
     per_comp = []
     for comp in _components(live, syms):
         mine = [c for c in live if c.syms & set(comp)]
@@ -694,7 +737,7 @@ def _conditions(conditions, syms) -> list:
                 f"the condition {fmt(c.expr)} mentions {', '.join(unknown)}, which is not among the symbols "
                 f"solved for ({', '.join(by_name) or 'none'}): add it to over=, or substitute a value first")
         rename = {s: by_name[s.name] for s in c.syms if s != by_name[s.name]}
-        out.append(_Cond(c.rel, c.f.xreplace(rename), c.g, c.expr.xreplace(rename), c.label) if rename else c)
+        out.append(c.xreplace(rename) if rename else c)
     return out
 
 
@@ -718,7 +761,7 @@ def _ties(conds, syms):
                 continue
         rest.append(c)
     if ties:
-        rest = [_Cond(c.rel, c.f.xreplace(ties), c.g, c.expr, c.label) for c in rest]
+        rest = [c.xreplace(ties, expr=False) for c in rest]
     return rest, ties
 
 
@@ -865,7 +908,10 @@ def exactness_conditions(report) -> list:
 
 def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
     """Lines giving, for each of the first *limit* boxes of *answer*, every layer's output shape
-    over the box (a size that varies prints as ``lo..hi``; shapes are monotone in the sizes)."""
+    over the box (a size that varies prints as ``lo..hi``; shapes are monotone in the sizes); a
+    layer with several outputs gives each of them."""
+    from .report import shapes_of
+
     lines = []
     for box in answer.boxes[:limit]:
         low = dict(zip(answer.free, (s.min() for s in box)))
@@ -875,15 +921,16 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
         text = ", ".join(s.text(x.name) for s, x in zip(box, answer.free))
         lines.append(f"per layer, over {text}:")
         for layer in report.layers:
-            shapes = layer.out_shape if not isinstance(layer.out_shape, tuple) or all(
-                not isinstance(d, tuple) for d in layer.out_shape) else layer.out_shape
-            dims = []
-            for d in shapes:
-                d = sympy.sympify(d, strict=True)
-                a = compile_expr(d)(low)
-                b = None if None in (high[s] for s in d.free_symbols) else compile_expr(d)(high)
-                dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")
-            lines.append(f"  {layer.name!r} ({layer.kind}): ({', '.join(dims)})")
+            parts = []
+            for shape in shapes_of(layer.out_shape):  # one shape, or each output of a multi-output layer
+                dims = []
+                for d in shape:
+                    d = sympy.sympify(d, strict=True)
+                    a = compile_expr(d)(low)
+                    b = None if None in (high[s] for s in d.free_symbols) else compile_expr(d)(high)
+                    dims.append(str(a) if a == b else f"{a}..{'' if b is None else b}")
+                parts.append(f"({', '.join(dims)})")
+            lines.append(f"  {layer.name!r} ({layer.kind}): {', '.join(parts)}")
     return lines
 
 

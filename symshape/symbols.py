@@ -131,7 +131,7 @@ def parse_shape(spec: Union[str, Iterable[SizeLike]]) -> tuple:
 # --- parse_expr: a safe parser for size expressions (never eval/sympify) --------------------------
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-                    r"|(?P<op>\*\*|//|>=|<=|==|!=|[-+*/(),<>]))")
+                    r"|(?P<op>\*\*|//|>=|<=|==|!=|[-+*/(),<>|]))")
 _RELATIONS = {">=": sympy.Ge, "<=": sympy.Le, "==": sympy.Eq, "!=": sympy.Ne, ">": sympy.Gt, "<": sympy.Lt}
 _MAX_EXPONENT = 64
 
@@ -198,13 +198,25 @@ class _Parser:
     def parse(self):
         if not self.tokens:
             self.fail("empty expression")
+        value = self.relation()
+        if self.peek() == "|":  # relations joined by "or": ``H == 16 | H == 1``
+            parts = [value]
+            while self.peek() == "|":
+                self.take()
+                parts.append(self.relation())
+            if any(not isinstance(p, sympy.core.relational.Relational) for p in parts):
+                self.fail("'|' joins relations only")
+            value = sympy.Or(*parts)
+        if self.i < len(self.tokens):
+            self.fail(f"unexpected {self.peek()!r}")
+        return value
+
+    def relation(self):
         lhs = self.additive()
         op = self.peek()
         if op in _RELATIONS:
             self.take()
             lhs = _RELATIONS[op](self.expr(lhs), self.expr(self.additive()))
-        if self.i < len(self.tokens):
-            self.fail(f"unexpected {self.peek()!r}")
         return lhs
 
     def expr(self, value):
@@ -294,7 +306,8 @@ def parse_expr(text: str) -> sympy.Expr:
 
     Accepts integers, size names (which become :func:`size_symbol` symbols), ``+ - * / // **``
     (integer exponents), parentheses, ``floor``, ``ceiling``, ``Min``, ``Max``, ``Mod``,
-    ``ScaledFloor(size, scale)`` and at most one comparison (``>= <= == != > <``). Everything is
+    ``ScaledFloor(size, scale)`` and at most one comparison (``>= <= == != > <``), or several
+    comparisons joined by ``|`` (or). Everything is
     built with sympy's own constructors, so the text symshape prints parses back to an equal
     expression. Nothing is evaluated as Python.
 

@@ -6,12 +6,18 @@ containers. A graph front end (torch.fx) feeds the same ``apply``.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Iterable, Optional
 
 import sympy
 import torch.nn as nn
+import torch.nn.modules.module as _module
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
+from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
 from .report import Condition, Layer, Report, Shape, as_output
 from .rules.common import fmt_shape
@@ -32,6 +38,24 @@ class Tracer:
         self.layers: list = []
         self.domain: list = []
         self._seen: set = set()
+        self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
+
+    def lows(self) -> dict:
+        """The lowest size of each symbol that the domain collected so far allows."""
+        if self._lows[0] != len(self.domain):
+            self._lows = (len(self.domain), lower_bounds(self.domain))
+        return self._lows[1]
+
+    def simplify(self, value):
+        """A size, relation or shape (or several) with Max/Min and disjunctions decided by the
+        domain's lower bounds (:func:`~symshape.decide.under_bounds`): the formulas hold only
+        inside the domain, so what the domain decides is replaced."""
+        if isinstance(value, (tuple, list)):
+            return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
+                Shape(self.simplify(v) for v in value)
+        if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
+            return under_bounds(value, self.lows(), _proves)
+        return value
 
     def fail(self, name: str, kind: str, inputs, message: str) -> ShapeError:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
@@ -39,14 +63,14 @@ class Tracer:
 
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
-        expr = simplify_relation(expr)
+        expr = simplify_relation(self.simplify(sympy.sympify(expr, strict=True)))
         if expr is sympy.true:
             return
         if expr is sympy.false:
             raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
         if expr in self._seen:
             return
-        if isinstance(expr, sympy.Equality) and expr.free_symbols:  # e.g. a Linear's in_features
+        if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve import feasible
 
             reason = feasible(expr, [c.expr for c in self.domain])
@@ -64,11 +88,15 @@ class Tracer:
             result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
         except ShapeError as err:
             raise self.fail(name, kind, inputs if shown is None else shown, str(err)) from None
+        except Exception as err:  # a rule that broke on arguments it did not expect: named, never raw
+            raise self.fail(name, kind, inputs if shown is None else shown,
+                            f"its shape rule failed with {type(err).__name__}: {err}; register a rule that handles "
+                            f"this call with @symshape.register, or report it") from err
         inputs = inputs if shown is None else shown
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
-        shape = as_output(out.shape)
+        shape = as_output(self.simplify(out.shape))
         try:
             macs = sympy.sympify(out.macs, strict=True)  # strict: a string is refused, never evaluated
         except sympy.SympifyError:
@@ -81,6 +109,9 @@ class Tracer:
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
         """Apply the module's rule, or walk it when it is a container."""
         kind = type(module).__name__
+        refusal = _unsupported(module)
+        if refusal:
+            raise self.fail(name, kind, inputs, refusal)
         rule = rule_for(module)
         if rule is not None:
             params = sum(p.numel() for p in module.parameters())
@@ -102,6 +133,27 @@ class Tracer:
             f"no shape rule for {kind} and it is not a plain chain of its children; "
             f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
         )
+
+
+def _decided_by_solving(expr) -> bool:
+    """Whether the solver answers *expr* exactly and fast, so a condition that no size satisfies is
+    refused at trace time: an equation, or a disjunction of equations in one symbol or of one
+    expression against different values (broadcasting a fixed size against a symbolic one)."""
+    if isinstance(expr, sympy.Equality):
+        return True
+    if not (isinstance(expr, sympy.Or) and all(isinstance(a, sympy.Equality) for a in expr.args)):
+        return False
+    if len(expr.free_symbols) == 1:
+        return True
+    diffs = [a.lhs - a.rhs for a in expr.args]
+    return all((a - b).is_number and a != b for a, b in itertools.combinations(diffs, 2))
+
+
+def _proves(diff, lows) -> bool:
+    """``diff >= 0`` at every size at or above *lows*, shown by monotonicity (products of sizes)."""
+    from .solve import implied_by_bounds
+
+    return implied_by_bounds(sympy.Ge(diff, 0), lows)
 
 
 #: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.
@@ -145,9 +197,44 @@ def _chain(module: nn.Module) -> Optional[Iterable]:
         # every entry, as Sequential.forward runs them: named_children() skips a module that is
         # repeated (nn.Sequential(conv, pool, conv2, pool) runs pool twice)
         return [(key, child) for key, child in module._modules.items() if child is not None]
-    if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
-        return list(module.named_children())
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict)) and type(module).forward is nn.Module.forward:
+        return list(module.named_children())  # a subclass with its own forward is traced as written
     return None
+
+
+#: forward pre-hooks that torch itself installs and that keep the shapes (they recompute a weight)
+_SHAPE_KEEPING_HOOKS = (WeightNorm, SpectralNorm)
+
+
+def _hook_names(hooks) -> str:
+    return ", ".join(getattr(h, "__qualname__", None) or type(h).__name__ for h in hooks)
+
+
+def _unsupported(module: nn.Module) -> Optional[str]:
+    """Why symshape cannot trace *module* as torch would run it, or None: forward hooks (which may
+    change what the module returns, and which a shape rule does not run) and lazy modules whose
+    parameters, and so whose shapes, are not known yet."""
+    if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+        return ("its parameters are not materialized yet (a lazy module infers them from its first input); run one "
+                "forward pass on an example input first, e.g. model(torch.zeros(1, 3, 224, 224)), then trace the model")
+    pre = [h for h in module._forward_pre_hooks.values() if not isinstance(h, _SHAPE_KEEPING_HOOKS)]
+    post = list(module._forward_hooks.values())
+    if pre or post:
+        which = "forward pre-hooks" if pre and not post else "forward hooks"
+        return (f"it has {which} registered ({_hook_names(pre + post)}), which torch runs around its forward and "
+                "which may change its inputs or output; symshape does not run hooks: remove them (handle.remove()) "
+                "before tracing, or register a shape rule for a module that does what the hook does")
+    return None
+
+
+def _global_hooks() -> Optional[str]:
+    """Why tracing is refused while global forward hooks are registered, or None."""
+    hooks = list(_module._global_forward_pre_hooks.values()) + list(_module._global_forward_hooks.values())
+    if not hooks:
+        return None
+    return (f"global forward hooks are registered ({_hook_names(hooks)}; torch.nn.modules.module."
+            "register_module_forward_hook / register_module_forward_pre_hook), which torch runs around every module "
+            "and which may change inputs or outputs; symshape does not run hooks: remove them before tracing")
 
 
 def _symbols_in_order(shape) -> tuple:
@@ -184,6 +271,12 @@ def trace(model: nn.Module, input_shape) -> Report:
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
     tracer = Tracer()
+    kind = type(model).__name__
+    refusal = _global_hooks()
+    if refusal:
+        raise tracer.fail("", kind, (shape,), refusal)
+    for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
+        tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
     out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     return Report(

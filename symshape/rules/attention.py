@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from ..symbols import ShapeError
 from .common import equal, fmt_shape, fmt_size, prod
 from .registry import Out, register
-from .tensor import broadcast, same_size
+from .elementwise import broadcast, is_tensor, same_size
+from .tensor import expand
 
 __all__ = ["multihead_attention", "scaled_dot_product_attention"]
 
@@ -72,7 +73,9 @@ def multihead_attention(m: nn.MultiheadAttention, query, key, value, key_padding
 @register(F.scaled_dot_product_attention)
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
-    """(*, L, E), (*, S, E), (*, S, Ev) -> (*, L, Ev); MACs = prod(*) · L · S · (E + Ev)."""
+    """(*, L, E), (*, S, E), (*, S, Ev) -> (*, L, Ev); MACs = prod(*) · L · S · (E + Ev). An
+    attn_mask must expand to the attention weights (*, L, S): each of its dims is 1 or equal
+    (a fixed-size relative position bias fixes L and S)."""
     if min(len(query), len(key), len(value)) < 2:
         raise ShapeError(f"expected query, key and value of at least 2 dims, got "
                          f"{fmt_shape(query)}, {fmt_shape(key)}, {fmt_shape(value)}")
@@ -85,4 +88,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     else:
         b = broadcast(tuple(bq), tuple(bk), tuple(bv))
         batch, reqs = b.shape, reqs + tuple(b.requires)
+    if is_tensor(attn_mask):
+        if len(attn_mask) > len(batch) + 2:
+            raise ShapeError(f"attn_mask {fmt_shape(attn_mask)} has more dims than the attention weights "
+                             f"{fmt_shape((*batch, lq, s))}")
+        reqs += tuple((cond, f"attn_mask must expand to the attention weights {fmt_shape((*batch, lq, s))}: {why}")
+                      for cond, why in expand(tuple(attn_mask), *batch, lq, s).requires)
     return Out((*batch, lq, ev), prod(batch) * lq * s * (e + ev), reqs)

@@ -12,6 +12,8 @@ memory is allocated) from the call's arguments and runs the module's rule, so ``
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import sympy
 import torch
 import torch.nn as nn
@@ -20,10 +22,10 @@ import torch.nn.functional as F
 from ..floors import scaled_floor
 from ..symbols import ShapeError
 from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
-from .common import at_least, check_channels, divisible, fmt_shape, ntuple
+from .common import at_least, fmt_shape, ntuple
 from .registry import Out, register
 from .resample import output_requirements
-from .tensor import is_tensor, unary
+from .elementwise import is_tensor, unary
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
 
@@ -163,25 +165,42 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _norm.layer_norm(nn.LayerNorm(shape, elementwise_affine=False), x)
 
 
+@register(F.rms_norm)
+def rms_norm(x, normalized_shape, weight=None, eps=None):
+    """As nn.RMSNorm (and nn.LayerNorm): out = in; the trailing dims must equal normalized_shape."""
+    shape = tuple(int(s) for s in ntuple(normalized_shape, 1))
+    return _norm.layer_norm(nn.LayerNorm(shape, elementwise_affine=False), x)
+
+
 @register(F.group_norm)
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
-    """out = in; num_groups divides the channels (dim 1)."""
-    c = x[1]
-    if c.is_Integer:
-        if int(c) % num_groups:
-            raise ShapeError(f"group_norm: {num_groups} groups must divide the {c} channels")
-        return Out(x)
-    return Out(x, 0, (divisible(c, num_groups, f"num_groups={num_groups} divides the channels"),))
+    """As nn.GroupNorm (the module rule): out = in; num_groups divides the channels, which equal
+    the weight's length when there is one, and each group holds more than 1 value."""
+    channels = _fixed(weight, "weight")[0] if is_tensor(weight) else None
+    return _norm.group_norm(SimpleNamespace(num_groups=int(num_groups), num_channels=channels), x)
 
 
-@register(F.batch_norm, F.instance_norm)
-def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, *args, **kwargs):
-    """out = in; the channels (dim 1) must equal the statistics' length."""
-    stats = next((s for s in (running_mean, weight) if is_tensor(s)), None)
-    if stats is None or len(x) < 2:
-        return Out(x)
-    n = _fixed(stats, "running statistics")[0]
-    return Out(x, 0, check_channels(x[1], n, "num_features", f"set num_features={x[1]}"))
+def _features(*stats):
+    found = next((s for s in stats if is_tensor(s)), None)
+    return None if found is None else _fixed(found, "running statistics")[0]
+
+
+@register(F.batch_norm)
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False, *args, **kwargs):
+    """As nn.BatchNorm (the module rule): out = in; the channels (dim 1) equal the statistics'
+    length; in training mode more than 1 value per channel."""
+    m = SimpleNamespace(num_features=_features(running_mean, weight), training=bool(training))
+    return _norm.batch_norm(m, x)
+
+
+@register(F.instance_norm)
+def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  *args, **kwargs):
+    """As nn.InstanceNorm (the module rule): out = in; with input statistics, more than 1
+    spatial element."""
+    m = SimpleNamespace(num_features=_features(running_mean, weight), affine=is_tensor(weight),
+                        track_running_stats=is_tensor(running_mean), training=bool(use_input_stats))
+    return _norm.instance_norm(m, x)
 
 
 @register(F.embedding)
@@ -221,4 +240,4 @@ register(
     F.softmax, F.log_softmax, F.softmin, F.normalize, F.local_response_norm, torch.dropout, torch.feature_dropout,
 )(unary)
 
-__all__ += ["max_pool", "avg_pool", "layer_norm", "group_norm", "batch_norm", "embedding"]
+__all__ += ["max_pool", "avg_pool", "layer_norm", "group_norm", "batch_norm", "instance_norm", "embedding"]

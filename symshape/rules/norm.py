@@ -28,8 +28,10 @@ def batch_norm(m, x):
         raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
     if len(x) < 2:
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
-    reqs = check_channels(x[1], m.num_features, "num_features",
-                          f"set num_features={x[1]} or make the previous layer produce {m.num_features} channels")
+    reqs = ()
+    if m.num_features is not None:  # None: F.batch_norm without statistics or weights
+        reqs = check_channels(x[1], m.num_features, "num_features",
+                              f"set num_features={x[1]} or make the previous layer produce {m.num_features} channels")
     if m.training:
         reqs += more_than_one((x[0], *x[2:]), "more than 1 value per channel in training mode (N · spatial >= 2)")
     return Out(x, 0, reqs)
@@ -40,12 +42,12 @@ def instance_norm(m, x):
     """out = in for (N, C, *) or unbatched (C, *); with affine or running stats, C must equal
     num_features; when it uses the input's statistics (training, or no running stats),
     prod(spatial) >= 2 (torch's "expected more than 1 spatial element"). MACs = 0."""
-    ranks = _ranks(m)
-    if len(x) not in ranks:
+    ranks = _ranks(m) or (len(x),)  # F.instance_norm: any (N, C, *) input
+    if len(x) not in ranks or len(x) < 2:
         raise ShapeError(f"expected a {' or '.join(f'{r}-d' for r in ranks)} input, got {len(x)}-d {fmt_shape(x)}")
     ci = 1 if len(x) == ranks[-1] else 0
     reqs = ()
-    if m.affine or m.track_running_stats:
+    if m.num_features is not None and (m.affine or m.track_running_stats):
         reqs += check_channels(x[ci], m.num_features, "num_features", f"set num_features={x[ci]}")
     if m.training or not m.track_running_stats:
         reqs += more_than_one(x[ci + 1:], "more than 1 spatial element (instance statistics)")
@@ -58,7 +60,11 @@ def group_norm(m: nn.GroupNorm, x):
     N · (C/groups) · prod(spatial) > 1. MACs = 0."""
     if len(x) < 2:
         raise ShapeError(f"expected an (N, C, ...) input, got {fmt_shape(x)}")
-    reqs = list(check_channels(x[1], m.num_channels, "num_channels", f"set num_channels={x[1]}"))
+    if x[1].is_Integer and int(x[1]) % m.num_groups:
+        raise ShapeError(f"num_groups={m.num_groups} must divide the {x[1]} channels")
+    reqs = []
+    if m.num_channels is not None:  # None: F.group_norm without weight
+        reqs += check_channels(x[1], m.num_channels, "num_channels", f"set num_channels={x[1]}")
     if not x[1].is_Integer:
         reqs.append(divisible(x[1], m.num_groups, f"num_groups={m.num_groups} divides the channels"))
     reqs += more_than_one((x[0], exact_div(x[1], m.num_groups), *x[2:]),
@@ -66,7 +72,7 @@ def group_norm(m: nn.GroupNorm, x):
     return Out(x, 0, tuple(reqs))
 
 
-@register(nn.LayerNorm)
+@register(nn.LayerNorm, nn.RMSNorm)
 def layer_norm(m: nn.LayerNorm, x):
     """out = in; the trailing dims must equal normalized_shape. MACs = 0."""
     shape = tuple(m.normalized_shape)

@@ -1,6 +1,6 @@
-"""Rules for tensor functions and methods that appear in torch.fx graphs: element-wise ops with
-broadcasting, reshapes, permutations, concatenation and splitting, indexing, reductions, matrix
-products and tensor factories.
+"""Rules for tensor functions and methods that appear in torch.fx graphs: reshapes, permutations,
+concatenation and splitting, indexing, reductions, matrix products and tensor factories
+(element-wise ops and broadcasting are in :mod:`.elementwise`).
 
 A rule here takes the values of the call's arguments: a tensor arrives as its shape (a tuple of
 sympy expressions), a size as a sympy expression, anything else as the plain Python value.
@@ -28,26 +28,10 @@ from ..floors import ceil_div, floor_div, smin
 from ..symbols import ShapeError
 from . import reshape as _reshape_rules
 from .common import dim_index, equal, exact_div, fmt_shape, fmt_size, prod
+from .elementwise import broadcast, is_tensor, same_size
 from .registry import Out, register
 
 __all__ = ["is_tensor", "same_size", "broadcast", "reshape", "matmul", "einsum", "getitem", "cat", "slice_size"]
-
-
-def is_tensor(value) -> bool:
-    """A tensor's value in a graph is its shape: a tuple whose items are sympy expressions."""
-    return isinstance(value, tuple) and all(isinstance(d, sympy.Expr) for d in value)
-
-
-def same_size(a, b):
-    """True when a == b for every input size, False when never (different numbers), else None."""
-    if a == b:
-        return True
-    diff = sympy.expand(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True))
-    if diff == 0:
-        return True
-    if diff.is_number:
-        return False
-    return None
 
 
 def _int(value, what: str) -> int:
@@ -61,86 +45,6 @@ def _sizes(args) -> tuple:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     return tuple(sympy.sympify(a, strict=True) for a in args)
-
-
-# ---------------------------------------------------------------- element-wise and broadcasting
-
-def broadcast(*shapes) -> Out:
-    """NumPy broadcasting: align the trailing dims; a 1 stretches; two different sizes must be
-    equal, which for symbolic sizes becomes a domain condition."""
-    rank = max(len(s) for s in shapes)
-    padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(s) for s in shapes]
-    out, reqs = [], []
-    for i, dims in enumerate(zip(*padded)):
-        size = sympy.Integer(1)
-        for d in dims:
-            if d == 1 or same_size(d, size):
-                continue
-            if size == 1:
-                size = d
-                continue
-            if same_size(d, size) is False:
-                raise ShapeError(f"cannot broadcast {' and '.join(fmt_shape(s) for s in shapes)}: "
-                                 f"dim {i - rank} is {fmt_size(size)} in one and {fmt_size(d)} in another, and neither is 1")
-            reqs.append(equal(size, d, f"broadcasting needs dim {i - rank} to agree ({fmt_size(size)} vs {fmt_size(d)})"))
-        out.append(size)
-    return Out(tuple(out), 0, tuple(reqs))
-
-
-_BINARY = (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.mod,
-           operator.pow, operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.and_,
-           operator.or_, operator.xor, operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge,
-           torch.add, torch.sub, torch.mul, torch.div, torch.true_divide, torch.floor_divide, torch.pow,
-           torch.maximum, torch.minimum, torch.eq, torch.ne, torch.lt, torch.le, torch.gt, torch.ge,
-           torch.logical_and, torch.logical_or, torch.atan2, torch.remainder, torch.fmod,
-           "add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_", "pow", "maximum", "minimum",
-           "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "masked_fill_", "type_as", "__and__", "__or__")
-
-
-@register(*_BINARY)
-def binary(a, b, *args, **kwargs):
-    """out = broadcast(a, b) for tensors (a scalar operand keeps the other's shape); MACs = 0."""
-    shapes = [v for v in (a, b) if is_tensor(v)]
-    if not shapes:
-        raise ShapeError("expected at least one tensor operand")
-    if len(shapes) == 1 or a is b:
-        return Out(tuple(shapes[0]))
-    return broadcast(*shapes)
-
-
-@register(torch.where)
-def where(cond, a=None, b=None):
-    """out = broadcast(cond, a, b) (the one-argument form returns index tensors and is not supported)."""
-    if a is None:
-        raise ShapeError("torch.where(cond) with one argument has a data-dependent shape")
-    return broadcast(*[v for v in (cond, a, b) if is_tensor(v)])
-
-
-_UNARY = (
-    torch.relu, torch.relu_, torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.sqrt, torch.rsqrt,
-    torch.abs, torch.neg, torch.sin, torch.cos, torch.erf, torch.clamp, torch.clip, torch.square,
-    torch.sign, torch.floor, torch.ceil, torch.round, torch.reciprocal, torch.logical_not,
-    torch.cumsum, torch.flip, torch.roll, torch.softmax, torch.log_softmax, torch.zeros_like, torch.ones_like,
-    torch.empty_like, torch.rand_like, torch.randn_like, torch.full_like, torch.clone, torch.detach,
-    torch.nan_to_num, operator.neg, operator.pos, operator.invert, torch.sigmoid_,
-    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin",
-    "cos", "erf", "clamp", "clamp_", "clamp_min", "clip", "square", "sign", "floor", "ceil", "round", "reciprocal",
-    "cumsum", "flip", "roll", "softmax", "log_softmax", "float", "double", "half", "bfloat16", "int", "long",
-    "bool", "to", "type", "cpu", "cuda", "contiguous", "clone", "detach", "requires_grad_", "fill_", "zero_",
-    "normal_", "uniform_", "hardtanh_", "logical_not", "nan_to_num", "zeros_like",
-)
-
-
-@register(*_UNARY)
-def unary(x, *args, **kwargs):
-    """out = in (element-wise, cumulative, roll, flip, softmax and dtype/device conversions); MACs = 0."""
-    if not is_tensor(x):
-        raise ShapeError(f"expected a tensor, got {x!r}")
-    dim = kwargs.get("dim", kwargs.get("dims"))
-    for d in (dim if isinstance(dim, (tuple, list)) else [dim]):
-        if isinstance(d, int):
-            dim_index(d, len(x), "the op")
-    return Out(tuple(x))
 
 
 # ---------------------------------------------------------------- reshapes
@@ -191,7 +95,7 @@ def reshape(x, *shape):
     return Out(tuple(sizes), 0, tuple(reqs))
 
 
-@register("view_as", "reshape_as", "expand_as")
+@register("view_as", "reshape_as")
 def view_as(x, other):
     """out = other's shape."""
     if not is_tensor(other):
@@ -262,7 +166,8 @@ def unsqueeze(x, dim: int):
 
 @register("expand")
 def expand(x, *sizes):
-    """out = sizes, where -1 keeps x's size and a size-1 dim stretches; new dims lead."""
+    """out = sizes, where -1 keeps x's size and a dim of size 1 stretches (a symbolic dim must be
+    the target size or 1); new dims lead."""
     sizes = _sizes(sizes)
     if len(sizes) < len(x):
         raise ShapeError(f"expand needs at least {len(x)} sizes for {fmt_shape(x)}, got {tuple(sizes)}")
@@ -273,12 +178,21 @@ def expand(x, *sizes):
             out.append(d)
         elif d == 1:
             out.append(s)
-        elif same_size(d, s) is False:
+        elif d.is_Integer and s.is_Integer:
             raise ShapeError(f"cannot expand {fmt_shape(x)} to {tuple(sizes)}: a dim of size {d} can only stay {d}")
         else:
-            reqs.append(equal(d, s, "expand keeps dims that are not 1"))
-            out.append(d)
+            reqs.append((sympy.Or(sympy.Eq(s, d) if d.is_Integer else sympy.Eq(d, s), sympy.Eq(d, 1)),
+                         f"expand to {fmt_size(s)} needs the dim ({fmt_size(d)}) to be {fmt_size(s)} or 1"))
+            out.append(s)
     return Out(tuple(out), 0, tuple(reqs))
+
+
+@register("expand_as")
+def expand_as(x, other):
+    """out = x.expand(other's shape): a size-1 dim stretches, the others must agree."""
+    if not is_tensor(other):
+        raise ShapeError("expected a tensor to take the shape from")
+    return expand(x, *other)
 
 
 @register("repeat")
@@ -615,10 +529,25 @@ def new_full(x, size, fill_value, **kwargs):
 
 @register(torch.arange)
 def arange(*args, **kwargs):
-    """out = (ceil((end - start)/step),) for integer bounds."""
+    """out = (ceil((end - start)/step),) for integer bounds and a non-zero integer step; the
+    bounds must lie in the step's direction (end >= start for a positive step, end <= start for a
+    negative one), as torch checks."""
     start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
+    start, end = kwargs.get("start", start), kwargs.get("end", end)
     step = _int(kwargs.get("step", step), "arange's step")
-    return (ceil_div(sympy.sympify(end, strict=True) - start, step),)
+    if step == 0:
+        raise ShapeError("arange's step must not be 0")
+    span = sympy.sympify(end, strict=True) - sympy.sympify(start, strict=True)
+    given = step
+    if step < 0:
+        span, step = -span, -step
+    reqs = ()
+    if span.is_number:
+        if span < 0:
+            raise ShapeError(f"arange from {start} to {end} with step {given}: the bounds are not in the step's direction")
+    else:
+        reqs = (sympy.Ge(span, 0), "arange's bounds must lie in the step's direction"),
+    return Out((ceil_div(span, step),), 0, reqs)
 
 
 @register(torch.tensor, torch.as_tensor)
@@ -629,3 +558,39 @@ def tensor(data, **kwargs):
         shape.append(sympy.Integer(len(v)))
         v = v[0] if v else None
     return tuple(shape)
+
+
+# ---------------------------------------------------------------- more shape ops
+
+@register("unfold")
+def unfold(x, dimension: int, size, step):
+    """Tensor.unfold: dim becomes floor((L - size)/step) + 1 windows, with a new last dim of size;
+    L >= size (torch's "maximum size for tensor at dimension"). MACs = 0."""
+    i = dim_index(dimension, len(x), "unfold")
+    size, step = _int(size, "unfold's size"), _int(step, "unfold's step")
+    if step < 1 or size < 0:
+        raise ShapeError(f"unfold needs size >= 0 and step >= 1, got size {size} and step {step}")
+    length = x[i] if len(x) else sympy.Integer(1)
+    reqs = ((sympy.Ge(length, size), f"unfold needs the dim to be at least the window size {size}"),)
+    windows = floor_div(length - size, step) + 1
+    shape = (*x[:i], windows, *x[i + 1:], sympy.Integer(size)) if len(x) else (sympy.Integer(size),)
+    return Out(shape, 0, reqs)
+
+
+@register(torch.tile, "tile")
+def tile(x, *dims):
+    """out = x.repeat(dims), with dims padded with leading 1s to x's rank when shorter."""
+    reps = _sizes(dims)
+    reps = (sympy.Integer(1),) * (len(x) - len(reps)) + tuple(reps)
+    return repeat(x, *reps)
+
+
+@register(torch.norm, torch.linalg.vector_norm, torch.linalg.norm, "norm")
+def norm(x, p="fro", dim=None, keepdim: bool = False, *args, **kwargs):
+    """A reduction: drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim
+    (the order p, ``ord``, does not change the shape). MACs = 0."""
+    dim = kwargs.get("dim", dim)
+    keepdim = kwargs.get("keepdim", keepdim)
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None
+    return reduce(x, dim, keepdim)
