@@ -77,3 +77,71 @@ def test_parse_shape_refuses_huge_sizes():
     assert _refused(parse_shape, f"1,{2 ** 64}") == "a size must be below 2**64, got an integer of 20 digits"
     assert _refused(parse_shape, [1, 10 ** 5000]) == "a size must be below 2**64, got an integer of 16610 bits"
     assert parse_shape(f"1,{2 ** 64 - 1}") == (1, 2 ** 64 - 1)
+
+
+# --- from_json: every missing key and wrong type is named ---------------------------------------
+
+def _report_data():
+    import json
+
+    from symshape import zoo
+    return json.loads(ss.trace(zoo.seed_case1(), "1,3,H,W").to_json())
+
+
+def _set(path, value):
+    def edit(data):
+        *keys, last = path
+        for key in keys:
+            data = data[key]
+        data[last] = value
+    return edit
+
+
+def _drop(*path):
+    def edit(data):
+        *keys, last = path
+        for key in keys:
+            data = data[key]
+        del data[last]
+    return edit
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_drop("model"), "model is missing"),
+    (_drop("layers"), "layers is missing"),
+    (_drop("layers", 1, "macs"), "layers[1].macs is missing"),
+    (_drop("domain", 0, "why"), "domain[0].why is missing"),
+    (_drop("sizes"), "sizes is missing"),
+    (_set(("layers",), {}), "layers must be a list, got dict {}"),
+    (_set(("layers", 0), "conv"), "layers[0] must be an object, got str 'conv'"),
+    (_set(("params",), "12"), "params must be an integer, got str '12'"),
+    (_set(("layers", 0, "params"), True), "layers[0].params must be an integer, got bool True"),
+    (_set(("layers", 0, "name"), 0), "layers[0].name must be a string, got int 0"),
+    (_set(("layers", 0, "out_shape", 1), 3), "layers[0].out_shape[1] must be an expression as a string, got int 3"),
+    (_set(("input_shape",), "1,3,H,W"), "input_shape must be a list, got str '1,3,H,W'"),
+    (_set(("domain", 0, "expr"), 7), "domain[0].expr must be an expression as a string, got int 7"),
+    (_set(("sizes",), {"H": "7"}), "sizes.H must be an integer, got str '7'"),
+    (_set(("symbols",), [1]), "symbols[0] must be a size name, got int 1"),
+    (_set(("symbols",), ["1H"]), "symbols[0]: '1H' is not a valid size name: use a Python identifier such as 'H' or 'W'"),
+    (_set(("layers", 0, "windows", 0, "kernel"), "7"), "layers[0].windows[0].kernel must be an integer, got str '7'"),
+    (_set(("layers", 0, "windows", 1), None), "layers[0].windows[1] must be an object, got NoneType None"),
+    (_set(("layers", 0, "attrs"), []), "layers[0].attrs must be an object, got list []"),
+    (_set(("layers", 0, "macs"), "H +"), "layers[0].macs: cannot parse expression 'H +': unexpected end at "
+                                         "position 3" + TAIL),
+    (_set(("output_shape",), [[[[[[[[[["1"]]]]]]]]]]), "output_shape[0][0][0][0][0][0][0][0] nests outputs more "
+                                                       "than 8 deep"),
+])
+def test_from_json_names_the_key_at_fault(edit, message):
+    import json
+    data = _report_data()
+    edit(data)
+    assert _refused(ss.Report.from_json, json.dumps(data)) == "not a symshape report: " + message
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[" * 100_000, "the JSON nests too deeply"),
+    ("null", "expected schema 'symshape.report/1', got 'NoneType'"),
+    (None, "from_json() needs JSON text, got NoneType"),
+])
+def test_from_json_refuses_what_is_not_a_report(text, message):
+    assert _refused(ss.Report.from_json, text) == "not a symshape report: " + message
