@@ -5,6 +5,7 @@ import time
 import pytest
 
 import symshape as ss
+from symshape.report import Outputs
 from symshape.symbols import ShapeError, parse_expr, parse_shape
 
 TAIL = "; use integers, size names, + - * / // **, parentheses and floor, ceiling, Min, Max, Mod"
@@ -145,3 +146,90 @@ def test_from_json_names_the_key_at_fault(edit, message):
 ])
 def test_from_json_refuses_what_is_not_a_report(text, message):
     assert _refused(ss.Report.from_json, text) == "not a symshape report: " + message
+
+
+# --- models that return a dict, a tuple or a list ------------------------------------------------
+
+DICT_NET = '''
+import torch.nn as nn
+
+
+class DictNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        y = self.c(x)
+        return {"feat": y, "pool": y.mean((2, 3)), "n": 3}
+
+
+class TupleNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        y = self.c(x)
+        return y, [y.flatten(1), y.sum()]
+'''
+
+
+@pytest.fixture(scope="module")
+def nets():
+    namespace: dict = {}
+    exec(compile(DICT_NET, "dictnet.py", "exec"), namespace)  # the test's own source, not user input
+    return namespace["DictNet"](), namespace["TupleNet"]()
+
+
+def _torch_shapes(value):
+    import torch
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, dict):
+        return {k: _torch_shapes(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return tuple(_torch_shapes(v) for v in value)
+    return None
+
+
+def _plain(outputs):
+    if getattr(outputs, "names", None) is not None:
+        return {k: _plain(v) for k, v in outputs.items()}
+    if isinstance(outputs, Outputs):
+        return tuple(_plain(v) for v in outputs)
+    return None if outputs is None else tuple(int(d) for d in outputs)
+
+
+def test_a_dict_or_tuple_output_matches_torch_and_renders(nets):
+    import torch
+    dict_net, tuple_net = nets
+    for net in nets:
+        rep = ss.trace(net, "1,3,H,W")
+        for h, w in [(3, 3), (10, 12)]:
+            expected = _torch_shapes(net(torch.zeros(1, 3, h, w)))
+            assert _plain(rep.at(H=h, W=w).output_shape) == expected
+        back = ss.Report.from_json(rep.to_json())
+        assert back.output_shape == rep.output_shape and back.output_shape.names == rep.output_shape.names
+    rep = ss.trace(dict_net, "1,3,H,W")
+    assert repr(rep.output_shape) == "{'feat': (1, 8, H - 2, W - 2), 'pool': (1, 8), 'n': None}"
+    assert rep.output_shape.names == ("feat", "pool", "n")
+    assert str(rep).splitlines()[6] == "output feat: (1, 8, H - 2, W - 2), pool: (1, 8), n: None"
+    output = (r"$\text{feat}\colon \left(1, 8, H - 2, W - 2\right), \text{pool}\colon \left(1, 8\right), "
+              r"\text{n}\colon \mathrm{None}$")
+    assert f"Output {output}, 224 parameters" in rep.to_markdown()
+    assert f"Total & & {output} & 224" in rep.to_latex()
+    assert '"output_shape": {\n    "feat": [\n      "1",' in rep.to_json()
+    tup = ss.trace(tuple_net, "1,3,H,W")
+    assert repr(tup.output_shape) == "((1, 8, H - 2, W - 2), ((1, 8*(H - 2)*(W - 2)), ()))"
+    assert "output (1, 8, H - 2, W - 2), (1, 8*(H - 2)*(W - 2)), ()" in str(tup)
+    assert '"output_shape": [\n    [\n      "1",' in tup.to_json()
+
+
+def test_the_cli_summarises_a_model_that_returns_a_dict(capsys, tmp_path):
+    from symshape.cli import main
+    (tmp_path / "dictnet.py").write_text(DICT_NET)
+    code = main(["summary", f"{tmp_path}/dictnet.py:DictNet", "--input", "1,3,H,W", "--at", "H=10,W=12"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert "output feat: (1, 8, 8, 10), pool: (1, 8), n: None\n" in out

@@ -2,7 +2,8 @@
 
 Schema ``symshape.report/1`` (every expression is a string that :func:`symshape.symbols.parse_expr`
 reads back to an equal sympy expression; a shape is a list of expressions; an op with several
-outputs has a list of shapes, ``null`` for a missing one)::
+outputs has a list of shapes, ``null`` for one that is not a tensor; a model that returns a dict has an
+object of them, in the dict's order)::
 
     {
       "schema": "symshape.report/1",
@@ -45,6 +46,8 @@ def _is_multi(shape) -> bool:
 
 
 def _shape_out(shape):
+    if getattr(shape, "names", None) is not None:  # a dict of outputs
+        return {k: None if s is None else _shape_out(s) for k, s in shape.items()}
     if _is_multi(shape):
         return [None if s is None else _shape_out(s) for s in shape]
     return [expr_text(d) for d in shape]
@@ -98,6 +101,10 @@ def _expr(text, path: str):
 
 
 def _shape_in(data, path: str, depth: int = 0):
+    if isinstance(data, dict):  # a dict of outputs
+        if depth >= 8:
+            _fail(path, "nests outputs more than 8 deep")
+        return Outputs({k: None if s is None else _shape_in(s, f"{path}.{k}", depth + 1) for k, s in data.items()})
     data = _list(data, path)
     if data and all(isinstance(s, list) or s is None for s in data):
         if depth >= 8:
@@ -186,7 +193,7 @@ def _layer_in(item, path: str) -> Layer:
         name=_get(item, "name", str, path, "a string"), kind=_get(item, "kind", str, path, "a string"),
         in_shapes=tuple(None if s is None else _shape_in(s, f"{path}.in_shapes[{i}]")
                         for i, s in enumerate(_get(item, "in_shapes", list, path, "a list"))),
-        out_shape=_shape_in(_get(item, "out_shape", list, path, "a list"), f"{path}.out_shape"),
+        out_shape=_shape_in(_get(item, "out_shape", (list, dict), path, "a list or an object"), f"{path}.out_shape"),
         params=_get(item, "params", int, path, "an integer"),
         macs=_expr(_get(item, "macs", str, path, "an expression as a string"), f"{path}.macs"),
         attrs={k: _attr_in(v) for k, v in attrs.items()},
@@ -232,7 +239,7 @@ def from_dict(data: dict) -> Report:
         model=model,
         input_shape=input_shape,
         layers=layers,
-        output_shape=_shape_in(_get(data, "output_shape", list, "", "a list"), "output_shape"),
+        output_shape=_shape_in(_get(data, "output_shape", (list, dict), "", "a list or an object"), "output_shape"),
         params=_get(data, "params", int, "", "an integer"),
         domain=tuple(_condition_in(c, f"domain[{i}]") for i, c in enumerate(_get(data, "domain", list, "", "a list"))),
         symbols=tuple(symbols),
