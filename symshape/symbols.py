@@ -126,7 +126,7 @@ def parse_shape(spec: Union[str, Iterable[SizeLike]]) -> tuple:
         for i, item in enumerate(items, 1):
             if not (_INT.match(item) or _NAME.match(item)):
                 raise ShapeError(
-                    f"cannot parse shape spec {spec!r}: item {i}, {item!r}, is neither an integer nor a name; "
+                    f"cannot parse shape spec {_quote(spec)}: item {i}, {_quote(item)}, is neither an integer nor a name; "
                     "write a spec such as '1,3,H,W'"
                 )
         return tuple(as_size(item) for item in items)

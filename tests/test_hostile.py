@@ -233,3 +233,44 @@ def test_the_cli_summarises_a_model_that_returns_a_dict(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
     assert "output feat: (1, 8, 8, 10), pool: (1, 8), n: None\n" in out
+
+
+# --- the command line: malformed arguments are usage errors (exit 2), never a traceback -----------
+
+@pytest.mark.parametrize("argv,message", [
+    (["summary", "seed_case1", "--at", "H=²"], "--at H=²: a size must be a positive integer, got '²'"),
+    (["summary", "seed_case1", "--at", "H=" + "9" * 101], "--at H=" + "9" * 38 + "... (103 characters): a size "
+                                                         "must be a positive integer of at most 100 digits, got 101"),
+    (["summary", ":"], "unknown model ':': give a zoo name (" + ", ".join(__import__("symshape").zoo.MODELS) +
+                       "), MODULE:ATTR or PATH.py:ATTR"),
+    (["summary", "seed_case1", "--input", "(" * 300], "cannot parse shape spec '" + "(" * 40 + "'...'" + "(" * 30 +
+     "' (300 characters): item 1, '" + "(" * 40 + "'...'" + "(" * 30 + "' (300 characters), is neither an integer "
+     "nor a name; write a spec such as '1,3,H,W'"),
+    (["summary", "seed_case1", "--input", "1,3," + "9" * 30 + ",W"], "a size must be below 2**64, got "
+                                                                    "999999999999... (30 digits)"),
+    (["solve", "seed_case1", "--layer", "0", "--shape", "1,²"], "cannot parse --shape '1,²': write the trailing "
+                                                               "output dims as integers, with _ for any size, e.g. 7,7 or _,7"),
+    (["plot", "seed_case1", "--range", "²:5", "-o", "unused.png"], "cannot parse --range '²:5': write START:STOP "
+                                                                   "with 0 < START < STOP, e.g. 8:257"),
+    (["plot", "seed_case1", "--range", "1:999999999", "-o", "unused.png"], "--range 1:999999999: at most 100,000 "
+                                                                           "resolutions, got 999,999,998; plot a narrower range"),
+])
+def test_malformed_cli_arguments_exit_2_with_a_message(capsys, argv, message):
+    from symshape.cli import main
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", f"symshape: error: {message}\n")
+
+
+def test_markdown_escapes_html_and_markdown_in_names():
+    import torch.nn as nn
+    evil = type("<script>alert(1)</script>", (nn.Sequential,), {})()
+    evil.add_module("<img src=x onerror=alert(1)>", nn.Conv2d(3, 4, 3))
+    evil.add_module("a|b`c", nn.ReLU())
+    lines = ss.trace(evil, "1,3,H,W").to_markdown().splitlines()
+    assert lines[0] == r"**&lt;script&gt;alert\(1\)&lt;/script&gt;**, input $\left(1, 3, H, W\right)$"
+    assert lines[2] == r"- $H_{\text{&lt;img src=x onerror=alert(1)&gt;}} = H - 2$"
+    assert lines[7] == (r"| &lt;img src=x onerror=alert\(1\)&gt; | Conv2d | $\left(1, 4, H - 2, W - 2\right)$ | 112 | "
+                        r"$108 \left(H - 2\right) \left(W - 2\right)$ |")
+    assert lines[8].startswith(r"| a\|b\`c | ReLU |")
+    assert "<script" not in "\n".join(lines) and "<img" not in "\n".join(lines)
