@@ -274,3 +274,50 @@ def test_markdown_escapes_html_and_markdown_in_names():
                         r"$108 \left(H - 2\right) \left(W - 2\right)$ |")
     assert lines[8].startswith(r"| a\|b\`c | ReLU |")
     assert "<script" not in "\n".join(lines) and "<img" not in "\n".join(lines)
+
+
+# --- threads -------------------------------------------------------------------------------------
+
+def test_tracing_from_8_threads_gives_identical_answers_and_leaves_torch_working():
+    import threading
+
+    import torch
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, stride=2)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)) + x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.block, self.head = nn.Conv2d(3, 4, 3), Block(), nn.Linear(4, 2)
+
+        def forward(self, x):
+            y = self.block(self.stem(x))
+            return {"logits": self.head(y.mean((2, 3))), "map": y}
+
+    expected = ss.trace(Net(), "N,3,H,W").to_json()
+    answers, errors = [], []
+
+    def work():
+        net = Net()
+        for _ in range(25):
+            try:
+                answers.append(ss.trace(net, "N,3,H,W").to_json())
+            except Exception as err:  # collected, so that the assertion shows it
+                errors.append(repr(err))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(answers) == 200 and all(a == expected for a in answers)
+    out = Net()(torch.zeros(2, 3, 9, 9))  # fx's patches are gone: torch runs the model as usual
+    assert tuple(out["logits"].shape) == (2, 2) and tuple(out["map"].shape) == (2, 4, 3, 3)
