@@ -32,7 +32,7 @@ def size_symbol(name: str) -> sympy.Symbol:
     (True, True)
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ShapeError(f"{name!r} is not a valid size name: use a Python identifier such as 'H' or 'W'")
+        raise ShapeError(f"{_token(name)} is not a valid size name: use a Python identifier such as 'H' or 'W'")
     return sympy.Symbol(name, integer=True, positive=True)
 
 
@@ -68,7 +68,7 @@ def as_size(value: SizeLike) -> sympy.Expr:
     (3, H, True)
     """
     if isinstance(value, bool):
-        raise ShapeError(f"a size must be an integer or a name, got {value!r}")
+        raise ShapeError(f"a size must be an integer or a name, got {_token(value)}")
     if isinstance(value, int):
         if value.bit_length() > 64:
             raise ShapeError(f"a size must be below 2**64, got an integer of {len(str(abs(value)))} digits" if
@@ -94,7 +94,7 @@ def as_size(value: SizeLike) -> sympy.Expr:
         if renamed.is_integer is not True:
             raise ShapeError(f"a size expression must be integer-valued, got {value}")
         return renamed
-    raise ShapeError(f"a size must be an int, a name or a sympy expression, got {type(value).__name__} {value!r}")
+    raise ShapeError(f"a size must be an int, a name or a sympy expression, got {type(value).__name__} {_token(value)}")
 
 
 def parse_shape(spec: Union[str, Iterable[SizeLike]]) -> tuple:
@@ -119,7 +119,7 @@ def parse_shape(spec: Union[str, Iterable[SizeLike]]) -> tuple:
         if text[:1] in "([" and text[-1:] in ")]":
             text = text[1:-1]
         if not text.strip():
-            raise ShapeError(f"the shape spec {spec!r} is empty; write one dim or more, such as '1,3,H,W'")
+            raise ShapeError(f"the shape spec {_token(spec)} is empty; write one dim or more, such as '1,3,H,W'")
         items = [t.strip() for t in text.split(",")]
         if items and items[-1] == "" and len(items) > 1:
             items.pop()  # a trailing comma, as in "(H,)"
@@ -148,7 +148,7 @@ _MAX_EXPONENT = 64
 MAX_LENGTH = 10_000       # characters in one expression
 MAX_DEPTH = 64            # nested parentheses, calls, signs, powers and //
 MAX_CALLS = 100           # function calls and // in one expression (sympy evaluates each one)
-MAX_SECONDS = 0.25        # CPU time of this thread for one expression; a real one takes under 0.1 s
+MAX_SECONDS = 0.5         # CPU time of this thread for one expression; a real one takes under 0.1 s
 MAX_DIGITS = 1000         # digits in one integer, literal or computed by **
 MAX_MIN_MAX_ARGS = 12     # arguments of all Min and Max together (sympy compares them pairwise)
 
@@ -172,6 +172,12 @@ _FUNCTIONS = {
 def _quote(text: str) -> str:
     """*text* quoted for a message, middle elided when long."""
     return repr(text) if len(text) <= 80 else f"{text[:40]!r}...{text[-30:]!r} ({len(text):,} characters)"
+
+
+def _token(value) -> str:
+    """A token or value quoted for a message, elided when long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(str(value)):,} characters)"
 
 
 def _short(value) -> str:
@@ -240,7 +246,7 @@ class _Parser:
             self.fail("unexpected end")
         kind, value, _ = self.tokens[self.i]
         if allowed and value not in allowed:
-            self.fail(f"expected {' or '.join(map(repr, allowed))}, got {value!r}")
+            self.fail(f"expected {' or '.join(map(repr, allowed))}, got {_token(value)}")
         self.i += 1
         return kind, value
 
@@ -253,7 +259,7 @@ class _Parser:
             self.take()
             lhs = _RELATIONS[op](self.expr(lhs), self.expr(self.additive()))
         if self.i < len(self.tokens):
-            self.fail(f"unexpected {self.peek()!r}")
+            self.fail(f"unexpected {_token(self.peek())}")
         return self.expr(lhs)
 
     def expr(self, value):
@@ -340,11 +346,11 @@ class _Parser:
             self.depth -= 1
             return inner
         self.i -= 1
-        self.fail(f"unexpected {value!r}")
+        self.fail(f"unexpected {_token(value)}")
 
     def call(self, name: str, at: int):
         if name not in _FUNCTIONS:
-            self.fail(f"unknown function {name!r}", at)
+            self.fail(f"unknown function {_token(name)}", at)
         arity, fn = _FUNCTIONS[name]
         self.count_call(name, at)
         self.take("(")

@@ -54,6 +54,8 @@ def _shape_out(shape):
 
 
 def _fail(path: str, what: str):
+    if len(path) > 100:
+        path = f"{path[:60]}... ({len(path):,} characters)"
     raise ShapeError(f"not a symshape report: {path} {what}")
 
 
@@ -129,8 +131,15 @@ def _window_out(w: Window) -> dict:
     return data
 
 
+_WINDOW_KEYS = {"kernel", "stride", "padding", "dilation", "ceil_mode", "padding_right", "transposed", "output_padding"}
+
+
 def _window_in(data, path: str) -> Window:
     data = dict(_object(data, path))
+    unknown = sorted(set(data) - _WINDOW_KEYS)
+    if unknown or "kernel" not in data:
+        _fail(path, f"must have 'kernel' and take only {sorted(_WINDOW_KEYS)}, got " +
+              (f"{_kind(unknown[0])[4:]}" if unknown else "no kernel"))
     for key in ("kernel", "stride", "dilation", "output_padding"):
         if key in data:
             _get(data, key, int, path, "an integer")
@@ -220,7 +229,8 @@ def from_dict(data: dict) -> Report:
     """
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ShapeError(f"not a symshape report: expected schema {SCHEMA!r}, got {got!r}")
+        got = repr(got) if len(repr(got)) <= 60 else _kind(got)
+        raise ShapeError(f"not a symshape report: expected schema {SCHEMA!r}, got {got}")
     model = _get(data, "model", str, "", "a string")
     input_shape = _shape_in(_get(data, "input_shape", list, "", "a list"), "input_shape")
     layers = tuple(_layer_in(item, f"layers[{i}]") for i, item in enumerate(_get(data, "layers", list, "", "a list")))
