@@ -390,6 +390,12 @@ def parse_expr(text: str) -> sympy.Expr:
     built with sympy's own constructors, so the text symshape prints parses back to an equal
     expression. Nothing is evaluated as Python.
 
+    Parsing is linear and bounded, so that any text is answered within a second: at most
+    ``MAX_LENGTH`` characters, ``MAX_DEPTH`` nested levels, ``MAX_DIGITS`` digits in an integer
+    (literal, or computed by ``**``), ``MAX_CALLS`` function calls and ``//``, ``MAX_MIN_MAX_ARGS``
+    arguments of Min and Max, and ``MAX_SECONDS`` of CPU time; beyond them, and for ``Mod(H, 0)``,
+    ``0**-1`` or an out-of-range ScaledFloor scale, a :class:`ShapeError` quotes the position.
+
     >>> parse_expr("32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1)")
     32*(floor(H/2 - 7/2) + 1)*(floor(W/2 - 7/2) + 1)
     >>> parse_expr("H // 8"), parse_expr("Min(H, 2*W) + 2**3"), parse_expr("Mod(H, 32) == 0")
