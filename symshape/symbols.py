@@ -115,6 +115,9 @@ def parse_shape(spec: Union[str, Iterable[SizeLike]]) -> tuple:
     symshape.symbols.ShapeError: cannot parse shape spec '1,3,H*2,W': item 3, 'H*2', is neither an integer nor a name; write a spec such as '1,3,H,W'
     """
     if isinstance(spec, str):
+        if len(spec) > MAX_LENGTH:
+            raise ShapeError(f"the shape spec {_quote(spec)} is longer than {MAX_LENGTH:,} characters; "
+                             "write one such as '1,3,H,W'")
         text = spec.strip()
         if text[:1] in "([" and text[-1:] in ")]":
             text = text[1:-1]

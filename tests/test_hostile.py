@@ -78,6 +78,9 @@ def test_parse_shape_refuses_huge_sizes():
     assert _refused(parse_shape, f"1,{2 ** 64}") == "a size must be below 2**64, got an integer of 20 digits"
     assert _refused(parse_shape, [1, 10 ** 5000]) == "a size must be below 2**64, got an integer of 16610 bits"
     assert parse_shape(f"1,{2 ** 64 - 1}") == (1, 2 ** 64 - 1)
+    assert _refused(parse_shape, "H," * 500_000 + "W") == (
+        "the shape spec '" + "H," * 20 + "'...'" + ",H" * 14 + ",W' (1,000,001 characters) is longer than 10,000 "
+        "characters; write one such as '1,3,H,W'")
 
 
 # --- from_json: every missing key and wrong type is named ---------------------------------------
