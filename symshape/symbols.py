@@ -184,9 +184,12 @@ def _token(value) -> str:
 
 
 def _short(value) -> str:
-    text = str(float(value)) if isinstance(value, float) else (
-        f"{str(value)[:12]}... ({len(str(value))} digits)" if isinstance(value, sympy.Integer)
-        and abs(value) > 10 ** 20 else str(value))
+    if isinstance(value, sympy.Integer) and abs(value) > 10 ** 20:
+        n = abs(int(value))
+        if n.bit_length() > 4000:  # str() refuses integers of more than 4300 digits
+            return f"(an integer of {n.bit_length():,} bits)"
+        return f"{str(value)[:12]}... ({len(str(n))} digits)"
+    text = str(float(value)) if isinstance(value, float) else str(value)
     return text if len(text) <= 60 else text[:40] + "..."
 
 
@@ -263,7 +266,11 @@ class _Parser:
             lhs = _RELATIONS[op](self.expr(lhs), self.expr(self.additive()))
         if self.i < len(self.tokens):
             self.fail(f"unexpected {_token(self.peek())}")
-        return self.expr(lhs)
+        lhs = self.expr(lhs)
+        for number in lhs.atoms(sympy.Rational):  # a product of long literals can exceed the digit bound
+            if max(abs(int(number.p)), int(number.q)).bit_length() > MAX_DIGITS * 3.33:
+                self.fail(f"a number of more than {MAX_DIGITS} digits results", 0)
+        return lhs
 
     def expr(self, value):
         if isinstance(value, float):

@@ -45,6 +45,10 @@ LONG = "H+" * 500_000 + "H"  # 1 MB
     ("(((" + "9" * 400 + ")**64)**64)**64", "cannot parse expression '(((" + "9" * 37 + "'...'" + "9" * 15 +
      ")**64)**64)**64' (418 characters): the power 999999999999... (400 digits)**64 has more than 1000 digits at "
      "position 406"),
+    ("H/" + "/".join(["9" * 999] * 5), "cannot parse expression 'H/" + "9" * 38 + "'...'" + "9" * 30 + "' "
+                                       "(5,001 characters): a number of more than 1000 digits results at position 0"),
+    ("(" + "*".join(["9" * 999] * 5) + ")**2", "cannot parse expression '(" + "9" * 39 + "'...'" + "9" * 26 +
+     ")**2' (5,004 characters): the power (an integer of 16,594 bits)**2 has more than 1000 digits at position 5003"),
     ("2**2**2**2**2", "cannot parse expression '2**2**2**2**2': the exponent must be an integer between -64 and 64, "
                       "got 65536 at position 3"),
     ("0**-1", "cannot parse expression '0**-1': division by zero (0 to a negative power) at position 3"),
