@@ -111,14 +111,32 @@ def parse_sizes(text: str, option: str = "--at") -> dict:
     for item in filter(None, (t.strip() for t in text.split(","))):
         name, sep, value = (t.strip() for t in item.partition("="))
         if not sep or not name.isidentifier():
-            raise ShapeError(f"cannot parse {option} {item!r}: write NAME=INTEGER pairs such as H=32,W=32")
+            raise ShapeError(f"cannot parse {option} {_quote(item)}: write NAME=INTEGER pairs such as H=32,W=32")
         digits = value[1:] if value[:1] in "+-" else value
         if not (digits.isascii() and digits.isdigit()) or len(digits) > 100:
-            raise ShapeError(f"{option} {item}: a size must be a positive integer, got {value!r}")
+            raise ShapeError(f"{option} {_elide(item)}: a size must be a positive integer"
+                             + (f" of at most 100 digits, got {len(digits)}" if digits.isascii() and digits.isdigit()
+                                else f", got {_quote(value)}"))
         if int(value) < 1:
             raise ShapeError(f"{option} {item}: a size must be a positive integer, got {int(value)}")
         sizes[name] = int(value)
     return sizes
+
+
+MAX_PLOT_POINTS = 100_000
+
+
+def _is_digits(text: str) -> bool:
+    """Whether *text* is a plain ASCII integer of at most 20 digits (``'²'.isdigit()`` is True)."""
+    return text.isascii() and text.isdigit() and len(text) <= 20
+
+
+def _elide(text: str) -> str:
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)"
+
+
+def _quote(text: str) -> str:
+    return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text):,} characters)"
 
 
 class DoesNotRun(Exception):
@@ -265,9 +283,13 @@ def latex(args) -> int:
          _opt("--target", type=int, help="mark the resolutions where that layer's output has this many elements"))
 def plot(args) -> int:
     _, report, _ = _traced(args, zoo_sizes=False)
-    start, sep, stop = args.range.partition(":")
-    if not (sep and start.strip().isdigit() and stop.strip().isdigit() and 0 < int(start) < int(stop)):
-        raise ShapeError(f"cannot parse --range {args.range!r}: write START:STOP with 0 < START < STOP, e.g. 8:257")
+    start, sep, stop = (t.strip() for t in args.range.partition(":"))
+    if not (sep and _is_digits(start) and _is_digits(stop) and 0 < int(start) < int(stop)):
+        raise ShapeError(f"cannot parse --range {_quote(args.range)}: write START:STOP with 0 < START < STOP, "
+                         "e.g. 8:257")
+    if int(stop) - int(start) > MAX_PLOT_POINTS:
+        raise ShapeError(f"--range {args.range}: at most {MAX_PLOT_POINTS:,} resolutions, got "
+                         f"{int(stop) - int(start):,}; plot a narrower range")
     fixed = parse_sizes(args.fixed) if args.fixed else {}
     try:
         report.plot(range(int(start), int(stop)), fixed=fixed, layer=args.layer, target=args.target, path=args.output)
@@ -318,8 +340,8 @@ def check(args) -> int:
 def parse_target(text: str) -> tuple:
     """``"7,7"`` -> ``(7, 7)``; ``_`` or ``None`` matches any size: ``"_,7"`` -> ``(None, 7)``."""
     items = [t.strip() for t in text.split(",")]
-    if not all(t.isdigit() or t in ("_", "None") for t in items):
-        raise ShapeError(f"cannot parse --shape {text!r}: write the trailing output dims as integers, "
+    if not all(_is_digits(t) or t in ("_", "None") for t in items):
+        raise ShapeError(f"cannot parse --shape {_quote(text)}: write the trailing output dims as integers, "
                          f"with _ for any size, e.g. 7,7 or _,7")
     return tuple(None if t in ("_", "None") else int(t) for t in items)
 

@@ -30,6 +30,7 @@ import dataclasses
 import inspect
 import operator
 import os
+import threading
 import traceback
 from typing import Optional
 
@@ -49,9 +50,21 @@ __all__ = ["run_graph", "fx_graph", "GraphTracer"]
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
+# torch.fx patches process-wide functions while it traces (nn.Module.__call__, getattr, wrapped
+# functions) and restores them afterwards; two traces at once in two threads restore each other's
+# patches, leaving fx's patcher installed, after which every model(x) raises NameError. One fx
+# trace at a time, then (re-entrant: a trace may start another in the same thread).
+_FX_LOCK = threading.RLock()
+
+
 class GraphTracer(fx.Tracer):
     """An fx tracer whose leaves are the modules symshape has a rule for, plus built-in torch.nn
-    modules without one (so that their missing rule is reported by name, not traced into)."""
+    modules without one (so that their missing rule is reported by name, not traced into).
+    Tracing is serialised across threads (see ``_FX_LOCK``)."""
+
+    def trace(self, root, concrete_args=None):
+        with _FX_LOCK:
+            return super().trace(root, concrete_args)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if rule_for(m) is not None:

@@ -74,16 +74,28 @@ class Shape(tuple):
 
 class Outputs(tuple):
     """The outputs of an op that has several (``torch.split``, ``nn.MultiheadAttention``, a model
-    that returns a tuple): a tuple of :class:`Shape`, with ``None`` where an output is not a tensor.
+    that returns a tuple, a list or a dict): a tuple of :class:`Shape`, with ``None`` where an output
+    is not a tensor; ``names`` holds a dict's keys (strings, in order), None otherwise.
 
     >>> outs = Outputs([(1, 3), None, (2, 2)])
     >>> outs, outs.numel, outs.shapes
     (((1, 3), None, (2, 2)), 7, ((1, 3), (2, 2)))
+    >>> feats = Outputs({"feat": (1, 8), "logits": [(1, 10), 7]})
+    >>> feats, feats.names, feats.shapes
+    ({'feat': (1, 8), 'logits': ((1, 10), None)}, ('feat', 'logits'), ((1, 8), (1, 10)))
     """
 
-    def __new__(cls, items=()):
-        return super().__new__(cls, (None if v is None else v if isinstance(v, (Shape, Outputs)) else
-                                     Outputs(v) if _is_nested(v) else Shape(v) for v in items))
+    names: Optional[tuple] = None
+
+    def __new__(cls, items=(), names=None):
+        if isinstance(items, Mapping):
+            names, items = tuple(str(k) for k in items), tuple(items.values())
+        self = super().__new__(cls, (_output(v) for v in items))
+        if names is not None:
+            self.names = tuple(names)
+            if len(self.names) != len(self):
+                raise ShapeError(f"{len(self.names)} names for {len(self)} outputs")
+        return self
 
     @property
     def shapes(self) -> tuple:
@@ -101,11 +113,25 @@ class Outputs(tuple):
         """Elements of all tensor outputs."""
         return sympy.Add(*(s.numel for s in self.shapes))
 
+    def items(self) -> tuple:
+        """``(label, output)`` pairs: a dict's keys, else the positions ``0, 1, ...`` as strings."""
+        return tuple(zip(self.names if self.names is not None else map(str, range(len(self))), self))
+
     def subs(self, values, memo: Optional[dict] = None) -> "Outputs":
         memo = {} if memo is None else memo
-        return Outputs(None if v is None else v.subs(values, memo) for v in self)
+        return Outputs((None if v is None else v.subs(values, memo) for v in self), self.names)
+
+    def __eq__(self, other):
+        return tuple.__eq__(self, other) is True and getattr(other, "names", None) == self.names
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = tuple.__hash__
 
     def __repr__(self) -> str:
+        if self.names is not None:
+            return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in zip(self.names, self)) + "}"
         inner = ", ".join(repr(v) for v in self)
         return f"({inner},)" if len(self) == 1 else f"({inner})"
 
@@ -113,13 +139,27 @@ class Outputs(tuple):
 
 
 def _is_nested(value) -> bool:
-    """Whether *value* is a collection of shapes (several outputs) rather than one shape."""
-    return isinstance(value, (tuple, list)) and bool(value) and all(
-        v is None or isinstance(v, (tuple, list)) for v in value)
+    """Whether *value* is a collection of outputs (a dict, or a tuple of shapes) rather than one shape."""
+    if isinstance(value, Mapping):
+        return True
+    # A dim is never a tuple: one shape-like item (or only Nones) makes a collection of outputs.
+    return isinstance(value, (tuple, list)) and bool(value) and (
+        any(isinstance(v, (tuple, list, Mapping)) for v in value) or all(v is None for v in value))
+
+
+def _output(value):
+    """One item of :class:`Outputs`: a shape, nested outputs, or None for what is not a tensor."""
+    if value is None or isinstance(value, (Shape, Outputs)):
+        return value
+    if _is_nested(value):
+        return Outputs(value)
+    if isinstance(value, (tuple, list)):
+        return Shape(value)
+    return None  # an int, a string, ... that the model returns beside its tensors
 
 
 def as_output(value):
-    """One output shape as a :class:`Shape`, several as :class:`Outputs`."""
+    """One output shape as a :class:`Shape`, several (a tuple, a list or a dict) as :class:`Outputs`."""
     if isinstance(value, (Shape, Outputs)):
         return value
     return Outputs(value) if _is_nested(value) else Shape(value)

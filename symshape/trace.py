@@ -283,7 +283,7 @@ def trace(model: nn.Module, input_shape) -> Report:
         model=type(model).__name__,
         input_shape=shape,
         layers=tuple(tracer.layers),
-        output_shape=out,
+        output_shape=as_output(out),
         params=params,
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),

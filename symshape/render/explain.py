@@ -57,6 +57,8 @@ def _tuple(value, nd: int) -> tuple:
 
 
 def _shape_text(shape) -> str:
+    if getattr(shape, "names", None) is not None:  # a dict of outputs
+        return ", ".join(f"{k}: {'None' if s is None else _shape_text(s)}" for k, s in shape.items())
     if isinstance(shape, tuple) and shape and all(isinstance(s, tuple) or s is None for s in shape):
         return ", ".join("None" if s is None else _shape_text(s) for s in shape)
     return "(" + ", ".join(fmt(d) for d in shape) + ")"

@@ -2,7 +2,8 @@
 
 Schema ``symshape.report/1`` (every expression is a string that :func:`symshape.symbols.parse_expr`
 reads back to an equal sympy expression; a shape is a list of expressions; an op with several
-outputs has a list of shapes, ``null`` for a missing one)::
+outputs has a list of shapes, ``null`` for one that is not a tensor; a model that returns a dict has an
+object of them, in the dict's order)::
 
     {
       "schema": "symshape.report/1",
@@ -29,7 +30,7 @@ from __future__ import annotations
 import json as _json
 import sympy
 
-from ..report import Condition, Layer, Report, Shape, report_method
+from ..report import Condition, Layer, Outputs, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol
 from ..printing import expr_text
 from ..rules.window import Window
@@ -45,15 +46,73 @@ def _is_multi(shape) -> bool:
 
 
 def _shape_out(shape):
+    if getattr(shape, "names", None) is not None:  # a dict of outputs
+        return {k: None if s is None else _shape_out(s) for k, s in shape.items()}
     if _is_multi(shape):
         return [None if s is None else _shape_out(s) for s in shape]
     return [expr_text(d) for d in shape]
 
 
-def _shape_in(data):
+def _fail(path: str, what: str):
+    if len(path) > 100:
+        path = f"{path[:60]}... ({len(path):,} characters)"
+    raise ShapeError(f"not a symshape report: {path} {what}")
+
+
+def _kind(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _get(obj: dict, key: str, types, path: str, what: str, default=KeyError):
+    """``obj[key]`` checked against *types* (``what`` names them in the message)."""
+    at = f"{path}.{key}" if path else key
+    if key not in obj:
+        if default is not KeyError:
+            return default
+        _fail(at, "is missing")
+    value = obj[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
+        _fail(at, f"must be {what}, got {_kind(value)}")
+    return value
+
+
+def _tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _object(value, path: str) -> dict:
+    if not isinstance(value, dict):
+        _fail(path, f"must be an object, got {_kind(value)}")
+    return value
+
+
+def _list(value, path: str) -> list:
+    if not isinstance(value, list):
+        _fail(path, f"must be a list, got {_kind(value)}")
+    return value
+
+
+def _expr(text, path: str):
+    if not isinstance(text, str):
+        _fail(path, f"must be an expression as a string, got {_kind(text)}")
+    try:
+        return parse_expr(text)
+    except ShapeError as err:
+        raise ShapeError(f"not a symshape report: {path}: {err}") from None
+
+
+def _shape_in(data, path: str, depth: int = 0):
+    if isinstance(data, dict):  # a dict of outputs
+        if depth >= 8:
+            _fail(path, "nests outputs more than 8 deep")
+        return Outputs({k: None if s is None else _shape_in(s, f"{path}.{k}", depth + 1) for k, s in data.items()})
+    data = _list(data, path)
     if data and all(isinstance(s, list) or s is None for s in data):
-        return tuple(None if s is None else _shape_in(s) for s in data)
-    return Shape(parse_expr(d) for d in data)
+        if depth >= 8:
+            _fail(path, "nests outputs more than 8 deep")
+        return Outputs(None if s is None else _shape_in(s, f"{path}[{i}]", depth + 1) for i, s in enumerate(data))
+    return Shape(_expr(d, f"{path}[{i}]") for i, d in enumerate(data))
 
 
 def _attr_out(value):
@@ -72,14 +131,30 @@ def _window_out(w: Window) -> dict:
     return data
 
 
-def _window_in(data) -> Window:
-    if not isinstance(data, dict):
-        raise ShapeError(f"not a symshape report: a window must be an object, got {type(data).__name__}")
-    data = dict(data)
+_WINDOW_KEYS = {"kernel", "stride", "padding", "dilation", "ceil_mode", "padding_right", "transposed", "output_padding"}
+
+
+def _window_in(data, path: str) -> Window:
+    data = dict(_object(data, path))
+    unknown = sorted(set(data) - _WINDOW_KEYS)
+    if unknown or "kernel" not in data:
+        _fail(path, f"must have 'kernel' and take only {sorted(_WINDOW_KEYS)}, got " +
+              (f"{_kind(unknown[0])[4:]}" if unknown else "no kernel"))
+    for key in ("kernel", "stride", "dilation", "output_padding"):
+        if key in data:
+            _get(data, key, int, path, "an integer")
+    for key in ("ceil_mode", "transposed"):
+        if key in data:
+            _get(data, key, bool, path, "true or false")
     for key in ("padding", "padding_right"):
         if isinstance(data.get(key), str):
-            data[key] = parse_expr(data[key])
-    return Window.from_data(data)
+            data[key] = _expr(data[key], f"{path}.{key}")
+        elif key in data and not (data[key] is None and key == "padding_right"):
+            _get(data, key, int, path, "an integer or an expression")
+    try:
+        return Window.from_data(data)
+    except ShapeError as err:
+        raise ShapeError(f"not a symshape report: {path}: {err}") from None
 
 
 def to_dict(report: Report) -> dict:
@@ -120,27 +195,65 @@ def to_json(report: Report, indent: int = 2) -> str:
     return _json.dumps(to_dict(report), indent=indent, ensure_ascii=False)
 
 
+def _layer_in(item, path: str) -> Layer:
+    item = _object(item, path)
+    attrs = _get(item, "attrs", dict, path, "an object", default={})
+    return Layer(
+        name=_get(item, "name", str, path, "a string"), kind=_get(item, "kind", str, path, "a string"),
+        in_shapes=tuple(None if s is None else _shape_in(s, f"{path}.in_shapes[{i}]")
+                        for i, s in enumerate(_get(item, "in_shapes", list, path, "a list"))),
+        out_shape=_shape_in(_get(item, "out_shape", (list, dict), path, "a list or an object"), f"{path}.out_shape"),
+        params=_get(item, "params", int, path, "an integer"),
+        macs=_expr(_get(item, "macs", str, path, "an expression as a string"), f"{path}.macs"),
+        attrs={k: _attr_in(v) for k, v in attrs.items()},
+        windows=tuple(_window_in(w, f"{path}.windows[{i}]")
+                      for i, w in enumerate(_get(item, "windows", list, path, "a list", default=[]))),
+    )
+
+
+def _condition_in(item, path: str) -> Condition:
+    item = _object(item, path)
+    return Condition(_expr(_get(item, "expr", str, path, "an expression as a string"), f"{path}.expr"),
+                     _get(item, "layer", str, path, "a string"), _get(item, "kind", str, path, "a string"),
+                     _get(item, "why", str, path, "a string"))
+
+
 def from_dict(data: dict) -> Report:
-    """A :class:`Report` from ``symshape.report/1`` data, every expression parsed safely."""
+    """A :class:`Report` from ``symshape.report/1`` data, every expression parsed safely; a missing
+    key or a value of the wrong type is a :class:`ShapeError` that names it.
+
+    >>> from_dict({"schema": SCHEMA, "model": "Net", "input_shape": ["1", "H"]})
+    Traceback (most recent call last):
+    ...
+    symshape.symbols.ShapeError: not a symshape report: layers is missing
+    """
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ShapeError(f"not a symshape report: expected schema {SCHEMA!r}, got {got!r}")
-    layers = tuple(Layer(
-        name=item["name"], kind=item["kind"],
-        in_shapes=tuple(None if s is None else _shape_in(s) for s in item["in_shapes"]),
-        out_shape=_shape_in(item["out_shape"]), params=int(item["params"]), macs=parse_expr(item["macs"]),
-        attrs={k: _attr_in(v) for k, v in item.get("attrs", {}).items()},
-        windows=tuple(_window_in(w) for w in item.get("windows", ())),
-    ) for item in data["layers"])
+        got = repr(got) if len(repr(got)) <= 60 else _kind(got)
+        raise ShapeError(f"not a symshape report: expected schema {SCHEMA!r}, got {got}")
+    model = _get(data, "model", str, "", "a string")
+    input_shape = _shape_in(_get(data, "input_shape", list, "", "a list"), "input_shape")
+    layers = tuple(_layer_in(item, f"layers[{i}]") for i, item in enumerate(_get(data, "layers", list, "", "a list")))
+    sizes = _get(data, "sizes", dict, "", "an object")
+    for name, value in sizes.items():
+        _get(sizes, name, int, "sizes", "an integer")
+    symbols = []
+    for i, name in enumerate(_get(data, "symbols", list, "", "a list")):
+        if not isinstance(name, str):
+            _fail(f"symbols[{i}]", f"must be a size name, got {_kind(name)}")
+        try:
+            symbols.append(size_symbol(name))
+        except ShapeError as err:
+            raise ShapeError(f"not a symshape report: symbols[{i}]: {err}") from None
     return Report(
-        model=data["model"],
-        input_shape=_shape_in(data["input_shape"]),
+        model=model,
+        input_shape=input_shape,
         layers=layers,
-        output_shape=_shape_in(data["output_shape"]),
-        params=int(data["params"]),
-        domain=tuple(Condition(parse_expr(c["expr"]), c["layer"], c["kind"], c["why"]) for c in data["domain"]),
-        symbols=tuple(size_symbol(s) for s in data["symbols"]),
-        sizes={k: int(v) for k, v in data["sizes"].items()},
+        output_shape=_shape_in(_get(data, "output_shape", (list, dict), "", "a list or an object"), "output_shape"),
+        params=_get(data, "params", int, "", "an integer"),
+        domain=tuple(_condition_in(c, f"domain[{i}]") for i, c in enumerate(_get(data, "domain", list, "", "a list"))),
+        symbols=tuple(symbols),
+        sizes=dict(sizes),
     )
 
 
@@ -154,10 +267,14 @@ def from_json(text: str) -> Report:
     >>> back.output_shape == rep.output_shape and back.macs == rep.macs and back.domain == rep.domain
     True
     """
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise ShapeError(f"not a symshape report: from_json() needs JSON text, got {type(text).__name__}")
     try:
         data = _json.loads(text)
     except ValueError as err:
         raise ShapeError(f"not a symshape report: invalid JSON ({err})") from None
+    except RecursionError:
+        raise ShapeError("not a symshape report: the JSON nests too deeply") from None
     return from_dict(data)
 
 

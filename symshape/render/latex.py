@@ -112,6 +112,9 @@ def _is_multi(shape) -> bool:
 
 def shape_latex(shape) -> str:
     """A shape, or several, as LaTeX math: ``\\left(1, 32, 13, 13\\right)``."""
+    if getattr(shape, "names", None) is not None:  # a dict of outputs
+        return ", ".join(rf"\text{{{escape(k)}}}\colon " + (r"\mathrm{None}" if s is None else shape_latex(s))
+                         for k, s in shape.items())
     if _is_multi(shape):
         return ", ".join(r"\mathrm{None}" if s is None else shape_latex(s) for s in shape)
     return r"\left(" + ", ".join(latex(d) for d in shape) + r"\right)"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Mapping, Optional
 
 from .latex import latex, shape_latex, size_equations
@@ -12,8 +13,28 @@ from ..report import report_method
 __all__ = ["to_markdown", "to_html"]
 
 
+_CODE_SAFE = re.compile(r"[A-Za-z0-9_.\-]*\Z")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#!~{}()+\-.$])")
+
+
 def _math(text: str) -> str:
-    return "$" + text.replace("|", r"\vert ") + "$"
+    """Math in ``$…$``, with ``<``, ``>`` and ``&`` as HTML entities: Markdown is read as HTML, so
+    a name such as ``<script>`` in a ``\\text{}`` label must not become a tag."""
+    return "$" + html.escape(text.replace("|", r"\vert "), quote=False) + "$"
+
+
+def _text(text: str) -> str:
+    """A model's or layer's name as Markdown text: HTML escaped, Markdown's punctuation backslashed.
+
+    >>> print(_text("<script>alert(1)</script>"), _text("a_b*c"))
+    &lt;script&gt;alert\\(1\\)&lt;/script&gt; a\\_b\\*c
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def _code(name: str) -> str:
+    """A layer name as inline code when it is a plain qualified name, else as escaped text."""
+    return f"`{name}`" if _CODE_SAFE.match(name) else _text(name)
 
 
 @report_method
@@ -31,7 +52,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     """
     shown = report.at(sizes) if sizes else report
     at = ", ".join(f"{k}={v}" for k, v in (sizes or {}).items())
-    lines = [f"**{report.model}**, input {_math(shape_latex(report.input_shape))}" + (f" at {at}" if at else ""), ""]
+    lines = [f"**{_text(report.model)}**, input {_math(shape_latex(report.input_shape))}" + (f" at {at}" if at else ""), ""]
     values = report.values(sizes) if sizes else {}
     for label, expr in size_equations(report):
         value = f" = {latex(expr.subs(values))}" if values else ""
@@ -40,7 +61,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
         lines.append("")
     lines += ["| layer | type | output shape | params | MACs |", "|---|---|---|---:|---:|"]
     for layer in shown.layers:
-        lines.append(f"| `{layer.name or '<root>'}` | {layer.kind} | {_math(shape_latex(layer.out_shape))} | "
+        lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(layer.kind)} | {_math(shape_latex(layer.out_shape))} | "
                      f"{layer.params:,} | {_math(latex(layer.macs))} |")
     lines += ["", f"Output {_math(shape_latex(shown.output_shape))}, {shown.params:,} parameters, "
                   f"{_math(latex(shown.macs))} MACs."]

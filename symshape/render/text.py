@@ -20,6 +20,8 @@ def _num(value) -> str:
 
 
 def _shape(shape) -> str:
+    if getattr(shape, "names", None) is not None:  # a dict of outputs
+        return ", ".join(f"{k}: {'None' if s is None else _shape(s)}" for k, s in shape.items())
     if isinstance(shape, tuple) and shape and all(isinstance(s, tuple) or s is None for s in shape):
         return ", ".join("None" if s is None else _shape(s) for s in shape)
     return "(" + ", ".join(fmt(d) for d in shape) + ")"
