@@ -378,7 +378,7 @@ def _compacting(rule):
     def run(*args, **kwargs):
         out = rule(*args, **kwargs)
         if isinstance(out, Out):
-            return Out(_compact_shape(out.shape), out.macs, out.requires)
+            return Out(_compact_shape(out.shape), out.macs, out.requires, out.windows)
         return _compact_shape(out)
     return run
 

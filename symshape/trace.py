@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .floors import simplify_relation
-from .report import Condition, Layer, Report, Shape, as_output
+from .report import Condition, Layer, Outputs, Report, Shape, as_output
 from .rules.common import fmt_shape
 from .rules.registry import Out, rule_for
 from .symbols import ShapeError, parse_shape
@@ -32,6 +32,20 @@ class Tracer:
         self.layers: list = []
         self.domain: list = []
         self._seen: set = set()
+        self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
+
+    def produced(self, value, index: int) -> None:
+        """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
+        self._producers[id(value)] = (value, index)
+        if isinstance(value, Outputs):
+            for v in value:
+                if v is not None:
+                    self._producers[id(v)] = (v, index)
+
+    def producer(self, value):
+        """The index of the layer that produced *value*, -1 for the input, None if unknown."""
+        known = self._producers.get(id(value))
+        return known[1] if known is not None and known[0] is value else None
 
     def fail(self, name: str, kind: str, inputs, message: str) -> ShapeError:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
@@ -69,13 +83,17 @@ class Tracer:
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
         shape = as_output(out.shape)
+        if any(shape is s for s in inputs):  # a fresh object, so that each edge has one producer
+            shape = Shape(shape) if isinstance(shape, Shape) else Outputs(tuple(shape))
         try:
             macs = sympy.sympify(out.macs, strict=True)  # strict: a string is refused, never evaluated
         except sympy.SympifyError:
             raise self.fail(name, kind, inputs, f"its rule returned MACs {out.macs!r}: return an int or a sympy "
                                                 "expression of the sizes") from None
         self.layers.append(Layer(name, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, macs, dict(attrs or {}), tuple(out.windows)))
+                                 shape, params, macs, dict(attrs or {}), tuple(out.windows),
+                                 tuple(self.producer(s) for s in inputs)))
+        self.produced(shape, len(self.layers) - 1)
         return shape
 
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
@@ -182,6 +200,7 @@ def trace(model: nn.Module, input_shape) -> Report:
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
     tracer = Tracer()
+    tracer.produced(shape, -1)
     out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     return Report(

@@ -64,7 +64,15 @@ def _attr_in(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _window_out(w: Window) -> dict:
+def _edge_in(value):
+    if value is None or isinstance(value, int) and not isinstance(value, bool) and value >= -1:
+        return value
+    raise ShapeError(f"not a symshape report: a layer's inputs are layer indices, -1 or null, got {value!r}")
+
+
+def _window_out(w: Window):
+    if w is None:
+        return None
     data = w.to_data()
     for key in ("padding", "padding_right"):  # TF-style 'same' padding is an expression of the size
         if key in data and not isinstance(data[key], int):
@@ -73,6 +81,8 @@ def _window_out(w: Window) -> dict:
 
 
 def _window_in(data) -> Window:
+    if data is None:
+        return None
     if not isinstance(data, dict):
         raise ShapeError(f"not a symshape report: a window must be an object, got {type(data).__name__}")
     data = dict(data)
@@ -102,6 +112,7 @@ def to_dict(report: Report) -> dict:
             "out_shape": _shape_out(layer.out_shape), "params": layer.params, "macs": expr_text(layer.macs),
             "attrs": {k: _attr_out(v) for k, v in layer.attrs.items()},
             **({"windows": [_window_out(w) for w in layer.windows]} if layer.windows else {}),
+            **({"inputs": list(layer.inputs)} if layer.inputs else {}),
         } for layer in report.layers],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "why": c.why} for c in report.domain],
     }
@@ -131,6 +142,7 @@ def from_dict(data: dict) -> Report:
         out_shape=_shape_in(item["out_shape"]), params=int(item["params"]), macs=parse_expr(item["macs"]),
         attrs={k: _attr_in(v) for k, v in item.get("attrs", {}).items()},
         windows=tuple(_window_in(w) for w in item.get("windows", ())),
+        inputs=tuple(_edge_in(i) for i in item.get("inputs", ())),
     ) for item in data["layers"])
     return Report(
         model=data["model"],

@@ -22,7 +22,7 @@ from ..symbols import ShapeError
 from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
 from .common import at_least, check_channels, divisible, fmt_shape, ntuple
 from .registry import Out, register
-from .resample import output_requirements
+from .resample import nearest_windows, output_requirements, pad_windows
 from .tensor import is_tensor, unary
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
@@ -79,7 +79,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
     out = _pool.max_pool(cls(kernel_size, stride if stride else None, padding, dilation, ceil_mode=ceil_mode), x)
     if return_indices:
-        return Out((out.shape, out.shape), 0, out.requires)
+        return Out((out.shape, out.shape), 0, out.requires, out.windows)
     return out
 
 
@@ -125,7 +125,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
         raise ShapeError("interpolate needs size or scale_factor")
     if len(out) != nd:
         raise ShapeError(f"interpolate: {len(out)} output sizes for {nd} spatial dims")
-    return Out((*x[:2], *out), 0, output_requirements(mode, out))
+    return Out((*x[:2], *out), 0, output_requirements(mode, out), nearest_windows(mode, x[2:], out))
 
 
 @register(F.pad)
@@ -153,7 +153,8 @@ def pad(x, pad, mode="constant", value=None):
                 reqs.append((sympy.Le(p, x[i]), "circular padding must not exceed the input size"))
         if not out[i].is_Integer or mode != "constant":
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
-    return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true))
+    return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),
+               pad_windows(pads) if mode == "constant" else ())
 
 
 @register(F.layer_norm)

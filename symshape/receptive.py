@@ -1,0 +1,349 @@
+"""Receptive fields as formulas: size r, effective stride j and effective padding P per layer.
+
+Unit i of a layer's output (along one spatial dim) sees the input rows from ``-P + i·j`` to
+``-P + i·j + r - 1``; its centre lies at ``-P + i·j + (r - 1)/2``. Along the graph's edges
+(``Layer.inputs``) and windows (``Layer.windows``) the three follow the recurrences
+
+* conv / pool (kernel k, stride s, padding p, dilation d): r' = r + (k - 1)·d·j, j' = j·s, P' = P + p·j;
+* transposed conv and nearest upsampling (a transposed window: k = s): j' = j/s,
+  r' = r + (e - 1)/s·j, P' = P + (e - 1 - p)/s·j with e = d(k - 1) + 1: Rationals, exact for the
+  units i with i + p - e + 1 ≡ 0 (mod s), a hull of the others;
+* padding and cropping: a window of kernel 1 whose padding is the pad (negative: the crop).
+
+Ops that keep the spatial sizes (activations, normalisation, dropout, products with gates that
+broadcast along the dim) pass r, j, P through; their statistics and global gates are not windows.
+Where branches meet (residual add, concat along channels) the field is the hull of the branches:
+P = max P_b, r = max(r_b - P_b) + P. Branches that disagree are reported as misaligned; with the
+same stride the hull is exact, with different strides it is not. Ops that rearrange dims
+(flatten, reshape, permute) or change a size without a window (adaptive pools) end the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sympy
+
+from .evaluate import substitute
+from .printing import expr_text, fmt
+from .report import Outputs, Report, report_method
+from .symbols import ShapeError
+
+__all__ = ["ReceptiveField", "Misaligned", "receptive_field", "layer_fields"]
+
+#: Layer kinds (module class names, function names, Tensor.method) that move elements between dims.
+REARRANGING = {
+    "flatten", "unflatten", "view", "reshape", "view_as", "reshape_as", "permute", "transpose", "transpose_", "t",
+    "swapaxes", "swapdims", "movedim", "moveaxis", "roll", "flip", "fliplr", "flipud", "rot90", "pixelshuffle",
+    "pixel_shuffle", "pixelunshuffle", "pixel_unshuffle", "expand", "expand_as", "repeat", "unfold", "fold",
+    "squeeze", "unsqueeze", "contiguous_format",
+}
+
+
+@dataclass(frozen=True)
+class _F:
+    """The field of one output dim: r, j, P and the index of the input's spatial dim it refers to."""
+
+    r: object
+    j: object
+    P: object
+    dim: int
+
+
+@dataclass(frozen=True)
+class Misaligned:
+    """Branches meeting at ``layer`` disagree along input dim ``dim`` (a name such as ``H``) in
+    stride or in the centre of their units' windows (branches of different sizes around the same
+    centre, as in a residual block, are nested, not misaligned): ``branches`` lists each one's
+    (r, j, P); ``exact`` is False where their strides differ (then no r, j, P is exact for every unit)."""
+
+    layer: str
+    kind: str
+    dim: str
+    branches: tuple
+    exact: bool
+
+    def __str__(self) -> str:
+        parts = "; ".join(f"r={fmt(r)}, j={fmt(j)}, P={fmt(p)}" for r, j, p in self.branches)
+        what = "centre (effective padding)" if self.exact else "stride"
+        return f"layer {self.layer!r} ({self.kind}) dim {self.dim}: branches differ in {what}: {parts}"
+
+
+def _same(a, b) -> bool:
+    if a == b:
+        return True
+    return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0
+
+
+def _num(x):
+    x = sympy.nsimplify(x) if isinstance(x, float) else sympy.sympify(x)
+    return x
+
+
+def _max(values):
+    values = [_num(v) for v in values]
+    if all(v.is_Number for v in values):
+        return max(values)
+    return sympy.Max(*values)
+
+
+def _window_step(f: _F, w) -> _F:
+    """One window applied to a field (the recurrences of the module docstring)."""
+    if w.transposed:
+        s = sympy.Integer(w.stride)
+        return _F(f.r + sympy.Rational(w.extent - 1) / s * f.j, f.j / s, f.P + (w.extent - 1 - w.padding) / s * f.j,
+                  f.dim)
+    return _F(f.r + (w.kernel - 1) * w.dilation * f.j, f.j * w.stride, f.P + w.padding * f.j, f.dim)
+
+
+def _first_shape(value):
+    if isinstance(value, Outputs):
+        shapes = value.shapes
+        return shapes[0] if shapes else None
+    return value
+
+
+def layer_fields(report: Report) -> tuple:
+    """Per layer of *report*, the fields of its (first) output: a tuple over its dims of
+    :class:`_F` or None; and the list of :class:`Misaligned` records, as ``(fields, misaligned)``."""
+    inp = report.input_shape
+    nd = len(inp) - 2 if len(inp) >= 3 else 0
+    one, zero = sympy.Integer(1), sympy.Integer(0)
+    start = tuple([None] * (len(inp) - nd) + [_F(one, one, zero, k) for k in range(nd)])
+    fields, misaligned = [], []
+    names = [fmt(d) for d in inp[len(inp) - nd:]]
+    for layer in report.layers:
+        out = _first_shape(layer.out_shape)
+        if not isinstance(out, tuple):
+            fields.append(None)
+            continue
+        ins = []
+        for shape, src in zip(layer.in_shapes, layer.inputs or (None,) * len(layer.in_shapes)):
+            if not isinstance(shape, tuple) or isinstance(shape, Outputs) or src is None:
+                continue
+            f = start if src == -1 else fields[src]
+            ins.append((shape, f))
+        fields.append(_combine(layer, out, ins, misaligned, names))
+    return tuple(fields), misaligned
+
+
+def _combine(layer, out, ins, misaligned, names):
+    base = layer.kind.split(".")[-1].lower()
+    if layer.windows:
+        if not ins or ins[0][1] is None or len(ins[0][0]) != len(out):
+            return None
+        shape, f_in = ins[0]
+        res = list(f_in)
+        offset = len(out) - len(layer.windows)
+        for t, w in enumerate(layer.windows):
+            if w is None:
+                continue
+            f = f_in[offset + t]
+            res[offset + t] = None if f is None else _window_step(f, w)
+        return tuple(res)
+    if base in REARRANGING:
+        return None
+    res = []
+    for t in range(len(out)):
+        back = len(out) - t
+        got, sizes, lost = [], [], False
+        for shape, f_in in ins:
+            if len(shape) < back:
+                continue
+            size = shape[len(shape) - back]
+            if size == 1 and out[t] != 1:
+                continue  # broadcast along this dim: the same value for every unit
+            if f_in is None or len(f_in) != len(shape):
+                lost = True
+                break
+            got.append(f_in[len(shape) - back])
+            sizes.append(size)
+        # the dim is kept where the output's size is an input's (sizes equal on the domain: add,
+        # concat along another dim); a concat along this dim sums the sizes, and ends the field
+        if sizes and not any(_same(size, out[t]) for size in sizes):
+            lost = True
+        if lost or not got or any(g is None for g in got):
+            res.append(None)
+            continue
+        res.append(_merge(layer, got, misaligned, names))
+    return tuple(res)
+
+
+def _merge(layer, got, misaligned, names):
+    first = got[0]
+    if any(g.dim != first.dim for g in got):
+        return None
+    distinct = []
+    for g in got:
+        if not any(_same(g.r, d.r) and _same(g.j, d.j) and _same(g.P, d.P) for d in distinct):
+            distinct.append(g)
+    if len(distinct) == 1:
+        return first
+    same_stride = all(_same(g.j, first.j) for g in distinct)
+    P = _max([g.P for g in distinct])
+    r = _max([g.r - g.P for g in distinct]) + P
+    j = first.j if same_stride else _max([g.j for g in distinct])
+    centre = first.P - (first.r - 1) / sympy.Integer(2)
+    if same_stride and all(_same(g.P - (g.r - 1) / sympy.Integer(2), centre) for g in distinct):
+        return _F(r, j, P, first.dim)  # nested around the same centre (a residual block): aligned
+    misaligned.append(Misaligned(layer.name, layer.kind, names[first.dim],
+                                 tuple((g.r, g.j, g.P) for g in distinct), same_stride))
+    return _F(r, j, P, first.dim)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The receptive field of the units of layer ``layer``'s output, per spatial dim of the input
+    (``dims``, e.g. ``('H', 'W')``): ``size`` r, ``stride`` j (effective stride) and ``padding``
+    P (effective padding), each a tuple of ints or sympy expressions (Rationals after transposed
+    convolutions and upsampling). ``exact`` is False where branches with different strides meet
+    (then the numbers are maxima); ``misaligned`` lists the branch points that disagree;
+    ``steps`` the per-layer recurrences that :meth:`explain` prints."""
+
+    layer: str
+    kind: str
+    dims: tuple
+    size: tuple
+    stride: tuple
+    padding: tuple
+    exact: bool = True
+    misaligned: tuple = ()
+    steps: tuple = field(default=(), repr=False, compare=False)
+
+    def start(self, i=0) -> tuple:
+        """Where unit *i*'s window starts in input coordinates, per dim: -P + i·j (a tuple of
+        indices, one per dim, or one index used for every dim)."""
+        idx = i if isinstance(i, (tuple, list)) else (i,) * len(self.dims)
+        return tuple(_plain(-p + n * j) for p, n, j in zip(self.padding, idx, self.stride))
+
+    def end(self, i=0) -> tuple:
+        """Where unit *i*'s window ends (inclusive): -P + i·j + r - 1."""
+        return tuple(_plain(s + r - 1) for s, r in zip(self.start(i), self.size))
+
+    def centre(self, i=0) -> tuple:
+        """The centre of unit *i*'s window: -P + i·j + (r - 1)/2."""
+        return tuple(_plain(s + sympy.Rational(1, 2) * (r - 1)) for s, r in zip(self.start(i), self.size))
+
+    def to_data(self) -> dict:
+        """Plain data: expressions as exact text that :func:`symshape.parse_expr` reads back."""
+        return {"layer": self.layer, "kind": self.kind, "dims": list(self.dims),
+                "size": [expr_text(v) for v in self.size], "stride": [expr_text(v) for v in self.stride],
+                "padding": [expr_text(v) for v in self.padding], "exact": self.exact,
+                "misaligned": [str(m) for m in self.misaligned]}
+
+    def explain(self) -> str:
+        """The recurrences layer by layer, with the numbers, then the result."""
+        lines = [f"receptive field of layer {self.layer!r} ({self.kind}): unit i sees input rows "
+                 f"-P + i·j to -P + i·j + r - 1; from r = 1, j = 1, P = 0 at the input:"]
+        lines += [f"  {s}" for s in self.steps]
+        for d, r, j, p in zip(self.dims, self.size, self.stride, self.padding):
+            lines.append(f"{d}: r = {fmt(r)}, j = {fmt(j)}, P = {fmt(p)}")
+        if self.misaligned:
+            lines.append("misaligned branches" + ("" if self.exact else " (the numbers are maxima, not exact)") + ":")
+            lines += [f"  {m}" for m in self.misaligned]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{d}: r={fmt(r)} j={fmt(j)} P={fmt(p)}"
+                          for d, r, j, p in zip(self.dims, self.size, self.stride, self.padding))
+        return f"receptive field of {self.layer!r}: {parts}" + ("" if self.exact else " (not exact)")
+
+
+def _plain(v):
+    v = sympy.sympify(v)
+    return int(v) if v.is_Integer else v
+
+
+def _ancestors(report, index) -> set:
+    seen, todo = set(), [index]
+    while todo:
+        i = todo.pop()
+        if i in seen or i is None or i < 0:
+            continue
+        seen.add(i)
+        todo.extend(x for x in report.layers[i].inputs if x is not None)
+    return seen
+
+
+def _steps(report, fields, keep, names) -> list:
+    """The recurrence lines of the windowed layers in *keep*, with the numbers."""
+    lines = []
+    for i in sorted(keep):
+        layer = report.layers[i]
+        if not layer.windows or fields[i] is None or not layer.inputs or layer.inputs[0] is None:
+            continue
+        src = layer.inputs[0]
+        out = _first_shape(layer.out_shape)
+        before = None if src == -1 else fields[src]
+        offset = len(out) - len(layer.windows)
+        for t, w in enumerate(layer.windows):
+            after = fields[i][offset + t]
+            if w is None or after is None:
+                continue
+            f = _F(1, 1, 0, after.dim) if src == -1 else before[offset + t]
+            r, j, P = (fmt(v) for v in (f.r, f.j, f.P))
+            if w.transposed:
+                text = (f"r = {r} + ({w.extent} - 1)/{w.stride}·{j} = {fmt(after.r)}, j = {j}/{w.stride} = "
+                        f"{fmt(after.j)}, P = {P} + ({w.extent} - 1 - {fmt(w.padding)})/{w.stride}·{j} = {fmt(after.P)}")
+            else:
+                text = (f"r = {r} + ({w.kernel} - 1)·{w.dilation}·{j} = {fmt(after.r)}, j = {j}·{w.stride} = "
+                        f"{fmt(after.j)}, P = {P} + {fmt(w.padding)}·{j} = {fmt(after.P)}")
+            lines.append(f"{layer.name!r} ({layer.kind}) {names[after.dim]}: {w.describe()}: {text}")
+    return lines
+
+
+@report_method
+def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveField:
+    """The receptive field of the units of layer *name* (default: the last layer whose output
+    still has spatial dims), as formulas of the input sizes.
+
+    >>> import symshape as ss
+    >>> rf = ss.trace(ss.zoo.vgg16(), "1,3,H,W").receptive_field("features.30")
+    >>> rf.size, rf.stride, rf.padding
+    ((212, 212), (32, 32), (90, 90))
+    >>> rf.start(1), rf.centre(0)
+    ((-58, -58), (31/2, 31/2))
+    """
+    fields, misaligned = layer_fields(report)
+    inp = report.input_shape
+    nd = len(inp) - 2 if len(inp) >= 3 else 0
+    names = [fmt(d) for d in inp[len(inp) - nd:]]
+    if nd == 0:
+        raise ShapeError(f"the input {inp!r} has no spatial dims: a receptive field needs an (N, C, *spatial) input")
+    if name is None:
+        index = next((i for i in range(len(report.layers) - 1, -1, -1)
+                      if fields[i] is not None and any(f is not None for f in fields[i])), None)
+        if index is None:
+            raise ShapeError("no layer of the model keeps a spatial dim of the input")
+    else:
+        report.layer(name)  # KeyError with the layer names when there is none
+        index = max(i for i, layer in enumerate(report.layers) if layer.name == name)
+        if fields[index] is None or all(f is None for f in fields[index]):
+            layer = report.layers[index]
+            raise ShapeError(f"layer {name!r} ({layer.kind}) outputs {layer.out_shape!r}, which has no spatial dim that "
+                             f"maps to the input's by windows: its field is lost at a flatten, reshape, adaptive pool "
+                             f"or resize before it; ask for an earlier layer")
+    layer = report.layers[index]
+    dims = [f for f in fields[index] if f is not None]
+    keep = _ancestors(report, index)
+    def ev(v):
+        v = sympy.sympify(v)
+        if report.sizes and v.free_symbols:  # a report at sizes: 'same' paddings are formulas of them
+            v = substitute(v, {s: sympy.Integer(report.sizes[s.name]) for s in v.free_symbols
+                               if s.name in report.sizes}, {})
+        return _plain(v)
+
+    mis = tuple(m for m in misaligned if any(report.layers[i].name == m.layer for i in keep))
+    return ReceptiveField(
+        layer=layer.name, kind=layer.kind, dims=tuple(names[f.dim] for f in dims),
+        size=tuple(ev(f.r) for f in dims), stride=tuple(ev(f.j) for f in dims), padding=tuple(ev(f.P) for f in dims),
+        exact=all(m.exact for m in mis), misaligned=mis, steps=tuple(_steps(report, fields, keep, names)),
+    )
+
+
+@report_method
+def receptive_fields(report: Report) -> tuple:
+    """Per layer, ``(r, j, P)`` tuples over the spatial dims its output keeps (None where none)."""
+    fields, _ = layer_fields(report)
+    return tuple(None if fs is None or all(f is None for f in fs) else
+                 tuple(tuple(_plain(v) for v in (f.r, f.j, f.P)) for f in fs if f is not None) for fs in fields)
