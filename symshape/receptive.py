@@ -19,7 +19,7 @@ same stride the hull is exact, with different strides it is not. Ops that rearra
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import sympy
@@ -111,7 +111,7 @@ def layer_fields(report: Report) -> tuple:
     one, zero = sympy.Integer(1), sympy.Integer(0)
     start = tuple([None] * (len(inp) - nd) + [_F(one, one, zero, k) for k in range(nd)])
     fields, misaligned = [], []
-    names = [fmt(d) for d in inp[len(inp) - nd:]]
+    names = _dim_names(inp, nd)
     for layer in report.layers:
         out = _first_shape(layer.out_shape)
         if not isinstance(out, tuple):
@@ -125,6 +125,11 @@ def layer_fields(report: Report) -> tuple:
             ins.append((shape, f))
         fields.append(_combine(layer, out, ins, misaligned, names))
     return tuple(fields), misaligned
+
+
+def _dim_names(inp, nd: int) -> list:
+    """The spatial dims of the input by name (``H``), or ``dim 2`` where the size is a number."""
+    return [fmt(d) if not d.is_Integer else f"dim {len(inp) - nd + k}" for k, d in enumerate(inp[len(inp) - nd:])]
 
 
 def _combine(layer, out, ins, misaligned, names):
@@ -254,6 +259,49 @@ def _plain(v):
     return int(v) if v.is_Integer else v
 
 
+def tidy(expr):
+    """*expr* in its shortest exact form: one floor where the floors of a size collapse to one
+    (:func:`~symshape.decide.compact`), or ``Mod(a·H + b, m) + c`` where they are periodic in H
+    (TF-style "same" padding: the effective padding of k3/s2 twice is (-H) mod 4, ``Mod(3*H, 4)``).
+
+    >>> from symshape.floors import floor_div
+    >>> H = sympy.Symbol("H", integer=True, positive=True)
+    >>> tidy(H - 2 * floor_div(H, 2) + 2 * (floor_div(H + 1, 2) - 2 * floor_div(floor_div(H + 1, 2), 2)))
+    Mod(3*H, 4)
+    """
+    from .decide import _period, _values, compact
+    from .floors import canonical
+
+    expr = sympy.sympify(expr)
+    if expr.is_number or not (expr.has(sympy.floor) or expr.has(sympy.Mod) or expr.has(sympy.ceiling)):
+        return expr
+    try:
+        expr = compact(canonical(expr))
+    except Exception:  # noqa: BLE001  (a form compact does not handle: left as it is)
+        return expr
+    syms = expr.free_symbols
+    if len(syms) != 1 or not expr.has(sympy.floor):
+        return expr
+    (x,) = syms
+    try:
+        period = _period(expr, x)
+        if period > 256:
+            return expr
+        vals = _values(expr, x, period)
+    except Exception:  # noqa: BLE001
+        return expr
+    if vals[period] != vals[0] or any(v.denominator != 1 for v in vals):
+        return expr
+    period = next(p for p in range(1, period + 1) if period % p == 0 and all(
+        vals[n] == vals[n % p] for n in range(period)))
+    for a in sorted(range(-period + 1, period), key=abs):
+        for b in range(period):
+            c = vals[0] - (a + b) % period
+            if all(vals[n - 1] == (a * n + b) % period + c for n in range(1, period + 1)):
+                return sympy.Mod(a * x + b, period) + int(c)
+    return expr
+
+
 def _ancestors(report, index) -> set:
     seen, todo = set(), [index]
     while todo:
@@ -281,13 +329,17 @@ def _steps(report, fields, keep, names) -> list:
             if w is None or after is None:
                 continue
             f = _F(1, 1, 0, after.dim) if src == -1 else before[offset + t]
-            r, j, P = (fmt(v) for v in (f.r, f.j, f.P))
+            w = replace(w, padding=tidy(w.padding), padding_right=None if w.padding_right is None else tidy(w.right))
+            p = fmt(w.padding) if _plain(w.padding) == w.padding and isinstance(_plain(w.padding), int) \
+                else f"({fmt(w.padding)})"
+            r, j, P = (fmt(tidy(v)) for v in (f.r, f.j, f.P))
+            after = _F(*(tidy(v) for v in (after.r, after.j, after.P)), after.dim)
             if w.transposed:
                 text = (f"r = {r} + ({w.extent} - 1)/{w.stride}·{j} = {fmt(after.r)}, j = {j}/{w.stride} = "
-                        f"{fmt(after.j)}, P = {P} + ({w.extent} - 1 - {fmt(w.padding)})/{w.stride}·{j} = {fmt(after.P)}")
+                        f"{fmt(after.j)}, P = {P} + ({w.extent} - 1 - {p})/{w.stride}·{j} = {fmt(after.P)}")
             else:
                 text = (f"r = {r} + ({w.kernel} - 1)·{w.dilation}·{j} = {fmt(after.r)}, j = {j}·{w.stride} = "
-                        f"{fmt(after.j)}, P = {P} + {fmt(w.padding)}·{j} = {fmt(after.P)}")
+                        f"{fmt(after.j)}, P = {P} + {p}·{j} = {fmt(after.P)}")
             lines.append(f"{layer.name!r} ({layer.kind}) {names[after.dim]}: {w.describe()}: {text}")
     return lines
 
@@ -307,7 +359,7 @@ def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveFiel
     fields, misaligned = layer_fields(report)
     inp = report.input_shape
     nd = len(inp) - 2 if len(inp) >= 3 else 0
-    names = [fmt(d) for d in inp[len(inp) - nd:]]
+    names = _dim_names(inp, nd)
     if nd == 0:
         raise ShapeError(f"the input {inp!r} has no spatial dims: a receptive field needs an (N, C, *spatial) input")
     if name is None:
@@ -327,7 +379,7 @@ def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveFiel
     dims = [f for f in fields[index] if f is not None]
     keep = _ancestors(report, index)
     def ev(v):
-        v = sympy.sympify(v)
+        v = tidy(v)
         if report.sizes and v.free_symbols:  # a report at sizes: 'same' paddings are formulas of them
             v = substitute(v, {s: sympy.Integer(report.sizes[s.name]) for s in v.free_symbols
                                if s.name in report.sizes}, {})
@@ -346,4 +398,4 @@ def receptive_fields(report: Report) -> tuple:
     """Per layer, ``(r, j, P)`` tuples over the spatial dims its output keeps (None where none)."""
     fields, _ = layer_fields(report)
     return tuple(None if fs is None or all(f is None for f in fs) else
-                 tuple(tuple(_plain(v) for v in (f.r, f.j, f.P)) for f in fs if f is not None) for fs in fields)
+                 tuple(tuple(_plain(tidy(v)) for v in (f.r, f.j, f.P)) for f in fs if f is not None) for fs in fields)

@@ -60,6 +60,15 @@ class Tracer:
             raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
         if expr in self._seen:
             return
+        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and any(
+                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):
+            # nested floors (TF-style 'same' padding computed from the size) that simplify_relation
+            # leaves: dropped where they hold for every size
+            from .decide import always_nonnegative
+
+            big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)
+            if always_nonnegative(big - small):
+                return
         if isinstance(expr, sympy.Equality) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve import feasible
 

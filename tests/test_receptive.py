@@ -327,3 +327,90 @@ def test_zoo_figures_against_the_oracle(factory, target, module, hw, figures):
     units = [(0, 0), (int(oh) // 2, int(oh) // 2), (int(oh) - 1, int(oh) // 2)]
     bad, interior = mismatches(factory(), module, hw, rf, units=units)
     assert bad == [] and interior >= 1
+
+
+# ---------------------------------------------------------------- formulas of the size, solving
+
+class Conv2dSame(nn.Module):
+    """TensorFlow's 'SAME' padding computed from the size (as timm's Conv2dSame, for k >= s)."""
+
+    def __init__(self, k, s):
+        super().__init__()
+        self.k, self.s = k, s
+        self.weight = nn.Parameter(torch.rand(1, 1, k, k) + 0.1)
+
+    def forward(self, x):
+        ih, iw = x.size(2), x.size(3)
+        ph = ((ih + self.s - 1) // self.s - 1) * self.s + self.k - ih
+        pw = ((iw + self.s - 1) // self.s - 1) * self.s + self.k - iw
+        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return F.conv2d(x, self.weight, None, self.s)
+
+
+def same_net():
+    return nn.Sequential(Conv2dSame(3, 2), nn.ReLU(), Conv2dSame(3, 2))
+
+
+def test_same_padding_gives_the_effective_padding_as_a_formula_of_the_size():
+    rep = ss.trace(same_net(), "1,1,H,W")
+    rf = rep.receptive_field()
+    assert (rf.size, rf.stride) == ((7, 7), (4, 4))
+    assert rf.padding == (sympy.Mod(-H, 4), sympy.Mod(-W, 4))
+    assert ("'0.pad' (pad) H: kernel 1, stride 1, padding Mod(H, 2) (left), 1 (right): r = 1 + (1 - 1)·1·1 = 1, "
+            "j = 1·1 = 1, P = 0 + (Mod(H, 2))·1 = Mod(H, 2)") in rf.explain().splitlines()[1]
+    for h in range(9, 30):
+        at = rep.at(H=h, W=h + 1).receptive_field()
+        assert at.padding == ((-h) % 4, (-h - 1) % 4) and at.dims == ("dim 2", "dim 3")
+        model = same_net().double()
+        bad, interior = mismatches(model, "", (h, h + 1), at)
+        assert bad == [], (h, bad)
+    assert interior > 0
+
+
+def test_conditions_on_the_receptive_field_are_solved_like_any_other():
+    rep = ss.trace(same_net(), "1,1,H,W")
+    rf = rep.receptive_field()
+    assert str(rep.solve(sympy.Eq(rf.padding[0], 0), sympy.Eq(H, W))) == "H = W, H ≡ 0 (mod 4), H ≥ 4"
+    vgg = ss.trace(zoo.vgg16(), "1,3,H,W")
+    rf = vgg.receptive_field()
+    n = vgg.layer(rf.layer).out_shape[2]
+    # every unit of pool5 sees the whole image: the first reaches the last row, the last starts before row 0
+    whole = vgg.solve(rf.end(0)[0] >= H - 1, rf.start(n - 1)[0] <= 0, sympy.Eq(H, W))
+    assert str(whole) == "H = W, 32 ≤ H ≤ 122"
+    for h in (32, 122, 123):
+        at = vgg.at(H=h, W=h).receptive_field()
+        units = vgg.at(H=h, W=h).layer(rf.layer).out_shape[2]
+        sees = at.end(0)[0] >= h - 1 and at.start(units - 1)[0] <= 0
+        assert sees == ((h, h) in whole)
+
+
+def test_per_layer_fields_json_and_explain():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()), "1,3,H,W")
+    assert rep.receptive_fields() == (((3, 1, 1), (3, 1, 1)), ((3, 1, 1), (3, 1, 1)), ((4, 2, 1), (4, 2, 1)), None)
+    rf = rep.receptive_field()
+    assert rf.layer == "2"
+    assert rf.to_data() == {"layer": "2", "kind": "MaxPool2d", "dims": ["H", "W"], "size": ["4", "4"],
+                            "stride": ["2", "2"], "padding": ["1", "1"], "exact": True, "misaligned": []}
+    assert rf.explain().splitlines()[1:3] == [
+        "  '0' (Conv2d) H: kernel 3, stride 1, padding 1: r = 1 + (3 - 1)·1·1 = 3, j = 1·1 = 1, P = 0 + 1·1 = 1",
+        "  '0' (Conv2d) W: kernel 3, stride 1, padding 1: r = 1 + (3 - 1)·1·1 = 3, j = 1·1 = 1, P = 0 + 1·1 = 1",
+    ]
+    data = json.loads(rep.to_json())
+    assert data["layers"][2]["receptive_field"] == {"size": ["4", "4"], "stride": ["2", "2"], "padding": ["1", "1"]}
+    assert "receptive_field" not in data["layers"][3]
+    assert [layer["inputs"] for layer in data["layers"]] == [[-1], [0], [1], [2]]
+    back = ss.render.json.from_json(rep.to_json())
+    assert back.layers == rep.layers and back.receptive_field() == rf
+
+
+def test_errors_name_the_layer_and_the_fix():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), "1,3,H,W")
+    with pytest.raises(ss.ShapeError) as err:
+        rep.receptive_field("1")
+    assert str(err.value) == (
+        "layer '1' (Flatten) outputs (1, 4*(H - 2)*(W - 2)), which has no spatial dim that maps to the input's by "
+        "windows: its field is lost at a flatten, reshape, adaptive pool or resize before it; ask for an earlier layer")
+    with pytest.raises(ss.ShapeError, match="no spatial dims: a receptive field needs an"):
+        ss.trace(nn.Linear(3, 4), "1,3").receptive_field()
+    with pytest.raises(KeyError, match="no layer named 'x'"):
+        rep.receptive_field("x")

@@ -32,6 +32,7 @@ import sympy
 from ..report import Condition, Layer, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol
 from ..printing import expr_text
+from ..receptive import receptive_fields
 from ..rules.window import Window
 from .text import CONVENTION
 
@@ -92,8 +93,18 @@ def _window_in(data) -> Window:
     return Window.from_data(data)
 
 
+def _field_out(fields):
+    """A layer's receptive field (:func:`symshape.receptive.receptive_fields`) as exact text."""
+    if fields is None:
+        return {}
+    return {"receptive_field": {key: [expr_text(f[n]) for f in fields]
+                                for n, key in enumerate(("size", "stride", "padding"))}}
+
+
 def to_dict(report: Report) -> dict:
-    """The report as plain data in the ``symshape.report/1`` schema."""
+    """The report as plain data in the ``symshape.report/1`` schema (a layer's ``receptive_field``
+    is derived data: size, stride and padding per spatial dim it keeps; read back, it is recomputed)."""
+    fields = receptive_fields(report)
     return {
         "schema": SCHEMA,
         "model": report.model,
@@ -113,7 +124,8 @@ def to_dict(report: Report) -> dict:
             "attrs": {k: _attr_out(v) for k, v in layer.attrs.items()},
             **({"windows": [_window_out(w) for w in layer.windows]} if layer.windows else {}),
             **({"inputs": list(layer.inputs)} if layer.inputs else {}),
-        } for layer in report.layers],
+            **_field_out(field),
+        } for layer, field in zip(report.layers, fields)],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "why": c.why} for c in report.domain],
     }
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..decide import always_nonnegative
 from ..floors import scaled_floor
 from ..symbols import ShapeError
 from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
@@ -151,7 +152,7 @@ def pad(x, pad, mode="constant", value=None):
                 reqs.append((sympy.Lt(p, x[i]), "reflection padding must be smaller than the input size"))
             elif mode == "circular":
                 reqs.append((sympy.Le(p, x[i]), "circular padding must not exceed the input size"))
-        if not out[i].is_Integer or mode != "constant":
+        if (not out[i].is_Integer or mode != "constant") and not always_nonnegative(out[i] - 1):
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
     return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),
                pad_windows(pads) if mode == "constant" else ())
