@@ -229,6 +229,24 @@ class ReceptiveField:
         """The centre of unit *i*'s window: -P + i·j + (r - 1)/2."""
         return tuple(_plain(s + sympy.Rational(1, 2) * (r - 1)) for s, r in zip(self.start(i), self.size))
 
+    def at(self, sizes=None, **more) -> "ReceptiveField":
+        """The field at the given sizes (names to positive integers), dims keeping their names.
+
+        >>> import symshape as ss
+        >>> rep = ss.trace(ss.zoo.vgg16(), "1,3,H,W")
+        >>> print(rep.receptive_field("features.4").at(H=32, W=32))
+        receptive field of 'features.4': H: r=6 j=2 P=2, W: r=6 j=2 P=2
+        """
+        given = {**(sizes or {}), **more}
+
+        def ev(v):
+            v = sympy.sympify(v)
+            values = {s: sympy.Integer(given[s.name]) for s in v.free_symbols if s.name in given}
+            return _plain(substitute(v, values, {})) if values else _plain(v)
+
+        return replace(self, size=tuple(ev(v) for v in self.size), stride=tuple(ev(v) for v in self.stride),
+                       padding=tuple(ev(v) for v in self.padding))
+
     def to_data(self) -> dict:
         """Plain data: expressions as exact text that :func:`symshape.parse_expr` reads back."""
         return {"layer": self.layer, "kind": self.kind, "dims": list(self.dims),
@@ -346,8 +364,9 @@ def _steps(report, fields, keep, names) -> list:
 
 @report_method
 def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveField:
-    """The receptive field of the units of layer *name* (default: the last layer whose output
-    still has spatial dims), as formulas of the input sizes.
+    """The receptive field of the units of layer *name* (a qualified name, or a container's: its
+    last layer; default: the last layer whose output still has spatial dims), as formulas of the
+    input sizes.
 
     >>> import symshape as ss
     >>> rf = ss.trace(ss.zoo.vgg16(), "1,3,H,W").receptive_field("features.30")
@@ -368,8 +387,13 @@ def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveFiel
         if index is None:
             raise ShapeError("no layer of the model keeps a spatial dim of the input")
     else:
-        report.layer(name)  # KeyError with the layer names when there is none
-        index = max(i for i, layer in enumerate(report.layers) if layer.name == name)
+        found = [i for i, layer in enumerate(report.layers) if layer.name == name or layer.name.startswith(name + ".")]
+        if not found:
+            raise ShapeError(f"no layer named {name!r}; layers: "
+                             + ", ".join(repr(layer.name) for layer in report.layers[:12])
+                             + (", ..." if len(report.layers) > 12 else ""))
+        exact = [i for i in found if report.layers[i].name == name]
+        index = max(exact or found)  # a container: its last layer
         if fields[index] is None or all(f is None for f in fields[index]):
             layer = report.layers[index]
             raise ShapeError(f"layer {name!r} ({layer.kind}) outputs {layer.out_shape!r}, which has no spatial dim that "

@@ -412,5 +412,32 @@ def test_errors_name_the_layer_and_the_fix():
         "windows: its field is lost at a flatten, reshape, adaptive pool or resize before it; ask for an earlier layer")
     with pytest.raises(ss.ShapeError, match="no spatial dims: a receptive field needs an"):
         ss.trace(nn.Linear(3, 4), "1,3").receptive_field()
-    with pytest.raises(KeyError, match="no layer named 'x'"):
+    with pytest.raises(ss.ShapeError) as err:
         rep.receptive_field("x")
+    assert str(err.value) == "no layer named 'x'; layers: '0', '1'"
+    assert ss.trace(zoo.resnet50(), "1,3,H,W").receptive_field("layer2").layer == "layer2.3.relu"
+
+
+# ---------------------------------------------------------------- the command line
+
+def cli(capsys, *argv):
+    from symshape.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_rf(capsys):
+    assert cli(capsys, "rf", "vgg16") == (
+        0, "receptive field of 'features.30': H: r=212 j=32 P=90, W: r=212 j=32 P=90\n", "")
+    assert cli(capsys, "rf", "resnet50", "--layer", "layer2", "--at", "H=224,W=224") == (
+        0, "receptive field of 'layer2.3.relu': H: r=91 j=8 P=45, W: r=91 j=8 P=45\n", "")
+    code, out, err = cli(capsys, "rf", "vgg16", "--layer", "features.4", "--format", "json")
+    assert (code, json.loads(out)["size"], err) == (0, ["6", "6"], "")
+    code, out, err = cli(capsys, "rf", "vgg16", "--layer", "features.4", "--explain")
+    assert out.splitlines()[-2:] == ["H: r = 6, j = 2, P = 2", "W: r = 6, j = 2, P = 2"]
+    code, out, err = cli(capsys, "rf", "vgg16", "--layer", "nope")
+    assert (code, out) == (2, "") and err.startswith("symshape: error: no layer named 'nope'; layers: 'features.0', ")
+    code, out, err = cli(capsys, "rf", "seed_case1", "--at", "H=28,W=28")
+    assert code == 1 and err.startswith("symshape: the model does not run at H=28, W=28: layer '3' (Linear)")
