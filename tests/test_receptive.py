@@ -441,3 +441,18 @@ def test_cli_rf(capsys):
     assert (code, out) == (2, "") and err.startswith("symshape: error: no layer named 'nope'; layers: 'features.0', ")
     code, out, err = cli(capsys, "rf", "seed_case1", "--at", "H=28,W=28")
     assert code == 1 and err.startswith("symshape: the model does not run at H=28, W=28: layer '3' (Linear)")
+
+
+def test_tables_show_each_layers_receptive_field():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, (3, 5), padding=(1, 0)), nn.MaxPool2d(2), nn.Flatten()), "1,3,H,W")
+    lines = str(rep).splitlines()
+    assert lines[1].split() == ["layer", "type", "output", "shape", "params", "MACs", "RF", "r/j/P"]
+    assert lines[3].endswith("  3/1/1; 5/1/0") and lines[4].endswith("  4/2/1; 6/2/0")
+    assert lines[5].endswith("0")  # Flatten: no field
+    md = [line for line in rep.to_markdown().splitlines() if line.startswith("| `")]
+    assert md[1].endswith("| $4/2/1; 6/2/0$ |") and md[2].endswith("| |")
+    tex = rep.to_latex()
+    assert r"\begin{tabular}{lllrrl}" in tex and r"& $4/2/1; 6/2/0$ \\" in tex
+    same = ss.trace(same_net(), "1,1,H,W")
+    rows = [line for line in str(same).splitlines() if line.startswith("2.conv2d ")]
+    assert rows[0].endswith("7/4/Mod(3*H, 4); 7/4/Mod(3*W, 4)")
