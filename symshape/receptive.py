@@ -19,6 +19,7 @@ same stride the hull is exact, with different strides it is not. Ops that rearra
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -81,10 +82,19 @@ def _num(x):
 
 
 def _max(values):
+    """The largest of *values*: decided where one is never below the others (for every size),
+    else an unevaluated Max (sympy's own evaluation of Max over floors is slow)."""
+    from .decide import always_nonnegative
+
     values = [_num(v) for v in values]
     if all(v.is_Number for v in values):
         return max(values)
-    return sympy.Max(*values)
+    kept = []
+    for v in values:
+        if any(always_nonnegative(k - v) for k in kept):
+            continue
+        kept = [k for k in kept if not always_nonnegative(v - k)] + [v]
+    return kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
 
 
 def _window_step(f: _F, w) -> _F:
@@ -202,7 +212,10 @@ class ReceptiveField:
     (``dims``, e.g. ``('H', 'W')``): ``size`` r, ``stride`` j (effective stride) and ``padding``
     P (effective padding), each a tuple of ints or sympy expressions (Rationals after transposed
     convolutions and upsampling). ``exact`` is False where branches with different strides meet
-    (then the numbers are maxima); ``misaligned`` lists the branch points that disagree;
+    (then the numbers are maxima) and after transposed windows (``transposed`` names those
+    layers: there the units' windows differ with their phase, and -P + i·j .. -P + i·j + r - 1
+    contains every unit's window, equal to it for the units on the input's grid);
+    ``misaligned`` lists the branch points that disagree;
     ``steps`` the per-layer recurrences that :meth:`explain` prints."""
 
     layer: str
@@ -213,6 +226,7 @@ class ReceptiveField:
     padding: tuple
     exact: bool = True
     misaligned: tuple = ()
+    transposed: tuple = ()
     steps: tuple = field(default=(), repr=False, compare=False)
 
     def start(self, i=0) -> tuple:
@@ -252,6 +266,7 @@ class ReceptiveField:
         return {"layer": self.layer, "kind": self.kind, "dims": list(self.dims),
                 "size": [expr_text(v) for v in self.size], "stride": [expr_text(v) for v in self.stride],
                 "padding": [expr_text(v) for v in self.padding], "exact": self.exact,
+                "transposed": list(self.transposed),
                 "misaligned": [str(m) for m in self.misaligned]}
 
     def explain(self) -> str:
@@ -261,6 +276,9 @@ class ReceptiveField:
         lines += [f"  {s}" for s in self.steps]
         for d, r, j, p in zip(self.dims, self.size, self.stride, self.padding):
             lines.append(f"{d}: r = {fmt(r)}, j = {fmt(j)}, P = {fmt(p)}")
+        if self.transposed:
+            lines.append(f"after the transposed windows of {', '.join(repr(t) for t in self.transposed)}: a bound that "
+                         f"contains every unit's window (rational: units at different phases see different rows)")
         if self.misaligned:
             lines.append("misaligned branches" + ("" if self.exact else " (the numbers are maxima, not exact)") + ":")
             lines += [f"  {m}" for m in self.misaligned]
@@ -269,7 +287,9 @@ class ReceptiveField:
     def __str__(self) -> str:
         parts = ", ".join(f"{d}: r={fmt(r)} j={fmt(j)} P={fmt(p)}"
                           for d, r, j, p in zip(self.dims, self.size, self.stride, self.padding))
-        return f"receptive field of {self.layer!r}: {parts}" + ("" if self.exact else " (not exact)")
+        why = " (a bound: transposed windows)" if self.transposed and all(m.exact for m in self.misaligned) else \
+            " (not exact)"
+        return f"receptive field of {self.layer!r}: {parts}" + ("" if self.exact else why)
 
 
 def _plain(v):
@@ -287,11 +307,17 @@ def tidy(expr):
     >>> tidy(H - 2 * floor_div(H, 2) + 2 * (floor_div(H + 1, 2) - 2 * floor_div(floor_div(H + 1, 2), 2)))
     Mod(3*H, 4)
     """
+    return _tidy(sympy.sympify(expr))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tidy(expr):
     from .decide import _period, _values, compact
     from .floors import canonical
 
-    expr = sympy.sympify(expr)
     if expr.is_number or not (expr.has(sympy.floor) or expr.has(sympy.Mod) or expr.has(sympy.ceiling)):
+        return expr
+    if expr.has(sympy.Max) or expr.has(sympy.Min):  # hulls of branches: left as they are
         return expr
     try:
         expr = compact(canonical(expr))
@@ -410,10 +436,13 @@ def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveFiel
         return _plain(v)
 
     mis = tuple(m for m in misaligned if any(report.layers[i].name == m.layer for i in keep))
+    transposed = tuple(report.layers[i].name for i in sorted(keep)
+                       if fields[i] is not None and any(w is not None and w.transposed for w in report.layers[i].windows))
     return ReceptiveField(
         layer=layer.name, kind=layer.kind, dims=tuple(names[f.dim] for f in dims),
         size=tuple(ev(f.r) for f in dims), stride=tuple(ev(f.j) for f in dims), padding=tuple(ev(f.P) for f in dims),
-        exact=all(m.exact for m in mis), misaligned=mis, steps=tuple(_steps(report, fields, keep, names)),
+        exact=all(m.exact for m in mis) and not transposed, misaligned=mis, transposed=transposed,
+        steps=tuple(_steps(report, fields, keep, names)),
     )
 
 

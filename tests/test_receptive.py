@@ -270,7 +270,8 @@ def test_pooling_then_upsampling_is_a_nested_branch():
 
     rep = ss.trace(TwoScales(), "1,1,H,W")
     rf = rep.receptive_field()
-    assert (rf.exact, rf.size, rf.stride, rf.padding, rf.misaligned) == (True, (3, 3), (1, 1), (1, 1), ())
+    assert (rf.exact, rf.size, rf.stride, rf.padding, rf.misaligned) == (False, (3, 3), (1, 1), (1, 1), ())
+    assert rf.transposed == ("b.1",) and str(rf).endswith("(a bound: transposed windows)")
     up = rep.receptive_field("b.1")
     assert (up.size, up.stride, up.padding) == ((3, 3), (1, 1), (1, 1))
     bad, interior = mismatches(TwoScales(), "", (10, 12), rep.at(H=10, W=12).receptive_field())
@@ -287,6 +288,7 @@ def test_fractional_strides_hold_the_gradient_support(layer):
     rep = ss.trace(model, "1,1,H,W")
     rf = rep.receptive_field()
     assert any(isinstance(v, sympy.Rational) and not v.is_Integer for v in rf.stride + rf.padding + rf.size)
+    assert rf.exact is False and rf.transposed == ("2",)
     at = rep.at(H=31, W=29).receptive_field()
     got = support(stand_in(model), "3", (31, 29), [(i, 5) for i in range(12)])[1]
     for (i, _), ((lo, hi), _) in got.items():
@@ -390,7 +392,8 @@ def test_per_layer_fields_json_and_explain():
     rf = rep.receptive_field()
     assert rf.layer == "2"
     assert rf.to_data() == {"layer": "2", "kind": "MaxPool2d", "dims": ["H", "W"], "size": ["4", "4"],
-                            "stride": ["2", "2"], "padding": ["1", "1"], "exact": True, "misaligned": []}
+                            "stride": ["2", "2"], "padding": ["1", "1"], "exact": True, "transposed": [],
+                            "misaligned": []}
     assert rf.explain().splitlines()[1:3] == [
         "  '0' (Conv2d) H: kernel 3, stride 1, padding 1: r = 1 + (3 - 1)·1·1 = 3, j = 1·1 = 1, P = 0 + 1·1 = 1",
         "  '0' (Conv2d) W: kernel 3, stride 1, padding 1: r = 1 + (3 - 1)·1·1 = 3, j = 1·1 = 1, P = 0 + 1·1 = 1",
@@ -456,3 +459,16 @@ def test_tables_show_each_layers_receptive_field():
     same = ss.trace(same_net(), "1,1,H,W")
     rows = [line for line in str(same).splitlines() if line.startswith("2.conv2d ")]
     assert rows[0].endswith("7/4/Mod(3*H, 4); 7/4/Mod(3*W, 4)")
+
+
+def test_unet_field_contains_every_units_gradient_support():
+    """The paper's U-Net (valid convs, crops, up-convolutions): a bound, tight at the ends on the grid."""
+    rep = ss.trace(zoo.unet(), "1,1,H,W")
+    rf = rep.receptive_field()
+    assert (rf.layer, rf.size, rf.stride, rf.padding, rf.exact) == ("head", (215, 215), (1, 1), (15, 15), False)
+    assert rf.transposed == ("up.0", "up.1", "up.2", "up.3")
+    units = [(i, i) for i in (0, 1, 100, 101, 199, 387)]
+    _, hulls = support(stand_in(zoo.unet()), "head", (572, 572), units)
+    for (i, _), ((lo, hi), _) in hulls.items():
+        assert rf.start(i)[0] <= lo and hi <= rf.end(i)[0], (i, lo, hi)
+    assert hulls[(100, 100)][0] == (96, rf.end(100)[0])  # the end is exact at a unit on the grid
