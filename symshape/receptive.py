@@ -122,13 +122,15 @@ def layer_fields(report: Report) -> tuple:
     start = tuple([None] * (len(inp) - nd) + [_F(one, one, zero, k) for k in range(nd)])
     fields, misaligned = [], []
     names = _dim_names(inp, nd)
-    for layer in report.layers:
+    chain = not any(layer.inputs for layer in report.layers)  # a report without edges (older JSON): a chain
+    for k, layer in enumerate(report.layers):
         out = _first_shape(layer.out_shape)
         if not isinstance(out, tuple):
             fields.append(None)
             continue
         ins = []
-        for shape, src in zip(layer.in_shapes, layer.inputs or (None,) * len(layer.in_shapes)):
+        edges = layer.inputs or ((k - 1,) * len(layer.in_shapes) if chain else (None,) * len(layer.in_shapes))
+        for shape, src in zip(layer.in_shapes, edges):
             if not isinstance(shape, tuple) or isinstance(shape, Outputs) or src is None:
                 continue
             f = start if src == -1 else fields[src]
