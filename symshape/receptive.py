@@ -11,7 +11,8 @@ Unit i of a layer's output (along one spatial dim) sees the input rows from ``-P
 * padding and cropping: a window of kernel 1 whose padding is the pad (negative: the crop).
 
 Ops that keep the spatial sizes (activations, normalisation, dropout, products with gates that
-broadcast along the dim) pass r, j, P through; their statistics and global gates are not windows.
+broadcast along the dim) pass r, j, P through, as pointwise in space: the statistics of a norm, a
+global gate or a softmax along a spatial dim are not windows, and are not counted.
 Where branches meet (residual add, concat along channels) the field is the hull of the branches:
 P = max P_b, r = max(r_b - P_b) + P. Branches that disagree are reported as misaligned; with the
 same stride the hull is exact, with different strides it is not. Ops that rearrange dims
