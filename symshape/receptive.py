@@ -123,14 +123,12 @@ def layer_fields(report: Report) -> tuple:
     start = tuple([None] * (len(inp) - nd) + [_F(one, one, zero, k) for k in range(nd)])
     fields, misaligned = [], []
     names = _dim_names(inp, nd)
-    chain = not any(layer.inputs for layer in report.layers)  # a report without edges (older JSON): a chain
-    for k, layer in enumerate(report.layers):
+    for layer, edges in zip(report.layers, _edges(report)):
         out = _first_shape(layer.out_shape)
         if not isinstance(out, tuple):
             fields.append(None)
             continue
         ins = []
-        edges = layer.inputs or ((k - 1,) * len(layer.in_shapes) if chain else (None,) * len(layer.in_shapes))
         for shape, src in zip(layer.in_shapes, edges):
             if not isinstance(shape, tuple) or isinstance(shape, Outputs) or src is None:
                 continue
@@ -138,6 +136,14 @@ def layer_fields(report: Report) -> tuple:
             ins.append((shape, f))
         fields.append(_combine(layer, out, ins, misaligned, names))
     return tuple(fields), misaligned
+
+
+def _edges(report) -> list:
+    """Per layer, the producer of each input (``Layer.inputs``); a report without edges (written
+    by an older symshape) is read as a chain, each layer fed by the one before."""
+    chain = not any(layer.inputs for layer in report.layers)
+    return [layer.inputs or ((k - 1,) * len(layer.in_shapes) if chain else (None,) * len(layer.in_shapes))
+            for k, layer in enumerate(report.layers)]
 
 
 def _dim_names(inp, nd: int) -> list:
@@ -349,25 +355,59 @@ def _tidy(expr):
     return expr
 
 
-def _ancestors(report, index) -> set:
+def _ancestors(edges, index) -> set:
     seen, todo = set(), [index]
     while todo:
         i = todo.pop()
         if i in seen or i is None or i < 0:
             continue
         seen.add(i)
-        todo.extend(x for x in report.layers[i].inputs if x is not None)
+        todo.extend(x for x in edges[i] if x is not None)
     return seen
 
 
-def _steps(report, fields, keep, names) -> list:
-    """The recurrence lines of the windowed layers in *keep*, with the numbers."""
+def _hull_lines(layer, i, edges, fields, names) -> list:
+    """For a layer where branches meet, per dim, the branches and their hull."""
+    out = _first_shape(layer.out_shape)
+    lines = []
+    for t, after in enumerate(fields[i]):
+        if after is None:
+            continue
+        branches = []
+        for shape, src in zip(layer.in_shapes, edges[i]):
+            if src is None or not isinstance(shape, tuple) or isinstance(shape, Outputs):
+                continue
+            back = len(out) - t
+            if len(shape) < back:
+                continue
+            f = (_F(1, 1, 0, after.dim) if src == -1 else
+                 (fields[src][len(shape) - back] if fields[src] is not None else None))
+            if f is not None and not any(_same(f.r, b.r) and _same(f.j, b.j) and _same(f.P, b.P) for b in branches):
+                branches.append(f)
+        if len(branches) < 2:
+            continue
+        parts = "; ".join(f"r={fmt(tidy(b.r))}, j={fmt(tidy(b.j))}, P={fmt(tidy(b.P))}" for b in branches)
+        lines.append(f"{layer.name!r} ({layer.kind}) {names[after.dim]}: the hull of its branches ({parts}): "
+                     f"P = max P_b = {fmt(tidy(after.P))}, r = max(r_b - P_b) + P = {fmt(tidy(after.r))}, "
+                     f"j = {fmt(tidy(after.j))}")
+    return lines
+
+
+def _steps(report, fields, keep, names, edges) -> list:
+    """The recurrence lines of the windowed layers in *keep*, and the hulls where branches meet,
+    with the numbers."""
     lines = []
     for i in sorted(keep):
         layer = report.layers[i]
-        if not layer.windows or fields[i] is None or not layer.inputs or layer.inputs[0] is None:
+        if fields[i] is None:
             continue
-        src = layer.inputs[0]
+        if not layer.windows:
+            if sum(1 for e in edges[i] if e is not None) > 1:
+                lines += _hull_lines(layer, i, edges, fields, names)
+            continue
+        if not edges[i] or edges[i][0] is None:
+            continue
+        src = edges[i][0]
         out = _first_shape(layer.out_shape)
         before = None if src == -1 else fields[src]
         offset = len(out) - len(layer.windows)
@@ -430,7 +470,8 @@ def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveFiel
                              f"or resize before it; ask for an earlier layer")
     layer = report.layers[index]
     dims = [f for f in fields[index] if f is not None]
-    keep = _ancestors(report, index)
+    edges = _edges(report)
+    keep = _ancestors(edges, index)
     def ev(v):
         v = tidy(v)
         if report.sizes and v.free_symbols:  # a report at sizes: 'same' paddings are formulas of them
@@ -445,7 +486,7 @@ def receptive_field(report: Report, name: Optional[str] = None) -> ReceptiveFiel
         layer=layer.name, kind=layer.kind, dims=tuple(names[f.dim] for f in dims),
         size=tuple(ev(f.r) for f in dims), stride=tuple(ev(f.j) for f in dims), padding=tuple(ev(f.P) for f in dims),
         exact=all(m.exact for m in mis) and not transposed, misaligned=mis, transposed=transposed,
-        steps=tuple(_steps(report, fields, keep, names)),
+        steps=tuple(_steps(report, fields, keep, names, edges)),
     )
 
 

@@ -424,6 +424,13 @@ def test_errors_name_the_layer_and_the_fix():
     assert ss.trace(zoo.resnet50(), "1,3,H,W").receptive_field("layer2").layer == "layer2.3.relu"
 
 
+def test_explain_shows_the_hull_where_branches_meet():
+    text = ss.trace(zoo.resnet50(), "1,3,H,W").receptive_field("layer1.1").explain().splitlines()
+    assert ("  'layer1.0.add' (add) H: the hull of its branches (r=19, j=4, P=9; r=11, j=4, P=5): P = max P_b = 9, "
+            "r = max(r_b - P_b) + P = 19, j = 4") in text
+    assert text[-2:] == ["H: r = 27, j = 4, P = 13", "W: r = 27, j = 4, P = 13"]
+
+
 # ---------------------------------------------------------------- the command line
 
 def cli(capsys, *argv):
