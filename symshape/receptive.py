@@ -417,18 +417,55 @@ def _steps(report, fields, keep, names, edges) -> list:
                 continue
             f = _F(1, 1, 0, after.dim) if src == -1 else before[offset + t]
             w = replace(w, padding=tidy(w.padding), padding_right=None if w.padding_right is None else tidy(w.right))
-            p = fmt(w.padding) if _plain(w.padding) == w.padding and isinstance(_plain(w.padding), int) \
-                else f"({fmt(w.padding)})"
-            r, j, P = (fmt(tidy(v)) for v in (f.r, f.j, f.P))
-            after = _F(*(tidy(v) for v in (after.r, after.j, after.P)), after.dim)
-            if w.transposed:
-                text = (f"r = {r} + ({w.extent} - 1)/{w.stride}·{j} = {fmt(after.r)}, j = {j}/{w.stride} = "
-                        f"{fmt(after.j)}, P = {P} + ({w.extent} - 1 - {p})/{w.stride}·{j} = {fmt(after.P)}")
-            else:
-                text = (f"r = {r} + ({w.kernel} - 1)·{w.dilation}·{j} = {fmt(after.r)}, j = {j}·{w.stride} = "
-                        f"{fmt(after.j)}, P = {P} + {p}·{j} = {fmt(after.P)}")
-            lines.append(f"{layer.name!r} ({layer.kind}) {names[after.dim]}: {w.describe()}: {text}")
+            lines.append(f"{layer.name!r} ({layer.kind}) {names[after.dim]}: {w.describe()}: {step_text(w, f, after)}")
     return lines
+
+
+def step_text(w, before, after, ev=lambda v: v) -> str:
+    """One window's recurrences with the numbers: ``r = 1 + (7 - 1)·1·1 = 7, j = 1·2 = 2, P = 0 + 3·1 = 3``
+    (*ev* evaluates each value first, e.g. at sizes)."""
+    pad = ev(tidy(w.padding))
+    p = fmt(pad) if isinstance(_plain(pad), int) else f"({fmt(pad)})"
+    r, j, P = (fmt(_plain(ev(tidy(v)))) for v in (before.r, before.j, before.P))
+    r2, j2, P2 = (fmt(_plain(ev(tidy(v)))) for v in (after.r, after.j, after.P))
+    if w.transposed:
+        return (f"r = {r} + ({w.extent} - 1)/{w.stride}·{j} = {r2}, j = {j}/{w.stride} = {j2}, "
+                f"P = {P} + ({w.extent} - 1 - {p})/{w.stride}·{j} = {P2}")
+    return f"r = {r} + ({w.kernel} - 1)·{w.dilation}·{j} = {r2}, j = {j}·{w.stride} = {j2}, P = {P} + {p}·{j} = {P2}"
+
+
+def window_steps(report: Report, sizes=None) -> dict:
+    """For each layer index with windows on a field, ``[(dim name, recurrence text)]`` per spatial
+    dim, evaluated at *sizes* (names to ints) when given: what :func:`symshape.render.explain`
+    prints under each conv and pool."""
+    fields, _ = layer_fields(report)
+    edges = _edges(report)
+    inp = report.input_shape
+    nd = len(inp) - 2 if len(inp) >= 3 else 0
+    names = _dim_names(inp, nd)
+    given = dict(sizes or {})
+
+    def ev(v):
+        v = sympy.sympify(v)
+        values = {s: sympy.Integer(given[s.name]) for s in v.free_symbols if s.name in given}
+        return substitute(v, values, {}) if values else v
+
+    out = {}
+    for i, layer in enumerate(report.layers):
+        if not layer.windows or fields[i] is None or not edges[i] or edges[i][0] is None:
+            continue
+        src = edges[i][0]
+        offset = len(_first_shape(layer.out_shape)) - len(layer.windows)
+        rows = []
+        for t, w in enumerate(layer.windows):
+            after = fields[i][offset + t]
+            if w is None or after is None:
+                continue
+            before = _F(1, 1, 0, after.dim) if src == -1 else fields[src][offset + t]
+            rows.append((names[after.dim], step_text(w, before, after, ev)))
+        if rows:
+            out[i] = rows
+    return out
 
 
 @report_method

@@ -482,3 +482,15 @@ def test_unet_field_contains_every_units_gradient_support():
     for (i, _), ((lo, hi), _) in hulls.items():
         assert rf.start(i)[0] <= lo and hi <= rf.end(i)[0], (i, lo, hi)
     assert hulls[(100, 100)][0] == (96, rf.end(100)[0])  # the end is exact at a unit on the grid
+
+
+def test_the_reports_explanation_shows_the_recurrences_at_the_sizes():
+    text = ss.trace(same_net(), "1,1,H,W").explain(H=33, W=32).splitlines()
+    start = text.index("layer '2.conv2d' (conv2d)")
+    assert [line for line in text[start:] if "receptive field" in line][:2] == [
+        "  receptive field H: r = 3 + (3 - 1)·1·2 = 7, j = 2·2 = 4, P = 3 + 0·2 = 3",
+        "  receptive field W: r = 3 + (3 - 1)·1·2 = 7, j = 2·2 = 4, P = 0 + 0·2 = 0",
+    ]
+    vgg = ss.trace(zoo.vgg16(), "1,3,H,W").explain(H=224, W=224).splitlines()
+    start = vgg.index("layer 'features.30' (MaxPool2d, kernel 2×2, stride 2×2, padding 0×0)")
+    assert "  receptive field (H, W): r = 196 + (2 - 1)·1·16 = 212, j = 16·2 = 32, P = 90 + 0·16 = 90" in vgg[start:]
