@@ -24,6 +24,8 @@ from .floors import canonical, ceil_div, floor_div, mod
 from .printing import fmt
 from . import render as _render  # noqa: F401  (attaches print(rep), rep.to_latex(), ... to Report)
 from .report import Condition, Layer, Report, Shape
+from . import receptive as _receptive  # noqa: F401  (attaches rep.receptive_field())
+from .receptive import ReceptiveField
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
 from .trace import trace
@@ -35,5 +37,5 @@ __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
     "check", "CheckResult",
-    "solve", "SolutionSet", "zoo",
+    "solve", "SolutionSet", "zoo", "ReceptiveField",
 ]

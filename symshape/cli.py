@@ -9,6 +9,7 @@ prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo
 * ``latex``: the equations and the booktabs table (``--document`` for a whole document);
 * ``plot``: output size, MACs and activation memory against the input resolution;
 * ``check``: the formulas against torch at a spread of sizes;
+* ``rf``: the receptive field of a layer's units (``--layer NAME``, ``--at H=224,W=224``, ``--explain``);
 * ``solve``: the input sizes at which the model runs (``--exact``, ``--layer NAME --shape 7,7``,
   ``--max-macs N``, ``--square`` narrow the question), and the minimal ones.
 
@@ -407,6 +408,31 @@ def solve(args) -> int:
         if minimal:
             print("minimal:", *(", ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal), sep="\n")
     return 1 if answer.is_empty else 0
+
+
+@command("rf", "the receptive field of a layer's units: size, effective stride and effective padding per spatial "
+               "dim, as formulas of the input sizes (numbers with --at)",
+         MODEL, INPUT, _opt("--at", help="sizes to evaluate at, such as H=224,W=224 (default: none, formulas only)"),
+         _opt("--layer", help="the layer's qualified name (default: the last layer with spatial dims)"),
+         _opt("--explain", action="store_true", help="the recurrences layer by layer"),
+         _opt("--format", choices=("text", "json"), default="text", help="output format (default: text)"))
+def rf(args) -> int:
+    import json
+
+    _, report, sizes = _traced(args, zoo_sizes=False)
+    field = report.receptive_field(args.layer)
+    if sizes:
+        field = field.at(sizes)
+    if args.format == "json":
+        print(json.dumps(field.to_data(), indent=2, ensure_ascii=False))
+    elif args.explain:
+        print(field.explain() if not sizes else field.explain() + "\nat " + ", ".join(
+            f"{k}={v}" for k, v in sizes.items()) + ": " + str(field).split(": ", 1)[1])
+    else:
+        print(field)
+        for m in field.misaligned:
+            print(f"  misaligned: {m}")
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -225,7 +225,11 @@ class Layer:
     """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
     name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
     sympy expression in the default convention (DESIGN.md §4); ``attrs`` holds the module's public
-    hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers."""
+    hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers; ``windows``
+    the sliding windows of the op (one :class:`~symshape.rules.window.Window` per dim, aligned to
+    the trailing dims; None for a dim the op keeps as it is); ``inputs`` the edges of the graph:
+    for each input shape, the index in ``Report.layers`` of the layer that produced it, -1 for the
+    model's input and None for a tensor no layer produced (a parameter, a constant)."""
 
     name: str
     kind: str
@@ -235,6 +239,7 @@ class Layer:
     macs: sympy.Expr
     attrs: dict = field(default_factory=dict, hash=False)
     windows: tuple = ()
+    inputs: tuple = ()
 
     @property
     def in_shape(self):

@@ -19,7 +19,7 @@ from torch.nn.utils.weight_norm import WeightNorm
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
-from .report import Condition, Layer, Report, Shape, as_output
+from .report import Condition, Layer, Outputs, Report, Shape, as_output
 from .rules.common import fmt_shape
 from .rules.registry import Out, rule_for
 from .symbols import ShapeError, parse_shape
@@ -39,6 +39,7 @@ class Tracer:
         self.domain: list = []
         self._seen: set = set()
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
+        self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
 
     def lows(self) -> dict:
         """The lowest size of each symbol that the domain collected so far allows."""
@@ -57,6 +58,19 @@ class Tracer:
             return under_bounds(value, self.lows(), _proves)
         return value
 
+    def produced(self, value, index: int) -> None:
+        """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
+        self._producers[id(value)] = (value, index)
+        if isinstance(value, Outputs):
+            for v in value:
+                if v is not None:
+                    self._producers[id(v)] = (v, index)
+
+    def producer(self, value):
+        """The index of the layer that produced *value*, -1 for the input, None if unknown."""
+        known = self._producers.get(id(value))
+        return known[1] if known is not None and known[0] is value else None
+
     def fail(self, name: str, kind: str, inputs, message: str) -> ShapeError:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
         return ShapeError(f"{where} got input {_describe(inputs)}: {message}")
@@ -70,6 +84,15 @@ class Tracer:
             raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
         if expr in self._seen:
             return
+        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and any(
+                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):
+            # nested floors (TF-style 'same' padding computed from the size) that simplify_relation
+            # leaves: dropped where they hold for every size
+            from .decide import always_nonnegative
+
+            big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)
+            if always_nonnegative(big - small):
+                return
         if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve import feasible
 
@@ -97,13 +120,17 @@ class Tracer:
         for expr, why in out.requires:
             self.require(name, kind, inputs, expr, why)
         shape = as_output(self.simplify(out.shape))
+        if any(shape is s for s in inputs):  # a fresh object, so that each edge has one producer
+            shape = Shape(shape) if isinstance(shape, Shape) else Outputs(tuple(shape))
         try:
             macs = sympy.sympify(out.macs, strict=True)  # strict: a string is refused, never evaluated
         except sympy.SympifyError:
             raise self.fail(name, kind, inputs, f"its rule returned MACs {out.macs!r}: return an int or a sympy "
                                                 "expression of the sizes") from None
         self.layers.append(Layer(name, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, macs, dict(attrs or {}), tuple(out.windows)))
+                                 shape, params, macs, dict(attrs or {}), tuple(out.windows),
+                                 tuple(self.producer(s) for s in inputs)))
+        self.produced(shape, len(self.layers) - 1)
         return shape
 
     def run_module(self, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
@@ -277,6 +304,7 @@ def trace(model: nn.Module, input_shape) -> Report:
         raise tracer.fail("", kind, (shape,), refusal)
     for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
         tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
+    tracer.produced(shape, -1)
     out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     return Report(

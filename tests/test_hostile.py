@@ -132,7 +132,7 @@ def _drop(*path):
     (_set(("symbols",), [1]), "symbols[0] must be a size name, got int 1"),
     (_set(("symbols",), ["1H"]), "symbols[0]: '1H' is not a valid size name: use a Python identifier such as 'H' or 'W'"),
     (_set(("layers", 0, "windows", 0, "kernel"), "7"), "layers[0].windows[0].kernel must be an integer, got str '7'"),
-    (_set(("layers", 0, "windows", 1), None), "layers[0].windows[1] must be an object, got NoneType None"),
+    (_set(("layers", 0, "windows", 1), 7), "layers[0].windows[1] must be an object, got int 7"),
     (_set(("layers", 0, "attrs"), []), "layers[0].attrs must be an object, got list []"),
     (_set(("layers", 0, "macs"), "H +"), "layers[0].macs: cannot parse expression 'H +': unexpected end at "
                                          "position 3" + TAIL),
@@ -278,7 +278,7 @@ def test_markdown_escapes_html_and_markdown_in_names():
     assert lines[0] == r"**&lt;script&gt;alert\(1\)&lt;/script&gt;**, input $\left(1, 3, H, W\right)$"
     assert lines[2] == r"- $H_{\text{&lt;img src=x onerror=alert(1)&gt;}} = H - 2$"
     assert lines[7] == (r"| &lt;img src=x onerror=alert\(1\)&gt; | Conv2d | $\left(1, 4, H - 2, W - 2\right)$ | 112 | "
-                        r"$108 \left(H - 2\right) \left(W - 2\right)$ |")
+                        r"$108 \left(H - 2\right) \left(W - 2\right)$ | $3/1/0$ |")
     assert lines[8].startswith(r"| a\|b\`c | ReLU |")
     assert "<script" not in "\n".join(lines) and "<img" not in "\n".join(lines)
 

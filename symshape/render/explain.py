@@ -18,6 +18,7 @@ import sympy
 from ..symbols import ShapeError
 from ..floors import scaled_floor
 from ..printing import fmt
+from ..receptive import window_steps
 from ..report import report_method
 from .text import CONVENTION
 
@@ -262,7 +263,8 @@ def _header(layer, details=()) -> str:
 
 @report_method
 def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
-    """The derivation of every layer's output shape (and MACs) at the given sizes.
+    """The derivation of every layer's output shape (and MACs) at the given sizes; under each conv
+    and pool, the recurrences of its receptive field (size r, effective stride j, padding P).
 
     >>> import symshape as ss
     >>> from symshape import zoo
@@ -296,7 +298,8 @@ def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
     at = ", ".join(f"{k}={v}" for k, v in given.items())
     out = [f"{report.model} on input {_shape_text(report.input_shape)}"
            + (f" at {at}: {_shape_text(report.input_shape.subs(values))}" if at else "")]
-    for sym_layer in report.layers:
+    steps = window_steps(report, {s.name: int(v) for s, v in values.items()})
+    for index, sym_layer in enumerate(report.layers):
         num_layer = sym_layer.subs(values)
         window = _window_layer(sym_layer, sym_layer, num_layer)
         broken = failed.get(sym_layer.name, [])
@@ -316,6 +319,11 @@ def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
         if sym_layer.out_shape != num_layer.out_shape:
             result += f"; in terms of the input: {_shape_text(sym_layer.out_shape)}"
         out.append(result)
+        rows = steps.get(index, [])
+        if rows and len({text for _, text in rows}) == 1:
+            out.append(f"  receptive field ({', '.join(d for d, _ in rows)}): {rows[0][1]}")
+        else:
+            out += [f"  receptive field {d}: {text}" for d, text in rows]
     out.append(f"output {_shape_text(num.output_shape)}, {num.params:,} parameters, "
                f"{_n(num.macs) if isinstance(num.macs, int) else fmt(num.macs)} MACs")
     out.append(CONVENTION)

@@ -33,6 +33,7 @@ import sympy
 from ..report import Condition, Layer, Outputs, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol
 from ..printing import expr_text
+from ..receptive import receptive_fields
 from ..rules.window import Window
 from .text import CONVENTION
 
@@ -123,7 +124,15 @@ def _attr_in(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _window_out(w: Window) -> dict:
+def _edge_in(value):
+    if value is None or isinstance(value, int) and not isinstance(value, bool) and value >= -1:
+        return value
+    raise ShapeError(f"not a symshape report: a layer's inputs are layer indices, -1 or null, got {value!r}")
+
+
+def _window_out(w: Window):
+    if w is None:
+        return None
     data = w.to_data()
     for key in ("padding", "padding_right"):  # TF-style 'same' padding is an expression of the size
         if key in data and not isinstance(data[key], int):
@@ -135,6 +144,8 @@ _WINDOW_KEYS = {"kernel", "stride", "padding", "dilation", "ceil_mode", "padding
 
 
 def _window_in(data, path: str) -> Window:
+    if data is None:  # a dim without a window
+        return None
     data = dict(_object(data, path))
     unknown = sorted(set(data) - _WINDOW_KEYS)
     if unknown or "kernel" not in data:
@@ -157,8 +168,18 @@ def _window_in(data, path: str) -> Window:
         raise ShapeError(f"not a symshape report: {path}: {err}") from None
 
 
+def _field_out(fields):
+    """A layer's receptive field (:func:`symshape.receptive.receptive_fields`) as exact text."""
+    if fields is None:
+        return {}
+    return {"receptive_field": {key: [expr_text(f[n]) for f in fields]
+                                for n, key in enumerate(("size", "stride", "padding"))}}
+
+
 def to_dict(report: Report) -> dict:
-    """The report as plain data in the ``symshape.report/1`` schema."""
+    """The report as plain data in the ``symshape.report/1`` schema (a layer's ``receptive_field``
+    is derived data: size, stride and padding per spatial dim it keeps; read back, it is recomputed)."""
+    fields = receptive_fields(report)
     return {
         "schema": SCHEMA,
         "model": report.model,
@@ -177,7 +198,9 @@ def to_dict(report: Report) -> dict:
             "out_shape": _shape_out(layer.out_shape), "params": layer.params, "macs": expr_text(layer.macs),
             "attrs": {k: _attr_out(v) for k, v in layer.attrs.items()},
             **({"windows": [_window_out(w) for w in layer.windows]} if layer.windows else {}),
-        } for layer in report.layers],
+            **({"inputs": list(layer.inputs)} if layer.inputs else {}),
+            **_field_out(field),
+        } for layer, field in zip(report.layers, fields)],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "why": c.why} for c in report.domain],
     }
 
@@ -208,6 +231,7 @@ def _layer_in(item, path: str) -> Layer:
         attrs={k: _attr_in(v) for k, v in attrs.items()},
         windows=tuple(_window_in(w, f"{path}.windows[{i}]")
                       for i, w in enumerate(_get(item, "windows", list, path, "a list", default=[]))),
+        inputs=tuple(_edge_in(i) for i in _get(item, "inputs", list, path, "a list", default=[])),
     )
 
 

@@ -14,7 +14,8 @@ from sympy.printing.latex import LatexPrinter
 
 from ..printing import grouped
 from ..report import report_method
-from .text import CONVENTION, domain_relations, domain_summary
+from ..receptive import receptive_fields
+from .text import CONVENTION, domain_relations, domain_summary, field_cell
 
 __all__ = ["latex", "SizeLatexPrinter", "equations", "table", "to_latex", "document", "repr_latex", "escape"]
 
@@ -171,17 +172,21 @@ def _cell(expr) -> str:
 
 
 def table(report, env: str = "tabular") -> str:
-    """The per-layer table with booktabs rules: layer, type, output shape, parameters, MACs,
-    then the totals. ``env="longtable"`` breaks it across pages."""
-    head = r"Layer & Type & Output shape & Parameters & MACs \\"
-    lines = [f"\\begin{{{env}}}{{lllrr}}", r"\toprule", head, r"\midrule"]
+    """The per-layer table with booktabs rules: layer, type, output shape, parameters, MACs, the
+    receptive field r/j/P (where a layer keeps spatial dims), then the totals. ``env="longtable"`` breaks it across pages."""
+    fields = receptive_fields(report)
+    rf = any(f is not None for f in fields)
+    head = r"Layer & Type & Output shape & Parameters & MACs" + (r" & RF $r/j/P$" if rf else "") + r" \\"
+    lines = [f"\\begin{{{env}}}{{lllrr{'l' if rf else ''}}}", r"\toprule", head, r"\midrule"]
     if env == "longtable":
         lines += [r"\endhead"]
-    for layer in report.layers:
+    for layer, field in zip(report.layers, fields):
+        cell = (f" & ${field_cell(field, latex)}$" if field else " &") if rf else ""
         lines.append(f"\\texttt{{{escape(layer.name or '<root>')}}} & {escape(layer.kind)} & "
-                     f"${shape_latex(layer.out_shape)}$ & {layer.params:,} & {_cell(layer.macs)} \\\\")
+                     f"${shape_latex(layer.out_shape)}$ & {layer.params:,} & {_cell(layer.macs)}{cell} \\\\")
     lines += [r"\midrule",
-              f"Total & & ${shape_latex(report.output_shape)}$ & {report.params:,} & {_cell(report.macs)} \\\\",
+              f"Total & & ${shape_latex(report.output_shape)}$ & {report.params:,} & {_cell(report.macs)}"
+              f"{' &' if rf else ''} \\\\",
               r"\bottomrule", f"\\end{{{env}}}"]
     return "\n".join(lines)
 

@@ -8,6 +8,8 @@ from typing import Mapping, Optional
 from .latex import latex, shape_latex, size_equations
 from .text import CONVENTION, domain_relations
 from ..printing import fmt
+from ..receptive import receptive_fields
+from .text import field_cell
 from ..report import report_method
 
 __all__ = ["to_markdown", "to_html"]
@@ -40,7 +42,8 @@ def _code(name: str) -> str:
 @report_method
 def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     """The report as Markdown: the output-size equations, the per-layer table (math in ``$…$``),
-    the totals, the domain and the MAC convention. With *sizes*, the table has the numbers.
+    the totals, the domain and the MAC convention; a last column gives each layer's receptive
+    field r/j/P where its output keeps spatial dims. With *sizes*, the table has the numbers.
 
     >>> import symshape as ss
     >>> from symshape import zoo
@@ -48,7 +51,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
     >>> print(md.splitlines()[2])
     - $H_{\\text{0}} = \\left\\lfloor \\frac{H - 7}{2} \\right\\rfloor + 1$
     >>> print(md.splitlines()[11])
-    | `3` | Linear | $\\left(1, 10\\right)$ | 54,090 | $54{,}080$ |
+    | `3` | Linear | $\\left(1, 10\\right)$ | 54,090 | $54{,}080$ | |
     """
     shown = report.at(sizes) if sizes else report
     at = ", ".join(f"{k}={v}" for k, v in (sizes or {}).items())
@@ -59,10 +62,14 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
         lines.append(f"- {_math(f'{label} = {latex(expr)}{value}')}")
     if len(lines) > 2:
         lines.append("")
-    lines += ["| layer | type | output shape | params | MACs |", "|---|---|---|---:|---:|"]
-    for layer in shown.layers:
-        lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(layer.kind)} | {_math(shape_latex(layer.out_shape))} | "
-                     f"{layer.params:,} | {_math(latex(layer.macs))} |")
+    fields = receptive_fields(shown)
+    rf = any(f is not None for f in fields)
+    lines += ["| layer | type | output shape | params | MACs |" + (" RF $r/j/P$ |" if rf else ""),
+              "|---|---|---|---:|---:|" + ("---|" if rf else "")]
+    for layer, field in zip(shown.layers, fields):
+        cell = (f" {_math(field_cell(field, latex))} |" if field else " |") if rf else ""
+        lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(layer.kind)} | "
+                     f"{_math(shape_latex(layer.out_shape))} | {layer.params:,} | {_math(latex(layer.macs))} |{cell}")
     lines += ["", f"Output {_math(shape_latex(shown.output_shape))}, {shown.params:,} parameters, "
                   f"{_math(latex(shown.macs))} MACs."]
     if report.domain:

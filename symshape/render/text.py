@@ -5,6 +5,7 @@ import sympy
 
 from ..solve import implied_by_bounds
 from ..printing import fmt
+from ..receptive import receptive_fields
 from ..report import report_method
 
 __all__ = ["table", "domain_summary", "domain_relations"]
@@ -27,17 +28,32 @@ def _shape(shape) -> str:
     return "(" + ", ".join(fmt(d) for d in shape) + ")"
 
 
+def field_cell(fields, fmt_value=fmt) -> str:
+    """A layer's receptive field (:func:`symshape.receptive.receptive_fields`) as ``r/j/P``, once
+    when every spatial dim has the same, else per dim joined with ``; ``; empty where there is none."""
+    if not fields:
+        return ""
+    cells = ["/".join(fmt_value(v) for v in f) for f in fields]
+    return cells[0] if len(set(cells)) == 1 else "; ".join(cells)
+
+
 @report_method(name="__str__")
 def table(report) -> str:
-    """The report as an aligned text table with totals, the domain and the MAC convention."""
-    rows = [("layer", "type", "output shape", "params", "MACs")]
-    for layer in report.layers:
-        rows.append((layer.name or "<root>", layer.kind, _shape(layer.out_shape), f"{layer.params:,}", _num(layer.macs)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    """The report as an aligned text table with totals, the domain and the MAC convention; the
+    last column is each layer's receptive field r/j/P (size, effective stride, effective padding)
+    where its output keeps spatial dims of the input."""
+    fields = receptive_fields(report)
+    with_rf = any(f is not None for f in fields)
+    rows = [("layer", "type", "output shape", "params", "MACs") + (("RF r/j/P",) if with_rf else ())]
+    for layer, field in zip(report.layers, fields):
+        rows.append((layer.name or "<root>", layer.kind, _shape(layer.out_shape), f"{layer.params:,}", _num(layer.macs))
+                    + ((field_cell(field),) if with_rf else ()))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     rule = "  ".join("-" * w for w in widths)
 
     def line(r):
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        return "  ".join(c.ljust(w) if i < 3 or i > 4 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
 
     sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
     head = f"{report.model}  input {_shape(report.input_shape)}" + (f"  at {sizes}" if sizes else "")

@@ -19,13 +19,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..decide import always_nonnegative
 from ..floors import scaled_floor
 from ..symbols import ShapeError
 from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
 from .common import at_least, fmt_shape, ntuple
 from .registry import Out, register
-from .resample import output_requirements
 from .elementwise import is_tensor, unary
+from .resample import nearest_windows, output_requirements, pad_windows
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
 
@@ -81,7 +82,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
     out = _pool.max_pool(cls(kernel_size, stride if stride else None, padding, dilation, ceil_mode=ceil_mode), x)
     if return_indices:
-        return Out((out.shape, out.shape), 0, out.requires)
+        return Out((out.shape, out.shape), 0, out.requires, out.windows)
     return out
 
 
@@ -127,7 +128,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
         raise ShapeError("interpolate needs size or scale_factor")
     if len(out) != nd:
         raise ShapeError(f"interpolate: {len(out)} output sizes for {nd} spatial dims")
-    return Out((*x[:2], *out), 0, output_requirements(mode, out))
+    return Out((*x[:2], *out), 0, output_requirements(mode, out), nearest_windows(mode, x[2:], out))
 
 
 @register(F.pad)
@@ -153,9 +154,10 @@ def pad(x, pad, mode="constant", value=None):
                 reqs.append((sympy.Lt(p, x[i]), "reflection padding must be smaller than the input size"))
             elif mode == "circular":
                 reqs.append((sympy.Le(p, x[i]), "circular padding must not exceed the input size"))
-        if not out[i].is_Integer or mode != "constant":
+        if (not out[i].is_Integer or mode != "constant") and not always_nonnegative(out[i] - 1):
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
-    return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true))
+    return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),
+               pad_windows(pads) if mode == "constant" else ())
 
 
 @register(F.layer_norm)

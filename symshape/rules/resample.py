@@ -8,6 +8,7 @@ from ..floors import scaled_floor
 from ..symbols import ShapeError
 from .common import at_least, fmt_shape, fmt_size, ntuple
 from .registry import Out, register
+from .window import Window
 
 
 @register(nn.Upsample)
@@ -30,7 +31,22 @@ def upsample(m: nn.Upsample, x):
         if len(scales) != nd:
             raise ShapeError(f"scale_factor {m.scale_factor} has {len(scales)} entries for {nd} spatial dims")
         out = [scaled_floor(size, s) for size, s in zip(x[2:], scales)]
-    return Out((*x[:2], *out), 0, output_requirements(m.mode, out))
+    return Out((*x[:2], *out), 0, output_requirements(m.mode, out), nearest_windows(m.mode, x[2:], out))
+
+
+def nearest_windows(mode: str, sizes, out) -> tuple:
+    """For nearest upsampling by an integer factor s (out = s·L), the transposed window of kernel s
+    and stride s that copies input row floor(o/s) to output row o (for the receptive field);
+    () for other modes and factors, whose support is not a window."""
+    if mode not in ("nearest", "nearest-exact"):
+        return ()
+    wins = []
+    for size, o in zip(sizes, out):
+        ratio = sympy.simplify(o / size)
+        if not (ratio.is_Integer and ratio >= 1):
+            return ()
+        wins.append(Window(int(ratio), int(ratio), 0, transposed=True))
+    return tuple(wins)
 
 
 def output_requirements(mode: str, out) -> tuple:
@@ -88,4 +104,17 @@ def pad(m, x):
         if min(left, 0) + min(right, 0) < 0:
             reqs.append(at_least(size + min(left, 0) + min(right, 0), 0,
                                  "negative padding crops first (narrow), so it must not exceed the input size"))
-    return Out(tuple(out), 0, tuple(reqs))
+    return Out(tuple(out), 0, tuple(reqs), pad_windows(pads) if mode == "constant" else ())
+
+
+def pad_windows(pads) -> tuple:
+    """Constant padding (or cropping, negative) of the last len(pads)/2 dims as windows of kernel
+    1 (for the receptive field), aligned to the trailing dims. Reflect, replicate and circular
+    padding copy input rows into the border: their support is not a window, so they give none."""
+    def plain(v):
+        v = sympy.sympify(v, strict=True)
+        return int(v) if v.is_Integer else v
+    nd = len(pads) // 2
+    return tuple(Window(1, 1, plain(pads[2 * j]), 1, False,
+                        None if plain(pads[2 * j]) == plain(pads[2 * j + 1]) else plain(pads[2 * j + 1]))
+                 for j in reversed(range(nd)))

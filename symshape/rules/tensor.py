@@ -30,6 +30,7 @@ from . import reshape as _reshape_rules
 from .common import dim_index, equal, exact_div, fmt_shape, fmt_size, prod
 from .elementwise import broadcast, is_tensor, same_size
 from .registry import Out, register
+from .window import Window
 
 __all__ = ["is_tensor", "same_size", "broadcast", "reshape", "matmul", "einsum", "getitem", "cat", "slice_size"]
 
@@ -301,7 +302,18 @@ def narrow(x, dim: int, start, length):
     """out[dim] = length; start + length must not exceed the dim."""
     i = dim_index(dim, len(x), "narrow")
     reqs = ((sympy.Le(start + length, x[i]), "narrow: start + length <= the dim's size"),)
-    return Out((*x[:i], sympy.sympify(length, strict=True), *x[i + 1:]), 0, reqs)
+    crop = crop_window(-sympy.sympify(start, strict=True), start + length - x[i])
+    return Out((*x[:i], sympy.sympify(length, strict=True), *x[i + 1:]), 0, reqs, (crop,) + (None,) * (len(x) - i - 1))
+
+
+def crop_window(left, right, step: int = 1) -> Window:
+    """A crop (negative padding) or padding as a window of kernel 1: output row o is input row
+    o·step - left (for the receptive field)."""
+    def plain(v):
+        v = sympy.sympify(v, strict=True)
+        return int(v) if v.is_Integer else v
+    left, right = plain(left), plain(right)
+    return Window(1, step, left, 1, False, None if left == right else right)
 
 
 # ---------------------------------------------------------------- indexing
@@ -376,7 +388,28 @@ def getitem(x, index):
         else:
             raise ShapeError(f"unsupported index {it!r}")
     out.extend(x[i:])
-    return Out(tuple(sympy.sympify(d, strict=True) for d in out), 0, tuple(reqs))
+    windows = ()
+    if all(isinstance(it, slice) for it in items):  # slices only: each keeps its dim, a crop with a step
+        windows = tuple(None if it == slice(None) else _slice_window(size, it) for size, it in zip(x, items))
+        windows += (None,) * (len(x) - len(windows))
+    return Out(tuple(sympy.sympify(d, strict=True) for d in out), 0, tuple(reqs), windows)
+
+
+def _slice_window(size, it: slice) -> Window:
+    """Output row o of ``x[start:stop:step]`` is input row start + o·step (start clamped as torch)."""
+    step = 1 if it.step is None else _int(it.step, "a slice step")
+
+    def bound(v, default):
+        if v is None:
+            return default
+        v = sympy.sympify(v, strict=True)
+        if v.is_Integer and v < 0:
+            v = size + v
+            return v if always_nonnegative(v) else sympy.Max(v, 0)
+        return _min(v, size)
+
+    lo, hi = bound(it.start, sympy.Integer(0)), bound(it.stop, size)
+    return crop_window(-lo, hi - size, step)
 
 
 register(operator.getitem)(getitem)

@@ -14,6 +14,7 @@ from typing import Any
 import sympy
 
 from ..floors import floor_div
+from ..printing import fmt
 from ..symbols import ShapeError
 
 __all__ = ["Window"]
@@ -102,7 +103,7 @@ class Window:
     def describe(self) -> str:
         """The hyper-parameters as people write them: ``kernel 3, stride 2, padding 1``."""
         parts = [f"kernel {self.kernel}", f"stride {self.stride}"]
-        pad = str(self.padding) if self.padding_right is None else f"{self.padding}/{self.right}"
+        pad = fmt(self.padding) if self.padding_right is None else f"{fmt(self.padding)} (left), {fmt(self.right)} (right)"
         parts.append(f"padding {pad}")
         if self.dilation != 1:
             parts.append(f"dilation {self.dilation}")
