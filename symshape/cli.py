@@ -307,6 +307,8 @@ def _solution_json(answer, minimal: list) -> str:
     return json.dumps({"schema": "symshape.solution/1", "symbols": names,
                        "ties": {s.name: t.name for s, t in answer.ties.items()}, "boxes": boxes,
                        "minimal": minimal, "text": str(answer), "method": answer.method, "note": answer.note,
+                       "caveat": answer.note if answer.scanned else None,
+                       "exact_up_to": {s.name: top for s, top in answer.scanned.items()},
                        "reason": answer.reason}, indent=2, ensure_ascii=False)
 
 

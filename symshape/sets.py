@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import sys
 from typing import Iterable, Optional
 
 import sympy
@@ -23,6 +24,12 @@ import sympy
 __all__ = ["IntSet", "SolutionSet"]
 
 _SHOW = 8  # finite sets with at most this many elements print as {a, b, ...}
+
+
+def _length(n: int) -> int:
+    if n > sys.maxsize:
+        raise OverflowError(f"the set holds {n} points, more than len() can return: use .count()")
+    return n
 
 
 def _norm(lo: int, hi: Optional[int], m: int, r: int):
@@ -142,10 +149,14 @@ class IntSet:
         x = int(x)
         return any(lo <= x and (hi is None or x <= hi) and (x - r) % m == 0 for lo, hi, m, r in self.pieces)
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """How many integers the set holds (exact, however large); ValueError when infinite."""
         if not self.is_finite:
             raise ValueError(f"the set {self.text('x')} is infinite")
         return sum((hi - lo) // m + 1 for lo, hi, m, _ in self.pieces)
+
+    def __len__(self) -> int:
+        return _length(self.count())
 
     def __iter__(self):
         gens = [itertools.count(lo, m) if hi is None else range(lo, hi + 1, m) for lo, hi, m, _ in self.pieces]
@@ -182,15 +193,15 @@ class IntSet:
         return len(self.pieces) == 1 and self.pieces[0][2] == 1
 
     def _small(self):
-        return self.is_finite and len(self) <= _SHOW
+        return self.is_finite and self.count() <= _SHOW
 
     def text(self, name: str) -> str:
         """``H ∈ {31, 32}``, ``7 ≤ H ≤ 400``, ``H ≥ 7``, ``H ≡ 0 (mod 32), H ≥ 32``."""
         if self.is_empty:
             return f"{name} ∈ ∅"
-        if self._small() and len(self) == 1:
+        if self._small() and self.count() == 1:
             return f"{name} = {self.min()}"
-        if self._small() and (len(self) <= 2 or not self._interval()):
+        if self._small() and (self.count() <= 2 or not self._interval()):
             return f"{name} ∈ {{{', '.join(map(str, self))}}}"
         parts = []
         for lo, hi, m, r in self.pieces:
@@ -205,15 +216,21 @@ class IntSet:
         """The set as LaTeX, e.g. ``H \\in \\{31, 32\\}``."""
         if self.is_empty:
             return rf"{name} \in \emptyset"
-        if self._small() and len(self) == 1:
+        if self._small() and self.count() == 1:
             return f"{name} = {self.min()}"
-        if self._small() and (len(self) <= 2 or not self._interval()):
+        if self._small() and (self.count() <= 2 or not self._interval()):
             return rf"{name} \in \{{{', '.join(map(str, self))}\}}"
         parts = []
         for lo, hi, m, r in self.pieces:
             rng = rf"{name} \geq {lo}" if hi is None else rf"{lo} \leq {name} \leq {hi}"
             parts.append(rng if m == 1 else rf"{name} \equiv {r} \pmod{{{m}}},\ {rng}")
         return r" \;\lor\; ".join(parts)
+
+
+def _latex_text(text: str) -> str:
+    table = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+             "$": r"\$", "^": r"\^{}", "~": r"\~{}"}
+    return "".join(table.get(ch, ch) for ch in text)
 
 
 def _box_key(box):
@@ -242,7 +259,7 @@ class SolutionSet:
     """
 
     def __init__(self, symbols, boxes=(), ties=None, method: str = "", note: str = "", reason: str = "",
-                 steps=()):
+                 steps=(), scanned=None):
         self.symbols = tuple(symbols)
         self.ties = dict(ties or {})
         self.free = tuple(s for s in self.symbols if s not in self.ties)
@@ -259,6 +276,9 @@ class SolutionSet:
         self.note = note
         self.reason = reason if not self.boxes else ""
         self._steps = tuple(steps)
+        #: ``{symbol: top}`` when part of the answer rests on a bounded scan (or search): the
+        #: answer is exact only at points with each such size at most ``top``
+        self.scanned = dict(scanned or {})
 
     @property
     def steps(self) -> tuple:
@@ -274,6 +294,21 @@ class SolutionSet:
     @property
     def is_finite(self) -> bool:
         return all(s.is_finite for b in self.boxes for s in b)
+
+    @property
+    def caveat(self) -> str:
+        """What the answer does not cover (empty when it is exact everywhere)."""
+        return self.note if self.scanned or self.note else ""
+
+    def _beyond(self, values: dict) -> list:
+        return [f"{s.name} = {values[s]} > {top}" for s, top in self.scanned.items() if s in values and values[s] > top]
+
+    def _refuse(self, what: str):
+        from .symbols import ShapeError
+
+        bound = ", ".join(f"{s.name} ≤ {top}" for s, top in self.scanned.items())
+        raise ShapeError(f"{what}: this answer was scanned only up to a bound ({bound}; {self.note}), so the "
+                         "sizes beyond it are not known; give bounds= to solve within them exactly")
 
     def _point(self, point) -> dict:
         if isinstance(point, dict):
@@ -295,12 +330,22 @@ class SolutionSet:
             return False
         if any(values[s] != values[t] for s, t in self.ties.items()):
             return False
+        beyond = self._beyond(values)
+        if beyond:
+            self._refuse(f"cannot tell whether {', '.join(beyond)} is a solution")
         return any(all(values[s] in part for s, part in zip(self.free, box)) for box in self.boxes)
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """How many points the set holds (exact, however large); ValueError when infinite,
+        ShapeError when the answer rests on a bounded scan."""
+        if self.scanned:
+            self._refuse("cannot count the solutions")
         if not self.is_finite:
             raise ValueError(f"the solution set is infinite: {self}")
-        return sum(math.prod(len(s) for s in box) for box in self.boxes)
+        return sum(math.prod(s.count() for s in box) for box in self.boxes)
+
+    def __len__(self) -> int:
+        return _length(self.count())
 
     def _expand(self, free_point):
         values = dict(zip(self.free, free_point))
@@ -310,19 +355,28 @@ class SolutionSet:
     def __iter__(self):
         """The points in increasing order (lexicographic over ``symbols``). An unbounded set of
         one free size iterates lazily without end (take what you need); an unbounded set of
-        several free sizes cannot be listed in order and raises ValueError."""
+        several free sizes cannot be listed in order and raises ValueError. A scanned answer lists
+        the points it found, then raises ShapeError: it does not know the sizes beyond the scan."""
         if len(self.free) == 1:
             for box in self.boxes:
                 for x in box[0]:
+                    if self._beyond({self.free[0]: x}):
+                        break
                     yield self._expand((x,))
+            if self.scanned:
+                self._refuse("cannot list every solution")
             return
         if not self.is_finite:
             raise ValueError(f"cannot list an infinite set of several sizes: {self}")
         points = [self._expand(p) for box in self.boxes for p in itertools.product(*box)]
         yield from sorted(points)
+        if self.scanned:
+            self._refuse("cannot list every solution")
 
     def min(self):
         """The smallest point (lexicographic over ``symbols``): an int for one symbol, else a tuple."""
+        if self.is_empty and self.scanned:
+            self._refuse("no solution found")
         if self.is_empty:
             raise ValueError(f"no solution: {self.reason}" if self.reason else "no solution")
         return min(self._expand(_box_key(b)) for b in self.boxes)
@@ -332,7 +386,8 @@ class SolutionSet:
         corners = sorted(set(_box_key(b) for b in self.boxes))
         keep = [c for c in corners if not any(d != c and all(x <= y for x, y in zip(d, c)) for d in corners)]
         boxes = [tuple(IntSet.interval(x, x) for x in c) for c in keep]
-        return SolutionSet(self.symbols, boxes, self.ties, self.method, self.note, self.reason, self._steps)
+        return SolutionSet(self.symbols, boxes, self.ties, self.method, self.note, self.reason, self._steps,
+                           self.scanned)
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, SolutionSet) and self.symbols == other.symbols and self.ties == other.ties
@@ -351,7 +406,8 @@ class SolutionSet:
 
     def __str__(self) -> str:
         if self.is_empty:
-            return "no solution" + (f": {self.reason}" if self.reason else "")
+            head = "no solution found" if self.scanned else "no solution"
+            return head + (f": {self.reason}" if self.reason else "") + (f"\n({self.note})" if self.note else "")
         if not self.free:
             text = ", ".join(f"{t.name} = {s.name}" for s, t in self.ties.items())
         else:
@@ -363,10 +419,11 @@ class SolutionSet:
 
     def to_latex(self) -> str:
         r"""The set as LaTeX: boxes joined by ``\lor``."""
+        note = rf" \quad \text{{({_latex_text(self.note)})}}" if self.scanned else ""
         if self.is_empty:
-            return r"\emptyset"
+            return r"\emptyset" + note
         rows = self._rows(lambda s, n: s.latex(n), lambda s, t: f"{t.name} = {s.name}", r",\ ")
-        return r" \;\lor\; ".join(rf"\left({r}\right)" if len(rows) > 1 else r for r in rows)
+        return r" \;\lor\; ".join(rf"\left({r}\right)" if len(rows) > 1 else r for r in rows) + note
 
     def _repr_latex_(self) -> str:
         return f"${self.to_latex()}$"

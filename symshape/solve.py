@@ -38,18 +38,28 @@ from typing import Optional
 
 import sympy
 
+from .decide import growth
 from .evaluate import compile_expr
 from .floors import ScaledFloor, _ratio, preimage, simplify_relation
 from .render.expr import fmt
 from .sets import IntSet, SolutionSet
 from .symbols import ShapeError
 
-__all__ = ["solve", "feasible", "exactness_conditions", "CAP", "SCAN"]
+__all__ = ["solve", "feasible", "exactness_conditions", "SCAN", "LIMIT"]
 
-#: sizes beyond this are treated as unbounded (torch sizes are int64)
-CAP = 2 ** 62
 #: the window of a last-resort scan when no bound is given
 SCAN = 4096
+#: an unbounded search whose condition is not shown to change eventually stops here, and the
+#: answer says so (a condition shown to grow without bound is searched without a limit)
+LIMIT = 2 ** 256
+#: the most boxes a staircase may have before the solver says it cannot list them
+MAX_BOXES = 64
+#: the most sub-problems a staircase may solve before the solver gives up, promptly
+MAX_PROBES = 3000
+
+
+class _TooMany(Exception):
+    """A staircase with more steps than can be listed."""
 
 
 _OPS = {"ge": lambda v: v >= 0, "gt": lambda v: v > 0, "le": lambda v: v <= 0, "lt": lambda v: v < 0,
@@ -172,16 +182,21 @@ def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
 
 # ---------------------------------------------------------------- one symbol
 
-def _first(pred, lo: int, hi: Optional[int]) -> Optional[int]:
-    """The least x in [lo, hi] with pred(x), for pred false then true; None if there is none."""
+def _first(pred, lo: int, hi: Optional[int], eventually: bool = False) -> Optional[int]:
+    """The least x in [lo, hi] with pred(x), for pred false then true; None if there is none.
+
+    With hi None the search doubles its step: without end when *eventually* (pred is shown to
+    become true), else up to :data:`LIMIT`, and None then means "not up to LIMIT"."""
     if pred(lo):
         return lo
     if hi is None:
         prev, step = lo, 1
         while True:
             x = lo + step
-            if x > CAP:
+            if x > LIMIT and not eventually:
                 return None
+            if x.bit_length() > 1 << 16:
+                raise _TooMany(f"a bound beyond 2^{1 << 16}")
             if pred(x):
                 break
             prev, step = x, step * 2
@@ -208,6 +223,15 @@ class _Ctx:
         self.steps: list = []
         self.details: list = []
         self.record = True
+        self.window = SCAN  # the window of a scan nested in another
+        self.scanned: dict = {}  # symbol -> the largest value up to which the answer is exact
+        self.probes = 0
+
+    def bound(self, x, top: int, note: str):
+        """The answer is exact only for x <= top; say so."""
+        self.scanned[x] = min(top, self.scanned.get(x, top))
+        if note not in self.notes:
+            self.notes.append(note)
 
     def method(self, name: str):
         if name not in self.methods:
@@ -274,15 +298,20 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
         result = IntSet.interval(lo, hi) if cond.holds(at(lo)) else IntSet()
     if result is None and d in (1, -1):
         ctx.method("bisection")
+        grows = growth(cond.f, x, env) if hi is None else 0
         parts = []
         for c in cond.split():
-            up = (c.rel in ("ge", "gt")) == (d == 1)
+            sense = 1 if c.rel in ("ge", "gt") else -1
+            up = (sense == 1) == (d == 1)
             if up:
-                first = _first(lambda v: c.holds(at(v)), lo, hi)
+                first = _first(lambda v: c.holds(at(v)), lo, hi, grows == sense)
                 parts.append(IntSet() if first is None else IntSet.interval(first, hi))
             else:
-                fail = _first(lambda v: not c.holds(at(v)), lo, hi)
-                parts.append(IntSet.interval(lo, hi) if fail is None else IntSet.interval(lo, fail - 1))
+                first = _first(lambda v: not c.holds(at(v)), lo, hi, grows == -sense)
+                parts.append(IntSet.interval(lo, hi) if first is None else IntSet.interval(lo, first - 1))
+            if first is None and hi is None:
+                ctx.bound(x, LIMIT, f"searched {x.name} up to 2^{LIMIT.bit_length() - 1} only for "
+                                    f"{fmt(cond.expr)}: not shown to change beyond")
         result = parts[0]
         for p in parts[1:]:
             result = result & p
@@ -313,12 +342,12 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
                 break
             shift *= 2
     if result is None:
-        top = hi if hi is not None and hi - lo < 10 ** 6 else lo + SCAN - 1
+        window = SCAN if not env else ctx.window
+        top = hi if hi is not None and hi - lo < window else lo + window - 1
         ctx.method("scan")
-        note = f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: not monotone, not periodic"
         if hi is None or top < hi:
-            if note not in ctx.notes:
-                ctx.notes.append(note)
+            ctx.bound(x, top, f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: "
+                              "not monotone, not periodic")
         result = IntSet([(v, v, 1, 0) for v in range(lo, top + 1) if cond.holds(at(v))])
     result = result & rng
     if ctx.record and not env and (cond.rel in ("eq", "mod") or result.is_empty):
@@ -467,14 +496,19 @@ def _scan_component(conds, syms, ranges, env, ctx) -> list:
     ctx.method("scan")
     x, rest = syms[0], syms[1:]
     r = ranges[x]
-    top = r.max() if r.max() is not None and r.max() - r.min() < SCAN else r.min() + SCAN - 1
+    window = max(16, int(round(SCAN ** (1 / len(syms))))) if not env else ctx.window
+    top = r.max() if r.max() is not None and r.max() - r.min() < window else r.min() + window - 1
     if r.max() is None or top < r.max():
-        ctx.notes.append(f"scanned {x.name} in [{r.min()}, {top}] only: "
-                         f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes")
+        ctx.bound(x, top, f"scanned {x.name} in [{r.min()}, {top}] only: "
+                          f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes")
     out = []
-    for v in r & IntSet.interval(r.min(), top):
-        for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
-            out.append((IntSet.interval(v, v), *box))
+    saved, ctx.window = ctx.window, window
+    try:
+        for v in r & IntSet.interval(r.min(), top):
+            for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
+                out.append((IntSet.interval(v, v), *box))
+    finally:
+        ctx.window = saved
     return out
 
 
@@ -590,14 +624,15 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
             top = lo
             for h in halves:
                 d = _monotone(h, syms, lows, free)
-                up = (h.rel in ("ge", "gt")) == (d == 1)
+                sense = 1 if h.rel in ("ge", "gt") else -1
+                up = (sense == 1) == (d == 1)
+                grows = growth(h.f, x, {s: v for s, v in lows.items() if s != x})
                 probe = (lambda v, h=h: h.holds({**lows, x: v})) if up else (lambda v, h=h: not h.holds({**lows, x: v}))
-                t = _first(probe, lo, None)
+                t = _first(probe, lo, None, grows == (sense if up else -sense))
                 if t is None:
-                    t = CAP
-                    note = f"assumed {fmt(h.expr)} no longer changes beyond {x.name} = 2^62"
-                    if note not in ctx.notes:
-                        ctx.notes.append(note)
+                    t = LIMIT
+                    ctx.bound(x, LIMIT, f"assumed {fmt(h.expr)} no longer changes beyond "
+                                        f"{x.name} = 2^{LIMIT.bit_length() - 1}")
                 if not up:
                     hi = t - 1 if hi is None else min(hi, t - 1)
                 top = max(top, t)
@@ -612,31 +647,36 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
 
         def key(v):
             if v not in memo:
+                ctx.probes += 1
+                if ctx.probes > MAX_PROBES:
+                    raise _TooMany(f"more than {MAX_PROBES} steps")
                 sub = {**env, x: v}
                 memo[v] = tuple(tuple(_solve([h], rest, ranges, sub, ctx)) for h in halves)
             return memo[v]
 
-        blocks: list = []
-
-        def walk(a, b):
-            ka, kb = key(a), key(b)
-            if ka == kb:
-                blocks.append((a, b, ka))
-            elif b - a <= 1:
-                blocks.append((a, a, ka))
-                blocks.append((b, b, kb))
-            else:
-                m = (a + b) // 2
-                walk(a, m)
-                walk(m + 1, b)
-
-        walk(lo, hi)
         merged: list = []
-        for a, b, k in blocks:
+
+        def emit(a, b, k):
             if merged and merged[-1][2] == k and merged[-1][1] + 1 == a:
                 merged[-1] = (merged[-1][0], b, k)
             else:
                 merged.append((a, b, k))
+                if len(merged) > MAX_BOXES:
+                    raise _TooMany(f"more than {MAX_BOXES} boxes")
+
+        stack = [(lo, hi)]  # depth first, left half first: blocks come out in order
+        while stack:
+            a, b = stack.pop()
+            ka, kb = key(a), key(b)
+            if ka == kb:
+                emit(a, b, ka)
+            elif b - a <= 1:
+                emit(a, a, ka)
+                emit(b, b, kb)
+            else:
+                m = (a + b) // 2
+                stack.append((m + 1, b))
+                stack.append((a, m))
         if unbounded:
             a, b, k = merged[-1]
             merged[-1] = (a, None, k)
@@ -754,10 +794,22 @@ def solve(conditions, over, bounds=None) -> SolutionSet:
         ranges[x] = ranges[x] & ranges[y]
     free = [s for s in syms if s not in ties]
     ctx = _Ctx()
-    boxes = _solve(conds, free, ranges, {}, ctx)
-    reason = "" if boxes else _why_empty(conds, free, ranges, ctx)
+    try:
+        boxes = _solve(conds, free, ranges, {}, ctx)
+        if boxes or ctx.scanned:
+            reason = ""
+        else:
+            reason = _why_empty(conds, free, ranges, ctx)
+    except _TooMany as err:
+        raise ShapeError(
+            f"cannot list the sizes at which {'; '.join(fmt(c.expr) for c in conds[-3:])} holds: "
+            f"the answer is a staircase in {', '.join(s.name for s in free)} with {err}; fix a size "
+            f"(e.g. Eq(H, W) or H = 224) or give bounds=") from None
+    if not boxes and ctx.scanned:
+        reason = (f"none with {', '.join(f'{s.name} ≤ {top}' for s, top in ctx.scanned.items())}; "
+                  "sizes beyond that were not checked")
     method = ", ".join(ctx.methods)
-    return SolutionSet(syms, boxes, ties, method, "; ".join(ctx.notes), reason, ctx.steps)
+    return SolutionSet(syms, boxes, ties, method, "; ".join(ctx.notes), reason, ctx.steps, scanned=ctx.scanned)
 
 
 def _why_empty(conds, free, ranges, ctx) -> str:
@@ -810,7 +862,7 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
     except ShapeError:  # a function the solver cannot evaluate: say nothing rather than guess
         return None
     # a bounded scan proves nothing about the sizes beyond it
-    return None if not ans.is_empty or "scan" in ans.method else ans.reason
+    return None if not ans.is_empty or ans.scanned else ans.reason
 
 
 # ---------------------------------------------------------------- rows dropped by conv and pool
