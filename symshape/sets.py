@@ -134,7 +134,25 @@ class IntSet:
                     out.append(tuple(cur))
                     cur = [lo, hi, lcm, cur[3]]
             out.append(tuple(cur))
-        return IntSet(out)
+        return IntSet(out)._coarsen()
+
+    def _coarsen(self) -> "IntSet":
+        """The same set with the smallest period, when it is a union of unbounded classes
+        (``H ≡ 0 (mod 6) or H ≡ 2 (mod 6) or ...`` -> ``H ≡ 0 (mod 2)``)."""
+        ps = self.pieces
+        if len(ps) < 2 or any(p[1] is not None for p in ps) or len({p[2] for p in ps}) != 1 or ps[0][2] > 4096:
+            return self
+        m = ps[0][2]
+        res = {p[3] for p in ps}
+        lo, top = min(p[0] for p in ps), max(p[0] for p in ps)
+        for q in sympy.divisors(m)[:-1]:
+            small = {r % q for r in res}
+            if res != {r for r in range(m) if r % q in small}:
+                continue
+            cand = IntSet.congruence(q, sorted(small), lo, None)
+            if all((x in cand) == (x in self) for x in range(lo, top + m + 1)):
+                return cand
+        return self
 
     # queries
     @property
@@ -233,6 +251,31 @@ def _latex_text(text: str) -> str:
     return "".join(table.get(ch, ch) for ch in text)
 
 
+def _merge_boxes(boxes: list) -> list:
+    """Fewer boxes for the same set: boxes equal in every size but one become one box (their
+    union in that size), repeated until nothing merges."""
+    if len(boxes) < 2:
+        return boxes
+    k = len(boxes[0])
+    changed = True
+    while changed and len(boxes) > 1:
+        changed = False
+        for i in range(k):
+            groups: dict = {}
+            for b in boxes:
+                groups.setdefault(b[:i] + b[i + 1:], []).append(b)
+            if len(groups) == len(boxes):
+                continue
+            out = []
+            for rest, bs in groups.items():
+                part = bs[0][i]
+                for b in bs[1:]:
+                    part = part | b[i]
+                out.append(rest[:i] + (part,) + rest[i:])
+            boxes, changed = out, True
+    return boxes
+
+
 def _box_key(box):
     return tuple(s.min() for s in box)
 
@@ -263,12 +306,7 @@ class SolutionSet:
         self.symbols = tuple(symbols)
         self.ties = dict(ties or {})
         self.free = tuple(s for s in self.symbols if s not in self.ties)
-        kept = [tuple(b) for b in boxes if not any(s.is_empty for s in b)]
-        if len(self.free) == 1 and len(kept) > 1:
-            merged = IntSet()
-            for (s,) in kept:
-                merged = merged | s
-            kept = [(merged,)]
+        kept = _merge_boxes([tuple(b) for b in boxes if not any(s.is_empty for s in b)])
         if not self.free:
             kept = kept[:1]
         self.boxes = tuple(sorted(kept, key=_box_key))

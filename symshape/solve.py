@@ -112,6 +112,8 @@ def _parse(cond, label: str, out: list) -> None:
     lhs, rhs = cond.args
     if rel == "eq":
         for a, b in ((lhs, rhs), (rhs, lhs)):
+            if isinstance(a, sympy.Mul) and len(a.args) == 2 and a.args[0].is_number and a.args[0] != 0:
+                a = a.args[1]  # 3*Mod(e, 2) = 0
             if isinstance(a, sympy.Mod) and b == 0 and a.args[1].is_Integer and int(a.args[1]) > 0:
                 out.append(_Cond("mod", a.args[0], int(a.args[1]), cond, label))
                 return
@@ -256,9 +258,66 @@ def _step_text(cond: _Cond) -> str:
     return fmt(e)
 
 
+@lru_cache(maxsize=4096)
+def _poly(f, x) -> Optional[tuple]:
+    """The coefficients (lowest degree first) of f as a polynomial in x, each free of x and
+    integer for integer sizes, or None."""
+    if any(x in a.free_symbols for a in f.atoms(sympy.Function)):
+        return None
+    try:
+        poly = sympy.Poly(f, x)
+    except sympy.PolynomialError:
+        return None
+    coeffs = tuple(reversed(poly.all_coeffs()))
+    if len(coeffs) > 64 or not all(c.is_integer for c in coeffs):
+        return None
+    return coeffs
+
+
+def _congruence(cond: _Cond, x, env, lo, hi) -> Optional[IntSet]:
+    """The x with ``p(x) ≡ 0 (mod g)`` for an integer polynomial p: linear ones by the inverse
+    mod g, others by their residues over one period g (when g is at most 10^5); else None."""
+    coeffs = _poly(cond.f, x)
+    if coeffs is None:
+        return None
+    vals = [compile_expr(c)(env) for c in coeffs]
+    if not all(isinstance(v, int) for v in vals):
+        return None
+    g = cond.g
+    if len(vals) <= 2:
+        b, a = vals[0], (vals[1] if len(vals) > 1 else 0)
+        d = math.gcd(a, g)
+        if b % d:
+            return IntSet()
+        m = g // d
+        r = (-b // d) * pow(a // d, -1, m) % m if m > 1 else 0
+        return IntSet.congruence(m, r, lo, hi)
+    if g > 10 ** 5:
+        return None
+
+    def at(r):
+        v = 0
+        for c in reversed(vals):
+            v = (v * r + c) % g
+        return v
+
+    return _reduce_congruence(g, [r for r in range(g) if at(r) == 0], lo, hi)
+
+
 def _periodic(cond: _Cond, x, env) -> Optional[int]:
-    """A period P of the truth of cond in x (integer-linear combinations of floors), or None."""
+    """A period P of the truth of cond in x (integer-linear combinations of floors, Mod of
+    integer polynomials), or None."""
     f = cond.f
+    mods = [a for a in f.atoms(sympy.Mod) if x in a.free_symbols]
+    if mods:
+        period = 1
+        for a in mods:
+            if not a.args[1].is_Integer or int(a.args[1]) <= 0 or _poly(a.args[0], x) is None:
+                return None
+            period = math.lcm(period, int(a.args[1]))
+        rest = _Cond(cond.rel, f.xreplace({a: sympy.Dummy(integer=True) for a in mods}), cond.g, cond.expr, cond.label)
+        inner = _periodic(rest, x, env) if x in rest.f.free_symbols else 1
+        return None if inner is None else math.lcm(period, inner)
     atoms = f.atoms(sympy.Function)
     if any(not isinstance(a, (sympy.floor, sympy.ceiling)) for a in atoms if x in a.free_symbols):
         return None
@@ -323,9 +382,13 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
             if not inside.is_empty:
                 a, b = inside.min(), inside.max()
                 result = IntSet.interval(lo, a - 1) | (IntSet() if b is None else IntSet.interval(b + 1, hi))
+    if result is None and cond.rel == "mod":
+        result = _congruence(cond, x, env, lo, hi)
+        if result is not None:
+            ctx.method("congruence")
     if result is None:
         period = _periodic(cond, x, env)
-        if period is not None and period <= 10 ** 6:
+        if period is not None and period <= 10 ** 5:
             ctx.method("congruence")
             residues = [r for r in range(period) if cond.holds(at(r))]
             result = _reduce_congruence(period, residues, lo, hi)
