@@ -251,6 +251,15 @@ def _latex_text(text: str) -> str:
     return "".join(table.get(ch, ch) for ch in text)
 
 
+def _tie_text(s, t, *_) -> str:
+    """``H = W`` for a plain tie, ``W = H - 3`` for a linear one."""
+    return f"{t.name} = {s.name}" if t.is_Symbol else f"{s.name} = {sympy.sstr(t)}"
+
+
+def _tie_latex(s, t, *_) -> str:
+    return f"{t.name} = {s.name}" if t.is_Symbol else f"{s.name} = {sympy.latex(t)}"
+
+
 def _merge_boxes(boxes: list) -> list:
     """Fewer boxes for the same set: boxes equal in every size but one become one box (their
     union in that size), repeated until nothing merges."""
@@ -366,7 +375,7 @@ class SolutionSet:
             return False
         if set(values) != set(self.symbols):
             return False
-        if any(values[s] != values[t] for s, t in self.ties.items()):
+        if any(values[s] != self._tied(t, values) for s, t in self.ties.items()):
             return False
         beyond = self._beyond(values)
         if beyond:
@@ -385,9 +394,13 @@ class SolutionSet:
     def __len__(self) -> int:
         return _length(self.count())
 
+    @staticmethod
+    def _tied(t, values: dict) -> int:
+        return values[t] if t.is_Symbol else int(t.xreplace(values))
+
     def _expand(self, free_point):
         values = dict(zip(self.free, free_point))
-        full = tuple(values[self.ties.get(s, s)] for s in self.symbols)
+        full = tuple(self._tied(self.ties.get(s, s), values) for s in self.symbols)
         return full[0] if len(full) == 1 else full
 
     def __iter__(self):
@@ -447,9 +460,9 @@ class SolutionSet:
             head = "no solution found" if self.scanned else "no solution"
             return head + (f": {self.reason}" if self.reason else "") + (f"\n({self.note})" if self.note else "")
         if not self.free:
-            text = ", ".join(f"{t.name} = {s.name}" for s, t in self.ties.items())
+            text = ", ".join(_tie_text(s, t) for s, t in self.ties.items())
         else:
-            text = "\n".join(self._rows(lambda s, n: s.text(n), lambda s, t: f"{t.name} = {s.name}", ", "))
+            text = "\n".join(self._rows(lambda s, n: s.text(n), _tie_text, ", "))
         return text + (f"\n({self.note})" if self.note else "")
 
     def __repr__(self) -> str:
@@ -460,7 +473,7 @@ class SolutionSet:
         note = rf" \quad \text{{({_latex_text(self.note)})}}" if self.scanned else ""
         if self.is_empty:
             return r"\emptyset" + note
-        rows = self._rows(lambda s, n: s.latex(n), lambda s, t: f"{t.name} = {s.name}", r",\ ")
+        rows = self._rows(lambda s, n: s.latex(n), _tie_latex, r",\ ")
         return r" \;\lor\; ".join(rf"\left({r}\right)" if len(rows) > 1 else r for r in rows) + note
 
     def _repr_latex_(self) -> str:

@@ -184,36 +184,87 @@ def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
 
 # ---------------------------------------------------------------- one symbol
 
-def _first(pred, lo: int, hi: Optional[int], eventually: bool = False) -> Optional[int]:
+def _first(pred, lo: int, hi: Optional[int], eventually: bool = False, score=None) -> Optional[int]:
     """The least x in [lo, hi] with pred(x), for pred false then true; None if there is none.
 
     With hi None the search doubles its step: without end when *eventually* (pred is shown to
-    become true), else up to :data:`LIMIT`, and None then means "not up to LIMIT"."""
+    become true), else up to :data:`LIMIT`, and None then means "not up to LIMIT". *score*, a
+    non-decreasing number that turns non-negative about where pred turns true, only guides the
+    guesses (secant steps, every other step a bisection); pred alone decides."""
     if pred(lo):
         return lo
+    guess = _Guess(score)
     if hi is None:
         prev, step = lo, 1
+        guess.see(lo)
         while True:
-            x = lo + step
+            x = max(lo + step, guess.beyond((lo + step) << 32))
             if x > LIMIT and not eventually:
+                x = LIMIT + 1
+                if pred(x):
+                    break
                 return None
             if x.bit_length() > 1 << 16:
                 raise _TooMany(f"a bound beyond 2^{1 << 16}")
             if pred(x):
                 break
-            prev, step = x, step * 2
+            guess.see(x)
+            prev, step = x, (x - lo) * 2
         a, b = prev, x
     else:
         if hi <= lo or not pred(hi):
             return None
         a, b = lo, hi
+    secant = True
     while b - a > 1:
-        mid = (a + b) // 2
+        mid = guess.between(a, b) if secant else None
+        if mid is None or not a < mid < b:
+            mid = (a + b) // 2
+        width = b - a
         if pred(mid):
             b = mid
         else:
             a = mid
+        secant = (b - a) * 2 < width  # a poor secant step is followed by a bisection
     return b
+
+
+class _Guess:
+    """Secant guesses from a score's values (remembered), or None without a score."""
+
+    def __init__(self, score):
+        self.score = score
+        self.values: dict = {}
+
+    def value(self, x):
+        if self.score is None:
+            return None
+        if x not in self.values:
+            try:
+                self.values[x] = self.score(x)
+            except (ArithmeticError, TypeError, ValueError):
+                self.score = None
+                return None
+        return self.values[x]
+
+    def see(self, x):
+        self.value(x)
+
+    def beyond(self, cap: int) -> int:
+        """Where the secant through the last two points seen crosses zero (at most cap), or 0."""
+        if self.score is None or len(self.values) < 2:
+            return 0
+        (x0, v0), (x1, v1) = sorted(self.values.items())[-2:]
+        if v1 <= v0 or v1 >= 0:
+            return 0
+        root = x1 + math.ceil((x1 - x0) * Fraction(-v1) / Fraction(v1 - v0))
+        return min(root, cap)
+
+    def between(self, a, b) -> Optional[int]:
+        va, vb = self.value(a), self.value(b)
+        if va is None or vb is None or not va < 0 <= vb:
+            return None
+        return a + int((b - a) * Fraction(-va) / Fraction(vb - va))
 
 
 class _Ctx:
@@ -362,11 +413,13 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
         for c in cond.split():
             sense = 1 if c.rel in ("ge", "gt") else -1
             up = (sense == 1) == (d == 1)
+            fn = compile_expr(c.f)
+            score = lambda v: d * fn(at(v))  # noqa: E731
             if up:
-                first = _first(lambda v: c.holds(at(v)), lo, hi, grows == sense)
+                first = _first(lambda v: c.holds(at(v)), lo, hi, grows == sense, score)
                 parts.append(IntSet() if first is None else IntSet.interval(first, hi))
             else:
-                first = _first(lambda v: not c.holds(at(v)), lo, hi, grows == -sense)
+                first = _first(lambda v: not c.holds(at(v)), lo, hi, grows == -sense, score)
                 parts.append(IntSet.interval(lo, hi) if first is None else IntSet.interval(lo, first - 1))
             if first is None and hi is None:
                 ctx.bound(x, LIMIT, f"searched {x.name} up to 2^{LIMIT.bit_length() - 1} only for "
@@ -524,6 +577,9 @@ def _solve_component(conds, syms, ranges, env, ctx) -> list:
             multi.append(c)
     if not multi:
         return [tuple(ranges[s] for s in syms)]
+    got = _joint_congruence(multi, syms, ranges, env, ctx)
+    if got is not None:
+        return got
     # monotone region: below it, fix the sizes one by one
     lows = {**env, **{s: ranges[s].min() for s in syms}}
     free = set(syms)
@@ -553,6 +609,39 @@ def _solve_component(conds, syms, ranges, env, ctx) -> list:
         if got is not None:
             return got
     return _staircase(multi, syms, ranges, env, ctx)
+
+
+@lru_cache(maxsize=4096)
+def _integer_poly(f, syms: tuple) -> bool:
+    """Whether f is a polynomial in syms whose coefficients are integers for integer sizes."""
+    if f.atoms(sympy.Function):
+        return False
+    try:
+        poly = sympy.Poly(f, *syms)
+    except sympy.PolynomialError:
+        return False
+    return all(c.is_integer for c in poly.coeffs())
+
+
+def _joint_congruence(conds, syms, ranges, env, ctx) -> Optional[list]:
+    """Divisibility of integer polynomials in several sizes (``Mod(N·H·W, 2) = 0``): the truth
+    repeats with period P = lcm of the moduli in every size, so the residue tuples mod P decide
+    it exactly (when there are at most 4096 of them); else None."""
+    if not all(c.rel == "mod" and _integer_poly(c.f, tuple(syms)) for c in conds):
+        return None
+    period = math.lcm(*(c.g for c in conds))
+    if period ** len(syms) > SCAN:
+        return None
+    ctx.method("congruence")
+    out = []
+    for res in itertools.product(range(period), repeat=len(syms)):
+        point = {**env, **{s: period + r for s, r in zip(syms, res)}}
+        if all(c.holds(point) for c in conds):
+            box = tuple(ranges[s] & IntSet.congruence(period, r, ranges[s].min(), ranges[s].max())
+                        for s, r in zip(syms, res))
+            if not any(b.is_empty for b in box):
+                out.append(box)
+    return out
 
 
 def _scan_component(conds, syms, ranges, env, ctx) -> list:
@@ -691,7 +780,9 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
                 up = (sense == 1) == (d == 1)
                 grows = growth(h.f, x, {s: v for s, v in lows.items() if s != x})
                 probe = (lambda v, h=h: h.holds({**lows, x: v})) if up else (lambda v, h=h: not h.holds({**lows, x: v}))
-                t = _first(probe, lo, None, grows == (sense if up else -sense))
+                fn = compile_expr(h.f)
+                t = _first(probe, lo, None, grows == (sense if up else -sense),
+                           lambda v, fn=fn, d=d: d * fn({**lows, x: v}))
                 if t is None:
                     t = LIMIT
                     ctx.bound(x, LIMIT, f"assumed {fmt(h.expr)} no longer changes beyond "
@@ -727,6 +818,14 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
                 if len(merged) > MAX_BOXES:
                     raise _TooMany(f"more than {MAX_BOXES} boxes")
 
+        # each half's set changes monotonically with x, so a key never comes back: more distinct
+        # keys at sample points than boxes allowed means too many boxes (found in a few probes)
+        seen, k = set(), 0
+        while lo + (1 << k) - 1 <= hi and k < 4 * MAX_BOXES:
+            seen.add(key(lo + (1 << k) - 1))
+            if len(seen) > MAX_BOXES:
+                raise _TooMany(f"more than {MAX_BOXES} boxes")
+            k += 1
         stack = [(lo, hi)]  # depth first, left half first: blocks come out in order
         while stack:
             a, b = stack.pop()
@@ -801,28 +900,59 @@ def _conditions(conditions, syms) -> list:
     return out
 
 
-def _ties(conds, syms):
-    """Equations X = Y between two symbols: substitute, and remember the tie."""
+def _linear(c: _Cond, syms) -> Optional[tuple]:
+    """``({symbol: int coefficient}, int constant)`` when c is an integer-linear equation in two
+    or more of syms, else None."""
+    if c.rel != "eq" or len(c.syms) < 2 or not c.f.is_Add:
+        return None
+    coefs, const = {}, 0
+    for term, k in c.f.as_coefficients_dict().items():
+        if not k.is_Integer:
+            return None
+        if term is sympy.S.One:
+            const = int(k)
+        elif term in syms:
+            coefs[term] = int(k)
+        else:
+            return None
+    return coefs, const
+
+
+def _ties(conds, syms, ranges):
+    """Integer-linear equations between sizes (``H = W``, ``H - W = 3``, ``H = 2W``): each
+    eliminates a size whose coefficient is ±1 (the last such in syms), which becomes a tie
+    ``W = H - 3`` substituted into the other conditions, with its range as a condition."""
     ties: dict = {}
-    rest = []
-    for c in conds:
-        lin = c.f
-        if c.rel == "eq" and len(lin.free_symbols) == 2 and lin.is_Add and len(lin.args) == 2:
-            a, b = lin.args
-            if {a, -b} <= set(syms) or {-a, b} <= set(syms):
-                x, y = (a, -b) if a in syms else (b, -a)
-                x, y = (x, y) if syms.index(x) < syms.index(y) else (y, x)
-                x = ties.get(x, x)
-                y = ties.get(y, y)
-                if x != y:
-                    x, y = (x, y) if syms.index(x) < syms.index(y) else (y, x)
-                    ties = {k: (x if v == y else v) for k, v in ties.items()}
-                    ties[y] = x
+    rest = list(conds)
+    extra = []
+    while True:
+        for i, c in enumerate(rest):
+            lin = _linear(c, syms)
+            if lin is None:
                 continue
-        rest.append(c)
-    if ties:
-        rest = [_Cond(c.rel, c.f.xreplace(ties), c.g, c.expr, c.label) for c in rest]
-    return rest, ties
+            coefs, const = lin
+            unit = [s for s in coefs if abs(coefs[s]) == 1]
+            if unit:
+                break
+        else:
+            break
+        y = max(unit, key=syms.index)
+        expr = -coefs[y] * (const + sum((k * s for s, k in coefs.items() if s != y), sympy.Integer(0)))
+        if expr.is_Symbol:  # H = W: W takes H's place; H takes W's range
+            y, expr = (y, expr) if syms.index(expr) < syms.index(y) else (expr, y)
+        ties = {k: v.xreplace({y: expr}) for k, v in ties.items()}
+        ties[y] = expr
+        rest = [_Cond(o.rel, o.f.xreplace({y: expr}), o.g, o.expr, o.label) for o in rest[:i] + rest[i + 1:]]
+        extra = [_Cond(o.rel, o.f.xreplace({y: expr}), o.g, o.expr, o.label) for o in extra]
+        r = ranges[y]
+        if expr.is_Symbol:
+            ranges[expr] = ranges[expr] & r
+        else:
+            lo, hi = r.min(), r.max()
+            extra.append(_Cond("ge", expr - lo, 0, sympy.Ge(y, lo), f"{y.name} = {fmt(expr)}"))
+            if hi is not None:
+                extra.append(_Cond("le", expr - hi, 0, sympy.Le(y, hi), f"{y.name} = {fmt(expr)}"))
+    return rest + extra, ties
 
 
 def solve(conditions, over, bounds=None) -> SolutionSet:
@@ -851,10 +981,8 @@ def solve(conditions, over, bounds=None) -> SolutionSet:
     """
     syms = _symbols(over)
     conds = _conditions(conditions, syms)
-    conds, ties = _ties(conds, list(syms))
     ranges = _bounds(bounds, syms)
-    for y, x in ties.items():
-        ranges[x] = ranges[x] & ranges[y]
+    conds, ties = _ties(conds, list(syms), ranges)
     free = [s for s in syms if s not in ties]
     ctx = _Ctx()
     try:
@@ -863,16 +991,23 @@ def solve(conditions, over, bounds=None) -> SolutionSet:
             reason = ""
         else:
             reason = _why_empty(conds, free, ranges, ctx)
+            if ties:
+                reason += f" (with {', '.join(_tie(s, t) for s, t in ties.items())})"
     except _TooMany as err:
+        names = ", ".join(s.name for s in free)
         raise ShapeError(
-            f"cannot list the sizes at which {'; '.join(fmt(c.expr) for c in conds[-3:])} holds: "
-            f"the answer is a staircase in {', '.join(s.name for s in free)} with {err}; fix a size "
-            f"(e.g. Eq(H, W) or H = 224) or give bounds=") from None
+            f"cannot list the answer: over {names} it is a staircase with {err} (a size bound that "
+            f"moves with another size); fix a size (e.g. Eq(H, W), or H = 224) or give bounds= to "
+            f"ask about a range") from None
     if not boxes and ctx.scanned:
         reason = (f"none with {', '.join(f'{s.name} ≤ {top}' for s, top in ctx.scanned.items())}; "
                   "sizes beyond that were not checked")
     method = ", ".join(ctx.methods)
     return SolutionSet(syms, boxes, ties, method, "; ".join(ctx.notes), reason, ctx.steps, scanned=ctx.scanned)
+
+
+def _tie(s, t) -> str:
+    return f"{t.name} = {s.name}" if t.is_Symbol else f"{s.name} = {fmt(t)}"
 
 
 def _why_empty(conds, free, ranges, ctx) -> str:
@@ -898,6 +1033,20 @@ def _why_empty(conds, free, ranges, ctx) -> str:
     return "the conditions contradict each other"
 
 
+def _holds_somewhere(conds, syms) -> bool:
+    """Whether every condition holds at one of a few small sizes (a cheap first look)."""
+    try:
+        parsed = _conditions(conds, syms)
+    except ShapeError:
+        return False
+    k = len(syms)
+    points = itertools.product(range(1, 5), repeat=k) if 4 ** k <= 256 else ((v,) * k for v in range(1, 17))
+    try:
+        return any(all(c.holds(dict(zip(syms, p))) for c in parsed) for p in points)
+    except (ArithmeticError, TypeError, ValueError):
+        return False
+
+
 def feasible(expr, domain=(), symbols=None) -> Optional[str]:
     """None when the relation *expr* holds at some positive sizes that also satisfy *domain*
     (a list of relations or domain conditions), else the reason it never holds.
@@ -920,6 +1069,8 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
         for c in conds:
             found |= getattr(c, "expr", c).free_symbols
         symbols = sorted(found, key=lambda s: s.name)
+    if _holds_somewhere(conds, tuple(symbols)):
+        return None
     try:
         ans = solve(conds, over=tuple(symbols))
     except ShapeError:  # a function the solver cannot evaluate: say nothing rather than guess
@@ -986,7 +1137,8 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
         low = dict(zip(answer.free, (s.min() for s in box)))
         high = dict(zip(answer.free, (s.max() for s in box)))
         for tied, rep in answer.ties.items():
-            low[tied], high[tied] = low[rep], high[rep]
+            ends = sorted(int(sympy.sympify(rep).xreplace(v)) for v in (low, high))
+            low[tied], high[tied] = ends
         text = ", ".join(s.text(x.name) for s, x in zip(box, answer.free))
         lines.append(f"per layer, over {text}:")
         for layer in report.layers:

@@ -93,3 +93,78 @@ def test_cli_json_has_a_caveat_key(capsys):
     assert main(["solve", "seed_case1", "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert '"caveat": null' in out and '"exact_up_to": {}' in out
+
+
+# ---------------------------------------------------------------- 3. infinite sets are not truncated
+
+def test_linear_ties_become_substitutions():
+    s = conv().solve(sympy.Eq(H - W, 3))
+    assert str(s) == "W = H - 3, H ≥ 6" and s.ties == {W: H - 3}
+    assert (5003, 5000) in s and (5003, 5001) not in s and (5, 2) not in s and (6, 3) in s
+    assert not s.is_finite and not s.scanned and "scan" not in s.method
+    with pytest.raises(ValueError, match="infinite"):
+        len(s)
+    assert list(zip(range(2), s)) == [(0, (6, 3)), (1, (7, 4))]
+    t = conv().solve(sympy.Eq(H, 2 * W))
+    assert str(t) == "H = 2*W, W ≥ 3" and (10 ** 30, 5 * 10 ** 29) in t and (7, 3) not in t
+    assert t.to_latex() == r"H = 2 W,\ W \geq 3"
+
+
+def test_ties_respect_bounds_and_explain_emptiness():
+    s = conv().solve(sympy.Eq(H - W, 3), bounds={"W": (1, 10)})
+    assert str(s) == "W = H - 3, 6 ≤ H ≤ 13"
+    seed = ss.trace(ss.zoo.seed_case1(), "1,3,H,W")
+    t0 = time.perf_counter()
+    e = seed.solve(sympy.Eq(H, 2 * W))
+    assert time.perf_counter() - t0 < 3
+    assert str(e) == ("no solution: layer '3' (Linear) needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = "
+                      "5408, which no positive size satisfies (with H = 2*W)")
+    # brute force: 32·(W - 3)·(floor((W - 7)/2) + 1) = 5408 has no solution
+    flat = compile_expr(seed.layers[-2].out_shape[-1])
+    assert all(flat({H: 2 * w, W: w}) != 5408 for w in range(7, 2000))
+
+
+def test_plainnet_staircase_is_refused_not_capped():
+    pn = ss.trace(ss.zoo.plainnet50(), "1,3,H,W")
+    t0 = time.perf_counter()
+    with pytest.raises(ss.ShapeError, match=r"cannot list the answer: over H, W it is a staircase with more than "
+                                            r"64 boxes .*fix a size \(e.g. Eq\(H, W\), or H = 224\) or give bounds="):
+        pn.solve(pn.macs <= 10 ** 100)
+    assert time.perf_counter() - t0 < 5
+    sq = pn.solve(pn.macs <= 10 ** 100, sympy.Eq(H, W))
+    macs = compile_expr(pn.macs)
+    hi = 302215502815045366990635257109306318095674601408
+    assert str(sq) == f"H = W, 33 ≤ H ≤ {hi}"
+    assert macs({H: hi, W: hi}) <= 10 ** 100 < macs({H: hi + 1, W: hi + 1})
+
+
+# ---------------------------------------------------------------- 4. no hangs
+
+def test_view_domain_check_is_cheap_and_exact():
+    class V(nn.Module):
+        def forward(self, x):
+            return x.view(-1, 6)
+
+    t0 = time.perf_counter()
+    rep = ss.trace(V(), "N,3,H,W")
+    s = rep.valid_inputs()
+    assert time.perf_counter() - t0 < 3
+    assert str(s) == ("N ≥ 1, H ≥ 1, W ≡ 0 (mod 2), W ≥ 2\n"
+                      "N ≥ 1, H ≡ 0 (mod 2), H ≥ 2, W ≡ 1 (mod 2), W ≥ 1\n"
+                      "N ≡ 0 (mod 2), N ≥ 2, H ≡ 1 (mod 2), H ≥ 1, W ≡ 1 (mod 2), W ≥ 1")
+    for n, h, w in [(1, 1, 1), (1, 1, 2), (3, 5, 7), (2, 3, 5), (5, 4, 3)]:
+        assert ((n, h, w) in s) == ((3 * n * h * w) % 6 == 0)
+
+
+def test_staircases_too_long_are_refused_promptly():
+    out = conv().layers[-1].out_shape
+    t0 = time.perf_counter()
+    with pytest.raises(ss.ShapeError, match="staircase with more than 64 boxes"):
+        conv().solve(out[-1] * out[-2] >= 10 ** 20)
+    pn = ss.trace(ss.zoo.plainnet50(), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match="staircase with more than 64 boxes"):
+        pn.solve(pn.macs <= 10 ** 30)
+    assert time.perf_counter() - t0 < 5
+    # the same questions with a size fixed answer exactly
+    s = conv().solve(out[-1] * out[-2] >= 10 ** 20, sympy.Eq(W, 12))
+    assert str(s) == "H ≥ 10000000000000000002, W = 12"
