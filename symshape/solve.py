@@ -775,6 +775,8 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
             # beyond a threshold every half is full or empty: the sets stop changing
             top = lo
             for h in halves:
+                if x not in h.syms:
+                    continue  # its set of the other sizes does not change with x
                 d = _monotone(h, syms, lows, free)
                 sense = 1 if h.rel in ("ge", "gt") else -1
                 up = (sense == 1) == (d == 1)
@@ -799,10 +801,12 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
 
         memo: dict = {}
 
+        probes = [0]
+
         def key(v):
             if v not in memo:
-                ctx.probes += 1
-                if ctx.probes > MAX_PROBES:
+                probes[0] += 1
+                if probes[0] > MAX_PROBES:
                     raise _TooMany(f"more than {MAX_PROBES} steps")
                 sub = {**env, x: v}
                 memo[v] = tuple(tuple(_solve([h], rest, ranges, sub, ctx)) for h in halves)
@@ -896,8 +900,42 @@ def _conditions(conditions, syms) -> list:
                 f"the condition {fmt(c.expr)} mentions {', '.join(unknown)}, which is not among the symbols "
                 f"solved for ({', '.join(by_name) or 'none'}): add it to over=, or substitute a value first")
         rename = {s: by_name[s.name] for s in c.syms if s != by_name[s.name]}
-        out.append(_Cond(c.rel, c.f.xreplace(rename), c.g, c.expr.xreplace(rename), c.label) if rename else c)
+        f = _factored(c.f.xreplace(rename)) if c.rel != "mod" else c.f.xreplace(rename)
+        out.append(_Cond(c.rel, f, c.g, c.expr.xreplace(rename), c.label) if rename or f is not c.f else c)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _factored(f):
+    """f with its non-constant part factored when that is a product of several sizes' terms
+    (``16·a·b - 48·a - 48·b + 144`` -> ``16·(a - 3)·(b - 3)``, a and b floors): the product
+    form is monotone and splits into divisors where the expanded one is neither."""
+    const, rest = f.as_coeff_Add()
+    if not rest.is_Add or len(rest.free_symbols) < 2 or len(rest.args) > 32:
+        return f
+    atoms = sorted(rest.atoms(sympy.Function), key=sympy.default_sort_key)
+    dummies = {a: sympy.Dummy() for a in atoms}
+    plain = rest.xreplace(dummies)
+    shift = sympy.Integer(0)
+    try:
+        g = sympy.factor(plain)
+        if not _several(g):  # p·a·b + q·a + r·b is p·(a + r/p)·(b + q/p) - q·r/p
+            gens = sorted(plain.free_symbols, key=sympy.default_sort_key)
+            poly = sympy.Poly(plain, *gens)
+            if len(gens) == 2 and poly.total_degree() == 2 and poly.degree(gens[0]) == 1 == poly.degree(gens[1]):
+                p, q, r = (poly.coeff_monomial(m) for m in (gens[0] * gens[1], gens[0], gens[1]))
+                if p != 0 and poly.coeff_monomial(1) == 0:
+                    shift = q * r / p
+                    g = sympy.factor(plain + shift)
+    except (sympy.PolynomialError, TypeError, ValueError):
+        return f
+    if not _several(g):
+        return f
+    return g.xreplace({d: a for a, d in dummies.items()}) + (const - shift)
+
+
+def _several(g) -> bool:
+    return g.is_Mul and sum(1 for a in g.args if a.free_symbols) >= 2
 
 
 def _linear(c: _Cond, syms) -> Optional[tuple]:

@@ -168,3 +168,58 @@ def test_staircases_too_long_are_refused_promptly():
     # the same questions with a size fixed answer exactly
     s = conv().solve(out[-1] * out[-2] >= 10 ** 20, sympy.Eq(W, 12))
     assert str(s) == "H ≥ 10000000000000000002, W = 12"
+
+
+# ---------------------------------------------------------------- 5. merged boxes, symbolic batch
+
+def test_boxes_merge_into_the_fewest():
+    from symshape.sets import IntSet, SolutionSet
+
+    wide = IntSet.interval(33, None)
+    boxes = [(IntSet.interval(1, 1), wide), (IntSet.interval(2, 2), wide), (IntSet.interval(3, 4), wide),
+             (IntSet.interval(5, 32), wide), (IntSet.interval(33, None), IntSet.interval(1, None))]
+    s = SolutionSet((H, W), boxes)
+    assert str(s) == "1 ≤ H ≤ 32, W ≥ 33\nH ≥ 33, W ≥ 1"
+    evens = SolutionSet((H,), [(IntSet.congruence(6, r, 1),) for r in (0, 2, 4)])
+    assert str(evens) == "H ≡ 0 (mod 2), H ≥ 2"
+
+
+def test_symbolic_batch_prints_n_at_least_1():
+    s = ss.trace(ss.zoo.seed_case2(), "N,3,H,W").valid_inputs()
+    assert str(s) == ("N ≥ 1, 8 ≤ H ≤ 15, 128 ≤ W ≤ 135\n"
+                      "N ≥ 1, 16 ≤ H ≤ 23, 64 ≤ W ≤ 71\n"
+                      "N ≥ 1, 32 ≤ H ≤ 39, 32 ≤ W ≤ 39\n"
+                      "N ≥ 1, 64 ≤ H ≤ 71, 16 ≤ W ≤ 23\n"
+                      "N ≥ 1, 128 ≤ H ≤ 135, 8 ≤ W ≤ 15") and not s.note
+    p = ss.trace(ss.zoo.plainnet50(), "N,3,H,W").valid_inputs()
+    assert str(p) == "N = 1, 1 ≤ H ≤ 32, W ≥ 33\nN = 1, H ≥ 33, W ≥ 1\nN ≥ 2, H ≥ 1, W ≥ 1"
+
+
+def test_tutorial_cnn_flatten_is_solved_exactly():
+    import torch
+    import torch.nn.functional as F
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.pool, self.conv2 = nn.Conv2d(3, 6, 5), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5)
+            self.fc1 = nn.Linear(16 * 5 * 5, 120)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = self.pool(F.relu(self.conv2(x)))
+            return self.fc1(torch.flatten(x, 1))
+
+    rep = ss.trace(Net(), "N,3,H,W")
+    s = rep.valid_inputs()
+    assert str(s) == ("N ≥ 1, 16 ≤ H ≤ 19, 112 ≤ W ≤ 115\n"
+                      "N ≥ 1, 32 ≤ H ≤ 35, 32 ≤ W ≤ 35\n"
+                      "N ≥ 1, 112 ≤ H ≤ 115, 16 ≤ W ≤ 19") and "scan" not in s.method
+    net = Net()
+    for h, w in [(16, 112), (19, 115), (35, 32), (20, 112), (16, 116), (36, 36)]:
+        try:
+            net(torch.zeros(1, 3, h, w))
+            runs = True
+        except RuntimeError:
+            runs = False
+        assert ((1, h, w) in s) == runs
