@@ -293,11 +293,13 @@ class SolutionSet:
     """Which integer sizes satisfy a question: a union of disjoint boxes over ``symbols``.
 
     ``symbols`` are the sympy symbols asked about, in order; ``free`` those that vary
-    independently; ``ties`` maps a symbol to the free symbol it equals (square inputs);
-    ``boxes`` holds one :class:`IntSet` per free symbol. ``method`` names how the answer was
+    independently; ``ties`` maps a symbol to the free symbol it equals (square inputs), or to an
+    integer-linear expression of free symbols (``W = H - 3``); ``boxes`` holds one :class:`IntSet` per free symbol. ``method`` names how the answer was
     found (``exact inversion``, ``bisection``, ``divisors``, ``staircase``, ``congruence``,
-    ``scan``), ``note`` warns when part of it is a bounded scan, ``reason`` says why an empty
-    answer is empty, and ``steps`` is the chain of inversions (see :meth:`explain`).
+    ``scan``), ``note`` warns when part of it is a bounded scan, ``scanned`` maps each scanned size
+    to the bound up to which the answer is exact (``in``, ``len``, iteration and ``min`` refuse
+    with ShapeError beyond it), ``reason`` says why an empty answer is empty, and ``steps`` is the
+    chain of inversions (see :meth:`explain`). ``count()`` is ``len()`` for sets too large for it.
 
     Points are tuples in the order of ``symbols`` (a bare int for one symbol).
 

@@ -1,19 +1,26 @@
 """Exact reverse solving: which integer sizes satisfy conditions on a report's formulas.
 
-``solve(conditions, over=symbols)`` returns a :class:`~symshape.sets.SolutionSet`. The methods,
-in the order they are tried (DESIGN.md §5):
+``solve(conditions, over=symbols)`` returns a :class:`~symshape.sets.SolutionSet`. The answer
+is exact, or says where it is not, or the solver refuses (ShapeError); it never guesses. Integer-
+linear equations between sizes (``H = W``, ``H - W = 3``, ``H = 2W``) first become ties that
+substitute a size away; a condition whose non-constant part factors is used in product form.
+Then the methods, in the order they are tried (DESIGN.md §5):
 
 * one symbol, one floor: exact inversion, ``floor((aX + b)/m) + c = v`` iff
   ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``;
 * one symbol, monotone (chains of floors, ``ScaledFloor``, sums and products of non-negative
-  monotone factors): integer bisection on exact evaluation;
-* one symbol, periodic (divisibility ``Mod(e, g) = 0``, "no rows dropped"): the residues over one
-  period, a congruence class;
+  monotone factors): exact search on big integers, without a size limit where
+  :func:`~symshape.decide.growth` shows the condition changes (secant guesses, bisection);
+* one symbol, periodic (divisibility ``Mod(e, g) = 0``, "no rows dropped", congruences of
+  integer polynomials): the inverse mod g or the residues over one period;
+* several symbols, divisibility of integer polynomials: the residue tuples over one period;
 * several symbols, ``c·g1(H)·g2(W) = v`` (flatten sizes): every split of ``v/c`` into divisors,
   each factor inverted exactly;
 * several symbols, monotone in each (MACs, activations): a staircase, found by divide and
-  conquer on the first symbol, each step solved exactly;
-* otherwise a bounded scan, and the answer says so in ``note``.
+  conquer on the first symbol, each step solved exactly; one of more than :data:`MAX_BOXES`
+  boxes is refused with a ShapeError (fix a size or give bounds);
+* otherwise a bounded scan: the answer says so in ``note`` and wherever it is printed, keeps the
+  bound in ``scanned``, and refuses ``in``/``len`` beyond it.
 
 >>> import sympy
 >>> from symshape.symbols import symbols
