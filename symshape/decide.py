@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Optional
 
 import sympy
@@ -242,10 +243,15 @@ def compact(expr) -> sympy.Expr:
 _FUZZ = Fraction(1, 2 ** 40)  # relative error allowed on a lead coefficient that passed through doubles
 
 
+@lru_cache(maxsize=65536)
+def _mentions(e, x) -> bool:
+    return x in e.free_symbols
+
+
 def _lead(e, x, env) -> Optional[tuple]:
     """``(d, c, err, fuzzy)``: e = c·x^d + O(x^err) as x → ∞ (other symbols fixed by env), err < d
     (err None: no error term); fuzzy when c passed through torch's double product. None: not known."""
-    if x not in e.free_symbols:
+    if not _mentions(e, x):
         v = compile_expr(e)(env)
         v = Fraction(v) if not isinstance(v, bool) else Fraction(int(v))
         return (0, v, None, False) if v != 0 else (None, Fraction(0), None, False)

@@ -40,12 +40,12 @@ import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Optional
 
 import sympy
 
-from .decide import growth
+from .decide import _mentions, growth
 from .evaluate import compile_expr
 from .floors import ScaledFloor, _ratio, preimage, simplify_relation
 from .render.expr import fmt
@@ -85,7 +85,7 @@ class _Cond:
     expr: sympy.Basic
     label: str
 
-    @property
+    @cached_property
     def syms(self):
         return self.f.free_symbols
 
@@ -131,13 +131,18 @@ def _parse(cond, label: str, out: list) -> None:
 
 def _sign(e, lows: dict, free) -> Optional[int]:
     """+1 when e >= 0 everywhere on the region (free symbols >= their lows), -1 when e <= 0, else None."""
-    dirs = {_dir(e, s, lows, free) for s in e.free_symbols & free}
+    dirs = {_dir(e, s, lows, free) for s in _free(e) & free}
     v = compile_expr(e)(lows)
     if dirs <= {0, 1} and v >= 0:
         return 1
     if dirs <= {0, -1} and v <= 0 and e.is_number:
         return -1
     return None
+
+
+@lru_cache(maxsize=65536)
+def _free(e) -> frozenset:
+    return frozenset(e.free_symbols)
 
 
 def _combine(dirs) -> Optional[int]:
@@ -149,7 +154,7 @@ def _combine(dirs) -> Optional[int]:
 
 def _dir(e, x, lows: dict, free) -> Optional[int]:
     """+1 non-decreasing, -1 non-increasing, 0 constant in x over the region, None: not shown."""
-    if x not in e.free_symbols:
+    if not _mentions(e, x):
         return 0
     if e.is_Symbol:
         return 1
@@ -162,11 +167,11 @@ def _dir(e, x, lows: dict, free) -> Optional[int]:
     if isinstance(e, sympy.Mul):
         sign, dirs = 1, []
         for a in e.args:
-            s = _sign(a, lows, free) if a.free_symbols & free else (1 if compile_expr(a)(lows) >= 0 else -1)
+            s = _sign(a, lows, free) if _free(a) & free else (1 if compile_expr(a)(lows) >= 0 else -1)
             if s is None:
                 return None
             sign *= s
-            dirs.append(s * _dir(a, x, lows, free) if x in a.free_symbols else 0)
+            dirs.append(s * _dir(a, x, lows, free) if _mentions(a, x) else 0)
             if dirs[-1] is None:
                 return None
         d = _combine(dirs)
