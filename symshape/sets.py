@@ -145,6 +145,8 @@ class IntSet:
         m = ps[0][2]
         res = {p[3] for p in ps}
         lo, top = min(p[0] for p in ps), max(p[0] for p in ps)
+        if top - lo > 4 * m:
+            return self
         for q in sympy.divisors(m)[:-1]:
             small = {r % q for r in res}
             if res != {r for r in range(m) if r % q in small}:

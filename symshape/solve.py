@@ -1043,6 +1043,9 @@ def solve(conditions, over, bounds=None) -> SolutionSet:
             reason = _why_empty(conds, free, ranges, ctx)
             if ties:
                 reason += f" (with {', '.join(_tie(s, t) for s, t in ties.items())})"
+    except OverflowError:
+        raise ShapeError("cannot solve: the answer lies at sizes beyond 1.8e308, where torch's double-precision "
+                         "size arithmetic (a float scale factor) overflows; give bounds=") from None
     except _TooMany as err:
         names = ", ".join(s.name for s in free)
         raise ShapeError(

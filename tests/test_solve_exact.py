@@ -223,3 +223,16 @@ def test_tutorial_cnn_flatten_is_solved_exactly():
         except RuntimeError:
             runs = False
         assert ((1, h, w) in s) == runs
+
+
+def test_scaled_floor_bounds_are_exact_and_overflow_is_refused():
+    import math
+
+    from symshape.floors import scaled_floor
+
+    e = scaled_floor(H, 0.7)
+    s = ss.solve(e >= 10 ** 40, over=H)
+    lo = s.min()
+    assert str(s) == f"H ≥ {lo}" and math.floor(float(lo) * 0.7) >= 10 ** 40 > math.floor(float(lo - 1) * 0.7)
+    with pytest.raises(ss.ShapeError, match="beyond 1.8e308, where torch's double-precision size arithmetic"):
+        ss.solve(e >= 10 ** 400, over=H)
