@@ -1190,8 +1190,11 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
         low = dict(zip(answer.free, (s.min() for s in box)))
         high = dict(zip(answer.free, (s.max() for s in box)))
         for tied, rep in answer.ties.items():
-            ends = sorted(int(sympy.sympify(rep).xreplace(v)) for v in (low, high))
-            low[tied], high[tied] = ends
+            a = compile_expr(rep)(low)
+            b = None if None in (high[s] for s in rep.free_symbols) else compile_expr(rep)(high)
+            if b is not None and b < a or b is None and _dir(rep, next(iter(rep.free_symbols)), low, set()) == -1:
+                a, b = max(1, b) if b is not None else 1, a  # a tie that falls as its size grows
+            low[tied], high[tied] = a, b
         text = ", ".join(s.text(x.name) for s, x in zip(box, answer.free))
         lines.append(f"per layer, over {text}:")
         for layer in report.layers:

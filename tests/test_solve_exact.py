@@ -236,3 +236,12 @@ def test_scaled_floor_bounds_are_exact_and_overflow_is_refused():
     assert str(s) == f"H ≥ {lo}" and math.floor(float(lo) * 0.7) >= 10 ** 40 > math.floor(float(lo - 1) * 0.7)
     with pytest.raises(ss.ShapeError, match="beyond 1.8e308, where torch's double-precision size arithmetic"):
         ss.solve(e >= 10 ** 400, over=H)
+
+
+def test_explain_over_a_linear_tie():
+    assert conv().explain_solution(sympy.Eq(H - W, 3)) == (
+        "answer: W = H - 3, H ≥ 6\nper layer, over H ≥ 6:\n  '' (Conv2d): (1, 8, 4.., 1..)")
+    assert conv().explain_solution(sympy.Eq(H + W, 30)) == (
+        "answer: W = 30 - H, 3 ≤ H ≤ 27\nper layer, over 3 ≤ H ≤ 27:\n  '' (Conv2d): (1, 8, 1..25, 1..25)")
+    s = conv().solve(sympy.Eq(H - W, 3))
+    assert list(s.minimal()) == [(6, 3)]
