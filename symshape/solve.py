@@ -657,22 +657,30 @@ def _joint_congruence(conds, syms, ranges, env, ctx) -> Optional[list]:
 
 
 def _scan_component(conds, syms, ranges, env, ctx) -> list:
+    """Each value of the first size in a window, the others solved at it. The window is SCAN
+    values while the other sizes are solved exactly, else SCAN^(1/k) for k sizes, so that nested
+    scans stay within about SCAN points."""
     ctx.method("scan")
     x, rest = syms[0], syms[1:]
     r = ranges[x]
-    window = max(16, int(round(SCAN ** (1 / len(syms))))) if not env else ctx.window
-    top = r.max() if r.max() is not None and r.max() - r.min() < window else r.min() + window - 1
+    small = max(16, int(round(SCAN ** (1 / len(syms))))) if not env else ctx.window
+    wide = SCAN if not env else small
+    out = []
+    saved, ctx.window = ctx.window, small
+    nested = set(ctx.scanned)
+    top = r.min() - 1
+    try:
+        for v in r & IntSet.interval(r.min(), r.min() + wide - 1):
+            if v - r.min() >= small and set(ctx.scanned) - nested:
+                break  # the other sizes needed scans too: keep the small window
+            for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
+                out.append((IntSet.interval(v, v), *box))
+            top = v
+    finally:
+        ctx.window = saved
     if r.max() is None or top < r.max():
         ctx.bound(x, top, f"scanned {x.name} in [{r.min()}, {top}] only: "
                           f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes")
-    out = []
-    saved, ctx.window = ctx.window, window
-    try:
-        for v in r & IntSet.interval(r.min(), top):
-            for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
-                out.append((IntSet.interval(v, v), *box))
-    finally:
-        ctx.window = saved
     return out
 
 

@@ -54,9 +54,9 @@ def test_scanned_answer_says_so_and_refuses_beyond_the_scan():
     t = time.perf_counter()
     s = conv().solve(sympy.Eq(sympy.Mod(H * W, p), 0))
     assert time.perf_counter() - t < 5
-    assert str(s) == ("3 ≤ H ≤ 66, W ≡ 0 (mod 1000003), W ≥ 1000003\n"
-                      "(scanned H in [3, 66] only: H*W ≡ 0 (mod 1000003) is not monotone in the sizes)")
-    assert "scanned H in [3, 66] only" in repr(s) and s.scanned == {H: 66}
+    assert str(s) == ("3 ≤ H ≤ 4098, W ≡ 0 (mod 1000003), W ≥ 1000003\n"
+                      "(scanned H in [3, 4098] only: H*W ≡ 0 (mod 1000003) is not monotone in the sizes)")
+    assert "scanned H in [3, 4098] only" in repr(s) and s.scanned == {H: 4098}
     assert (5, 1000003) in s and (5, 1000004) not in s  # inside the scan: exact
     with pytest.raises(ss.ShapeError, match="scanned only up to a bound"):
         (1000003, 3) in s  # noqa: B015 (a solution, beyond the scan)
@@ -64,8 +64,8 @@ def test_scanned_answer_says_so_and_refuses_beyond_the_scan():
         len(s)
     import json
     data = json.loads(_solution_json(s, []))
-    assert data["caveat"] == s.note and data["exact_up_to"] == {"H": 66} and "scanned" in data["text"]
-    assert r"\text{(scanned H in [3, 66] only" in s.to_latex()
+    assert data["caveat"] == s.note and data["exact_up_to"] == {"H": 4098} and "scanned" in data["text"]
+    assert r"\text{(scanned H in [3, 4098] only" in s.to_latex()
 
 
 def test_empty_scan_never_claims_no_positive_size():
