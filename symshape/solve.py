@@ -367,39 +367,48 @@ def _congruence(cond: _Cond, x, env, lo, hi) -> Optional[IntSet]:
     return _reduce_congruence(g, [r for r in range(g) if at(r) == 0], lo, hi)
 
 
-def _periodic(cond: _Cond, x, env) -> Optional[int]:
-    """A period P of the truth of cond in x (integer-linear combinations of floors, Mod of
-    integer polynomials), or None."""
-    f = cond.f
-    mods = [a for a in f.atoms(sympy.Mod) if x in a.free_symbols]
-    if mods:
-        period = 1
-        for a in mods:
-            if not a.args[1].is_Integer or int(a.args[1]) <= 0 or _poly(a.args[0], x) is None:
-                return None
-            period = math.lcm(period, int(a.args[1]))
-        rest = _Cond(cond.rel, f.xreplace({a: sympy.Dummy(integer=True) for a in mods}), cond.g, cond.expr, cond.label)
-        inner = _periodic(rest, x, env) if x in rest.f.free_symbols else 1
-        return None if inner is None else math.lcm(period, inner)
-    atoms = f.atoms(sympy.Function)
-    if any(not isinstance(a, (sympy.floor, sympy.ceiling)) for a in atoms if x in a.free_symbols):
+@lru_cache(maxsize=4096)
+def _period_of(f, x) -> Optional[int]:
+    """A period P in x of f's periodic part when f is linear in x plus floors of affine
+    arguments (nested allowed) plus Mod of integer polynomials, every such atom entering
+    linearly; else None. (Whether f's linear part vanishes is checked by the caller.)"""
+    mods = [a for a in f.atoms(sympy.Mod) if _mentions(a, x)]
+    for a in mods:
+        if not a.args[1].is_Integer or int(a.args[1]) <= 0 or _poly(a.args[0], x) is None:
+            return None
+    g = f.xreplace({a: sympy.Dummy() for a in mods})
+    floors = [a for a in g.atoms(sympy.Function) if _mentions(a, x)]
+    if any(not isinstance(a, (sympy.floor, sympy.ceiling)) for a in floors):
         return None
-    if f.atoms(sympy.Min, sympy.Max, sympy.Mod, sympy.Pow) and any(x in a.free_symbols for a in
-                                                                  f.atoms(sympy.Min, sympy.Max, sympy.Mod, sympy.Pow)):
+    if any(_mentions(a, x) for a in g.atoms(sympy.Min, sympy.Max)):
         return None
-    period, nested = 1, any(a.args[0].atoms(sympy.floor, sympy.ceiling) for a in atoms)
-    for a in atoms:
+    period = math.lcm(1, *(int(a.args[1]) for a in mods))
+    nested = any(a.args[0].atoms(sympy.floor, sympy.ceiling) for a in floors)
+    for a in floors:
         ratio = _ratio(a.args[0])
         if ratio is None:
             return None
         period = period * ratio[1] if nested else math.lcm(period, ratio[1])
+    dummies = {a: sympy.Dummy() for a in floors}
+    lin = g.xreplace(dummies)
+    gens = [x, *dummies.values(), *(d for d in lin.free_symbols if isinstance(d, sympy.Dummy) and d not in
+                                    dummies.values())]
     try:
-        poly = sympy.Poly(f.subs({a: sympy.Dummy() for a in atoms}), x)
+        poly = sympy.Poly(lin, *gens)
     except sympy.PolynomialError:
         return None
-    if poly.degree() > 1:
+    if poly.total_degree() > 1 or any(_mentions(c, x) for c in poly.coeffs()):
         return None
-    fn = compile_expr(f)
+    return period
+
+
+def _periodic(cond: _Cond, x, env) -> Optional[int]:
+    """A period P of the truth of cond in x (integer-linear combinations of floors, Mod of
+    integer polynomials), or None."""
+    period = _period_of(cond.f, x)
+    if period is None:
+        return None
+    fn = compile_expr(cond.f)
     delta = fn({**env, x: period}) - fn({**env, x: 0})
     if cond.rel == "mod":
         return period * cond.g if isinstance(delta, int) else None
@@ -1076,6 +1085,9 @@ def _why_empty(conds, free, ranges, ctx) -> str:
     first that contradicts those before it."""
     quiet = _Ctx()
     quiet.record = False
+    for c in conds:  # a condition without sizes that fails says it all
+        if not (c.syms & set(free)) and not c.holds({}):
+            return f"{c.label or 'the condition'} {fmt(c.expr)} is false"
     for i, c in enumerate(conds):
         if not _solve([c], free, ranges, {}, quiet):
             who = c.label or "the condition"

@@ -245,3 +245,20 @@ def test_explain_over_a_linear_tie():
         "answer: W = 30 - H, 3 ≤ H ≤ 27\nper layer, over 3 ≤ H ≤ 27:\n  '' (Conv2d): (1, 8, 1..25, 1..25)")
     s = conv().solve(sympy.Eq(H - W, 3))
     assert list(s.minimal()) == [(6, 3)]
+
+
+def test_nested_mods_and_floor_products_against_brute_force():
+    from symshape.floors import floor_div
+
+    cases = [
+        ([sympy.Eq(sympy.Mod(-W + sympy.Mod(H * W + 2, 3), 2), 0)],
+         lambda h, w: (-w + (h * w + 2) % 3) % 2 == 0),
+        ([sympy.Eq(sympy.Mod(2 * H + sympy.Mod(H * W + 4, 5) - 5 * floor_div(W - 4, 3), 3), 0),
+          sympy.Eq(sympy.Mod(4 * H + floor_div(W + 1, 5), 5), 0)],
+         lambda h, w: (2 * h + (h * w + 4) % 5 - 5 * ((w - 4) // 3)) % 3 == 0 and (4 * h + (w + 1) // 5) % 5 == 0),
+        ([sympy.Ne(floor_div(H, 2) * H, 12)], lambda h, w: (h // 2) * h != 12),
+    ]
+    for conds, truth in cases:
+        s = ss.solve(conds, over=(H, W), bounds=(1, 30))
+        assert not s.scanned
+        assert all(((h, w) in s) == truth(h, w) for h in range(1, 31) for w in range(1, 31)), str(s)
