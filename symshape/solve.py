@@ -47,7 +47,7 @@ import sympy
 
 from .decide import _mentions, growth
 from .evaluate import compile_expr
-from .floors import ScaledFloor, _ratio, preimage, simplify_relation
+from .floors import ScaledFloor, preimage, simplify_relation
 from .render.expr import fmt
 from .sets import IntSet, SolutionSet
 from .symbols import ShapeError
@@ -63,6 +63,10 @@ LIMIT = 2 ** 256
 MAX_BOXES = 64
 #: the most sub-problems a staircase may solve before the solver gives up, promptly
 MAX_PROBES = 3000
+
+
+class _NoScan(Exception):
+    """A scan was needed where it is not wanted (explaining an empty answer)."""
 
 
 class _TooMany(Exception):
@@ -289,12 +293,20 @@ class _Ctx:
         self.details: list = []
         self.record = True
         self.window = SCAN  # the window of a scan nested in another
+        self._noted: set = set()
+        self.no_scan = False
         self.scanned: dict = {}  # symbol -> the largest value up to which the answer is exact
         self.probes = 0
 
-    def bound(self, x, top: int, note: str):
-        """The answer is exact only for x <= top; say so."""
+    def bound(self, x, top: int, note, key=None):
+        """The answer is exact only for x <= top; say so (*note*: text, or a function giving it,
+        formatted once per *key*)."""
         self.scanned[x] = min(top, self.scanned.get(x, top))
+        key = key if key is not None else note
+        if key in self._noted:
+            return
+        self._noted.add(key)
+        note = note() if callable(note) else note
         if note not in self.notes:
             self.notes.append(note)
 
@@ -367,6 +379,18 @@ def _congruence(cond: _Cond, x, env, lo, hi) -> Optional[IntSet]:
     return _reduce_congruence(g, [r for r in range(g) if at(r) == 0], lo, hi)
 
 
+def _denominator(arg) -> Optional[int]:
+    """The lcm m of the denominators in ``arg`` = (sum of integer-valued terms)/m, or None.
+    (Works on unevaluated products such as ``(W + 6)/5`` too.)"""
+    m = 1
+    for term in sympy.Add.make_args(sympy.expand(arg)):
+        coeff, rest = term.as_coeff_Mul()
+        if not coeff.is_Rational or rest.is_integer is not True:
+            return None
+        m = math.lcm(m, int(coeff.q))
+    return m
+
+
 @lru_cache(maxsize=4096)
 def _period_of(f, x) -> Optional[int]:
     """A period P in x of f's periodic part when f is linear in x plus floors of affine
@@ -385,10 +409,10 @@ def _period_of(f, x) -> Optional[int]:
     period = math.lcm(1, *(int(a.args[1]) for a in mods))
     nested = any(a.args[0].atoms(sympy.floor, sympy.ceiling) for a in floors)
     for a in floors:
-        ratio = _ratio(a.args[0])
-        if ratio is None:
+        m = _denominator(a.args[0])
+        if m is None:
             return None
-        period = period * ratio[1] if nested else math.lcm(period, ratio[1])
+        period = period * m if nested else math.lcm(period, m)
     dummies = {a: sympy.Dummy() for a in floors}
     lin = g.xreplace(dummies)
     gens = [x, *dummies.values(), *(d for d in lin.free_symbols if isinstance(d, sympy.Dummy) and d not in
@@ -421,7 +445,13 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
         return rng
     lo, hi = rng.min(), rng.max()
     at = lambda v: {**env, x: v}  # noqa: E731
-    result = None
+    result = _linear_1d(cond, x, env, lo, hi) if cond.rel != "mod" else None
+    if result is not None:
+        ctx.method("exact inversion")
+        result = result & rng
+        if ctx.record and not env and (cond.rel == "eq" or result.is_empty):
+            ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {_interval_text(result, x.name)}")
+        return result
     d = _monotone(cond, (x,), at(lo), {x})
     if d is not None and d != 0 and not env:
         result = _invert(cond, x, lo, hi, ctx)
@@ -443,8 +473,8 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
                 first = _first(lambda v: not c.holds(at(v)), lo, hi, grows == -sense, score)
                 parts.append(IntSet.interval(lo, hi) if first is None else IntSet.interval(lo, first - 1))
             if first is None and hi is None:
-                ctx.bound(x, LIMIT, f"searched {x.name} up to 2^{LIMIT.bit_length() - 1} only for "
-                                    f"{fmt(cond.expr)}: not shown to change beyond")
+                ctx.bound(x, LIMIT, lambda: f"searched {x.name} up to 2^{LIMIT.bit_length() - 1} only for "
+                                            f"{fmt(cond.expr)}: not shown to change beyond", ("limit", x, cond.expr))
         result = parts[0]
         for p in parts[1:]:
             result = result & p
@@ -479,17 +509,51 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
                 break
             shift *= 2
     if result is None:
+        if ctx.no_scan:
+            raise _NoScan
         window = SCAN if not env else ctx.window
         top = hi if hi is not None and hi - lo < window else lo + window - 1
         ctx.method("scan")
         if hi is None or top < hi:
-            ctx.bound(x, top, f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: "
-                              "not monotone, not periodic")
+            ctx.bound(x, top, lambda: f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: "
+                                      "not monotone, not periodic", ("scan", x, lo, top, cond.expr))
         result = IntSet([(v, v, 1, 0) for v in range(lo, top + 1) if cond.holds(at(v))])
     result = result & rng
     if ctx.record and not env and (cond.rel in ("eq", "mod") or result.is_empty):
         ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {_interval_text(result, x.name)}")
     return result
+
+
+def _linear_1d(cond: _Cond, x, env, lo, hi) -> Optional[IntSet]:
+    """``a·x + b <rel> 0`` (a polynomial of degree at most 1 in x once env is fixed), exactly."""
+    coeffs = _poly(cond.f, x)
+    if coeffs is None or len(coeffs) > 2:
+        return None
+    vals = [compile_expr(c)(env) for c in coeffs]
+    if not all(isinstance(v, (int, Fraction)) and not isinstance(v, bool) for v in vals):
+        return None
+    b, a = Fraction(vals[0]), Fraction(vals[1] if len(vals) > 1 else 0)
+    everything = IntSet.interval(lo, hi)
+    if a == 0:
+        return everything if _OPS[cond.rel](b) else IntSet()
+    root = -b / a
+    if cond.rel in ("eq", "ne"):
+        point = IntSet.interval(int(root), int(root)) if root.denominator == 1 else IntSet()
+        if cond.rel == "eq":
+            return point & everything
+        if point.is_empty or int(root) < lo or (hi is not None and int(root) > hi):
+            return everything
+        r = int(root)
+        return (IntSet.interval(lo, r - 1) if r > lo else IntSet()) | (
+            IntSet.interval(r + 1, hi) if hi is None or r < hi else IntSet())
+    rel = cond.rel if a > 0 else {"ge": "le", "gt": "lt", "le": "ge", "lt": "gt"}[cond.rel]
+    if rel == "ge":
+        return IntSet.interval(max(lo, math.ceil(root)), hi)
+    if rel == "gt":
+        return IntSet.interval(max(lo, math.floor(root) + 1), hi)
+    top = math.floor(root) if rel == "le" else math.ceil(root) - 1
+    top = top if hi is None else min(hi, top)
+    return IntSet.interval(lo, top) if top >= lo else IntSet()
 
 
 def _reduce_congruence(period: int, residues, lo, hi) -> IntSet:
@@ -669,6 +733,8 @@ def _scan_component(conds, syms, ranges, env, ctx) -> list:
     """Each value of the first size in a window, the others solved at it. The window is SCAN
     values while the other sizes are solved exactly, else SCAN^(1/k) for k sizes, so that nested
     scans stay within about SCAN points."""
+    if ctx.no_scan:
+        raise _NoScan
     ctx.method("scan")
     x, rest = syms[0], syms[1:]
     r = ranges[x]
@@ -688,8 +754,9 @@ def _scan_component(conds, syms, ranges, env, ctx) -> list:
     finally:
         ctx.window = saved
     if r.max() is None or top < r.max():
-        ctx.bound(x, top, f"scanned {x.name} in [{r.min()}, {top}] only: "
-                          f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes")
+        ctx.bound(x, top, lambda: f"scanned {x.name} in [{r.min()}, {top}] only: "
+                                  f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes",
+                  ("scan", x, r.min(), top, tuple(c.expr for c in conds)))
     return out
 
 
@@ -816,8 +883,8 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
                            lambda v, fn=fn, d=d: d * fn({**lows, x: v}))
                 if t is None:
                     t = LIMIT
-                    ctx.bound(x, LIMIT, f"assumed {fmt(h.expr)} no longer changes beyond "
-                                        f"{x.name} = 2^{LIMIT.bit_length() - 1}")
+                    ctx.bound(x, LIMIT, lambda h=h: f"assumed {fmt(h.expr)} no longer changes beyond "
+                                                    f"{x.name} = 2^{LIMIT.bit_length() - 1}", ("assumed", x, h.expr))
                 if not up:
                     hi = t - 1 if hi is None else min(hi, t - 1)
                 top = max(top, t)
@@ -1082,23 +1149,33 @@ def _tie(s, t) -> str:
 
 def _why_empty(conds, free, ranges, ctx) -> str:
     """Which condition makes the answer empty: the first that is impossible alone, else the
-    first that contradicts those before it."""
+    first that contradicts those before it. Only exact answers count as proof (no scans)."""
     quiet = _Ctx()
     quiet.record = False
+    quiet.no_scan = True
+
+    def empty(cs) -> bool:
+        quiet.scanned = {}
+        try:
+            return not _solve(cs, free, ranges, {}, quiet) and not quiet.scanned
+        except _NoScan:
+            return False
+
     for c in conds:  # a condition without sizes that fails says it all
         if not (c.syms & set(free)) and not c.holds({}):
             return f"{c.label or 'the condition'} {fmt(c.expr)} is false"
     for i, c in enumerate(conds):
-        if not _solve([c], free, ranges, {}, quiet):
+        quiet.details = []
+        if empty([c]):
             who = c.label or "the condition"
             detail = f": {'; '.join(quiet.details)}" if quiet.details else ""
             return f"{who} needs {fmt(c.expr)}, which no positive size satisfies{detail}"
     for i, c in enumerate(conds):
-        if not _solve(conds[: i + 1], free, ranges, {}, quiet):
+        if empty(conds[: i + 1]):
             before = list(conds[:i])
             for p in list(before):  # keep only the conditions the contradiction needs
                 trial = [q for q in before if q is not p]
-                if not _solve([*trial, c], free, ranges, {}, quiet):
+                if empty([*trial, c]):
                     before = trial
             who = c.label or "the condition"
             others = ", ".join(fmt(p.expr) + (f" ({p.label})" if p.label else "") for p in before)

@@ -262,3 +262,10 @@ def test_nested_mods_and_floor_products_against_brute_force():
         s = ss.solve(conds, over=(H, W), bounds=(1, 30))
         assert not s.scanned
         assert all(((h, w) in s) == truth(h, w) for h in range(1, 31) for w in range(1, 31)), str(s)
+
+
+def test_period_of_an_unevaluated_floor_quotient():
+    f = sympy.floor(sympy.Mul(sympy.Rational(1, 5), sympy.Add(W, 6), evaluate=False))
+    s = ss.solve(sympy.Eq(2 * sympy.Mod(f, 3), 0), over=W)
+    assert 9 in s and all((w in s) == (((w + 6) // 5) % 3 == 0) for w in range(1, 200))
+    assert str(s).startswith("W ≡ 9 (mod 15), W ≥ 9 or W ≡ 10 (mod 15), W ≥ 10")
