@@ -102,7 +102,14 @@ class IntSet:
     # algebra
     def __and__(self, other: "IntSet") -> "IntSet":
         out = []
-        for a, b in itertools.product(self.pieces, other.pieces):
+        if len(self.pieces) * len(other.pieces) > 64 and len({p[2] for p in self.pieces + other.pieces}) == 1:
+            by_residue: dict = {}  # one modulus: only pieces of the same residue meet
+            for b in other.pieces:
+                by_residue.setdefault(b[3], []).append(b)
+            pairs = [(a, b) for a in self.pieces for b in by_residue.get(a[3], ())]
+        else:
+            pairs = itertools.product(self.pieces, other.pieces)
+        for a, b in pairs:
             c = _crt(a[2], a[3], b[2], b[3])
             if c is None:
                 continue

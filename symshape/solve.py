@@ -561,7 +561,7 @@ def _reduce_congruence(period: int, residues, lo, hi) -> IntSet:
     have = set(residues)
     for p in sympy.divisors(period):
         small = {r % p for r in have}
-        if have == {r for r in range(period) if r % p in small}:
+        if len(have) == len(small) * (period // p) and have == {r for r in range(period) if r % p in small}:
             return IntSet.congruence(p, sorted(small), lo, hi)
     return IntSet.congruence(period, sorted(have), lo, hi)
 
@@ -644,7 +644,7 @@ def _solve_component(conds, syms, ranges, env, ctx) -> list:
         (x,) = syms
         s = ranges[x]
         for c in sorted(conds, key=lambda c: c.rel != "ge"):
-            s = s & _solve_1d(c, x, s, env, ctx)
+            s = _solve_1d(c, x, s, env, ctx)  # within s already
             if s.is_empty:
                 break
         return [(s,)] if not s.is_empty else []
