@@ -354,8 +354,10 @@ def _solution_json(answer, minimal: list) -> str:
     boxes = [{s.name: [{"lo": lo, "hi": hi, "mod": m, "residue": r} for lo, hi, m, r in part.pieces]
               for s, part in zip(answer.free, box)} for box in answer.boxes]
     return json.dumps({"schema": "symshape.solution/1", "symbols": names,
-                       "ties": {s.name: t.name for s, t in answer.ties.items()}, "boxes": boxes,
+                       "ties": {s.name: str(t) for s, t in answer.ties.items()}, "boxes": boxes,
                        "minimal": minimal, "text": str(answer), "method": answer.method, "note": answer.note,
+                       "caveat": answer.note if answer.scanned else None,
+                       "exact_up_to": {s.name: top for s, top in answer.scanned.items()},
                        "reason": answer.reason}, indent=2, ensure_ascii=False)
 
 

@@ -1,19 +1,26 @@
 """Exact reverse solving: which integer sizes satisfy conditions on a report's formulas.
 
-``solve(conditions, over=symbols)`` returns a :class:`~symshape.sets.SolutionSet`. The methods,
-in the order they are tried (DESIGN.md §5):
+``solve(conditions, over=symbols)`` returns a :class:`~symshape.sets.SolutionSet`. The answer
+is exact, or says where it is not, or the solver refuses (ShapeError); it never guesses. Integer-
+linear equations between sizes (``H = W``, ``H - W = 3``, ``H = 2W``) first become ties that
+substitute a size away; a condition whose non-constant part factors is used in product form.
+Then the methods, in the order they are tried (DESIGN.md §5):
 
 * one symbol, one floor: exact inversion, ``floor((aX + b)/m) + c = v`` iff
   ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``;
 * one symbol, monotone (chains of floors, ``ScaledFloor``, sums and products of non-negative
-  monotone factors): integer bisection on exact evaluation;
-* one symbol, periodic (divisibility ``Mod(e, g) = 0``, "no rows dropped"): the residues over one
-  period, a congruence class;
+  monotone factors): exact search on big integers, without a size limit where
+  :func:`~symshape.decide.growth` shows the condition changes (secant guesses, bisection);
+* one symbol, periodic (divisibility ``Mod(e, g) = 0``, "no rows dropped", congruences of
+  integer polynomials): the inverse mod g or the residues over one period;
+* several symbols, divisibility of integer polynomials: the residue tuples over one period;
 * several symbols, ``c·g1(H)·g2(W) = v`` (flatten sizes): every split of ``v/c`` into divisors,
   each factor inverted exactly;
 * several symbols, monotone in each (MACs, activations): a staircase, found by divide and
-  conquer on the first symbol, each step solved exactly;
-* otherwise a bounded scan, and the answer says so in ``note``.
+  conquer on the first symbol, each step solved exactly; one of more than :data:`MAX_BOXES`
+  boxes is refused with a ShapeError (fix a size or give bounds);
+* otherwise a bounded scan: the answer says so in ``note`` and wherever it is printed, keeps the
+  bound in ``scanned``, and refuses ``in``/``len`` beyond it.
 
 >>> import sympy
 >>> from symshape.symbols import symbols
@@ -33,23 +40,37 @@ import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Optional
 
 import sympy
 
+from .decide import _mentions, growth
 from .evaluate import compile_expr
-from .floors import ScaledFloor, _ratio, preimage, simplify_relation
+from .floors import ScaledFloor, preimage, simplify_relation
 from .render.expr import fmt
 from .sets import IntSet, SolutionSet
 from .symbols import ShapeError
 
-__all__ = ["solve", "feasible", "exactness_conditions", "CAP", "SCAN"]
+__all__ = ["solve", "feasible", "exactness_conditions", "SCAN", "LIMIT"]
 
-#: sizes beyond this are treated as unbounded (torch sizes are int64)
-CAP = 2 ** 62
 #: the window of a last-resort scan when no bound is given
 SCAN = 4096
+#: an unbounded search whose condition is not shown to change eventually stops here, and the
+#: answer says so (a condition shown to grow without bound is searched without a limit)
+LIMIT = 2 ** 256
+#: the most boxes a staircase may have before the solver says it cannot list them
+MAX_BOXES = 64
+#: the most sub-problems a staircase may solve before the solver gives up, promptly
+MAX_PROBES = 3000
+
+
+class _NoScan(Exception):
+    """A scan was needed where it is not wanted (explaining an empty answer)."""
+
+
+class _TooMany(Exception):
+    """A staircase with more steps than can be listed."""
 
 
 _OPS = {"ge": lambda v: v >= 0, "gt": lambda v: v > 0, "le": lambda v: v <= 0, "lt": lambda v: v < 0,
@@ -71,7 +92,7 @@ class _Cond:
     #: each a tuple of conditions that must all hold
     parts: tuple = ()
 
-    @property
+    @cached_property
     def syms(self):
         if self.rel == "or":
             return set().union(*(c.syms for conj in self.parts for c in conj))
@@ -123,6 +144,8 @@ def _parse(cond, label: str, out: list) -> None:
     lhs, rhs = cond.args
     if rel == "eq":
         for a, b in ((lhs, rhs), (rhs, lhs)):
+            if isinstance(a, sympy.Mul) and len(a.args) == 2 and a.args[0].is_number and a.args[0] != 0:
+                a = a.args[1]  # 3*Mod(e, 2) = 0
             if isinstance(a, sympy.Mod) and b == 0 and a.args[1].is_Integer and int(a.args[1]) > 0:
                 out.append(_Cond("mod", a.args[0], int(a.args[1]), cond, label))
                 return
@@ -133,13 +156,18 @@ def _parse(cond, label: str, out: list) -> None:
 
 def _sign(e, lows: dict, free) -> Optional[int]:
     """+1 when e >= 0 everywhere on the region (free symbols >= their lows), -1 when e <= 0, else None."""
-    dirs = {_dir(e, s, lows, free) for s in e.free_symbols & free}
+    dirs = {_dir(e, s, lows, free) for s in _free(e) & free}
     v = compile_expr(e)(lows)
     if dirs <= {0, 1} and v >= 0:
         return 1
     if dirs <= {0, -1} and v <= 0 and e.is_number:
         return -1
     return None
+
+
+@lru_cache(maxsize=65536)
+def _free(e) -> frozenset:
+    return frozenset(e.free_symbols)
 
 
 def _combine(dirs) -> Optional[int]:
@@ -151,7 +179,7 @@ def _combine(dirs) -> Optional[int]:
 
 def _dir(e, x, lows: dict, free) -> Optional[int]:
     """+1 non-decreasing, -1 non-increasing, 0 constant in x over the region, None: not shown."""
-    if x not in e.free_symbols:
+    if not _mentions(e, x):
         return 0
     if e.is_Symbol:
         return 1
@@ -164,11 +192,11 @@ def _dir(e, x, lows: dict, free) -> Optional[int]:
     if isinstance(e, sympy.Mul):
         sign, dirs = 1, []
         for a in e.args:
-            s = _sign(a, lows, free) if a.free_symbols & free else (1 if compile_expr(a)(lows) >= 0 else -1)
+            s = _sign(a, lows, free) if _free(a) & free else (1 if compile_expr(a)(lows) >= 0 else -1)
             if s is None:
                 return None
             sign *= s
-            dirs.append(s * _dir(a, x, lows, free) if x in a.free_symbols else 0)
+            dirs.append(s * _dir(a, x, lows, free) if _mentions(a, x) else 0)
             if dirs[-1] is None:
                 return None
         d = _combine(dirs)
@@ -193,31 +221,87 @@ def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
 
 # ---------------------------------------------------------------- one symbol
 
-def _first(pred, lo: int, hi: Optional[int]) -> Optional[int]:
-    """The least x in [lo, hi] with pred(x), for pred false then true; None if there is none."""
+def _first(pred, lo: int, hi: Optional[int], eventually: bool = False, score=None) -> Optional[int]:
+    """The least x in [lo, hi] with pred(x), for pred false then true; None if there is none.
+
+    With hi None the search doubles its step: without end when *eventually* (pred is shown to
+    become true), else up to :data:`LIMIT`, and None then means "not up to LIMIT". *score*, a
+    non-decreasing number that turns non-negative about where pred turns true, only guides the
+    guesses (secant steps, every other step a bisection); pred alone decides."""
     if pred(lo):
         return lo
+    guess = _Guess(score)
     if hi is None:
         prev, step = lo, 1
+        guess.see(lo)
         while True:
-            x = lo + step
-            if x > CAP:
+            x = max(lo + step, guess.beyond((lo + step) << 32))
+            if x > LIMIT and not eventually:
+                x = LIMIT + 1
+                if pred(x):
+                    break
                 return None
+            if x.bit_length() > 1 << 16:
+                raise _TooMany(f"a bound beyond 2^{1 << 16}")
             if pred(x):
                 break
-            prev, step = x, step * 2
+            guess.see(x)
+            prev, step = x, (x - lo) * 2
         a, b = prev, x
     else:
         if hi <= lo or not pred(hi):
             return None
         a, b = lo, hi
+    secant = True
     while b - a > 1:
-        mid = (a + b) // 2
+        mid = guess.between(a, b) if secant else None
+        if mid is None or not a < mid < b:
+            mid = (a + b) // 2
+        width = b - a
         if pred(mid):
             b = mid
         else:
             a = mid
+        secant = (b - a) * 2 < width  # a poor secant step is followed by a bisection
     return b
+
+
+class _Guess:
+    """Secant guesses from a score's values (remembered), or None without a score."""
+
+    def __init__(self, score):
+        self.score = score
+        self.values: dict = {}
+
+    def value(self, x):
+        if self.score is None:
+            return None
+        if x not in self.values:
+            try:
+                self.values[x] = self.score(x)
+            except (ArithmeticError, TypeError, ValueError):
+                self.score = None
+                return None
+        return self.values[x]
+
+    def see(self, x):
+        self.value(x)
+
+    def beyond(self, cap: int) -> int:
+        """Where the secant through the last two points seen crosses zero (at most cap), or 0."""
+        if self.score is None or len(self.values) < 2:
+            return 0
+        (x0, v0), (x1, v1) = sorted(self.values.items())[-2:]
+        if v1 <= v0 or v1 >= 0:
+            return 0
+        root = x1 + math.ceil((x1 - x0) * Fraction(-v1) / Fraction(v1 - v0))
+        return min(root, cap)
+
+    def between(self, a, b) -> Optional[int]:
+        va, vb = self.value(a), self.value(b)
+        if va is None or vb is None or not va < 0 <= vb:
+            return None
+        return a + int((b - a) * Fraction(-va) / Fraction(vb - va))
 
 
 class _Ctx:
@@ -229,6 +313,23 @@ class _Ctx:
         self.steps: list = []
         self.details: list = []
         self.record = True
+        self.window = SCAN  # the window of a scan nested in another
+        self._noted: set = set()
+        self.no_scan = False
+        self.scanned: dict = {}  # symbol -> the largest value up to which the answer is exact
+        self.probes = 0
+
+    def bound(self, x, top: int, note, key=None):
+        """The answer is exact only for x <= top; say so (*note*: text, or a function giving it,
+        formatted once per *key*)."""
+        self.scanned[x] = min(top, self.scanned.get(x, top))
+        key = key if key is not None else note
+        if key in self._noted:
+            return
+        self._noted.add(key)
+        note = note() if callable(note) else note
+        if note not in self.notes:
+            self.notes.append(note)
 
     def method(self, name: str):
         if name not in self.methods:
@@ -253,28 +354,106 @@ def _step_text(cond: _Cond) -> str:
     return fmt(e)
 
 
-def _periodic(cond: _Cond, x, env) -> Optional[int]:
-    """A period P of the truth of cond in x (integer-linear combinations of floors), or None."""
-    f = cond.f
-    atoms = f.atoms(sympy.Function)
-    if any(not isinstance(a, (sympy.floor, sympy.ceiling)) for a in atoms if x in a.free_symbols):
+@lru_cache(maxsize=4096)
+def _poly(f, x) -> Optional[tuple]:
+    """The coefficients (lowest degree first) of f as a polynomial in x, each free of x and
+    integer for integer sizes, or None."""
+    if any(x in a.free_symbols for a in f.atoms(sympy.Function)):
         return None
-    if f.atoms(sympy.Min, sympy.Max, sympy.Mod, sympy.Pow) and any(x in a.free_symbols for a in
-                                                                  f.atoms(sympy.Min, sympy.Max, sympy.Mod, sympy.Pow)):
-        return None
-    period, nested = 1, any(a.args[0].atoms(sympy.floor, sympy.ceiling) for a in atoms)
-    for a in atoms:
-        ratio = _ratio(a.args[0])
-        if ratio is None:
-            return None
-        period = period * ratio[1] if nested else math.lcm(period, ratio[1])
     try:
-        poly = sympy.Poly(f.subs({a: sympy.Dummy() for a in atoms}), x)
+        poly = sympy.Poly(f, x)
     except sympy.PolynomialError:
         return None
-    if poly.degree() > 1:
+    coeffs = tuple(reversed(poly.all_coeffs()))
+    if len(coeffs) > 64 or not all(c.is_integer for c in coeffs):
         return None
-    fn = compile_expr(f)
+    return coeffs
+
+
+def _congruence(cond: _Cond, x, env, lo, hi) -> Optional[IntSet]:
+    """The x with ``p(x) ≡ 0 (mod g)`` for an integer polynomial p: linear ones by the inverse
+    mod g, others by their residues over one period g (when g is at most 10^5); else None."""
+    coeffs = _poly(cond.f, x)
+    if coeffs is None:
+        return None
+    vals = [compile_expr(c)(env) for c in coeffs]
+    if not all(isinstance(v, int) for v in vals):
+        return None
+    g = cond.g
+    if len(vals) <= 2:
+        b, a = vals[0], (vals[1] if len(vals) > 1 else 0)
+        d = math.gcd(a, g)
+        if b % d:
+            return IntSet()
+        m = g // d
+        r = (-b // d) * pow(a // d, -1, m) % m if m > 1 else 0
+        return IntSet.congruence(m, r, lo, hi)
+    if g > 10 ** 5:
+        return None
+
+    def at(r):
+        v = 0
+        for c in reversed(vals):
+            v = (v * r + c) % g
+        return v
+
+    return _reduce_congruence(g, [r for r in range(g) if at(r) == 0], lo, hi)
+
+
+def _denominator(arg) -> Optional[int]:
+    """The lcm m of the denominators in ``arg`` = (sum of integer-valued terms)/m, or None.
+    (Works on unevaluated products such as ``(W + 6)/5`` too.)"""
+    m = 1
+    for term in sympy.Add.make_args(sympy.expand(arg)):
+        coeff, rest = term.as_coeff_Mul()
+        if not coeff.is_Rational or rest.is_integer is not True:
+            return None
+        m = math.lcm(m, int(coeff.q))
+    return m
+
+
+@lru_cache(maxsize=4096)
+def _period_of(f, x) -> Optional[int]:
+    """A period P in x of f's periodic part when f is linear in x plus floors of affine
+    arguments (nested allowed) plus Mod of integer polynomials, every such atom entering
+    linearly; else None. (Whether f's linear part vanishes is checked by the caller.)"""
+    mods = [a for a in f.atoms(sympy.Mod) if _mentions(a, x)]
+    for a in mods:
+        if not a.args[1].is_Integer or int(a.args[1]) <= 0 or _poly(a.args[0], x) is None:
+            return None
+    g = f.xreplace({a: sympy.Dummy() for a in mods})
+    floors = [a for a in g.atoms(sympy.Function) if _mentions(a, x)]
+    if any(not isinstance(a, (sympy.floor, sympy.ceiling)) for a in floors):
+        return None
+    if any(_mentions(a, x) for a in g.atoms(sympy.Min, sympy.Max)):
+        return None
+    period = math.lcm(1, *(int(a.args[1]) for a in mods))
+    nested = any(a.args[0].atoms(sympy.floor, sympy.ceiling) for a in floors)
+    for a in floors:
+        m = _denominator(a.args[0])
+        if m is None:
+            return None
+        period = period * m if nested else math.lcm(period, m)
+    dummies = {a: sympy.Dummy() for a in floors}
+    lin = g.xreplace(dummies)
+    gens = [x, *dummies.values(), *(d for d in lin.free_symbols if isinstance(d, sympy.Dummy) and d not in
+                                    dummies.values())]
+    try:
+        poly = sympy.Poly(lin, *gens)
+    except sympy.PolynomialError:
+        return None
+    if poly.total_degree() > 1 or any(_mentions(c, x) for c in poly.coeffs()):
+        return None
+    return period
+
+
+def _periodic(cond: _Cond, x, env) -> Optional[int]:
+    """A period P of the truth of cond in x (integer-linear combinations of floors, Mod of
+    integer polynomials), or None."""
+    period = _period_of(cond.f, x)
+    if period is None:
+        return None
+    fn = compile_expr(cond.f)
     delta = fn({**env, x: period}) - fn({**env, x: 0})
     if cond.rel == "mod":
         return period * cond.g if isinstance(delta, int) else None
@@ -295,7 +474,13 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
         return result
     lo, hi = rng.min(), rng.max()
     at = lambda v: {**env, x: v}  # noqa: E731
-    result = None
+    result = _linear_1d(cond, x, env, lo, hi) if cond.rel != "mod" else None
+    if result is not None:
+        ctx.method("exact inversion")
+        result = result & rng
+        if ctx.record and not env and (cond.rel == "eq" or result.is_empty):
+            ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {_interval_text(result, x.name)}")
+        return result
     d = _monotone(cond, (x,), at(lo), {x})
     if d is not None and d != 0 and not env:
         result = _invert(cond, x, lo, hi, ctx)
@@ -303,15 +488,22 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
         result = IntSet.interval(lo, hi) if cond.holds(at(lo)) else IntSet()
     if result is None and d in (1, -1):
         ctx.method("bisection")
+        grows = growth(cond.f, x, env) if hi is None else 0
         parts = []
         for c in cond.split():
-            up = (c.rel in ("ge", "gt")) == (d == 1)
+            sense = 1 if c.rel in ("ge", "gt") else -1
+            up = (sense == 1) == (d == 1)
+            fn = compile_expr(c.f)
+            score = lambda v: d * fn(at(v))  # noqa: E731
             if up:
-                first = _first(lambda v: c.holds(at(v)), lo, hi)
+                first = _first(lambda v: c.holds(at(v)), lo, hi, grows == sense, score)
                 parts.append(IntSet() if first is None else IntSet.interval(first, hi))
             else:
-                fail = _first(lambda v: not c.holds(at(v)), lo, hi)
-                parts.append(IntSet.interval(lo, hi) if fail is None else IntSet.interval(lo, fail - 1))
+                first = _first(lambda v: not c.holds(at(v)), lo, hi, grows == -sense, score)
+                parts.append(IntSet.interval(lo, hi) if first is None else IntSet.interval(lo, first - 1))
+            if first is None and hi is None:
+                ctx.bound(x, LIMIT, lambda: f"searched {x.name} up to 2^{LIMIT.bit_length() - 1} only for "
+                                            f"{fmt(cond.expr)}: not shown to change beyond", ("limit", x, cond.expr))
         result = parts[0]
         for p in parts[1:]:
             result = result & p
@@ -323,9 +515,13 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
             if not inside.is_empty:
                 a, b = inside.min(), inside.max()
                 result = IntSet.interval(lo, a - 1) | (IntSet() if b is None else IntSet.interval(b + 1, hi))
+    if result is None and cond.rel == "mod":
+        result = _congruence(cond, x, env, lo, hi)
+        if result is not None:
+            ctx.method("congruence")
     if result is None:
         period = _periodic(cond, x, env)
-        if period is not None and period <= 10 ** 6:
+        if period is not None and period <= 10 ** 5:
             ctx.method("congruence")
             residues = [r for r in range(period) if cond.holds(at(r))]
             result = _reduce_congruence(period, residues, lo, hi)
@@ -342,12 +538,14 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
                 break
             shift *= 2
     if result is None:
-        top = hi if hi is not None and hi - lo < 10 ** 6 else lo + SCAN - 1
+        if ctx.no_scan:
+            raise _NoScan
+        window = SCAN if not env else ctx.window
+        top = hi if hi is not None and hi - lo < window else lo + window - 1
         ctx.method("scan")
-        note = f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: not monotone, not periodic"
         if hi is None or top < hi:
-            if note not in ctx.notes:
-                ctx.notes.append(note)
+            ctx.bound(x, top, lambda: f"scanned {x.name} in [{lo}, {top}] only for {fmt(cond.expr)}: "
+                                      "not monotone, not periodic", ("scan", x, lo, top, cond.expr))
         result = IntSet([(v, v, 1, 0) for v in range(lo, top + 1) if cond.holds(at(v))])
     result = result & rng
     if ctx.record and not env and (cond.rel in ("eq", "mod") or result.is_empty):
@@ -355,12 +553,44 @@ def _solve_1d(cond: _Cond, x, rng: IntSet, env: dict, ctx: _Ctx) -> IntSet:
     return result
 
 
+def _linear_1d(cond: _Cond, x, env, lo, hi) -> Optional[IntSet]:
+    """``a·x + b <rel> 0`` (a polynomial of degree at most 1 in x once env is fixed), exactly."""
+    coeffs = _poly(cond.f, x)
+    if coeffs is None or len(coeffs) > 2:
+        return None
+    vals = [compile_expr(c)(env) for c in coeffs]
+    if not all(isinstance(v, (int, Fraction)) and not isinstance(v, bool) for v in vals):
+        return None
+    b, a = Fraction(vals[0]), Fraction(vals[1] if len(vals) > 1 else 0)
+    everything = IntSet.interval(lo, hi)
+    if a == 0:
+        return everything if _OPS[cond.rel](b) else IntSet()
+    root = -b / a
+    if cond.rel in ("eq", "ne"):
+        point = IntSet.interval(int(root), int(root)) if root.denominator == 1 else IntSet()
+        if cond.rel == "eq":
+            return point & everything
+        if point.is_empty or int(root) < lo or (hi is not None and int(root) > hi):
+            return everything
+        r = int(root)
+        return (IntSet.interval(lo, r - 1) if r > lo else IntSet()) | (
+            IntSet.interval(r + 1, hi) if hi is None or r < hi else IntSet())
+    rel = cond.rel if a > 0 else {"ge": "le", "gt": "lt", "le": "ge", "lt": "gt"}[cond.rel]
+    if rel == "ge":
+        return IntSet.interval(max(lo, math.ceil(root)), hi)
+    if rel == "gt":
+        return IntSet.interval(max(lo, math.floor(root) + 1), hi)
+    top = math.floor(root) if rel == "le" else math.ceil(root) - 1
+    top = top if hi is None else min(hi, top)
+    return IntSet.interval(lo, top) if top >= lo else IntSet()
+
+
 def _reduce_congruence(period: int, residues, lo, hi) -> IntSet:
     """The residues mod the smallest period that describes them."""
     have = set(residues)
     for p in sympy.divisors(period):
         small = {r % p for r in have}
-        if have == {r for r in range(period) if r % p in small}:
+        if len(have) == len(small) * (period // p) and have == {r for r in range(period) if r % p in small}:
             return IntSet.congruence(p, sorted(small), lo, hi)
     return IntSet.congruence(period, sorted(have), lo, hi)
 
@@ -457,7 +687,7 @@ def _solve_component(conds, syms, ranges, env, ctx) -> list:
         (x,) = syms
         s = ranges[x]
         for c in sorted(conds, key=lambda c: c.rel != "ge"):
-            s = s & _solve_1d(c, x, s, env, ctx)
+            s = _solve_1d(c, x, s, env, ctx)  # within s already
             if s.is_empty:
                 break
         return [(s,)] if not s.is_empty else []
@@ -475,6 +705,9 @@ def _solve_component(conds, syms, ranges, env, ctx) -> list:
             multi.append(c)
     if not multi:
         return [tuple(ranges[s] for s in syms)]
+    got = _joint_congruence(multi, syms, ranges, env, ctx)
+    if got is not None:
+        return got
     # monotone region: below it, fix the sizes one by one
     lows = {**env, **{s: ranges[s].min() for s in syms}}
     free = set(syms)
@@ -506,18 +739,67 @@ def _solve_component(conds, syms, ranges, env, ctx) -> list:
     return _staircase(multi, syms, ranges, env, ctx)
 
 
+@lru_cache(maxsize=4096)
+def _integer_poly(f, syms: tuple) -> bool:
+    """Whether f is a polynomial in syms whose coefficients are integers for integer sizes."""
+    if f.atoms(sympy.Function):
+        return False
+    try:
+        poly = sympy.Poly(f, *syms)
+    except sympy.PolynomialError:
+        return False
+    return all(c.is_integer for c in poly.coeffs())
+
+
+def _joint_congruence(conds, syms, ranges, env, ctx) -> Optional[list]:
+    """Divisibility of integer polynomials in several sizes (``Mod(N·H·W, 2) = 0``): the truth
+    repeats with period P = lcm of the moduli in every size, so the residue tuples mod P decide
+    it exactly (when there are at most 4096 of them); else None."""
+    if not all(c.rel == "mod" and _integer_poly(c.f, tuple(syms)) for c in conds):
+        return None
+    period = math.lcm(*(c.g for c in conds))
+    if period ** len(syms) > SCAN:
+        return None
+    ctx.method("congruence")
+    out = []
+    for res in itertools.product(range(period), repeat=len(syms)):
+        point = {**env, **{s: period + r for s, r in zip(syms, res)}}
+        if all(c.holds(point) for c in conds):
+            box = tuple(ranges[s] & IntSet.congruence(period, r, ranges[s].min(), ranges[s].max())
+                        for s, r in zip(syms, res))
+            if not any(b.is_empty for b in box):
+                out.append(box)
+    return out
+
+
 def _scan_component(conds, syms, ranges, env, ctx) -> list:
+    """Each value of the first size in a window, the others solved at it. The window is SCAN
+    values while the other sizes are solved exactly, else SCAN^(1/k) for k sizes, so that nested
+    scans stay within about SCAN points."""
+    if ctx.no_scan:
+        raise _NoScan
     ctx.method("scan")
     x, rest = syms[0], syms[1:]
     r = ranges[x]
-    top = r.max() if r.max() is not None and r.max() - r.min() < SCAN else r.min() + SCAN - 1
-    if r.max() is None or top < r.max():
-        ctx.notes.append(f"scanned {x.name} in [{r.min()}, {top}] only: "
-                         f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes")
+    small = max(16, int(round(SCAN ** (1 / len(syms))))) if not env else ctx.window
+    wide = SCAN if not env else small
     out = []
-    for v in r & IntSet.interval(r.min(), top):
-        for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
-            out.append((IntSet.interval(v, v), *box))
+    saved, ctx.window = ctx.window, small
+    nested = set(ctx.scanned)
+    top = r.min() - 1
+    try:
+        for v in r & IntSet.interval(r.min(), r.min() + wide - 1):
+            if v - r.min() >= small and set(ctx.scanned) - nested:
+                break  # the other sizes needed scans too: keep the small window
+            for box in _solve(conds, list(rest), ranges, {**env, x: v}, ctx):
+                out.append((IntSet.interval(v, v), *box))
+            top = v
+    finally:
+        ctx.window = saved
+    if r.max() is None or top < r.max():
+        ctx.bound(x, top, lambda: f"scanned {x.name} in [{r.min()}, {top}] only: "
+                                  f"{'; '.join(fmt(c.expr) for c in conds)} is not monotone in the sizes",
+                  ("scan", x, r.min(), top, tuple(c.expr for c in conds)))
     return out
 
 
@@ -632,15 +914,20 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
             # beyond a threshold every half is full or empty: the sets stop changing
             top = lo
             for h in halves:
+                if x not in h.syms:
+                    continue  # its set of the other sizes does not change with x
                 d = _monotone(h, syms, lows, free)
-                up = (h.rel in ("ge", "gt")) == (d == 1)
+                sense = 1 if h.rel in ("ge", "gt") else -1
+                up = (sense == 1) == (d == 1)
+                grows = growth(h.f, x, {s: v for s, v in lows.items() if s != x})
                 probe = (lambda v, h=h: h.holds({**lows, x: v})) if up else (lambda v, h=h: not h.holds({**lows, x: v}))
-                t = _first(probe, lo, None)
+                fn = compile_expr(h.f)
+                t = _first(probe, lo, None, grows == (sense if up else -sense),
+                           lambda v, fn=fn, d=d: d * fn({**lows, x: v}))
                 if t is None:
-                    t = CAP
-                    note = f"assumed {fmt(h.expr)} no longer changes beyond {x.name} = 2^62"
-                    if note not in ctx.notes:
-                        ctx.notes.append(note)
+                    t = LIMIT
+                    ctx.bound(x, LIMIT, lambda h=h: f"assumed {fmt(h.expr)} no longer changes beyond "
+                                                    f"{x.name} = 2^{LIMIT.bit_length() - 1}", ("assumed", x, h.expr))
                 if not up:
                     hi = t - 1 if hi is None else min(hi, t - 1)
                 top = max(top, t)
@@ -653,33 +940,48 @@ def _staircase(conds, syms, ranges, env, ctx) -> list:
 
         memo: dict = {}
 
+        probes = [0]
+
         def key(v):
             if v not in memo:
+                probes[0] += 1
+                if probes[0] > MAX_PROBES:
+                    raise _TooMany(f"more than {MAX_PROBES} steps")
                 sub = {**env, x: v}
                 memo[v] = tuple(tuple(_solve([h], rest, ranges, sub, ctx)) for h in halves)
             return memo[v]
 
-        blocks: list = []
-
-        def walk(a, b):
-            ka, kb = key(a), key(b)
-            if ka == kb:
-                blocks.append((a, b, ka))
-            elif b - a <= 1:
-                blocks.append((a, a, ka))
-                blocks.append((b, b, kb))
-            else:
-                m = (a + b) // 2
-                walk(a, m)
-                walk(m + 1, b)
-
-        walk(lo, hi)
         merged: list = []
-        for a, b, k in blocks:
+
+        def emit(a, b, k):
             if merged and merged[-1][2] == k and merged[-1][1] + 1 == a:
                 merged[-1] = (merged[-1][0], b, k)
             else:
                 merged.append((a, b, k))
+                if len(merged) > MAX_BOXES:
+                    raise _TooMany(f"more than {MAX_BOXES} boxes")
+
+        # each half's set changes monotonically with x, so a key never comes back: more distinct
+        # keys at sample points than boxes allowed means too many boxes (found in a few probes)
+        seen, k = set(), 0
+        while lo + (1 << k) - 1 <= hi and k < 4 * MAX_BOXES:
+            seen.add(key(lo + (1 << k) - 1))
+            if len(seen) > MAX_BOXES:
+                raise _TooMany(f"more than {MAX_BOXES} boxes")
+            k += 1
+        stack = [(lo, hi)]  # depth first, left half first: blocks come out in order
+        while stack:
+            a, b = stack.pop()
+            ka, kb = key(a), key(b)
+            if ka == kb:
+                emit(a, b, ka)
+            elif b - a <= 1:
+                emit(a, a, ka)
+                emit(b, b, kb)
+            else:
+                m = (a + b) // 2
+                stack.append((m + 1, b))
+                stack.append((a, m))
         if unbounded:
             a, b, k = merged[-1]
             merged[-1] = (a, None, k)
@@ -737,32 +1039,100 @@ def _conditions(conditions, syms) -> list:
                 f"the condition {fmt(c.expr)} mentions {', '.join(unknown)}, which is not among the symbols "
                 f"solved for ({', '.join(by_name) or 'none'}): add it to over=, or substitute a value first")
         rename = {s: by_name[s.name] for s in c.syms if s != by_name[s.name]}
-        out.append(c.xreplace(rename) if rename else c)
+        if c.rel == "or":
+            out.append(c.xreplace(rename) if rename else c)
+            continue
+        f = _factored(c.f.xreplace(rename)) if c.rel != "mod" else c.f.xreplace(rename)
+        out.append(_Cond(c.rel, f, c.g, c.expr.xreplace(rename), c.label) if rename or f is not c.f else c)
     return out
 
 
-def _ties(conds, syms):
-    """Equations X = Y between two symbols: substitute, and remember the tie."""
+@lru_cache(maxsize=4096)
+def _factored(f):
+    """f with its non-constant part factored when that is a product of several sizes' terms
+    (``16·a·b - 48·a - 48·b + 144`` -> ``16·(a - 3)·(b - 3)``, a and b floors): the product
+    form is monotone and splits into divisors where the expanded one is neither."""
+    const, rest = f.as_coeff_Add()
+    if not rest.is_Add or len(rest.free_symbols) < 2 or len(rest.args) > 32:
+        return f
+    atoms = sorted(rest.atoms(sympy.Function), key=sympy.default_sort_key)
+    dummies = {a: sympy.Dummy() for a in atoms}
+    plain = rest.xreplace(dummies)
+    shift = sympy.Integer(0)
+    try:
+        g = sympy.factor(plain)
+        if not _several(g):  # p·a·b + q·a + r·b is p·(a + r/p)·(b + q/p) - q·r/p
+            gens = sorted(plain.free_symbols, key=sympy.default_sort_key)
+            poly = sympy.Poly(plain, *gens)
+            if len(gens) == 2 and poly.total_degree() == 2 and poly.degree(gens[0]) == 1 == poly.degree(gens[1]):
+                p, q, r = (poly.coeff_monomial(m) for m in (gens[0] * gens[1], gens[0], gens[1]))
+                if p != 0 and poly.coeff_monomial(1) == 0:
+                    shift = q * r / p
+                    g = sympy.factor(plain + shift)
+    except (sympy.PolynomialError, TypeError, ValueError):
+        return f
+    if not _several(g):
+        return f
+    return g.xreplace({d: a for a, d in dummies.items()}) + (const - shift)
+
+
+def _several(g) -> bool:
+    return g.is_Mul and sum(1 for a in g.args if a.free_symbols) >= 2
+
+
+def _linear(c: _Cond, syms) -> Optional[tuple]:
+    """``({symbol: int coefficient}, int constant)`` when c is an integer-linear equation in two
+    or more of syms, else None."""
+    if c.rel != "eq" or len(c.syms) < 2 or not c.f.is_Add:
+        return None
+    coefs, const = {}, 0
+    for term, k in c.f.as_coefficients_dict().items():
+        if not k.is_Integer:
+            return None
+        if term is sympy.S.One:
+            const = int(k)
+        elif term in syms:
+            coefs[term] = int(k)
+        else:
+            return None
+    return coefs, const
+
+
+def _ties(conds, syms, ranges):
+    """Integer-linear equations between sizes (``H = W``, ``H - W = 3``, ``H = 2W``): each
+    eliminates a size whose coefficient is ±1 (the last such in syms), which becomes a tie
+    ``W = H - 3`` substituted into the other conditions, with its range as a condition."""
     ties: dict = {}
-    rest = []
-    for c in conds:
-        lin = c.f
-        if c.rel == "eq" and len(lin.free_symbols) == 2 and lin.is_Add and len(lin.args) == 2:
-            a, b = lin.args
-            if {a, -b} <= set(syms) or {-a, b} <= set(syms):
-                x, y = (a, -b) if a in syms else (b, -a)
-                x, y = (x, y) if syms.index(x) < syms.index(y) else (y, x)
-                x = ties.get(x, x)
-                y = ties.get(y, y)
-                if x != y:
-                    x, y = (x, y) if syms.index(x) < syms.index(y) else (y, x)
-                    ties = {k: (x if v == y else v) for k, v in ties.items()}
-                    ties[y] = x
+    rest = list(conds)
+    extra = []
+    while True:
+        for i, c in enumerate(rest):
+            lin = _linear(c, syms)
+            if lin is None:
                 continue
-        rest.append(c)
-    if ties:
-        rest = [c.xreplace(ties, expr=False) for c in rest]
-    return rest, ties
+            coefs, const = lin
+            unit = [s for s in coefs if abs(coefs[s]) == 1]
+            if unit:
+                break
+        else:
+            break
+        y = max(unit, key=syms.index)
+        expr = -coefs[y] * (const + sum((k * s for s, k in coefs.items() if s != y), sympy.Integer(0)))
+        if expr.is_Symbol:  # H = W: W takes H's place; H takes W's range
+            y, expr = (y, expr) if syms.index(expr) < syms.index(y) else (expr, y)
+        ties = {k: v.xreplace({y: expr}) for k, v in ties.items()}
+        ties[y] = expr
+        rest = [o.xreplace({y: expr}, expr=False) for o in rest[:i] + rest[i + 1:]]
+        extra = [o.xreplace({y: expr}, expr=False) for o in extra]
+        r = ranges[y]
+        if expr.is_Symbol:
+            ranges[expr] = ranges[expr] & r
+        else:
+            lo, hi = r.min(), r.max()
+            extra.append(_Cond("ge", expr - lo, 0, sympy.Ge(y, lo), f"{y.name} = {fmt(expr)}"))
+            if hi is not None:
+                extra.append(_Cond("le", expr - hi, 0, sympy.Le(y, hi), f"{y.name} = {fmt(expr)}"))
+    return rest + extra, ties
 
 
 def solve(conditions, over, bounds=None) -> SolutionSet:
@@ -791,39 +1161,86 @@ def solve(conditions, over, bounds=None) -> SolutionSet:
     """
     syms = _symbols(over)
     conds = _conditions(conditions, syms)
-    conds, ties = _ties(conds, list(syms))
     ranges = _bounds(bounds, syms)
-    for y, x in ties.items():
-        ranges[x] = ranges[x] & ranges[y]
+    conds, ties = _ties(conds, list(syms), ranges)
     free = [s for s in syms if s not in ties]
     ctx = _Ctx()
-    boxes = _solve(conds, free, ranges, {}, ctx)
-    reason = "" if boxes else _why_empty(conds, free, ranges, ctx)
+    try:
+        boxes = _solve(conds, free, ranges, {}, ctx)
+        if boxes or ctx.scanned:
+            reason = ""
+        else:
+            reason = _why_empty(conds, free, ranges, ctx)
+            if ties:
+                reason += f" (with {', '.join(_tie(s, t) for s, t in ties.items())})"
+    except OverflowError:
+        raise ShapeError("cannot solve: the answer lies at sizes beyond 1.8e308, where torch's double-precision "
+                         "size arithmetic (a float scale factor) overflows; give bounds=") from None
+    except _TooMany as err:
+        names = ", ".join(s.name for s in free)
+        raise ShapeError(
+            f"cannot list the answer: over {names} it is a staircase with {err} (a size bound that "
+            f"moves with another size); fix a size (e.g. Eq(H, W), or H = 224) or give bounds= to "
+            f"ask about a range") from None
+    if not boxes and ctx.scanned:
+        reason = (f"none with {', '.join(f'{s.name} ≤ {top}' for s, top in ctx.scanned.items())}; "
+                  "sizes beyond that were not checked")
     method = ", ".join(ctx.methods)
-    return SolutionSet(syms, boxes, ties, method, "; ".join(ctx.notes), reason, ctx.steps)
+    return SolutionSet(syms, boxes, ties, method, "; ".join(ctx.notes), reason, ctx.steps, scanned=ctx.scanned)
+
+
+def _tie(s, t) -> str:
+    return f"{t.name} = {s.name}" if t.is_Symbol else f"{s.name} = {fmt(t)}"
 
 
 def _why_empty(conds, free, ranges, ctx) -> str:
     """Which condition makes the answer empty: the first that is impossible alone, else the
-    first that contradicts those before it."""
+    first that contradicts those before it. Only exact answers count as proof (no scans)."""
     quiet = _Ctx()
     quiet.record = False
+    quiet.no_scan = True
+
+    def empty(cs) -> bool:
+        quiet.scanned = {}
+        try:
+            return not _solve(cs, free, ranges, {}, quiet) and not quiet.scanned
+        except _NoScan:
+            return False
+
+    for c in conds:  # a condition without sizes that fails says it all
+        if not (c.syms & set(free)) and not c.holds({}):
+            return f"{c.label or 'the condition'} {fmt(c.expr)} is false"
     for i, c in enumerate(conds):
-        if not _solve([c], free, ranges, {}, quiet):
+        quiet.details = []
+        if empty([c]):
             who = c.label or "the condition"
             detail = f": {'; '.join(quiet.details)}" if quiet.details else ""
             return f"{who} needs {fmt(c.expr)}, which no positive size satisfies{detail}"
     for i, c in enumerate(conds):
-        if not _solve(conds[: i + 1], free, ranges, {}, quiet):
+        if empty(conds[: i + 1]):
             before = list(conds[:i])
             for p in list(before):  # keep only the conditions the contradiction needs
                 trial = [q for q in before if q is not p]
-                if not _solve([*trial, c], free, ranges, {}, quiet):
+                if empty([*trial, c]):
                     before = trial
             who = c.label or "the condition"
             others = ", ".join(fmt(p.expr) + (f" ({p.label})" if p.label else "") for p in before)
             return f"{who} needs {fmt(c.expr)}, which no size satisfies together with {others}"
     return "the conditions contradict each other"
+
+
+def _holds_somewhere(conds, syms) -> bool:
+    """Whether every condition holds at one of a few small sizes (a cheap first look)."""
+    try:
+        parsed = _conditions(conds, syms)
+    except ShapeError:
+        return False
+    k = len(syms)
+    points = itertools.product(range(1, 5), repeat=k) if 4 ** k <= 256 else ((v,) * k for v in range(1, 17))
+    try:
+        return any(all(c.holds(dict(zip(syms, p))) for c in parsed) for p in points)
+    except (ArithmeticError, TypeError, ValueError):
+        return False
 
 
 def feasible(expr, domain=(), symbols=None) -> Optional[str]:
@@ -848,12 +1265,14 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
         for c in conds:
             found |= getattr(c, "expr", c).free_symbols
         symbols = sorted(found, key=lambda s: s.name)
+    if _holds_somewhere(conds, tuple(symbols)):
+        return None
     try:
         ans = solve(conds, over=tuple(symbols))
     except ShapeError:  # a function the solver cannot evaluate: say nothing rather than guess
         return None
     # a bounded scan proves nothing about the sizes beyond it
-    return None if not ans.is_empty or "scan" in ans.method else ans.reason
+    return None if not ans.is_empty or ans.scanned else ans.reason
 
 
 # ---------------------------------------------------------------- rows dropped by conv and pool
@@ -917,7 +1336,11 @@ def layer_ranges(report, answer: SolutionSet, limit: int = 3) -> list:
         low = dict(zip(answer.free, (s.min() for s in box)))
         high = dict(zip(answer.free, (s.max() for s in box)))
         for tied, rep in answer.ties.items():
-            low[tied], high[tied] = low[rep], high[rep]
+            a = compile_expr(rep)(low)
+            b = None if None in (high[s] for s in rep.free_symbols) else compile_expr(rep)(high)
+            if b is not None and b < a or b is None and _dir(rep, next(iter(rep.free_symbols)), low, set()) == -1:
+                a, b = max(1, b) if b is not None else 1, a  # a tie that falls as its size grows
+            low[tied], high[tied] = a, b
         text = ", ".join(s.text(x.name) for s, x in zip(box, answer.free))
         lines.append(f"per layer, over {text}:")
         for layer in report.layers:

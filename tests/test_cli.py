@@ -56,7 +56,8 @@ def test_solve_explain_latex_json(capsys):
     assert (code, err) == (0, "") and json.loads(out) == {
         "schema": "symshape.solution/1", "symbols": ["H", "W"], "ties": {"W": "H"},
         "boxes": [{"H": [{"lo": 31, "hi": 32, "mod": 1, "residue": 0}]}], "minimal": [{"H": 31, "W": 31}],
-        "text": "H = W, H ∈ {31, 32}", "method": "exact inversion, bisection", "note": "", "reason": ""}
+        "text": "H = W, H ∈ {31, 32}", "method": "exact inversion, bisection", "note": "", "caveat": None,
+        "exact_up_to": {}, "reason": ""}
 
 
 def test_solve_exits_1_with_the_reason_when_nothing_fits(capsys):

@@ -263,8 +263,11 @@ def test_solution_set_printing_and_latex():
 def test_scan_fallback_says_so():
     s = solve(sympy.Eq(sympy.Mod(H * H, 7), 1), over=H, bounds=(1, 50))
     assert list(s) == [h for h in range(1, 51) if h * h % 7 == 1]
-    assert "scan" in s.method
-    u = solve(sympy.Ne(sympy.Mod(H * H, 7), 1), over=H)
+    assert "congruence" in s.method  # a polynomial mod 7: exact, by its residues
+    odd = sympy.Ne(sympy.Mod(floor_div(H * H, 7), 5), 1)
+    b = solve(odd, over=H, bounds=(1, 50))
+    assert list(b) == [h for h in range(1, 51) if (h * h // 7) % 5 != 1] and "scan" in b.method and not b.scanned
+    u = solve(odd, over=H)
     assert "scanned H in [1, 4096] only" in u.note and "scanned" in str(u)
 
 

@@ -65,7 +65,7 @@ def default_sizes(rep, n: int = 6) -> list:
 
     def full(p):  # a point of the free sizes -> all sizes (square answers tie some together)
         values = dict(zip(valid.free, p))
-        return tuple(values[valid.ties.get(s, s)] for s in valid.symbols)
+        return tuple(valid._tied(valid.ties.get(s, s), values) for s in valid.symbols)
 
     inside = [tuple(part.min() for part in box) for box in valid.minimal().boxes]
     edges: list = [[] for _ in valid.free]
