@@ -151,7 +151,7 @@ def compile_expr(expr, fallback: bool = False) -> Callable[[Mapping], object]:
             value = e.subs(env)
             return bool(value) if value in (sympy.true, sympy.false) else Fraction(str(value))
         return by_sympy
-    from .render.expr import fmt
+    from .printing import fmt
 
     raise UnsupportedExpression(f"cannot evaluate {fmt(e)} exactly: unsupported function {type(e).__name__}")
 

@@ -19,6 +19,7 @@ from torch.nn.utils.weight_norm import WeightNorm
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
+from .monotone import implied_by_bounds
 from .report import Condition, Layer, Outputs, Report, Shape, as_output
 from .rules.common import fmt_shape
 from .rules.registry import Out, rule_for
@@ -94,7 +95,7 @@ class Tracer:
             if always_nonnegative(big - small):
                 return
         if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
-            from .solve import feasible
+            from .solve.solver import feasible  # the solver's core: relations on sizes, no report
 
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
@@ -178,8 +179,6 @@ def _decided_by_solving(expr) -> bool:
 
 def _proves(diff, lows) -> bool:
     """``diff >= 0`` at every size at or above *lows*, shown by monotonicity (products of sizes)."""
-    from .solve import implied_by_bounds
-
     return implied_by_bounds(sympy.Ge(diff, 0), lows)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..solve import implied_by_bounds
+from ..monotone import implied_by_bounds
 from ..printing import fmt
 from ..receptive import receptive_fields
 from ..report import report_method

@@ -6,6 +6,7 @@ from typing import Sequence
 import sympy
 
 from ..floors import floor_div
+from ..printing import fmt
 from ..symbols import ShapeError
 
 __all__ = ["prod", "ntuple", "split_spatial", "at_least", "equal", "divisible", "exact_div", "fmt_shape", "fmt_size", "dim_index",
@@ -27,15 +28,12 @@ def ntuple(value, n: int) -> tuple:
 
 
 def fmt_shape(shape) -> str:
-    from ..render.expr import fmt
-
+    """A shape for messages: ``(1, 32, floor((H - 7)/2) + 1)``."""
     return "(" + ", ".join(fmt(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def fmt_size(expr) -> str:
     """One size as people write it, ``floor((H - 7)/2) + 1``, for messages."""
-    from ..render.expr import fmt
-
     return fmt(expr)
 
 
@@ -98,3 +96,16 @@ def more_than_one(dims, why: str) -> tuple:
     if const >= 2:
         return ()
     return (at_least(prod(dims), 2, why),)
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool):
+        return int(value)
+    raise ShapeError(f"{what} must be a fixed integer, got {fmt_size(value) if isinstance(value, sympy.Expr) else value!r}")
+
+
+def _sizes(args) -> tuple:
+    """Sizes given as varargs ``(2, 3)`` or as one sequence ``((2, 3),)``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(sympy.sympify(a, strict=True) for a in args)

@@ -1,7 +1,6 @@
 """Normalisation layers: they keep the shape and check the channel or trailing dims."""
 from __future__ import annotations
 
-import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError

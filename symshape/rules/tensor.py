@@ -1,6 +1,6 @@
 """Rules for tensor functions and methods that appear in torch.fx graphs: reshapes, permutations,
-concatenation and splitting, indexing, reductions, matrix products and tensor factories
-(element-wise ops and broadcasting are in :mod:`.elementwise`).
+concatenation and splitting, indexing, reductions (element-wise ops and broadcasting are in
+:mod:`.elementwise`, matrix products in :mod:`.products`, factories in :mod:`.factories`).
 
 A rule here takes the values of the call's arguments: a tensor arrives as its shape (a tuple of
 sympy expressions), a size as a sympy expression, anything else as the plain Python value.
@@ -27,25 +27,14 @@ from ..decide import always_nonnegative
 from ..floors import ceil_div, floor_div, smin
 from ..symbols import ShapeError
 from . import reshape as _reshape_rules
-from .common import dim_index, equal, exact_div, fmt_shape, fmt_size, prod
+from .common import _int, _sizes, dim_index, equal, exact_div, fmt_shape, fmt_size, prod
 from .elementwise import broadcast, is_tensor, same_size
 from .registry import Out, register
 from .window import Window
 
-__all__ = ["is_tensor", "same_size", "broadcast", "reshape", "matmul", "einsum", "getitem", "cat", "slice_size"]
+__all__ = ["is_tensor", "same_size", "broadcast", "reshape", "getitem", "cat", "slice_size"]
 
 
-def _int(value, what: str) -> int:
-    if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool):
-        return int(value)
-    raise ShapeError(f"{what} must be a fixed integer, got {fmt_size(value) if isinstance(value, sympy.Expr) else value!r}")
-
-
-def _sizes(args) -> tuple:
-    """Sizes given as varargs ``(2, 3)`` or as one sequence ``((2, 3),)``."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    return tuple(sympy.sympify(a, strict=True) for a in args)
 
 
 # ---------------------------------------------------------------- reshapes
@@ -440,157 +429,6 @@ def max_min(x, dim=None, keepdim: bool = False):
         return broadcast(x, dim)
     out = reduce(x, dim, keepdim)
     return (out, out)
-
-
-# ---------------------------------------------------------------- matrix products
-
-def _mm(a, b, what):
-    if len(a) < 1 or len(b) < 1:
-        raise ShapeError(f"{what} needs tensors of at least 1 dim, got {fmt_shape(a)} and {fmt_shape(b)}")
-    a1, b1 = len(a) == 1, len(b) == 1
-    a2 = ((sympy.Integer(1),) + tuple(a)) if a1 else tuple(a)
-    b2 = (tuple(b) + (sympy.Integer(1),)) if b1 else tuple(b)
-    k1, k2 = a2[-1], b2[-2]
-    reqs = []
-    same = same_size(k1, k2)
-    if same is False:
-        raise ShapeError(f"{what}: the inner dims differ, {fmt_shape(a)} @ {fmt_shape(b)} ({k1} vs {k2})")
-    if same is None:
-        reqs.append(equal(k1, k2, f"{what} needs the inner dims to agree"))
-    batch = broadcast(a2[:-2], b2[:-2]) if (len(a2) > 2 or len(b2) > 2) else Out(())
-    shape = (*batch.shape, *(() if a1 else (a2[-2],)), *(() if b1 else (b2[-1],)))
-    macs = prod(batch.shape) * a2[-2] * k1 * b2[-1]
-    return Out(shape, macs, tuple(reqs) + tuple(batch.requires))
-
-
-@register(torch.matmul, operator.matmul, "matmul", "__matmul__")
-def matmul(a, b):
-    """(*, n, k) @ (*, k, m) -> (broadcast(*), n, m) (1-d operands gain and lose a dim);
-    MACs = prod(batch) · n · k · m."""
-    return _mm(a, b, "matmul")
-
-
-@register(torch.bmm, "bmm")
-def bmm(a, b):
-    """(B, n, k) @ (B, k, m) -> (B, n, m); MACs = B · n · k · m."""
-    if len(a) != 3 or len(b) != 3:
-        raise ShapeError(f"bmm needs two 3-d tensors, got {fmt_shape(a)} and {fmt_shape(b)}")
-    return _mm(a, b, "bmm")
-
-
-@register(torch.mm, "mm")
-def mm(a, b):
-    """(n, k) @ (k, m) -> (n, m); MACs = n · k · m."""
-    if len(a) != 2 or len(b) != 2:
-        raise ShapeError(f"mm needs two 2-d tensors, got {fmt_shape(a)} and {fmt_shape(b)}")
-    return _mm(a, b, "mm")
-
-
-@register(torch.einsum)
-def einsum(equation, *operands):
-    """Explicit-output einsum ('ij,jk->ik', with ...); every letter's size must agree across operands.
-    MACs of a two-operand contraction = the product of the sizes of the letters that survive
-    torch's pre-summing (in both operands or in the output), as torch's bmm counts them."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)) and not is_tensor(operands[0]):
-        operands = tuple(operands[0])
-    eq = equation.replace(" ", "")
-    if "->" not in eq:
-        raise ShapeError(f"einsum {equation!r}: only equations with an explicit output ('...->...') are supported")
-    lhs, rhs = eq.split("->")
-    terms = lhs.split(",")
-    if len(terms) != len(operands):
-        raise ShapeError(f"einsum {equation!r} names {len(terms)} operands, got {len(operands)}")
-    sizes, reqs, ell = {}, [], None
-    for term, shape in zip(terms, operands):
-        if "..." in term:
-            pre, post = term.split("...")
-            n = len(shape) - len(pre) - len(post)
-            e = tuple(shape[len(pre):len(pre) + n])
-            ell = e if ell is None else broadcast(ell, e).shape
-            letters = list(pre) + list(post)
-            dims = list(shape[:len(pre)]) + list(shape[len(pre) + n:])
-        else:
-            if len(term) != len(shape):
-                raise ShapeError(f"einsum {equation!r}: operand {term!r} has {len(term)} letters for {fmt_shape(shape)}")
-            letters, dims = list(term), list(shape)
-        for c, d in zip(letters, dims):
-            if c in sizes:
-                same = same_size(sizes[c], d)
-                if same is False:
-                    raise ShapeError(f"einsum {equation!r}: {c!r} is {sizes[c]} in one operand and {d} in another")
-                if same is None:
-                    reqs.append(equal(sizes[c], d, f"einsum letter {c!r} must have one size"))
-            else:
-                sizes[c] = d
-    out = []
-    for part in rhs.split("..."):
-        out.append([sizes[c] for c in part])
-    shape = tuple(out[0]) + (tuple(ell or ()) + tuple(out[1]) if len(out) > 1 else ())
-    macs = sympy.Integer(0)
-    if len(terms) == 2:
-        a, b = set(terms[0].replace("...", "")), set(terms[1].replace("...", ""))
-        keep = [c for c in sizes if c in rhs or (c in a and c in b)]
-        macs = prod(sizes[c] for c in keep) * prod(ell or ())
-    return Out(shape, macs, tuple(reqs))
-
-
-# ---------------------------------------------------------------- factories
-
-@register(torch.zeros, torch.ones, torch.empty, torch.rand, torch.randn)
-def factory(*size, **kwargs):
-    """out = size (varargs or one sequence)."""
-    return _sizes(size)
-
-
-@register(torch.full)
-def full(size, fill_value, **kwargs):
-    """out = size."""
-    return _sizes((size,))
-
-
-@register("new_zeros", "new_ones", "new_empty")
-def new_factory(x, *size, **kwargs):
-    """out = size."""
-    return _sizes(size)
-
-
-@register("new_full")
-def new_full(x, size, fill_value, **kwargs):
-    """out = size."""
-    return _sizes((size,))
-
-
-@register(torch.arange)
-def arange(*args, **kwargs):
-    """out = (ceil((end - start)/step),) for integer bounds and a non-zero integer step; the
-    bounds must lie in the step's direction (end >= start for a positive step, end <= start for a
-    negative one), as torch checks."""
-    start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
-    start, end = kwargs.get("start", start), kwargs.get("end", end)
-    step = _int(kwargs.get("step", step), "arange's step")
-    if step == 0:
-        raise ShapeError("arange's step must not be 0")
-    span = sympy.sympify(end, strict=True) - sympy.sympify(start, strict=True)
-    given = step
-    if step < 0:
-        span, step = -span, -step
-    reqs = ()
-    if span.is_number:
-        if span < 0:
-            raise ShapeError(f"arange from {start} to {end} with step {given}: the bounds are not in the step's direction")
-    else:
-        reqs = (sympy.Ge(span, 0), "arange's bounds must lie in the step's direction"),
-    return Out((ceil_div(span, step),), 0, reqs)
-
-
-@register(torch.tensor, torch.as_tensor)
-def tensor(data, **kwargs):
-    """The shape of a nested list of numbers."""
-    shape, v = [], data
-    while isinstance(v, (list, tuple)):
-        shape.append(sympy.Integer(len(v)))
-        v = v[0] if v else None
-    return tuple(shape)
 
 
 # ---------------------------------------------------------------- more shape ops

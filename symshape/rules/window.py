@@ -33,7 +33,7 @@ class Window:
     (7, 13, 1)
     >>> from symshape.symbols import symbols
     >>> H = symbols("H")
-    >>> from symshape.render.expr import fmt
+    >>> from symshape.printing import fmt
     >>> fmt(w.out(H))
     'floor((H - 7)/2) + 1'
     >>> Window(kernel=3, stride=2, padding=1, ceil_mode=True).out(7)

@@ -1,0 +1,119 @@
+"""The solver's conditions: a relation on the sizes parsed into ``f <rel> 0`` (or ``f ≡ 0 (mod g)``,
+or a disjunction), with the constants that bound every search."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Optional
+
+import sympy
+
+from ..evaluate import compile_expr
+from ..monotone import _combine, _dir_cached
+from ..symbols import ShapeError
+
+
+#: the window of a last-resort scan when no bound is given
+SCAN = 4096
+#: an unbounded search whose condition is not shown to change eventually stops here, and the
+#: answer says so (a condition shown to grow without bound is searched without a limit)
+LIMIT = 2 ** 256
+#: the most boxes a staircase may have before the solver says it cannot list them
+MAX_BOXES = 64
+#: the most sub-problems a staircase may solve before the solver gives up, promptly
+MAX_PROBES = 3000
+
+
+class _NoScan(Exception):
+    """A scan was needed where it is not wanted (explaining an empty answer)."""
+
+
+class _TooMany(Exception):
+    """A staircase with more steps than can be listed."""
+
+
+_OPS = {"ge": lambda v: v >= 0, "gt": lambda v: v > 0, "le": lambda v: v <= 0, "lt": lambda v: v < 0,
+        "eq": lambda v: v == 0, "ne": lambda v: v != 0}
+_REL = {sympy.GreaterThan: "ge", sympy.StrictGreaterThan: "gt", sympy.LessThan: "le", sympy.StrictLessThan: "lt",
+        sympy.Equality: "eq", sympy.Unequality: "ne"}
+
+
+@dataclass(frozen=True)
+class _Cond:
+    """One condition ``f <rel> 0`` (or ``f ≡ 0 (mod g)`` for rel 'mod'), with where it came from."""
+
+    rel: str
+    f: sympy.Expr
+    g: int
+    expr: sympy.Basic
+    label: str
+    #: for rel 'or' (a disjunction such as broadcasting's ``H = 16 or H = 1``): its alternatives,
+    #: each a tuple of conditions that must all hold
+    parts: tuple = ()
+
+    @cached_property
+    def syms(self):
+        if self.rel == "or":
+            return set().union(*(c.syms for conj in self.parts for c in conj))
+        return self.f.free_symbols
+
+    def xreplace(self, mapping, expr: bool = True) -> "_Cond":
+        """The condition with symbols replaced (in ``expr`` too unless *expr* is False)."""
+        parts = tuple(tuple(c.xreplace(mapping, expr) for c in conj) for conj in self.parts)
+        return _Cond(self.rel, self.f.xreplace(mapping), self.g, self.expr.xreplace(mapping) if expr else self.expr,
+                     self.label, parts)
+
+    def holds(self, env) -> bool:
+        if self.rel == "or":
+            return any(all(c.holds(env) for c in conj) for conj in self.parts)
+        v = compile_expr(self.f)(env)
+        return v % self.g == 0 if self.rel == "mod" else _OPS[self.rel](v)
+
+    def split(self):
+        """An equation as two inequalities (each monotone in the inclusion sense)."""
+        if self.rel == "eq":
+            return [_Cond("ge", self.f, 0, self.expr, self.label), _Cond("le", self.f, 0, self.expr, self.label)]
+        return [self]
+
+
+def _parse(cond, label: str, out: list) -> None:
+    if not isinstance(cond, (bool, sympy.Basic)) and hasattr(cond, "expr"):  # a domain Condition of a report
+        return _parse(cond.expr, f"layer {cond.layer!r} ({cond.kind})", out)
+    if isinstance(cond, (bool, sympy.logic.boolalg.BooleanAtom)):
+        out.append(_Cond("eq", sympy.Integer(0 if cond else 1), 0, sympy.sympify(cond, strict=True), label))
+        return
+    if isinstance(cond, sympy.And):
+        for a in cond.args:
+            _parse(a, label, out)
+        return
+    if isinstance(cond, sympy.Or):  # solved as the union of its alternatives
+        parts = []
+        for a in cond.args:
+            conj: list = []
+            _parse(a, label, conj)
+            parts.append(tuple(conj))
+        out.append(_Cond("or", sympy.Integer(0), 0, cond, label, tuple(parts)))
+        return
+    rel = _REL.get(type(cond))
+    if rel is None:
+        raise ShapeError(f"cannot solve {cond!r}: give sympy relations such as Eq(expr, 5408), expr <= 10**9 "
+                         "or Eq(Mod(expr, 8), 0)")
+    lhs, rhs = cond.args
+    if rel == "eq":
+        for a, b in ((lhs, rhs), (rhs, lhs)):
+            if isinstance(a, sympy.Mul) and len(a.args) == 2 and a.args[0].is_number and a.args[0] != 0:
+                a = a.args[1]  # 3*Mod(e, 2) = 0
+            if isinstance(a, sympy.Mod) and b == 0 and a.args[1].is_Integer and int(a.args[1]) > 0:
+                out.append(_Cond("mod", a.args[0], int(a.args[1]), cond, label))
+                return
+    out.append(_Cond(rel, sympy.sympify(lhs - rhs, strict=True), 0, cond, label))
+
+
+def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:
+    """The common direction of cond's f in every symbol of syms (+1, -1), 0 if constant, else None."""
+    if cond.rel in ("mod", "ne", "or"):
+        return None
+    mine = cond.syms
+    key = frozenset((s, lows[s]) for s in mine if s in lows)
+    dirs = {_dir_cached(cond.f, s, key, frozenset(free) & mine) for s in syms if s in mine}
+    return _combine(dirs)
