@@ -3,7 +3,7 @@
 Shape rules often need to know whether ``a <= b`` for all sizes (is a slice's end inside the dim?
 is the padded size at least the original one?). sympy's ``Min``/``Max`` and assumption system
 answer slowly or not at all for floors. Size expressions are sums of terms in one symbol each,
-built from integer-affine numerators and floors (DESIGN.md §5); such a term is *periodic plus
+built from integer-affine numerators and floors; such a term is *periodic plus
 linear*: ``f(X + P) = f(X) + s·P`` for the period P (a multiple of every divisor in it) and slope s.
 So ``f >= 0`` for every X >= 1 iff s >= 0 and f >= 0 on X = 1..P, which is a finite check.
 

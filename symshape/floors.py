@@ -2,7 +2,7 @@
 
 sympy leaves ``floor(floor(floor(H/2)/2)/2)`` as it is and cannot relate ``ceiling`` to ``floor``.
 The constructors here keep every size closed-form by applying, for integer-valued numerators
-and positive integer moduli (DESIGN.md §5):
+and positive integer moduli:
 
 * ``floor((floor(y) + e)/m) = floor((y + e)/m)`` for real y, integer e (nests collapse);
 * ``floor((g*A + b)/(g*m)) = floor((A + floor(b/g))/m)`` for integer A (common factors cancel);
@@ -424,7 +424,7 @@ def preimage(expr, value: int):
     ``expr = k*floor((a*X + b)/m) + c`` with a, k > 0 (or ``k*(a*X + b) + c``); None for other forms.
 
     ``floor((a*X + b)/m) + c = v`` holds iff ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``
-    (DESIGN.md §5). An empty preimage has ``lo > hi``.
+    (the identities above). An empty preimage has ``lo > hi``.
 
     >>> from symshape.symbols import symbols
     >>> H = symbols("H")

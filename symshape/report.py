@@ -224,7 +224,7 @@ class Condition:
 class Layer:
     """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
     name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
-    sympy expression in the default convention (DESIGN.md §4); ``attrs`` holds the module's public
+    sympy expression in the default convention (README, "Counting convention"); ``attrs`` holds the module's public
     hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers; ``windows``
     the sliding windows of the op (one :class:`~symshape.rules.window.Window` per dim, aligned to
     the trailing dims; None for a dim the op keeps as it is); ``inputs`` the edges of the graph:
@@ -282,7 +282,7 @@ class Report:
 
     @property
     def macs(self) -> sympy.Expr:
-        """Total multiply-accumulates (bias excluded; DESIGN.md §4)."""
+        """Total multiply-accumulates (bias excluded; README, "Counting convention")."""
         return plain(sympy.Add(*(layer.macs for layer in self.layers)))
 
     @property

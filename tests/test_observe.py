@@ -1,6 +1,6 @@
 """Tests for symshape.verify.observe: the torch side of numeric verification.
 
-MAC expectations are written from DESIGN section 4, independently of FlopCounterMode.
+MAC expectations are written from the counting convention (README), independently of FlopCounterMode.
 """
 
 import copy
@@ -28,7 +28,7 @@ def seed_model():
 
 
 def attention_macs(n, l, s, e, kdim=None, vdim=None):
-    """DESIGN 4: projections plus 2*N*L*S*E."""
+    """The counting convention: projections plus 2*N*L*S*E."""
     kdim, vdim = kdim or e, vdim or e
     return n * (l * e * e + s * kdim * e + s * vdim * e + l * e * e) + 2 * n * l * s * e
 
@@ -316,7 +316,7 @@ def test_fallback_for_item_and_plain_tensor_attributes(module, reason):
 
 N, L, E, FF = 2, 5, 8, 16
 CATALOGUE = [
-    # id, module factory, inputs, out_shape, MACs by DESIGN section 4
+    # id, module factory, inputs, out_shape, MACs by the counting convention (README)
     ("Conv1d", lambda: nn.Conv1d(4, 6, 3, stride=2), [(2, 4, 17)], (2, 6, 8), 2 * 6 * 4 * 3 * 8),
     ("Conv2d-groups", lambda: nn.Conv2d(4, 6, 3, stride=2, groups=2), [(2, 4, 17, 17)], (2, 6, 8, 8), 2 * 6 * 2 * 9 * 64),
     ("Conv2d-same-reflect", lambda: nn.Conv2d(4, 6, 4, padding="same", dilation=2, padding_mode="reflect"),
@@ -429,7 +429,7 @@ CATALOGUE = [
 @pytest.mark.parametrize("device", ["meta", "cpu"])
 @pytest.mark.parametrize("make, inputs, out_shape, macs", [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE])
 def test_catalogue(make, inputs, out_shape, macs, device):
-    """Every catalogue layer runs on meta (no fallback) and FlopCounterMode's count is the DESIGN convention."""
+    """Every catalogue layer runs on meta (no fallback) and FlopCounterMode's count is the counting convention of the README."""
     obs = observe(make(), *inputs, device=device)
     assert (obs.device, obs.fallback_reason) == (device, None)
     root = obs[""]

@@ -1,6 +1,6 @@
 """Attention: nn.MultiheadAttention and F.scaled_dot_product_attention.
 
-MACs follow DESIGN.md §4: the input and output projections, plus the two products of an L×S
+MACs follow the counting convention (README, "Counting convention"): the input and output projections, plus the two products of an L×S
 attention, ``Q·Kᵀ`` (L·S·E) and ``softmax(·)·V`` (L·S·Ev), per batch and head. They are quadratic in
 the sequence length, so a ViT's MACs are quadratic in H·W.
 

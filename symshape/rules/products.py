@@ -1,5 +1,5 @@
 """Rules for matrix products: matmul (and @), bmm, mm and einsum: shapes, the conditions on the
-contracted sizes, and MACs (DESIGN section 4)."""
+contracted sizes, and MACs (README, "Counting convention")."""
 from __future__ import annotations
 
 import operator

@@ -28,7 +28,7 @@ class Out:
     """What a rule returns.
 
     ``shape``: the output shape (a tuple of sympy expressions), or a tuple of shapes for ops with
-    several outputs. ``macs``: multiply-accumulates in the default convention (DESIGN.md §4).
+    several outputs. ``macs``: multiply-accumulates in the default convention (README, "Counting convention").
     ``requires``: ``(condition, why)`` pairs, sympy relations on the sizes that must hold for torch
     to run the op; the tracer drops those that are always true, raises on those that are always
     false, and keeps the rest as the model's domain. ``windows``: for sliding-window ops (conv,

@@ -4,7 +4,7 @@
 is exact, or says where it is not, or the solver refuses (ShapeError); it never guesses. Integer-
 linear equations between sizes (``H = W``, ``H - W = 3``, ``H = 2W``) first become ties that
 substitute a size away; a condition whose non-constant part factors is used in product form.
-Then the methods, in the order they are tried (the design notes, §5):
+Then the methods, in the order they are tried (the methods below):
 
 * one symbol, one floor: exact inversion, ``floor((aX + b)/m) + c = v`` iff
   ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``;

@@ -3,7 +3,7 @@
 :func:`observe` runs a torch model once and reports, for every module that ran, the
 shapes of its tensor inputs and output and the multiply-accumulates that
 ``torch.utils.flop_counter.FlopCounterMode`` counted inside it (MACs = flops / 2, the
-convention of DESIGN section 4). It is the oracle that symbolic formulas are checked
+convention of the README's "Counting convention"). It is the oracle that symbolic formulas are checked
 against; it knows no formulas of its own.
 
 How the run is made (measured on torch 2.13):
@@ -80,7 +80,7 @@ FLOPCOUNTER_BLIND_SPOTS: dict = {
 
 Maps type -> reason. The ``macs`` of such a module, and of every module whose call
 encloses it, are not a valid oracle; :attr:`Observed.macs_caveat` carries the reason.
-Everything else in the studied catalogue counts exactly as DESIGN section 4: conv and
+Everything else in the studied catalogue counts exactly as the README's "Counting convention": conv and
 conv-transpose (``N*Cout*(Cin/g)*prod(k)*prod(out)`` resp. ``N*Cin*(Cout/g)*prod(k)*prod(in)``),
 Linear (also on 1-d input), MultiheadAttention (projections + ``2*N*L*S*E``), RNN/GRU/LSTM,
 and 0 for pooling, upsampling, norms, activations, dropout, padding, reshapes, softmax,
