@@ -331,7 +331,13 @@ class Report:
     def violations(self, **sizes) -> list:
         """The domain conditions that fail at the given sizes (empty: the model runs there)."""
         values, memo = self.values(sizes), {}
-        return [c for c in self.domain if substitute(c.expr, values, memo) is sympy.false]
+
+        def fails(cond) -> bool:
+            try:
+                return substitute(cond.expr, values, memo) is sympy.false
+            except ArithmeticError:  # undefined there (a division by a size that is 0): not a size it runs at
+                return True
+        return [c for c in self.domain if fails(c)]
 
     def at(self, sizes: Optional[Mapping] = None, **more) -> "Report":
         """The report at concrete sizes (some or all symbols), with the same structure.

@@ -146,3 +146,12 @@ def test_a_module_repeated_in_a_sequential_runs_each_time():
     assert tuple(model(torch.zeros(1, 3, 32, 32)).shape) == (1, 10)
     assert rep.violations(H=32, W=32) == []
     assert ss.check(model, rep, sizes=[{"H": 32, "W": 32}, {"H": 31, "W": 32}]).ok
+
+
+def test_a_condition_undefined_at_a_size_is_a_violation_not_a_crash():
+    H = ss.symbols("H")
+    rep = ss.trace(nn.Identity(), "1,H")
+    cond = ss.Condition(sympy.Eq(sympy.floor(12 / sympy.floor(H / 4)), 3), "", "Identity", "a test condition")
+    rep = rep.__class__(**{**rep.__dict__, "domain": (*rep.domain, cond)})
+    assert rep.violations(H=2) == [cond]  # floor(H/4) = 0: the condition divides by zero there
+    assert rep.violations(H=16) == []

@@ -13,7 +13,6 @@ import re
 from fractions import Fraction
 from typing import Mapping, Optional
 
-import sympy
 
 from ..symbols import ShapeError
 from ..floors import scaled_floor
@@ -144,7 +143,7 @@ def _window_layer(layer, sym, num) -> Optional[tuple]:
         names = _spatial_names(sym.in_shape, nd)
         sizes = [int(v) for v in x[len(x) - nd:]]
         outs, lines = [], []
-        transposed = "Transpose" in layer.kind
+        transposed = bool(a.get("transposed"))
         if transposed:
             ops = _tuple(a.get("output_padding", 0), nd)
             ps = _tuple(pad, nd)
@@ -208,7 +207,7 @@ def _macs_lines(layer, num) -> list:
         g = a.get("groups", 1)
         lead = [int(v) for v in x[:len(x) - nd - 1]]
         batch = math.prod(lead)
-        if "Transpose" in layer.kind:
+        if a.get("transposed"):
             positions = [int(v) for v in x[len(x) - nd:]]
             weights = [a["in_channels"], a["out_channels"] // g, *ks]
             head = "MACs = in positions · Cin·(Cout/groups)·kernel (transposed: each input value is scattered)"
@@ -224,7 +223,7 @@ def _macs_lines(layer, num) -> list:
                  f"= {_n(per_item)}" + (" per image" if lead else "")]
         if batch != 1:
             lines.append(f"     × batch {batch} = {_n(total)}")
-        if "Transpose" not in layer.kind:
+        if not a.get("transposed"):
             stride = _tuple(a.get("stride", 1), nd)
             if any(s > 1 for s in stride):
                 ins = [int(v) for v in x[len(x) - nd:]]

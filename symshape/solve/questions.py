@@ -13,7 +13,6 @@ from ..sets import SolutionSet
 from ..symbols import ShapeError
 
 from ..report import Condition, report_method, shapes_of
-from ..rules.common import ntuple
 from .solver import solve
 
 
@@ -22,8 +21,8 @@ def exactness_conditions(report) -> list:
     cover every input row: ``(out - 1)·s + e - p >= L`` with stride s, window extent
     e = d(k - 1) + 1, padding p (at the end), input size L and output size out. A window that
     stops early drops the rows after it (floor mode with a remainder larger than the padding).
-    The hyper-parameters come from each layer's ``attrs``, so a report read back from JSON
-    answers too.
+    The windows come from each layer's ``windows`` (:mod:`symshape.rules.window`, the one home of
+    the window arithmetic), which JSON keeps, so a report read back from JSON answers too.
 
     >>> import torch.nn as nn
     >>> from symshape.trace import trace
@@ -34,28 +33,18 @@ def exactness_conditions(report) -> list:
 
     out = []
     for layer in report.layers:
-        a = layer.attrs
-        # sliding windows: convs and max/avg/LP pools (not transposed convs; adaptive and
-        # fractional pools have no stride)
-        if "kernel_size" not in a or "stride" not in a or a.get("transposed"):
+        # the sliding windows of convs and max/avg/LP pools (rules/window.py); transposed convs,
+        # crops and resizes are not rows dropped by a stride, adaptive and fractional pools have none
+        if "kernel_size" not in layer.attrs or not layer.windows or not layer.in_shapes:
             continue
-        if a.get("padding") == "same" or not isinstance(layer.out_shape, tuple) or not layer.in_shapes:
-            continue  # 'same' is stride 1: every row is covered
-        k = a["kernel_size"]
-        nd = len(k) if isinstance(k, tuple) else len(layer.in_shape) - 2
-        if nd < 1:
+        if not isinstance(layer.out_shape, tuple) or isinstance(layer.out_shape[0], tuple):
             continue
-        ks = ntuple(k, nd)
-        ss = ntuple(a["stride"] if a["stride"] is not None else k, nd)
-        ps = (0,) * nd if a.get("padding") == "valid" else ntuple(a.get("padding", 0), nd)
-        ds = ntuple(a.get("dilation", 1), nd)
-        ins, outs = layer.in_shape[-nd:], layer.out_shape[-nd:]
+        nd = len(layer.windows)
         rank = len(layer.in_shape)
-        for i, (size, o, k, s, d, p) in enumerate(zip(ins, outs, ks, ss, ds, ps)):
-            if s == 1 or not (size.free_symbols or o.free_symbols):
+        for i, (w, size, o) in enumerate(zip(layer.windows, layer.in_shape[-nd:], layer.out_shape[-nd:])):
+            if w is None or w.transposed or w.stride == 1 or not (size.free_symbols or o.free_symbols):
                 continue
-            e = d * (k - 1) + 1
-            rel = sympy.Ge((o - 1) * s + e - p, size)
+            rel = sympy.Ge(w.covered(size, o), size)
             if rel is sympy.true:
                 continue
             out.append(Condition(rel, layer.name, layer.kind,
