@@ -152,7 +152,7 @@ def evaluate_at(report, sizes: dict, model_ref: str):
         c = failed[0]
         at = ", ".join(f"{k}={v}" for k, v in sizes.items())
         raise DoesNotRun(f"the model does not run at {at}: layer {c.layer!r} ({c.kind}) needs {c!r} "
-                         f"({getattr(c, 'reason', None) or getattr(c, 'why', '')}); "
+                         f"({c.reason}); "
                          f"run `symshape solve {model_ref}` for the sizes at which it runs")
     return report.at(**sizes)
 
@@ -244,7 +244,7 @@ def training_note(model: nn.Module, report) -> str:
     if not model.training:
         return ""
     layers = list(dict.fromkeys(c.layer for c in report.domain
-                                if "training" in (getattr(c, "reason", None) or getattr(c, "why", ""))))
+                                if "training" in c.reason))
     if not layers:
         return ""
     shown = ", ".join(repr(n) for n in layers[:3]) + (" ..." if len(layers) > 3 else "")

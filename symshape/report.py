@@ -206,18 +206,23 @@ def _subs(value, values, memo):
 @dataclass(frozen=True)
 class Condition:
     """One condition of the domain: ``expr`` (a sympy relation on the input sizes) must hold for
-    the layer ``layer`` (qualified name) of type ``kind`` to run; ``why`` says what it means."""
+    the layer ``layer`` (qualified name) of type ``kind`` to run; ``reason`` says what it means."""
 
     expr: sympy.Basic
     layer: str
     kind: str
-    why: str
+    reason: str
+
+    @property
+    def why(self) -> str:
+        """The former name of :attr:`reason` (kept for code written against symshape 0.1)."""
+        return self.reason
 
     def __repr__(self) -> str:
         return fmt(self.expr)
 
     def __str__(self) -> str:
-        return f"{self!r}  [layer {self.layer!r} ({self.kind}): {self.why}]"
+        return f"{self!r}  [layer {self.layer!r} ({self.kind}): {self.reason}]"
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,7 @@ class Report:
                 at = ", ".join(f"{k}={v}" for k, v in given.items())
                 raise ShapeError(
                     f"the model does not run at {at}: layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)} "
-                    f"({cond.why}); solve for valid sizes with report.valid_inputs() or pick sizes that satisfy it"
+                    f"({cond.reason}); solve for valid sizes with report.valid_inputs() or pick sizes that satisfy it"
                 )
             if holds is not sympy.true:
                 remaining.append(replace(cond, expr=holds))

@@ -60,7 +60,7 @@ json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=False),
               hostile, st.sampled_from(["H", "1", "H >= 7", "floor((H - 7)/2) + 1"])),
     lambda children: st.one_of(st.lists(children, max_size=5),
-                               st.dictionaries(st.sampled_from(["name", "kind", "expr", "kernel", "layer", "why",
+                               st.dictionaries(st.sampled_from(["name", "kind", "expr", "kernel", "layer", "reason", "why",
                                                                 "macs", "params", "feat"]), children, max_size=5)),
     max_leaves=30)
 REPORT_KEYS = ["model", "input_shape", "symbols", "sizes", "output_shape", "params", "layers", "domain"]

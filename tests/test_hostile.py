@@ -118,7 +118,7 @@ def _drop(*path):
     (_drop("model"), "model is missing"),
     (_drop("layers"), "layers is missing"),
     (_drop("layers", 1, "macs"), "layers[1].macs is missing"),
-    (_drop("domain", 0, "why"), "domain[0].why is missing"),
+    (_drop("domain", 0, "reason"), "domain[0].reason is missing"),
     (_drop("sizes"), "sizes is missing"),
     (_set(("layers",), {}), "layers must be a list, got dict {}"),
     (_set(("layers", 0), "conv"), "layers[0] must be an object, got str 'conv'"),

@@ -62,7 +62,7 @@ def test_seed_model_accepts_31_rejects_28():
     err = info.value
     assert str(err) == ("torch raised in module '3' (Linear) with input shapes ((1, 3872),) on cpu: "
                         "RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3872 and 5408x10)")
-    assert (err.module_name, err.kind, err.in_shapes, err.device) == ("3", "Linear", ((1, 3872),), "cpu")
+    assert (err.layer, err.kind, err.in_shapes, err.device) == ("3", "Linear", ((1, 3872),), "cpu")
     assert isinstance(err, RuntimeError) and isinstance(err.__cause__, RuntimeError)
 
 

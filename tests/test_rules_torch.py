@@ -82,7 +82,7 @@ def test_broadcast_fixed_size_admits_size_one():
     rep = ss.trace(model, "1,3,H,W")
     assert [str(c.expr) for c in rep.domain] == ["Eq(H, 1) | Eq(H, 16)", "Eq(W, 1) | Eq(W, 16)"]
     assert [repr(c) for c in rep.domain] == ["H = 16 or H = 1", "W = 16 or W = 1"]
-    assert rep.domain[0].why == "broadcasting needs dim -2 to agree (H vs 16) or one of them to be 1"
+    assert rep.domain[0].reason == "broadcasting needs dim -2 to agree (H vs 16) or one of them to be 1"
     assert rep.output_shape == (1, 3, 16, 16)
     assert agrees(model, "1,3,H,W", itertools.product((1, 2, 15, 16, 17), (1, 16, 3))) == 4
     answer = rep.valid_inputs()
@@ -478,7 +478,7 @@ def test_sdpa_attn_mask_expands_to_the_attention_weights():
     model = MaskedAttention((1, 2, 196, 196))
     rep = ss.trace(model, "1,3,H,W")
     assert [repr(c) for c in rep.domain] == ["H >= 16", "W >= 16", "floor(H/16)*floor(W/16) = 196"]
-    assert rep.domain[-1].why == ("attn_mask must expand to the attention weights (1, 2, floor(H/16)*floor(W/16), "
+    assert rep.domain[-1].reason == ("attn_mask must expand to the attention weights (1, 2, floor(H/16)*floor(W/16), "
                                   "floor(H/16)*floor(W/16)): expand to floor(H/16)*floor(W/16) needs the dim (196) "
                                   "to be floor(H/16)*floor(W/16) or 1")
     # the mask does not stretch the weights: L = 1 against a 196 x 196 mask fails in torch too

@@ -310,7 +310,7 @@ def explain(report, sizes: Optional[Mapping] = None, **more) -> str:
         out.append(_header(sym_layer, details))
         if broken:
             out += [f"  {line}" for line in lines]
-            out += [f"  ✗ needs {fmt(c.expr)} ({c.why}), which fails at {at}" for c in broken]
+            out += [f"  ✗ needs {fmt(c.expr)} ({c.reason}), which fails at {at}" for c in broken]
             out.append(f"the model does not run at {at}")
             return "\n".join(out)
         out += [f"  {line}" for line in lines + _macs_lines(sym_layer, num_layer)]

@@ -18,7 +18,7 @@ object of them, in the dict's order)::
       "layers": [{"name": "0", "kind": "Conv2d", "in_shapes": [["1", "3", "H", "W"]],
                   "out_shape": [...], "params": 4736, "macs": "...",
                   "attrs": {"kernel_size": [7, 7], "stride": [2, 2], ...}}, ...],
-      "domain": [{"expr": "H >= 7", "layer": "0", "kind": "Conv2d", "why": "..."}, ...]
+      "domain": [{"expr": "H >= 7", "layer": "0", "kind": "Conv2d", "reason": "..."}, ...]
     }
 
 Expressions print as :func:`symshape.fmt` does (``floor((H - 7)/2) + 1``), except that equations
@@ -201,7 +201,7 @@ def to_dict(report: Report) -> dict:
             **({"inputs": list(layer.inputs)} if layer.inputs else {}),
             **_field_out(field),
         } for layer, field in zip(report.layers, fields)],
-        "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "why": c.why} for c in report.domain],
+        "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "reason": c.reason} for c in report.domain],
     }
 
 
@@ -239,7 +239,8 @@ def _condition_in(item, path: str) -> Condition:
     item = _object(item, path)
     return Condition(_expr(_get(item, "expr", str, path, "an expression as a string"), f"{path}.expr"),
                      _get(item, "layer", str, path, "a string"), _get(item, "kind", str, path, "a string"),
-                     _get(item, "why", str, path, "a string"))
+                     _get(item, "reason" if "reason" in item or "why" not in item else "why", str, path,
+                          "a string"))  # "why": reports written by symshape 0.1
 
 
 def from_dict(data: dict) -> Report:

@@ -233,7 +233,7 @@ def _ints(value):
 
 def _failure_text(err):
     """``torch raised in module 'name' (Kind): Error: message``, from an :class:`ObserveError`."""
-    return f"torch raised in module {err.module_name!r} ({err.kind}): {str(err).split(f' on {err.device}: ', 1)[-1]}"
+    return f"torch raised in module {err.layer!r} ({err.kind}): {str(err).split(f' on {err.device}: ', 1)[-1]}"
 
 
 def _check_at(model, rep, point, device, by_path, first, dtype=None):
@@ -263,10 +263,10 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
             empty = next((o for o in obs.values() if _has_zero(o.out_shape)), None)
             if empty is not None:
                 return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
-                               f"outside the domain ({needs}); torch runs, but module {empty.name!r} ({empty.kind}) "
+                               f"outside the domain ({needs}); torch runs, but module {empty.layer!r} ({empty.kind}) "
                                f"outputs the empty tensor {empty.out_shape}, which the domain excludes")]
             return [domain("mismatch", cond.layer, cond.kind, "raises", "runs", fmt(cond.expr),
-                           f"outside the domain ({needs}: {cond.why}), but torch runs there")]
+                           f"outside the domain ({needs}: {cond.reason}), but torch runs there")]
         order = {}
         for i, layer in enumerate(rep.layers):
             module = by_path.get(layer.name)
@@ -274,7 +274,7 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
                 order.setdefault(first[id(module)], i)
         blamed_at = order.get(first[id(blamed)]) if blamed is not None else None
         failed_at = next((i for name, i in order.items()
-                          if err.module_name == name or err.module_name.startswith(name + ".")), None)
+                          if err.layer == name or err.layer.startswith(name + ".")), None)
         text = f"{needs}; {_failure_text(err)}"
         if blamed_at is None or failed_at is None or failed_at == blamed_at:
             return [domain("ok", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
@@ -286,7 +286,7 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
         return [domain("mismatch", cond.layer, cond.kind, "raises", "raises", fmt(cond.expr),
                        f"torch raises in an earlier layer than the domain predicts: {text}")]
     if err is not None:
-        return [domain("mismatch", err.module_name, err.kind, "runs", "raises",
+        return [domain("mismatch", err.layer, err.kind, "runs", "raises",
                        ", ".join(fmt(c.expr) for c in rep.domain) or "no conditions",
                        f"inside the domain, but {_failure_text(err)}")]
 

@@ -142,7 +142,7 @@ before :class:`ObserveError` is raised.
 class Observed:
     """What torch did in one module during :func:`observe`'s forward pass.
 
-    ``name`` is the qualified name from ``model.named_modules()`` (``""`` for the root;
+    ``layer`` is the qualified name from ``model.named_modules()`` (``""`` for the root;
     a module registered under several names keeps the first). ``in_shapes`` holds the
     shapes of the tensor positional arguments (keyword arguments and non-tensor
     arguments are left out). ``out_shape`` is a tuple of ints for a tensor output, a
@@ -154,13 +154,18 @@ class Observed:
     which case it says which and why ``macs`` is not to be trusted.
     """
 
-    name: str
+    layer: str
     kind: str
     in_shapes: tuple
     out_shape: object
     macs: int
     calls: int
     macs_caveat: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """The former name of :attr:`layer` (kept for code written against symshape 0.1)."""
+        return self.layer
 
 
 class Observations(dict):
@@ -187,17 +192,22 @@ class Observations(dict):
 class ObserveError(RuntimeError):
     """Torch raised while :func:`observe` ran the model.
 
-    Attributes: ``module_name`` and ``kind`` of the innermost module that was running,
+    Attributes: ``layer`` (qualified name) and ``kind`` of the innermost module that was running,
     ``in_shapes`` of its call, ``device`` of the failed run; ``__cause__`` is torch's
     exception (from the CPU run when the meta run failed first).
     """
 
-    def __init__(self, message, module_name, kind, in_shapes, device):
+    def __init__(self, message, layer, kind, in_shapes, device):
         super().__init__(message)
-        self.module_name = module_name
+        self.layer = layer
         self.kind = kind
         self.in_shapes = in_shapes
         self.device = device
+
+    @property
+    def module_name(self) -> str:
+        """The former name of :attr:`layer` (kept for code written against symshape 0.1)."""
+        return self.layer
 
 
 Input = Union[torch.Tensor, tuple, list]
@@ -227,8 +237,8 @@ def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bo
     ...                       nn.Flatten(), nn.Linear(5408, 10))
     >>> obs = observe(model, (1, 3, 32, 32))
     >>> obs["0"]
-    Observed(name='0', kind='Conv2d', in_shapes=((1, 3, 32, 32),), out_shape=(1, 32, 13, 13), macs=794976, calls=1, macs_caveat=None)
-    >>> [(o.name, o.out_shape, o.macs) for o in obs.values()]
+    Observed(layer='0', kind='Conv2d', in_shapes=((1, 3, 32, 32),), out_shape=(1, 32, 13, 13), macs=794976, calls=1, macs_caveat=None)
+    >>> [(o.layer, o.out_shape, o.macs) for o in obs.values()]
     [('', (1, 10), 849056), ('0', (1, 32, 13, 13), 794976), ('1', (1, 32, 13, 13), 0), ('2', (1, 5408), 0), ('3', (1, 10), 54080)]
     >>> obs.device, obs.fallback_reason
     ('meta', None)
