@@ -144,7 +144,7 @@ def test_no_dynamic_size():
     assert rep.dynamic_shapes() == ({},)
 
 
-ZOO_SLOW = ["seed_case2", "fastbook_cnn", "alexnet", "vgg11", "plainnet50", "alexnet2012", "resnet50",
+ZOO_SLOW = ["seed_case2", "fastbook_cnn", "alexnet", "vgg11", "vgg16", "plainnet50", "alexnet2012", "resnet50",
             "mobilenet_v2", "vit_tiny"]
 
 
@@ -153,3 +153,22 @@ ZOO_SLOW = ["seed_case2", "fastbook_cnn", "alexnet", "vgg11", "plainnet50", "ale
 def test_zoo_exports(name):
     entry = ss.zoo.MODELS[name]
     check_export(entry.factory(), entry.input, samples=2)
+
+
+@pytest.mark.slow
+def test_paper_unet_as_the_readme_says():
+    """The README's word on the paper's U-Net in torch 2.13: export fails with its exact Dims (a
+    torch error), Dim.AUTO claims 172, and eager torch fails below symshape's 188."""
+    model = ss.zoo.unet().eval()
+    rep = ss.trace(model, "1,1,H,W")
+    assert str(rep.dynamic_shapes()) == "({2: Dim('H', min=188), 3: Dim('W', min=188)},)"
+    for bounds in (None, (188, 1024)):
+        with pytest.raises(AssertionError, match="^Expected op to be '=='"):
+            export(model, (torch.randn(1, 1, 200, 200),), dynamic_shapes=rep.dynamic_shapes(bounds=bounds))
+    auto = torch.export.Dim.AUTO
+    ep = export(model, (torch.randn(1, 1, 572, 572),), dynamic_shapes=({2: auto, 3: auto},))
+    assert sorted(int(vr.lower) for vr in ep.range_constraints.values()) == [172, 172]
+    with torch.no_grad():
+        with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
+            model(torch.randn(1, 1, 187, 187))
+        assert tuple(model(torch.randn(1, 1, 188, 188)).shape) == tuple(rep.at(H=188, W=188).output_shape)
