@@ -134,6 +134,10 @@ def test_several_boxes_need_a_choice():
         rep.dynamic_shapes(box={"H": 28, "W": 28})
     with pytest.raises(ss.ShapeError, match=r"^box= takes an index from 0 to 2 or a dict of sizes, got 3$"):
         rep.dynamic_shapes(box=3)
+    with pytest.raises(ss.ShapeError, match=r"^box= takes a size for each of H, W, got \{'H': 32\}$"):
+        rep.dynamic_shapes(box={"H": 32})
+    with pytest.raises(ss.ShapeError, match=r"^box= takes a size for each of H, W, got \{'X': 1\}$"):
+        rep.dynamic_shapes(box={"X": 1})
     check_export(ss.zoo.seed_case1(), "1,3,H,W", box=((31, 32, 1, 0), (31, 32, 1, 0)))
 
 
@@ -172,3 +176,14 @@ def test_paper_unet_as_the_readme_says():
         with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
             model(torch.randn(1, 1, 187, 187))
         assert tuple(model(torch.randn(1, 1, 188, 188)).shape) == tuple(rep.at(H=188, W=188).output_shape)
+
+
+@pytest.mark.slow
+def test_resnet50_minimum_is_tight():
+    """ResNet-50 exports from H, W >= 33 (the last map at least 2x2); one less and torch.export fails
+    (torch 2.13 suggests no fix)."""
+    model = ss.zoo.resnet50().eval()
+    assert str(ss.trace(model, "1,3,H,W").dynamic_shapes()) == "({2: Dim('H', min=33), 3: Dim('W', min=33)},)"
+    dims = ({2: torch.export.Dim("H", min=32), 3: torch.export.Dim("W", min=32)},)
+    with pytest.raises(Exception, match="Constraints violated"):
+        export(model, (torch.randn(1, 3, 64, 64),), dynamic_shapes=dims)
