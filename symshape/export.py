@@ -6,10 +6,11 @@ objects: the min and max of each size, a step as a derived dim (``16*Dim("H_16")
 ``H ≡ 3 (mod 4)``).
 
 torch.export specializes the sizes 0 and 1 (it traces a dynamic size as "at least 2", and a
-layer whose output size can be 1 adds a guard that refuses it). So the sizes given here are
-the valid sizes at which every size that varies, in the input and in every layer's output, is
-at least 2 (:func:`export_conditions`); sizes below that need an export of their own, with
-static shapes.
+layer whose output size can be 1 or more adds a guard that refuses 1). So the sizes given here
+are the valid sizes at which every size that varies, in the input and in every layer's output,
+is at least 2, unless it is 1 throughout the box (:func:`export_conditions`). That is on the
+safe side: export succeeds and the program runs at every size in the range (tested on the zoo),
+though torch may not guard every such size; sizes left out need an export of their own.
 
 >>> import symshape as ss
 >>> rep = ss.trace(ss.zoo.unet_same(), "1,1,H,W")
