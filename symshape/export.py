@@ -36,10 +36,11 @@ __all__ = ["dynamic_shapes", "export_conditions", "export_sizes", "export_boxes"
 
 
 def _varying(rep) -> list:
-    """Each distinct size that depends on the input sizes: the input's dims, then each dim of
-    each layer's outputs."""
+    """Each distinct size that depends on the input sizes: the size symbols themselves (each is a
+    Dim, which torch.export takes as at least 2 even where the input dim is ``2*B`` or ``H + 2``),
+    the input's dims, then each dim of each layer's outputs."""
     seen, out = set(), []
-    for shape in [rep.input_shape] + [s for layer in rep.layers for s in layer.out_shapes]:
+    for shape in [rep.symbols, rep.input_shape] + [s for layer in rep.layers for s in layer.out_shapes]:
         for d in shape:
             if isinstance(d, sympy.Expr) and d.free_symbols and d not in seen:
                 seen.add(d)

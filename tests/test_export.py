@@ -141,6 +141,24 @@ def test_several_boxes_need_a_choice():
     check_export(ss.zoo.seed_case1(), "1,3,H,W", box=((31, 32, 1, 0), (31, 32, 1, 0)))
 
 
+def test_input_dims_that_are_formulas():
+    """An input dim a*S + b is a*Dim + b; the Dim (S) itself is at least 2, as export takes it
+    (H + 2 >= 4 although H + 2 = 3 is valid: the conv's output H would be 1)."""
+    B, H, W = ss.symbols("B H W")
+    conv = torch.nn.Conv2d(3, 4, 3)
+    rep = ss.trace(conv, (2 * B, 3, H + 2, W))
+    assert str(rep.valid_inputs()) == "B ≥ 1, H ≥ 1, W ≥ 3"
+    dims = rep.dynamic_shapes()
+    assert str(dims) == "({0: 2*B, 2: H + 2, 3: Dim('W', min=4)},)"  # the conv's output W - 2 >= 2
+    assert (dims[0][0].root.min, dims[0][2].root.min) == (2, 2)
+    ep = export(conv, (torch.randn(4, 3, 7, 6),), dynamic_shapes=dims)
+    assert [_accepted(ep, i) for i in (0, 2, 3)] == [IntSet.congruence(2, 0, lo=4), IntSet.interval(4, None),
+                                                     IntSet.interval(4, None)]
+    assert tuple(ep.module()(torch.randn(4, 3, 4, 4)).shape) == (4, 4, 2, 2)
+    with pytest.raises(ss.ShapeError, match=r"^input dim 2 is H\*W, a formula of several sizes; torch.export"):
+        ss.trace(conv, (B, 3, H * W, W)).dynamic_shapes()
+
+
 def test_no_dynamic_size():
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3), torch.nn.Flatten(), torch.nn.Linear(1, 1))
     rep = ss.trace(net, "1,1,H,W")  # runs at 3×3 only
