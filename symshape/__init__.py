@@ -26,6 +26,7 @@ from . import render as _render  # noqa: F401  (attaches print(rep), rep.to_late
 from .report import Condition, Layer, Report, Shape
 from . import receptive as _receptive  # noqa: F401  (attaches rep.receptive_field())
 from .receptive import ReceptiveField
+from . import export as _export  # noqa: F401  (attaches rep.dynamic_shapes())
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
 from .trace import trace

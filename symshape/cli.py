@@ -4,7 +4,7 @@
 prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo name or
 ``MODULE:ATTR`` (a model, or a factory that takes no arguments) and ``--input SPEC``:
 
-* ``summary``: the per-layer table (``--format text|markdown|latex|json``), and the numbers ``--at H=224,W=224``;
+* ``summary``: the per-layer table (``--format text|markdown|latex|json``; ``--depth N`` groups the text table by module path), and the numbers ``--at H=224,W=224``;
 * ``explain``: the step-by-step derivation at the given sizes;
 * ``latex``: the equations and the booktabs table (``--document`` for a whole document);
 * ``plot``: output size, MACs and activation memory against the input resolution;
@@ -184,6 +184,8 @@ INPUT = _opt("--input", help="input shape spec such as 1,3,H,W (default: the zoo
 AT = _opt("--at", help="sizes to evaluate at, such as H=32,W=32 (default: the zoo model's)")
 FORMAT = _opt("--format", choices=("text", "markdown", "latex", "json"), default="text",
               help="output format (default: text)")
+DEPTH = _opt("--depth", type=int, default=None, metavar="N",
+             help="group the text table by module path, N levels deep (default: one row per layer)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,17 +220,23 @@ def _traced(args, zoo_sizes: bool = True, runs: bool = True):
     return model, report, {k: v for k, v in sizes.items() if k in known} if zoo_sizes else {}
 
 
-@command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT)
+@command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT,
+         DEPTH)
 def summary(args) -> int:
+    if args.depth is not None and args.format != "text":
+        raise ShapeError(f"--depth groups the text table; --format {args.format} has one row per layer: "
+                         f"drop --depth or use --format text")
+    if args.depth is not None and args.depth < 1:
+        raise ShapeError(f"--depth takes a positive number of levels (1: the top-level modules), got {args.depth}")
     model, report, sizes = _traced(args)
     if args.format == "text":
-        print(report)
+        print(report.summary(depth=args.depth))
         note = training_note(model, report)
         if note:
             print(note)
         if sizes:
             print()
-            print(evaluate_at(report, sizes, args.model))
+            print(evaluate_at(report, sizes, args.model).summary(depth=args.depth))
     elif args.format == "markdown":
         print(report.to_markdown(sizes or None))
     elif args.format == "latex":

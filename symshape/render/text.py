@@ -1,4 +1,4 @@
-"""The plain-text per-layer table."""
+"""The plain-text per-layer table, flat (``print(rep)``) or grouped by module path (``rep.summary(depth=N)``)."""
 from __future__ import annotations
 
 import sympy
@@ -7,8 +7,9 @@ from ..monotone import implied_by_bounds
 from ..printing import fmt
 from ..receptive import receptive_fields
 from ..report import report_method
+from ..symbols import ShapeError
 
-__all__ = ["table", "domain_summary", "domain_relations"]
+__all__ = ["table", "summary", "domain_summary", "domain_relations"]
 
 CONVENTION = "MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs"
 
@@ -48,6 +49,11 @@ def table(report) -> str:
     for layer, field in zip(report.layers, fields):
         rows.append((layer.name or "<root>", layer.kind, _shape(layer.out_shape), f"{layer.params:,}", _num(layer.macs))
                     + ((field_cell(field),) if with_rf else ()))
+    return _render(report, rows)
+
+
+def _render(report, rows, notes=()) -> str:
+    """The aligned table of *rows* (a header row first) under the report's heading, then the totals."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     rule = "  ".join("-" * w for w in widths)
 
@@ -57,7 +63,7 @@ def table(report) -> str:
 
     sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
     head = f"{report.model}  input {_shape(report.input_shape)}" + (f"  at {sizes}" if sizes else "")
-    out = [head, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule]
+    out = [head, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, *notes]
     out.append(f"output {_shape(report.output_shape)}")
     out.append(f"params {report.params:,}")
     out.append(f"MACs   {_num(report.macs)}")
@@ -65,6 +71,73 @@ def table(report) -> str:
         out.append("runs when " + ", ".join(domain_summary(report.domain)))
     out.append(CONVENTION)
     return "\n".join(out)
+
+
+def _groups(layers, level: int) -> dict:
+    """The layers grouped by the first *level* parts of their names ("layer1.0.conv1" -> "layer1" at
+    level 1), in the order each group first appears; a name with fewer parts is a group of its own."""
+    groups: dict = {}
+    for layer in layers:
+        parts = layer.name.split(".")
+        groups.setdefault(".".join(parts[:level]), []).append(layer)
+    return groups
+
+
+def _params(layers) -> int:
+    """Parameters of the distinct modules among *layers* (a module called twice counts once)."""
+    return sum({layer.name: layer.params for layer in layers}.values())
+
+
+def _grouped_rows(layers, level: int, depth: int) -> list:
+    rows = []
+    for key, members in _groups(layers, level).items():
+        indent = "  " * (level - 1)
+        leaf = all(layer.name == key for layer in members)
+        if leaf:
+            kind = members[0].kind + (f" x{len(members)}" if len(members) > 1 else "")
+        else:
+            kind = f"{len(members)} layers"
+        macs = _num(sympy.Add(*(layer.macs for layer in members)))
+        rows.append((indent + (key or "<root>"), kind, _shape(members[-1].out_shape), f"{_params(members):,}", macs))
+        if not leaf and level < depth:
+            rows.extend(_grouped_rows(members, level + 1, depth))
+    return rows
+
+
+@report_method
+def summary(report, depth=None) -> str:
+    """The report as a table: flat, one row per layer (``print(rep)``, the default), or with *depth*
+    grouped by module path down to *depth* parts of the qualified names. A group's row gives the
+    sum of its layers' parameters (each module once) and MACs, its last layer's output shape, and
+    "N layers" for the type (a module called N times shows its type and xN); its sub-groups follow,
+    indented. Parameters that no layer holds (a class token, a position embedding) get a row.
+
+    >>> import torch.nn as nn, symshape as ss
+    >>> net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), nn.Flatten())
+    >>> print(ss.trace(net, "1,3,H,W").summary(depth=1))
+    Sequential  input (1, 3, H, W)
+    layer  type      output shape            params                 MACs
+    -----  --------  ----------------------  ------  -------------------
+    0      2 layers  (1, 8, H - 2, W - 2)       224  216*(H - 2)*(W - 2)
+    1      Flatten   (1, 8*(H - 2)*(W - 2))       0                    0
+    -----  --------  ----------------------  ------  -------------------
+    output (1, 8*(H - 2)*(W - 2))
+    params 224
+    MACs   216*(H - 2)*(W - 2)
+    runs when H >= 3, W >= 3
+    MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs
+    """
+    if depth is None:
+        return table(report)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ShapeError(f"depth must be a positive integer (1: the top-level modules), got {depth!r}")
+    rows = [("layer", "type", "output shape", "params", "MACs")]
+    rows += _grouped_rows(report.layers, 1, depth)
+    outside = report.params - _params(report.layers)
+    if outside > 0:
+        rows.append(("(no layer)", "parameters", "", f"{outside:,}", "0"))
+    notes = [f"(layers share parameters: the rows count {-outside:,} of them more than once)"] if outside < 0 else []
+    return _render(report, rows, notes)
 
 
 def domain_summary(domain) -> list:
