@@ -21,7 +21,7 @@ from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, Outputs, Report, Shape, as_output
-from .rules.common import fmt_shape
+from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
 from .symbols import ShapeError, parse_shape
 
@@ -78,13 +78,17 @@ class Tracer:
 
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
-        expr = simplify_relation(self.simplify(sympy.sympify(expr, strict=True)))
+        given = self.simplify(sympy.sympify(expr, strict=True))
+        expr = simplify_relation(given)
         if expr is sympy.true:
             return
         if expr is sympy.false:
-            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size")
+            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
         if expr in self._seen:
             return
+        never = _never(given)
+        if never:
+            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
         if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and any(
                 f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):
             # nested floors (TF-style 'same' padding computed from the size) that simplify_relation
@@ -175,6 +179,17 @@ def _decided_by_solving(expr) -> bool:
         return True
     diffs = [a.lhs - a.rhs for a in expr.args]
     return all((a - b).is_number and a != b for a, b in itertools.combinations(diffs, 2))
+
+
+def _never(rel) -> str:
+    """Why an equation ``c·(product of sizes) = v`` has no solution, when c does not divide v."""
+    if isinstance(rel, sympy.Equality):
+        for a, b in ((rel.lhs, rel.rhs), (rel.rhs, rel.lhs)):
+            if b.is_Integer and not a.is_number:
+                c, _ = sympy.factor_terms(a).as_coeff_Mul()
+                if c.is_Integer and c != 0 and int(b) % int(c):
+                    return f": {b} is not a multiple of {c}, the factor common to every value of {fmt_size(a)}"
+    return ""
 
 
 def _proves(diff, lows) -> bool:

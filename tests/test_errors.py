@@ -49,7 +49,8 @@ CASES = {
     "Linear that no size can match": (
         lambda: ss.trace(nn.Sequential(nn.Flatten(), nn.Linear(5, 2)), "1,4,H,H"),
         "layer '1' (Linear) got input (1, 4*H**2): needs the last dim of the input, 4*H**2, to equal "
-        "in_features=5, which fails for every input size"),
+        "in_features=5, which fails for every input size: 5 is not a multiple of 4, the factor common to every "
+        "value of 4*H**2"),
     "a kernel larger than a constant input": (
         lambda: ss.trace(nn.Conv2d(3, 8, 7), "1,3,5,W"),
         "the model (Conv2d) got input (1, 3, 5, W): needs output size >= 1: the padded input must cover the "

@@ -155,3 +155,13 @@ def test_a_condition_undefined_at_a_size_is_a_violation_not_a_crash():
     rep = rep.__class__(**{**rep.__dict__, "domain": (*rep.domain, cond)})
     assert rep.violations(H=2) == [cond]  # floor(H/4) = 0: the condition divides by zero there
     assert rep.violations(H=16) == []
+
+
+def test_a_linear_that_fits_no_size_says_why():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(5401, 10))
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(model, "1,3,H,W")
+    assert str(err.value) == (
+        "layer '2' (Linear) got input (1, 8*(H - 2)*(W - 2)): needs the last dim of the input, 8*(H - 2)*(W - 2), "
+        "to equal in_features=5401, which fails for every input size: 5401 is not a multiple of 8, the factor common "
+        "to every value of 8*(H - 2)*(W - 2)")

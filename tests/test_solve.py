@@ -227,8 +227,8 @@ def test_trace_rejects_a_linear_that_never_fits():
     assert str(err.value) == (
         "layer '3' (Linear) got input (1, 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1)): needs the last dim of "
         "the input, 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1), to equal in_features=5400, which fails for "
-        "every input size: the condition needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5400, which no "
-        "positive size satisfies: (floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5400/32 = 675/4, not an integer")
+        "every input size: 5400 is not a multiple of 32, the factor common to every value of "
+        "32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1)")
     # 32·p with p prime above the largest factor reachable is fine: feasible, so trace keeps it
     ss.trace(nn.Sequential(nn.Conv2d(3, 32, 7, stride=2), nn.Flatten(), nn.Linear(32 * 7919, 2)), "1,3,H,W")
 

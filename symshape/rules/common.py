@@ -43,8 +43,12 @@ def at_least(expr, low: int, why: str) -> tuple:
 
 
 def equal(got, want, why: str) -> tuple:
-    """The requirement ``got == want``."""
-    return (sympy.Eq(got, want), why)
+    """The requirement ``got == want`` (kept unevaluated where sympy already sees that it never holds,
+    so that the tracer can say why)."""
+    rel = sympy.Eq(got, want)
+    if rel is sympy.false and any(getattr(v, "free_symbols", None) for v in (got, want)):
+        rel = sympy.Eq(got, want, evaluate=False)
+    return (rel, why)
 
 
 def divisible(expr, by: int, why: str) -> tuple:
