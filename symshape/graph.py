@@ -282,8 +282,10 @@ def run_graph(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optio
     and domain conditions in *tracer* (a :class:`symshape.trace.Tracer`)."""
     try:
         graph = fx_graph(module, name)
-    except ShapeError as err:
-        raise tracer.fail(name, type(module).__name__, inputs, str(err)) from None
+    except ShapeError:  # Python control flow on sizes: run the forward itself on stand-ins
+        from .execute import run_forward
+
+        return run_forward(tracer, module, name, inputs, kwargs)
     return interpret(tracer, module, graph, name, inputs, kwargs or {})
 
 
