@@ -71,7 +71,7 @@ def test_an_assert_becomes_a_condition():
     rep = ss.trace(Asserting(), "2,3,L")
     line = inspect.getsourcelines(Asserting.forward)[1] + 1
     assert rep.output_shape == (2, 3, floor_div(L, 4), 4)
-    assert str(rep.domain[1]) == ("L ≡ 0 (mod 4)  [layer '' (Asserting): the length must be a multiple of 4 (the "
+    assert str(rep.domain[0]) == ("L ≡ 0 (mod 4)  [layer '' (Asserting): the length must be a multiple of 4 (the "
                                   f"forward of the model (Asserting) raises otherwise, at test_execute.py:{line})]")
     result = ss.check(Asserting(), rep)
     assert result.ok, result.short()
