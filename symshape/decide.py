@@ -62,9 +62,38 @@ def _term_period(expr, symbol) -> int:
                 c *= Fraction(int(a.p), int(a.q))
         return _term_period(rest[0], symbol) * c.denominator
     if isinstance(expr, (sympy.floor, sympy.ceiling)):
-        return _term_period(expr.args[0], symbol) * _denominators(expr.args[0])
+        # arg(X + P) = arg(X) + slope·P, so floor(arg) repeats once slope·k·P is an integer
+        inner = _term_period(expr.args[0], symbol)
+        return inner * (_slope(expr.args[0], symbol) * inner).denominator
     if isinstance(expr, sympy.Mod) and expr.args[1].is_Integer and expr.args[1] > 0:
         return _term_period(expr.args[0], symbol) * int(expr.args[1])
+    raise _Undecided
+
+
+def _slope(expr, symbol) -> Fraction:
+    """The slope s of a periodic-plus-linear term: f(X + P) = f(X) + s·P."""
+    if expr == symbol:
+        return Fraction(1)
+    if expr.is_Rational:
+        return Fraction(0)
+    if isinstance(expr, sympy.Add):
+        return sum((_slope(a, symbol) for a in expr.args), Fraction(0))
+    if isinstance(expr, sympy.Mul):
+        c, rest = Fraction(1), []
+        for a in expr.args:
+            if a.is_Rational:
+                c *= Fraction(int(a.p), int(a.q))
+            else:
+                rest.append(a)
+        return c * _slope(rest[0], symbol) if len(rest) == 1 else _raise_undecided()
+    if isinstance(expr, (sympy.floor, sympy.ceiling)):
+        return _slope(expr.args[0], symbol)
+    if isinstance(expr, sympy.Mod):
+        return Fraction(0)
+    return _raise_undecided()
+
+
+def _raise_undecided():
     raise _Undecided
 
 
@@ -200,6 +229,9 @@ def compact(expr) -> sympy.Expr:
     expr = sympy.sympify(expr, strict=True)
     if expr.is_number or not expr.has(sympy.floor):
         return expr
+    if any(f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):  # floors of floors: innermost first
+        expr = expr.replace(lambda e: isinstance(e, sympy.floor) and len(e.free_symbols) == 1 and e.args[0].has(
+            sympy.floor), lambda e: _compact_group(e, next(iter(e.free_symbols))))
     if expr.is_Mul:  # a product of sizes stays a product: compact each factor, never expand
         return sympy.Mul(*(compact(f) for f in expr.args))
     if expr.is_Pow and expr.exp.is_Integer:

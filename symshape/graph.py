@@ -381,8 +381,8 @@ def _call(tracer, node, target, args, kw, prefix, names):
 
 
 def _compact_shape(value):
-    if isinstance(value, tuple) and all(isinstance(d, sympy.Expr) for d in value):
-        return tuple(compact(d) for d in value)
+    if isinstance(value, tuple) and all(isinstance(d, (int, sympy.Expr)) for d in value):
+        return tuple(compact(d) if isinstance(d, sympy.Expr) else d for d in value)
     if isinstance(value, tuple):
         return tuple(_compact_shape(v) for v in value)
     return value
