@@ -28,7 +28,7 @@ import sympy
 
 from .evaluate import compile_expr
 
-__all__ = ["always_nonnegative", "decide_le", "lower_bounds", "under_bounds"]
+__all__ = ["always_nonnegative", "decide_le", "lower_bounds", "under_bounds", "implied_periodically"]
 
 MAX_PERIOD = 50_000
 
@@ -354,3 +354,43 @@ def under_bounds(expr, lows: dict, proves=None):
         return e.func(*args)
 
     return walk(expr)
+
+
+def implied_periodically(rel, known) -> bool:
+    """Whether the one-symbol (in)equation *rel* holds wherever the one-symbol equations and
+    disequations of *known* on the same symbol hold, when every difference involved is periodic
+    (slope 0): checked over one common period. False means "not shown".
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H = symbols("H")
+    >>> even = sympy.Eq(2 * floor_div(H + 15, 16), floor_div(H + 7, 8))   # ceil(H/8) is even
+    >>> implied_periodically(sympy.Eq(floor_div(H + 7, 8), 2 * floor_div(H + 15, 16)), [even])
+    True
+    >>> implied_periodically(sympy.Eq(sympy.Mod(H, 16), 0), [even])
+    False
+    """
+    if len(rel.free_symbols) != 1 or not isinstance(rel, (sympy.Equality, sympy.Unequality)):
+        return False
+    (s,) = rel.free_symbols
+    rels = [rel] + [k for k in known if isinstance(k, (sympy.Equality, sympy.Unequality)) and k.free_symbols == {s}]
+    if len(rels) == 1:
+        return False
+    diffs = []
+    try:
+        for r in rels:
+            d = r.lhs - r.rhs
+            if _slope(d, s) != 0:
+                return False
+            diffs.append((d, _term_period(d, s), isinstance(r, sympy.Equality)))
+        period = math.lcm(*(p for _, p, _ in diffs))
+        if period > 4096:
+            return False
+        columns = [(_values(d, s, period)[:period], eq) for d, _, eq in diffs]
+    except (_Undecided, TypeError, ValueError):
+        return False
+    target, rest = columns[0], columns[1:]
+    for i in range(period):
+        if all((col[i] == 0) == eq for col, eq in rest) and (target[0][i] == 0) != target[1]:
+            return False
+    return True

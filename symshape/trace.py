@@ -93,6 +93,11 @@ class Tracer:
             big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)
             if always_nonnegative(big - small):
                 return
+        if len(expr.free_symbols) == 1 and isinstance(expr, (sympy.Equality, sympy.Unequality)):
+            from .decide import implied_periodically  # e.g. a cat after a branch on the parity of a size
+
+            if implied_periodically(expr, [c.expr for c in self.domain]):
+                return
         if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve import feasible
 
