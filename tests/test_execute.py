@@ -96,11 +96,14 @@ class Conv2dSame(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
 
 
-@pytest.mark.parametrize("k,s", [(3, 2), (5, 2), (3, 1), (7, 4)])
+@pytest.mark.parametrize("k,s", [(3, 2), (5, 2), (3, 1), (7, 4), (1, 2)])
 def test_tf_same_padding_gives_ceil_of_size_over_stride(k, s):
+    """For k < s the padding max(..., 0) is a Max that the rules carry; the size is still ceil(H/s)."""
     model = nn.Sequential(Conv2dSame(3, 4, k, stride=s), nn.ReLU())
     rep = ss.trace(model, "1,3,H,W")
-    assert rep.output_shape == (1, 4, ceil_div(H, s), ceil_div(W, s))
+    if k >= s:
+        assert rep.output_shape == (1, 4, ceil_div(H, s), ceil_div(W, s))
+    assert all(rep.at(H=h, W=1).output_shape == (1, 4, -(-h // s), 1) for h in range(1, 50))
     assert [layer.name for layer in rep.layers] == ["0.pad", "0.conv2d", "1"]
     result = ss.check(model, rep)
     assert result.ok, result.short()
