@@ -29,7 +29,7 @@ import sympy
 
 from .evaluate import compile_expr
 
-__all__ = ["always_nonnegative", "decide_le", "growth", "lower_bounds", "under_bounds"]
+__all__ = ["always_nonnegative", "decide_le", "growth", "implied_periodically", "lower_bounds", "under_bounds"]
 
 MAX_PERIOD = 50_000
 
@@ -63,9 +63,38 @@ def _term_period(expr, symbol) -> int:
                 c *= Fraction(int(a.p), int(a.q))
         return _term_period(rest[0], symbol) * c.denominator
     if isinstance(expr, (sympy.floor, sympy.ceiling)):
-        return _term_period(expr.args[0], symbol) * _denominators(expr.args[0])
+        # arg(X + P) = arg(X) + slope·P, so floor(arg) repeats once slope·k·P is an integer
+        inner = _term_period(expr.args[0], symbol)
+        return inner * (_slope(expr.args[0], symbol) * inner).denominator
     if isinstance(expr, sympy.Mod) and expr.args[1].is_Integer and expr.args[1] > 0:
         return _term_period(expr.args[0], symbol) * int(expr.args[1])
+    raise _Undecided
+
+
+def _slope(expr, symbol) -> Fraction:
+    """The slope s of a periodic-plus-linear term: f(X + P) = f(X) + s·P."""
+    if expr == symbol:
+        return Fraction(1)
+    if expr.is_Rational:
+        return Fraction(0)
+    if isinstance(expr, sympy.Add):
+        return sum((_slope(a, symbol) for a in expr.args), Fraction(0))
+    if isinstance(expr, sympy.Mul):
+        c, rest = Fraction(1), []
+        for a in expr.args:
+            if a.is_Rational:
+                c *= Fraction(int(a.p), int(a.q))
+            else:
+                rest.append(a)
+        return c * _slope(rest[0], symbol) if len(rest) == 1 else _raise_undecided()
+    if isinstance(expr, (sympy.floor, sympy.ceiling)):
+        return _slope(expr.args[0], symbol)
+    if isinstance(expr, sympy.Mod):
+        return Fraction(0)
+    return _raise_undecided()
+
+
+def _raise_undecided():
     raise _Undecided
 
 
@@ -201,6 +230,9 @@ def compact(expr) -> sympy.Expr:
     expr = sympy.sympify(expr, strict=True)
     if expr.is_number or not expr.has(sympy.floor):
         return expr
+    if any(f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):  # floors of floors: innermost first
+        expr = expr.replace(lambda e: isinstance(e, sympy.floor) and len(e.free_symbols) == 1 and e.args[0].has(
+            sympy.floor), lambda e: _compact_group(e, next(iter(e.free_symbols))))
     if expr.is_Mul:  # a product of sizes stays a product: compact each factor, never expand
         return sympy.Mul(*(compact(f) for f in expr.args))
     if expr.is_Pow and expr.exp.is_Integer:
@@ -422,3 +454,43 @@ def growth(expr, x, env) -> Optional[int]:
     if d is None or d <= 0 or (err is not None and err >= d):
         return None
     return 1 if c > 0 else -1
+
+
+def implied_periodically(rel, known) -> bool:
+    """Whether the one-symbol (in)equation *rel* holds wherever the one-symbol equations and
+    disequations of *known* on the same symbol hold, when every difference involved is periodic
+    (slope 0): checked over one common period. False means "not shown".
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H = symbols("H")
+    >>> even = sympy.Eq(2 * floor_div(H + 15, 16), floor_div(H + 7, 8))   # ceil(H/8) is even
+    >>> implied_periodically(sympy.Eq(floor_div(H + 7, 8), 2 * floor_div(H + 15, 16)), [even])
+    True
+    >>> implied_periodically(sympy.Eq(sympy.Mod(H, 16), 0), [even])
+    False
+    """
+    if len(rel.free_symbols) != 1 or not isinstance(rel, (sympy.Equality, sympy.Unequality)):
+        return False
+    (s,) = rel.free_symbols
+    rels = [rel] + [k for k in known if isinstance(k, (sympy.Equality, sympy.Unequality)) and k.free_symbols == {s}]
+    if len(rels) == 1:
+        return False
+    diffs = []
+    try:
+        for r in rels:
+            d = r.lhs - r.rhs
+            if _slope(d, s) != 0:
+                return False
+            diffs.append((d, _term_period(d, s), isinstance(r, sympy.Equality)))
+        period = math.lcm(*(p for _, p, _ in diffs))
+        if period > 4096:
+            return False
+        columns = [(_values(d, s, period)[:period], eq) for d, _, eq in diffs]
+    except (_Undecided, TypeError, ValueError):
+        return False
+    target, rest = columns[0], columns[1:]
+    for i in range(period):
+        if all((col[i] == 0) == eq for col, eq in rest) and (target[0][i] == 0) != target[1]:
+            return False
+    return True

@@ -26,11 +26,9 @@ arithmetic on sizes is evaluated here with the floor algebra (``//`` is
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import operator
 import os
-import threading
 import traceback
 from typing import Optional
 
@@ -40,9 +38,10 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .decide import compact
-from .floors import floor_div, mod
 from .report import Shape
-from .rules.registry import Out, rule_for
+from .frontends import (FX_LOCK, _SIZE_FNS, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
+                        qualify)
+from .rules.registry import rule_for
 from .symbols import ShapeError
 
 __all__ = ["run_graph", "fx_graph", "GraphTracer"]
@@ -50,20 +49,15 @@ __all__ = ["run_graph", "fx_graph", "GraphTracer"]
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
-# torch.fx patches process-wide functions while it traces (nn.Module.__call__, getattr, wrapped
-# functions) and restores them afterwards; two traces at once in two threads restore each other's
-# patches, leaving fx's patcher installed, after which every model(x) raises NameError. One fx
-# trace at a time, then (re-entrant: a trace may start another in the same thread).
-_FX_LOCK = threading.RLock()
 
 
 class GraphTracer(fx.Tracer):
     """An fx tracer whose leaves are the modules symshape has a rule for, plus built-in torch.nn
     modules without one (so that their missing rule is reported by name, not traced into).
-    Tracing is serialised across threads (see ``_FX_LOCK``)."""
+    Tracing is serialised across threads (see ``FX_LOCK``)."""
 
     def trace(self, root, concrete_args=None):
-        with _FX_LOCK:
+        with FX_LOCK:
             return super().trace(root, concrete_args)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
@@ -108,7 +102,7 @@ def fx_graph(module: nn.Module, name: str = "") -> fx.Graph:
         inner = stack[-1] if stack and stack[-1][0] else None
         kind = (inner[1].__name__ if isinstance(inner[1], type) else str(inner[1]).rsplit(".", 1)[-1]) if inner \
             else type(module).__name__
-        what = f"the forward of layer {_qualify(name, inner[0])!r} ({kind}) inside it" if inner else "its forward"
+        what = f"the forward of layer {qualify(name, inner[0])!r} ({kind}) inside it" if inner else "its forward"
         frame = _user_frame(err.__traceback__)
         at = ""
         if frame is not None:
@@ -120,132 +114,6 @@ def fx_graph(module: nn.Module, name: str = "") -> fx.Graph:
             f"-> output shape), which makes it a leaf that is not traced into, or remove the Python control flow "
             f"on sizes from its forward"
         ) from None
-
-
-class _Opaque:
-    """A value the graph carries but symshape does not model (a dtype, a device)."""
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __repr__(self) -> str:
-        return f"<{self.what}>"
-
-
-def _is_symbolic(v) -> bool:
-    return isinstance(v, sympy.Basic) and not v.is_Number
-
-
-def _concrete(v):
-    if isinstance(v, sympy.Integer):
-        return int(v)
-    if isinstance(v, sympy.Float):
-        return float(v)
-    if isinstance(v, sympy.Rational):
-        return float(v)
-    if v is sympy.true:
-        return True
-    if v is sympy.false:
-        return False
-    return v
-
-
-def _any(value, pred) -> bool:
-    if pred(value):
-        return True
-    if isinstance(value, (list, tuple)) and not isinstance(value, Shape):
-        return any(_any(v, pred) for v in value)
-    if isinstance(value, dict):
-        return any(_any(v, pred) for v in value.values())
-    if isinstance(value, slice):
-        return any(_any(v, pred) for v in (value.start, value.stop, value.step))
-    return False
-
-
-def _tensors(value) -> list:
-    if isinstance(value, Shape):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _tensors(v)]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _tensors(v)]
-    return []
-
-
-_RELATIONS = {operator.eq: sympy.Eq, operator.ne: sympy.Ne, operator.lt: sympy.Lt, operator.le: sympy.Le,
-              operator.gt: sympy.Gt, operator.ge: sympy.Ge}
-
-
-def size_op(fn, args):
-    """Arithmetic on sizes: exact integer floor algebra for ``//`` and ``%``, sympy relations for
-    comparisons, sympy arithmetic otherwise; Python values when nothing is symbolic.
-
-    >>> from symshape.symbols import symbols
-    >>> H = symbols("H")
-    >>> size_op(operator.floordiv, (H - 1, 2)), size_op(operator.mod, (-H, 7)) == -H - 7*sympy.floor(-H/7)
-    (floor(H/2 - 1/2), True)
-    >>> size_op(operator.eq, (H, 224))
-    Eq(H, 224)
-    """
-    if not any(_is_symbolic(a) for a in args):
-        return fn(*[_concrete(a) for a in args])
-    a = [sympy.sympify(_concrete(v), strict=True) for v in args]
-    if fn in _RELATIONS:
-        return _RELATIONS[fn](a[0], a[1])
-    if fn in (operator.floordiv, operator.ifloordiv):
-        if a[1].is_Integer and a[1] > 0:
-            return floor_div(a[0], int(a[1]))
-        return sympy.floor(a[0] / a[1])
-    if fn in (operator.mod, operator.imod):
-        if a[1].is_Integer and a[1] > 0:
-            return mod(a[0], int(a[1]))
-        return sympy.Mod(a[0], a[1])
-    if fn in (operator.truediv, operator.itruediv):
-        return a[0] / a[1]
-    if fn in (operator.and_, operator.iand):
-        return sympy.And(*a)
-    if fn in (operator.or_, operator.ior):
-        return sympy.Or(*a)
-    if fn is operator.not_:
-        return sympy.Not(a[0])
-    return fn(*a)
-
-
-_SIZE_FNS = {getattr(operator, n) for n in (
-    "add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge",
-    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")}
-
-
-def _tensor_attr(x: Shape, attr: str):
-    if attr == "shape":
-        return tuple(x)
-    if attr == "ndim":
-        return len(x)
-    if attr in ("dtype", "device", "layout", "is_cuda", "requires_grad", "data"):
-        return x if attr == "data" else _Opaque(attr)
-    if attr == "T":
-        return Shape(tuple(reversed(x)))
-    raise ShapeError(f"the graph reads the tensor attribute {attr!r}, which symshape does not model")
-
-
-def _tensor_method_value(x: Shape, method: str, args):
-    """size(), dim(), numel(): values about a tensor, not new tensors. None when not one of them."""
-    if method == "size":
-        if args:
-            i = _concrete(args[0])
-            if not -len(x) <= i < len(x):
-                raise ShapeError(f"size({i}) is out of range for the {len(x)}-d tensor {x}")
-            return x[i]
-        return tuple(x)
-    if method in ("dim", "ndimension"):
-        return len(x)
-    if method in ("numel", "nelement"):
-        return sympy.Mul(*x)
-    return None
-
-
-def _qualify(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix and name else (prefix or name)
 
 
 def _op_name(node: fx.Node) -> str:
@@ -264,7 +132,7 @@ class _Names:
     def __call__(self, prefix: str, node: fx.Node) -> str:
         stack = node.meta.get("nn_module_stack") or {}
         owner = list(stack.values())[-1][0] if stack else ""
-        base = _qualify(_qualify(prefix, owner), _op_name(node).strip("_") or "op")
+        base = qualify(qualify(prefix, owner), _op_name(node).strip("_") or "op")
         n = self.counts.get(base, 0)
         self.counts[base] = n + 1
         return base if n == 0 else f"{base}_{n}"
@@ -282,8 +150,10 @@ def run_graph(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optio
     and domain conditions in *tracer* (a :class:`symshape.trace.Tracer`)."""
     try:
         graph = fx_graph(module, name)
-    except ShapeError as err:
-        raise tracer.fail(name, type(module).__name__, inputs, str(err)) from None
+    except ShapeError:  # Python control flow on sizes: run the forward itself on stand-ins
+        from .execute import run_forward
+
+        return run_forward(tracer, module, name, inputs, kwargs)
     return interpret(tracer, module, graph, name, inputs, kwargs or {})
 
 
@@ -317,7 +187,7 @@ def interpret(tracer, module, graph: fx.Graph, name: str, inputs: tuple, kwargs:
             env[node] = Shape(tuple(value.shape)) if isinstance(value, torch.Tensor) else value
         elif node.op == "call_module":
             sub = module.get_submodule(node.target)
-            env[node] = tracer.run_module(sub, _qualify(name, node.target), tuple(args), kw or None)
+            env[node] = tracer.run_module(sub, qualify(name, node.target), tuple(args), kw or None)
         else:  # call_function, call_method
             env[node] = _call(tracer, node, node.target, args, kw, name, names)
     raise ShapeError(f"the graph of {kind} has no output")
@@ -375,26 +245,7 @@ def _call(tracer, node, target, args, kw, prefix, names):
             f"@symshape.register({repr(target) if is_method else op_name}) (a function of the call's arguments, "
             f"tensors given as shapes, returning the output shape)"
         )
-    return tracer.apply(names(prefix, node), kind, _compacting(rule), None, tuple(args), kw, shown=tuple(tensors))
-
-
-def _compact_shape(value):
-    if isinstance(value, tuple) and all(isinstance(d, sympy.Expr) for d in value):
-        return tuple(compact(d) for d in value)
-    if isinstance(value, tuple):
-        return tuple(_compact_shape(v) for v in value)
-    return value
-
-
-def _compacting(rule):
-    """The rule with every output size passed through :func:`symshape.decide.compact`, so that sums
-    of floors from size arithmetic (padding to even sizes, strided slices) stay one floor."""
-    def run(*args, **kwargs):
-        out = rule(*args, **kwargs)
-        if isinstance(out, Out):
-            return dataclasses.replace(out, shape=_compact_shape(out.shape))
-        return _compact_shape(out)
-    return run
+    return tracer.apply(names(prefix, node), kind, compacting(rule), None, tuple(args), kw, shown=tuple(tensors))
 
 
 def _is_torch(fn) -> bool:

@@ -11,14 +11,11 @@ from typing import Iterable, Optional
 
 import sympy
 import torch.nn as nn
-import torch.nn.modules.module as _module
-from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.utils.spectral_norm import SpectralNorm
-from torch.nn.utils.weight_norm import WeightNorm
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
+from .frontends import global_hooks_refusal as _global_hooks, unsupported as _unsupported
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, Outputs, Report, Shape, as_output
 from .rules.common import fmt_shape, fmt_size
@@ -97,6 +94,11 @@ class Tracer:
 
             big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)
             if always_nonnegative(big - small):
+                return
+        if len(expr.free_symbols) == 1 and isinstance(expr, (sympy.Equality, sympy.Unequality)):
+            from .decide import implied_periodically  # e.g. a cat after a branch on the parity of a size
+
+            if implied_periodically(expr, [c.expr for c in self.domain]):
                 return
         if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve.solver import feasible  # the solver's core: relations on sizes, no report
@@ -241,41 +243,6 @@ def _chain(module: nn.Module) -> Optional[Iterable]:
     if isinstance(module, (nn.ModuleList, nn.ModuleDict)) and type(module).forward is nn.Module.forward:
         return list(module.named_children())  # a subclass with its own forward is traced as written
     return None
-
-
-#: forward pre-hooks that torch itself installs and that keep the shapes (they recompute a weight)
-_SHAPE_KEEPING_HOOKS = (WeightNorm, SpectralNorm)
-
-
-def _hook_names(hooks) -> str:
-    return ", ".join(getattr(h, "__qualname__", None) or type(h).__name__ for h in hooks)
-
-
-def _unsupported(module: nn.Module) -> Optional[str]:
-    """Why symshape cannot trace *module* as torch would run it, or None: forward hooks (which may
-    change what the module returns, and which a shape rule does not run) and lazy modules whose
-    parameters, and so whose shapes, are not known yet."""
-    if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
-        return ("its parameters are not materialized yet (a lazy module infers them from its first input); run one "
-                "forward pass on an example input first, e.g. model(torch.zeros(1, 3, 224, 224)), then trace the model")
-    pre = [h for h in module._forward_pre_hooks.values() if not isinstance(h, _SHAPE_KEEPING_HOOKS)]
-    post = list(module._forward_hooks.values())
-    if pre or post:
-        which = "forward pre-hooks" if pre and not post else "forward hooks"
-        return (f"it has {which} registered ({_hook_names(pre + post)}), which torch runs around its forward and "
-                "which may change its inputs or output; symshape does not run hooks: remove them (handle.remove()) "
-                "before tracing, or register a shape rule for a module that does what the hook does")
-    return None
-
-
-def _global_hooks() -> Optional[str]:
-    """Why tracing is refused while global forward hooks are registered, or None."""
-    hooks = list(_module._global_forward_pre_hooks.values()) + list(_module._global_forward_hooks.values())
-    if not hooks:
-        return None
-    return (f"global forward hooks are registered ({_hook_names(hooks)}; torch.nn.modules.module."
-            "register_module_forward_hook / register_module_forward_pre_hook), which torch runs around every module "
-            "and which may change inputs or outputs; symshape does not run hooks: remove them before tracing")
 
 
 def _symbols_in_order(shape) -> tuple:

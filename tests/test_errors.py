@@ -116,12 +116,20 @@ def test_error_text(case):
     assert message(fn) == text
 
 
-def test_module_without_rule_names_layer_and_shape():
-    """The suffix (what to do about a module whose forward is not a chain) may change as the
-    tracer learns graphs; the prefix names the layer, its type and the incoming shape."""
-    text = message(lambda: ss.trace(nn.Sequential(nn.ReLU(), MyBlock()), "1,3,H,W"))
-    assert text.startswith("layer '1' (MyBlock) got input (1, 3, H, W): ")
-    assert "MyBlock" in text[len("layer '1' (MyBlock) got input (1, 3, H, W): "):]
+def test_data_dependent_branch_names_layer_and_line():
+    """Branching on tensor values cannot be traced on shapes: the layer, its input and the line are named."""
+    import inspect
+
+    class DataBlock(nn.Module):
+        def forward(self, x):
+            if x.mean() > 0:
+                return x[:, :1]
+            return x
+
+    line = inspect.getsourcelines(DataBlock.forward)[1] + 1
+    text = message(lambda: ss.trace(nn.Sequential(nn.ReLU(), DataBlock()), "1,3,H,W"))
+    assert text == ("layer '1' (DataBlock) got input (1, 3, H, W): its forward uses the value of a tensor in a condition "
+                    f"(data-dependent control flow) at test_errors.py:{line}: `if x.mean() > 0:`")
 
 
 def test_violations_name_the_layer():

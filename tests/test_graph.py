@@ -256,23 +256,21 @@ class Branchy(nn.Module):
         return x
 
 
-def test_untraceable_forward_says_where_and_how():
+def test_control_flow_on_sizes_runs_the_forward_and_states_the_branch():
+    """fx cannot trace ``if x.size(2) > 8``; the forward runs on stand-ins instead, takes the branch
+    that holds at a typical size and keeps it as a domain condition naming the layer and line."""
     import inspect
 
     line = inspect.getsourcelines(Branchy.forward)[1] + 1
-    model = nn.Sequential(nn.Conv2d(3, 3, 1), Branchy())
-    with pytest.raises(ss.ShapeError) as err:
-        ss.trace(model, "1,3,H,W")
-    assert str(err.value) == (
-        "layer '1' (Branchy) got input (1, 3, H, W): torch.fx cannot trace its forward: symbolically traced "
-        "variables cannot be used as inputs to "
-        f"control flow; stopped in Branchy.forward at test_graph.py:{line}: `if x.size(2) > 8:`; register a shape "
-        "rule for Branchy with @symshape.register(Branchy) (a function (module, *input_shapes) -> output shape), "
-        "which makes it a leaf that is not traced into, or remove the Python control flow on sizes from its forward"
-    )
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 3, 1), Branchy()), "1,3,H,W")
+    assert rep.output_shape == (1, 3, 8, W)
+    assert [layer.name for layer in rep.layers] == ["0", "1.getitem"]
+    assert [str(c) for c in rep.domain if c.layer == "1"] == [
+        f"H > 8  [layer '1' (Branchy): the forward of '1' (Branchy) branches on it at test_graph.py:{line}]"]
+    assert Branchy()(torch.zeros(1, 3, 11, 5)).shape == rep.at(H=11, W=5).output_shape
 
 
-def test_untraceable_submodule_is_named():
+def test_control_flow_in_a_submodule_is_named():
     class Outer(nn.Module):
         def __init__(self):
             super().__init__()
@@ -281,9 +279,9 @@ def test_untraceable_submodule_is_named():
         def forward(self, x):
             return self.inner(x) + 1
 
-    with pytest.raises(ss.ShapeError, match=r"^the model \(Outer\) got input \(1, 3, H, W\): torch.fx cannot trace "
-                                            r"the forward of layer 'inner' \(Branchy\) inside it: "):
-        ss.trace(Outer(), "1,3,H,W")
+    rep = ss.trace(Outer(), "1,3,H,W")
+    assert [layer.name for layer in rep.layers] == ["inner.getitem", "add"]
+    assert [(c.layer, c.kind, str(c.expr)) for c in rep.domain if c.layer] == [("inner", "Branchy", "H > 8")]
 
 
 def test_registered_rule_makes_a_leaf():

@@ -51,6 +51,8 @@ def pool_size(size, k: int, s: int, p: int, d: int, ceil_mode: bool):
 
 def pool_window(k: int, s: int, p: int, d: int, ceil_mode: bool) -> Window:
     """The pool's :class:`Window`, after aten's check that the padding is at most k // 2."""
+    if p == 0 and not isinstance(k, int) and not getattr(k, "is_Integer", True):  # a kernel as large as the input
+        return Window(k, k if s is None else s, 0, d, bool(ceil_mode))
     if p > k // 2:
         raise ShapeError(f"padding {p} must be at most half the kernel size {k}"
                          f"{' (with dilation too)' if d > 1 else ''}: use padding <= {k // 2}")

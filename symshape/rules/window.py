@@ -78,6 +78,8 @@ class Window:
             if not isinstance(self.padding, int):
                 raise ShapeError("ceil mode needs an integer padding")
             shift = min(2 * self.padding - e + s - 1, self.padding - 1)
+        if not isinstance(s, int) and not getattr(s, "is_Integer", False):  # a kernel read from the input size
+            return sympy.floor(sympy.cancel((size + shift) / s)) + 1
         return floor_div(size + shift, s) + 1
 
     def covered(self, size, out=None):

@@ -1,0 +1,322 @@
+"""The executing front end: a module's real ``forward``, run in Python on stand-in tensors.
+
+torch.fx cannot trace Python control flow on sizes (``if h % 32 != 0: raise``,
+``math.ceil(x.shape[-1] / s)``, ``max(pad, 0)``, ``for i in range(x.shape[1])``). For such a
+module the tracer runs the forward itself, as written, with each tensor replaced by a
+:class:`Stand` that carries a symbolic :class:`~symshape.report.Shape`:
+
+* a ``TorchFunctionMode`` sends every torch function, ``Tensor`` method and operator to the rule
+  registered for it (the rules the graph front end uses, through :meth:`Tracer.apply`);
+* ``x.shape``, ``x.size()``, ``x.ndim`` give ints where a size is fixed and :class:`Size` objects
+  (sympy expressions with ``+ - * / // % **``, comparisons, ``math.ceil``/``floor``, ``max``/``min``)
+  where it is symbolic;
+* module calls are intercepted (``nn.Module.__call__`` is patched for the run, under the tracing
+  lock): a module with a rule is one layer with its qualified name, any other runs its forward here;
+* ``bool()`` of a size comparison (:class:`Cond`) gives its value where the domain collected so far
+  decides it; otherwise it takes a branch and adds the comparison taken as a domain condition.
+  The branch is the one that holds at a typical size (224), unless that branch makes the forward
+  raise: then the run is repeated with the other one, and the model's own error message becomes the
+  condition's reason (``if h % 32 != 0: raise RuntimeError(msg)`` gives ``Mod(H, 32) = 0`` with
+  *msg*). Only that branch is traced: the domain says so, the formulas hold inside it.
+
+Branching on tensor values (``if x.sum() > 0``) is refused with a ShapeError naming the module.
+
+>>> import math
+>>> import torch.nn as nn, torch.nn.functional as F
+>>> import symshape as ss
+>>> class Guarded(nn.Module):
+...     def forward(self, x):
+...         if x.shape[-1] % 8 != 0:
+...             raise ValueError("the width must be a multiple of 8")
+...         return F.avg_pool1d(x, x.shape[-1])
+>>> rep = ss.trace(Guarded(), "1,3,W")
+>>> rep.output_shape
+(1, 3, 1)
+>>> print(rep.domain[-1])  # doctest: +ELLIPSIS
+W ≡ 0 (mod 8)  [layer '' (Guarded): the width must be a multiple of 8 (the forward of the model (Guarded) raises otherwise, at <doctest...>:3)]
+"""
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import os
+import traceback
+from typing import Optional
+
+import sympy
+import torch
+import torch.nn as nn
+from torch.overrides import TorchFunctionMode
+
+from .decide import always_nonnegative
+from .floors import simplify_relation
+from .frontends import FX_LOCK, compacting, qualify, unsupported
+from .rules.registry import rule_for
+from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
+                       _shapes, _tensor_dunder, _unwrap, _wrap)
+from .symbols import ShapeError
+
+__all__ = ["run_forward", "Executor", "Stand", "Size", "Cond"]
+
+_MAX_RUNS = 32  # re-executions of one forward while looking for a branch that does not raise
+_MAX_PROBES = 8  # other branches tried for the model's own error message
+
+
+class _Probe(BaseException):
+    """Ends a probe run: the other branch reached an op without raising."""
+
+
+@dataclasses.dataclass
+class _Choice:
+    rel: object
+    value: bool
+    flipped: bool  # the other value was tried and made the forward raise
+    reason: Optional[str]
+    index: Optional[int] = None  # where its condition is in tracer.domain
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, executor):
+        super().__init__()
+        self.executor = executor
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return self.executor.torch_call(func, args, kwargs or {})
+
+
+def _module_call(module, *args, **kwargs):
+    ex = getattr(_STATE, "executor", None)
+    if ex is None:
+        return _ORIGINAL_CALL(module, *args, **kwargs)
+    return ex.module_call(module, args, kwargs)
+
+
+_ORIGINAL_CALL = nn.Module.__call__
+
+
+class Executor:
+    """Runs one module's forward on stand-ins, recording layers and conditions in *tracer*."""
+
+    def __init__(self, tracer, module: nn.Module, name: str):
+        self.tracer, self.root, self.root_name = tracer, module, name
+        self.names = {}
+        for sub, child in module.named_modules(remove_duplicate=False):
+            self.names.setdefault(id(child), qualify(name, sub))
+        self.stack: list = []
+        self.choices: list = []
+        self.forced: list = []
+        self.counts: dict = {}
+        self.probe: Optional[int] = None
+        self.armed = False
+
+    # -- operations -------------------------------------------------------------------------
+    def _layer_name(self, op: str) -> str:
+        base = qualify(self.stack[-1][0], op.strip("_") or "op")
+        n = self.counts.get(base, 0)
+        self.counts[base] = n + 1
+        return base if n == 0 else f"{base}_{n}"
+
+    def call(self, target, args, kwargs, method=False):
+        """Apply the rule for *target* (a function, or a method name when *method*)."""
+        if method and target in ("size", "dim", "numel"):
+            return getattr(args[0], target)(*args[1:])
+        uargs, ukw = _unwrap(tuple(args)), _unwrap(dict(kwargs))
+        op = target if method else (getattr(target, "__name__", None) or str(target).rsplit(".", 1)[-1])
+        kind = f"Tensor.{target}" if method else op
+        rule = rule_for(target)
+        tensors = tuple(_shapes([uargs, ukw]))
+        if rule is None:
+            name, owner_kind, inputs = self.stack[-1]
+            raise self.tracer.fail(name, owner_kind, inputs,
+                                   f"its forward calls {kind} (at {_at()}) on {', '.join(map(str, tensors)) or 'sizes'}, "
+                                   f"which has no shape rule; register one with @symshape.register("
+                                   f"{repr(target) if method else op}) (a function of the call's arguments, tensors "
+                                   f"given as shapes, returning the output shape)")
+        if self.armed:
+            raise _Probe
+        out = self.tracer.apply(self._layer_name(op), kind, compacting(rule), None, uargs, ukw, shown=tensors)
+        return _wrap(out)
+
+    def torch_call(self, func, args, kwargs):
+        """A torch function, Tensor method or attribute reached through the mode or a stand-in."""
+        if func is torch._assert and args and isinstance(args[0], Cond):
+            message = args[1] if len(args) > 1 else kwargs.get("message", "")
+            name, kind, inputs = self.stack[-1]
+            self.tracer.require(name, kind, inputs, args[0].rel, f"{message} (asserted at {_at()})")
+            return None
+        if not _has_symbolic((args, kwargs)):
+            return func(*args, **kwargs)  # fixed tensors (buffers, constants): torch itself
+        name = getattr(func, "__name__", "")
+        if name == "__get__":
+            attr = getattr(getattr(func, "__self__", None), "__name__", "")
+            return getattr(args[0], attr)
+        if name and getattr(torch.Tensor, name, None) is func:
+            if name.startswith("__") and name.endswith("__"):
+                fn, swap = _tensor_dunder(name)
+                if fn is not None:
+                    return self.call(fn, (args[1], args[0]) if swap else args, kwargs)
+            return self.call(name, args, kwargs, method=True)
+        return self.call(func, args, kwargs)
+
+    def module_call(self, module: nn.Module, args, kwargs):
+        name = self.names.get(id(module)) or qualify(self.stack[-1][0] if self.stack else "", type(module).__name__)
+        if rule_for(module) is not None:
+            if self.armed:
+                raise _Probe
+            return _wrap(self.tracer.run_module(module, name, _unwrap(tuple(args)), _unwrap(dict(kwargs)) or None))
+        return self.run_forward_of(module, name, args, kwargs)
+
+    def run_forward_of(self, module, name, args, kwargs):
+
+        kind = type(module).__name__
+        refusal = unsupported(module)
+        if refusal:
+            raise self.tracer.fail(name, kind, _unwrap(tuple(args)), refusal)
+        self.stack.append((name, kind, tuple(_shapes(_unwrap(tuple(args))))))
+        try:
+            return module.forward(*args, **kwargs)
+        finally:
+            self.stack.pop()
+
+    # -- control flow -----------------------------------------------------------------------
+    def decide(self, rel) -> bool:
+        """The value of a size comparison: decided by the domain, else a branch taken (see the module's doc)."""
+        tracer = self.tracer
+        rel = simplify_relation(tracer.simplify(rel))
+        if rel is sympy.true or rel is sympy.false:
+            return bool(rel)
+        negation = simplify_relation(sympy.Not(rel))
+        if rel in tracer._seen or negation is sympy.false:
+            return True
+        if negation in tracer._seen or negation is sympy.true:
+            return False
+        known = _implied(rel, tracer)
+        if known is not None:
+            return known
+        k = len(self.choices)
+        if k < len(self.forced):
+            value, flipped, reason = self.forced[k]
+        else:
+            value, flipped, reason = _typical(rel), False, None
+        name, kind, inputs = self.stack[-1]
+        who = f"the forward of {name!r} ({kind})" if name else f"the forward of the model ({kind})"
+        why = f"{reason} ({who} raises otherwise, at {_at()})" if reason else f"{who} branches on it at {_at()}"
+        before = len(tracer.domain)
+        tracer.require(name, kind, inputs, rel if value else negation, why)
+        self.choices.append(_Choice(rel, value, flipped, reason, before if len(tracer.domain) > before else None))
+        if self.probe == k:
+            self.armed = True
+        return value
+
+    # -- running ------------------------------------------------------------------------------
+    def _state(self):
+        t = self.tracer
+        return list(t.layers), list(t.domain), set(t._seen)
+
+    def _restore(self, state):
+        t = self.tracer
+        t.layers[:], t.domain[:], t._seen = list(state[0]), list(state[1]), set(state[2])
+        t._lows = (-1, {})
+
+    def _once(self, inputs, kwargs, forced, probe=None):
+        self.forced, self.choices, self.counts, self.stack = forced, [], {}, []
+        self.probe, self.armed = probe, False
+        with FX_LOCK:
+            saved = (nn.Module.__call__, builtins.max, builtins.min, getattr(_STATE, "executor", None))
+            nn.Module.__call__, builtins.max, builtins.min, _STATE.executor = _module_call, _SYM_MAX, _SYM_MIN, self
+            try:
+                with _Mode(self):
+                    out = self.run_forward_of(self.root, self.root_name, _wrap(tuple(inputs)), _wrap(dict(kwargs)))
+            finally:
+                nn.Module.__call__, builtins.max, builtins.min, _STATE.executor = saved
+        return _unwrap(out)
+
+    def run(self, inputs, kwargs):
+        start = self._state()
+        forced, first = [], None
+        for _ in range(_MAX_RUNS):
+            self._restore(start)
+            try:
+                out = self._once(inputs, kwargs, forced)
+                break
+            except ShapeError:
+                raise
+            except Exception as err:  # the model's own raise (or an op torch would refuse): try the other branch
+                first = first or err
+                j = next((i for i in reversed(range(len(self.choices))) if not self.choices[i].flipped), None)
+                if j is None:
+                    raise self._failure(first) from None
+                message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                forced = [(c.value, c.flipped, c.reason) for c in self.choices[:j]] + \
+                         [(not self.choices[j].value, True, message)]
+        else:
+            raise self._failure(first) from None
+        self._explain(inputs, kwargs, start)
+        return out
+
+    def _explain(self, inputs, kwargs, start):
+        """For branches taken by default, run the other one up to its next op: if it raises, the
+        model's message becomes the reason of the condition."""
+        final, choices = self._state(), list(self.choices)
+        messages = {}
+        for j, c in enumerate(choices[:_MAX_PROBES]):
+            if c.flipped or c.index is None:
+                continue
+            forced = [(d.value, d.flipped, d.reason) for d in choices[:j]] + [(not c.value, True, None)]
+            self._restore(start)
+            try:
+                self._once(inputs, kwargs, forced, probe=j)
+            except (_Probe, ShapeError):
+                pass
+            except Exception as err:
+                text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                messages[j] = text
+            finally:
+                self._restore(final)
+        for j, text in messages.items():
+            cond = self.tracer.domain[choices[j].index]
+            who = f"the forward of {cond.layer!r} ({cond.kind})" if cond.layer else f"the forward of the model ({cond.kind})"
+            at = cond.reason.rsplit(" at ", 1)[-1]
+            self.tracer.domain[choices[j].index] = dataclasses.replace(cond, reason=f"{text} ({who} raises otherwise, at {at})")
+        self.choices = choices
+
+    def _failure(self, err) -> ShapeError:
+        frames = [f for f in traceback.extract_tb(err.__traceback__)
+                  if not os.path.abspath(f.filename).startswith((_HERE, _TORCH))]
+        at = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}: `{frames[-1].line}`" if frames else ""
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return self.tracer.fail(self.root_name, type(self.root).__name__, (),
+                                f"running its forward on symbolic sizes raised {type(err).__name__}{at}: {text}; on "
+                                f"every branch of the size conditions tried")
+
+
+def _implied(rel, tracer) -> Optional[bool]:
+    """Whether the domain's lower bounds decide an inequality, else None."""
+    from .monotone import implied_by_bounds
+
+    if not isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.LessThan, sympy.StrictLessThan)):
+        return None
+    big, small = (rel.lhs, rel.rhs) if isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan)) else (rel.rhs, rel.lhs)
+    strict = isinstance(rel, (sympy.StrictGreaterThan, sympy.StrictLessThan))
+    up = big - small - (1 if strict else 0)  # >= 0 where rel holds
+    down = small - big - (0 if strict else 1)  # >= 0 where it fails
+    lows = tracer.lows()
+    for diff, value in ((up, True), (down, False)):
+        if diff.is_number:
+            if diff >= 0:
+                return value
+            continue
+        if always_nonnegative(diff) or implied_by_bounds(sympy.Ge(diff, 0), lows):
+            return value
+    return None
+
+
+def _typical(rel) -> bool:
+    value = rel.subs({s: _TYPICAL for s in rel.free_symbols})
+    return bool(value) if value in (sympy.true, sympy.false) else True
+
+
+def run_forward(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
+    """Run *module*'s forward on stand-ins for *inputs* (shapes), recording its layers and
+    conditions in *tracer*; returns its output shape(s)."""
+    return Executor(tracer, module, name).run(inputs, kwargs or {})
