@@ -26,6 +26,8 @@ from . import render as _render  # noqa: F401  (attaches print(rep), rep.to_late
 from .report import Condition, Layer, Report, Shape
 from . import receptive as _receptive  # noqa: F401  (attaches rep.receptive_field())
 from .receptive import ReceptiveField
+from . import memory as _memory  # noqa: F401  (attaches rep.memory())
+from .memory import Memory
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
 from .trace import trace
@@ -37,5 +39,5 @@ __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
     "check", "CheckResult",
-    "solve", "SolutionSet", "zoo", "ReceptiveField",
+    "solve", "SolutionSet", "zoo", "ReceptiveField", "Memory",
 ]
