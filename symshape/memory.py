@@ -185,12 +185,18 @@ def _output(ctx):
 @saved_rule("gelu", "silu", "hardswish", "hardsigmoid", "mish", "relu6", "hardtanh", "softplus", "leakyrelu",
             "leaky_relu", "elu", "selu", "celu", "avgpool1d", "avgpool2d", "avgpool3d", "avg_pool2d")
 def _in_only(ctx):
-    """Activations whose derivative needs the input, and average pooling, save their input."""
+    """Activations whose derivative needs the input, and average pooling, save their input. In
+    place, leaky ReLU and the ELUs save their result; ReLU6, hardtanh, SiLU, hardswish,
+    hardsigmoid and Mish a copy of their input taken before it is overwritten."""
     if not ctx.any_grad:
         return []
-    if _inplace(ctx.layer) and _kind(ctx.layer) in ("leakyrelu", "leaky_relu", "elu", "selu", "celu", "relu6",
-                                                    "hardtanh"):
-        return [ctx.output()]
+    if _inplace(ctx.layer):
+        if _kind(ctx.layer) in ("leakyrelu", "leaky_relu", "elu", "selu", "celu"):
+            return [ctx.output()]  # their backward reads the result
+        if _kind(ctx.layer).startswith("avg"):
+            return [ctx.input(0)]
+        # the others need the input, which the op overwrites: autograd saves a copy of it first
+        return [ctx.new(ctx.layer.in_shape.numel, ctx.itemsize)]
     return [ctx.input(0)]
 
 
@@ -353,11 +359,12 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
         for s in ins:
             if s is not None:
                 last_use[s] = max(k, last_use.get(s, k))
+        rule = SAVED.get(kind)
+        if rule is None:
+            raise ShapeError(f"layer {layer.name!r} ({layer.kind}): symshape has no memory rule for it (the tensors "
+                             f"it saves for backward and allocates, measured in torch); register one with "
+                             f"symshape.memory.saved_rule({kind!r})")
         if training:
-            rule = SAVED.get(kind)
-            if rule is None:
-                raise ShapeError(f"layer {layer.name!r} ({layer.kind}): no rule for the tensors it saves for backward; "
-                                 f"register one with symshape.memory.saved_rule({kind!r})")
             ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training)
             mine = []
             for item in rule(ctx):

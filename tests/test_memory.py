@@ -44,7 +44,7 @@ class _Live(TorchDispatchMode):
 
     def __init__(self, excluded, x):
         super().__init__()
-        self.excluded, self.refs, self.peak = excluded, [weakref.ref(x)], 0
+        self.excluded, self.refs, self.peak = excluded, [weakref.ref(x)], x.untyped_storage().nbytes()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -188,3 +188,77 @@ def test_inference_peak_matches_live_tensors(seed):
         got = sympy.sympify(mem.activations).subs({s: sizes[s.name] for s in rep.symbols})
         COUNT["inference"] += 1
         assert got == want, (seed, (n, h, w), model)
+
+
+# ------------------------------------------------------------------ one rule at a time
+
+class _Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def _after_conv(m, c=4):
+    """*m* fed by a conv (an input that needs grad) and alone (the model's input, without grad)."""
+    return [nn.Sequential(nn.Conv2d(c, c, 1), m), nn.Sequential(m)]
+
+
+ONE_OP = {
+    "conv": lambda: nn.Conv2d(4, 6, 3, stride=2),
+    "conv_transpose": lambda: nn.ConvTranspose2d(4, 3, 3, stride=2),
+    "batchnorm": lambda: nn.BatchNorm2d(4),
+    "instancenorm": lambda: nn.InstanceNorm2d(4),
+    "groupnorm": lambda: nn.GroupNorm(2, 4),
+    "layernorm": lambda: nn.LayerNorm(7),
+    "relu": lambda: nn.ReLU(), "relu_": lambda: nn.ReLU(inplace=True),
+    "sigmoid": lambda: nn.Sigmoid(), "tanh": lambda: nn.Tanh(),
+    "softmax": lambda: nn.Softmax(dim=1), "log_softmax": lambda: nn.LogSoftmax(dim=1),
+    "gelu": lambda: nn.GELU(), "silu": lambda: nn.SiLU(), "silu_": lambda: nn.SiLU(inplace=True),
+    "hardswish": lambda: nn.Hardswish(), "hardswish_": lambda: nn.Hardswish(inplace=True),
+    "hardsigmoid": lambda: nn.Hardsigmoid(), "mish": lambda: nn.Mish(), "mish_": lambda: nn.Mish(inplace=True),
+    "relu6": lambda: nn.ReLU6(), "relu6_": lambda: nn.ReLU6(inplace=True),
+    "leakyrelu": lambda: nn.LeakyReLU(0.1), "leakyrelu_": lambda: nn.LeakyReLU(0.1, inplace=True),
+    "elu": lambda: nn.ELU(), "elu_": lambda: nn.ELU(inplace=True), "selu": lambda: nn.SELU(),
+    "celu_": lambda: nn.CELU(inplace=True), "softplus": lambda: nn.Softplus(),
+    "maxpool": lambda: nn.MaxPool2d(2), "maxpool_ceil": lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+    "adaptivemaxpool": lambda: nn.AdaptiveMaxPool2d(2), "avgpool": lambda: nn.AvgPool2d(3, 2),
+    "adaptiveavgpool1": lambda: nn.AdaptiveAvgPool2d(1), "adaptiveavgpool3": lambda: nn.AdaptiveAvgPool2d(3),
+    "dropout": lambda: nn.Dropout(0.5), "dropout_": lambda: nn.Dropout(0.5, inplace=True),
+    "dropout0": lambda: nn.Dropout(0.0), "dropout2d": lambda: nn.Dropout2d(0.2),
+    "linear": lambda: nn.Sequential(nn.Flatten(2), nn.Linear(35, 5)),
+    "flatten_linear": lambda: nn.Sequential(nn.Flatten(), nn.Linear(140, 5)),
+    "upsample": lambda: nn.Upsample(scale_factor=2), "pad": lambda: nn.ZeroPad2d(1),
+    "permute_reshape": lambda: _Fn(lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)),
+    "add_mul": lambda: _Fn(lambda x: (x + 1) * x),
+    "matmul": lambda: _Fn(lambda x: x @ x.transpose(2, 3)),
+    "cat_chunk": lambda: _Fn(lambda x: torch.cat(x.chunk(2, 1)[::-1], 1)),
+    "mean": lambda: _Fn(lambda x: x.mean((2, 3))),
+    "relu_method": lambda: _Fn(lambda x: F.relu(x * 2, inplace=True)),
+}
+
+
+@pytest.mark.parametrize("op", ONE_OP)
+def test_one_op_matches_torch(op):
+    """Each rule, after a conv and as the first op, training and inference, at two sizes."""
+    for model in _after_conv(ONE_OP[op]()):
+        rep_t = ss.trace(model.train(), "N,4,H,W")
+        rep_e = ss.trace(model.eval(), "N,4,H,W")
+        for n, h, w in [(2, 5, 7), (3, 5, 7)]:
+            values = {s: {"N": n, "H": h, "W": w}[s.name] for s in rep_t.symbols}
+            x = torch.randn(n, 4, h, w)
+            assert sympy.sympify(rep_t.memory(training=True).activations).subs(values) == saved_bytes(model.train(), x)
+            assert sympy.sympify(rep_e.memory().activations).subs(values) == inference_peak(model.eval(), x)
+
+
+def test_every_saved_rule_is_exercised():
+    """Every rule function of the registry is reached by ONE_OP."""
+    from symshape import memory as mem
+
+    reached = set()
+    for op, factory in ONE_OP.items():
+        for layer in ss.trace(nn.Sequential(factory()), "N,4,H,W").layers:
+            reached.add(SAVED.get(mem._kind(layer)))
+    assert set(SAVED.values()) - reached == set()
