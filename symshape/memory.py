@@ -14,8 +14,9 @@ intermediate is freed right after its last consumer (as ``torch.fx`` generated c
 longer). The model's input is live throughout (the caller holds it), and the outputs to the end.
 At each layer that allocates, the live bytes are a candidate; the peak is the largest candidate.
 Where the sizes are symbolic, a candidate is dropped when another one is at least as large for
-every size (``decide.always_nonnegative`` of their difference); the candidates that remain (none
-decided larger than the others) are kept in an unevaluated ``sympy.Max``.
+every size at or above the domain's lower bounds (their difference, with common positive factors
+taken out, decided by ``decide.always_nonnegative``); the candidates that remain (none decided
+larger than the others) are kept in an unevaluated ``sympy.Max``, exact but not minimal.
 
 **Training** (``training=True``, modules in training mode, every parameter trainable, the input
 without grad): the bytes of the tensors that autograd saves for backward, as PyTorch saves them
@@ -39,7 +40,7 @@ from .printing import fmt
 from .report import Outputs, Report, plain, report_method, shapes_of
 from .symbols import ShapeError
 
-__all__ = ["Memory", "memory", "SAVED", "saved_rule"]
+__all__ = ["Memory", "memory", "SAVED", "saved_rule", "parse_bytes"]
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
@@ -292,12 +293,13 @@ def _allocates(layer, kind, training) -> bool:
     return True
 
 
-def _nonnegative(expr) -> bool:
-    """Whether *expr* >= 0 for every positive integer size: sympy's assumptions, a product of
-    factors each decided non-negative, or ``decide.always_nonnegative`` (sums of one-size terms)."""
+def _nonnegative(expr, shift=None) -> bool:
+    """Whether *expr* >= 0 for every size at or above the domain's lower bounds (*shift* maps each
+    size X to X + low - 1): sympy's assumptions, a product of factors each decided non-negative,
+    or ``decide.always_nonnegative`` (sums of one-size floor-affine terms)."""
     from .decide import always_nonnegative
 
-    expr = sympy.factor_terms(sympy.expand(expr))
+    expr = sympy.factor_terms(sympy.expand(expr.xreplace(shift) if shift else expr))
     if expr.is_nonnegative:
         return True
     factors = sympy.Mul.make_args(expr)
@@ -305,8 +307,11 @@ def _nonnegative(expr) -> bool:
                for f in factors)
 
 
-def _simplify_max(cands):
-    always_nonnegative = _nonnegative
+def _simplify_max(cands, lows=None):
+    shift = {x: x + lo - 1 for x, lo in (lows or {}).items() if lo > 1}
+
+    def always_nonnegative(e):
+        return _nonnegative(e, shift)
 
     cands = [sympy.sympify(c) for c in cands]
     if all(c.is_Number for c in cands):
@@ -397,7 +402,9 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
                 continue
             live = [b for s, b in storage_bytes.items() if s <= k <= last_use.get(s, s)] + [extra]
             cands.append(sympy.factor(sympy.Add(*live)))
-        activations = plain(_simplify_max(cands or [storage_bytes[-1]]))
+        from .decide import lower_bounds
+
+        activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain)))
         grads = opt = sympy.Integer(0)
     return Memory(plain(params), plain(grads), plain(opt), activations, tuple(per_layer), dtype, training,
                   key if training else None)
@@ -427,3 +434,32 @@ def _output_layers(report) -> list:
 
 
 report_method(memory)
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """A size in bytes from text such as ``24GiB``, ``1.5 GB``, ``512MiB`` or ``1000000`` (decimal
+    units are powers of 1000, binary ones of 1024), read by hand.
+
+    >>> parse_bytes("24GiB"), parse_bytes("1.5 GB"), parse_bytes("4096")
+    (25769803776, 1500000000, 4096)
+    >>> parse_bytes("24 gigs")
+    Traceback (most recent call last):
+    ...
+    symshape.symbols.ShapeError: cannot read the memory size '24 gigs': write a number and a unit of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, such as 24GiB
+    """
+    from fractions import Fraction
+
+    t = str(text).strip()
+    k = len(t)
+    while k and not (t[k - 1].isdigit() or t[k - 1] == "."):
+        k -= 1
+    number, unit = t[:k].strip(), t[k:].strip().lower()
+    ok = (unit in _UNITS and 0 < len(number) <= 30 and number.count(".") <= 1
+          and number.replace(".", "").isdigit() and number.replace(".", "") != "")
+    if not ok:
+        raise ShapeError(f"cannot read the memory size {text!r}: write a number and a unit of B, KB, MB, GB, TB, "
+                         f"KiB, MiB, GiB, TiB, such as 24GiB")
+    return int(Fraction(number) * _UNITS[unit])

@@ -262,3 +262,79 @@ def test_every_saved_rule_is_exercised():
         for layer in ss.trace(nn.Sequential(factory()), "N,4,H,W").layers:
             reached.add(SAVED.get(mem._kind(layer)))
     assert set(SAVED.values()) - reached == set()
+
+
+# ------------------------------------------------------------------ solving budgets, the command line
+
+def test_largest_batch_in_24_gib_is_at_the_boundary_of_the_formula():
+    rep = ss.trace(ss.zoo.resnet50(), "N,3,224,224")
+    mem = rep.memory(training=True, optimizer="adam")
+    answer = rep.solve(mem.total <= 24 * 2**30)
+    N = rep.symbols[0]
+    assert str(answer) == "1 ≤ N ≤ 295"
+    assert mem.total.subs(N, 295) <= 24 * 2**30 < mem.total.subs(N, 296)
+    assert mem.params == mem.grads == 4 * rep.params and mem.optimizer == 8 * rep.params
+    assert str(mem).splitlines()[0] == "memory in bytes, float32, training (saved for backward):"
+
+
+def test_largest_resolution_at_a_fixed_batch():
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, stride=2), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(32, 10)).eval()
+    rep = ss.trace(model, "8,3,S,S")
+    mem = rep.memory(dtype=torch.float16)
+    answer = rep.solve(mem.total <= 2**24)
+    (S,) = rep.symbols
+    top = max(hi for box in answer.boxes for part in box for lo, hi, m, r in part.pieces)
+    assert mem.total.subs(S, top) <= 2**24 < mem.total.subs(S, top + 1)
+
+
+def test_parse_bytes_reads_units_and_refuses_the_rest():
+    from symshape.memory import parse_bytes
+
+    assert [parse_bytes(t) for t in ("24GiB", "16GB", "512 MiB", "1.5KiB", "7")] == [24 * 2**30, 16 * 10**9,
+                                                                                       512 * 2**20, 1536, 7]
+    for bad in ("", "GiB", "1e9", "2**30", "24 GiBs", "1.2.3GB", "-4GB"):
+        with pytest.raises(ss.ShapeError, match="cannot read the memory size"):
+            parse_bytes(bad)
+
+
+def test_optimizer_must_be_known():
+    rep = ss.trace(nn.Linear(3, 4), "N,3")
+    with pytest.raises(ss.ShapeError, match=r"optimizer must be None, 'sgd', 'adam' or 'adamw', got 'lion'"):
+        rep.memory(training=True, optimizer="lion")
+    assert rep.memory(training=True, optimizer="sgd").optimizer == 16 * 4
+
+
+def test_a_layer_without_a_memory_rule_is_named():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"^layer '1' \(LocalResponseNorm\): symshape has no memory rule"):
+        rep.memory(training=True)
+
+
+def _cli(capsys, *argv):
+    from symshape.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_solve_max_memory(capsys):
+    code, out, err = _cli(capsys, "solve", "resnet50", "--input", "N,3,224,224", "--max-memory", "24GiB",
+                          "--training", "--optimizer", "adam")
+    assert (code, out.splitlines()[0]) == (0, "1 ≤ N ≤ 295")
+    code, out, err = _cli(capsys, "solve", "resnet50", "--input", "N,3,224,224", "--max-memory", "24 gigs")
+    assert code == 2 and "cannot read the memory size '24 gigs'" in err
+    code, out, err = _cli(capsys, "solve", "resnet50", "--input", "N,3,224,224", "--training")
+    assert code == 2 and "--training and --optimizer go with --max-memory" in err
+
+
+def test_cli_summary_shows_memory_at_the_sizes(capsys):
+    code, out, err = _cli(capsys, "summary", "seed_case1", "--at", "H=32,W=32")
+    rep = ss.trace(ss.zoo.seed_case1(), "1,3,H,W")
+    at = {s: 32 for s in rep.symbols}
+    peak = sympy.sympify(rep.memory().activations).xreplace(at)
+    assert out.splitlines()[-1] == (f"memory (float32 bytes): parameters {4 * rep.params:,}, inference peak of "
+                                    f"activations {int(peak):,}, saved for backward in training "
+                                    f"{int(sympy.sympify(rep.memory(training=True).activations).xreplace(at)):,}")
