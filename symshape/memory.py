@@ -125,9 +125,9 @@ class _Ctx:
     """What a saved-tensor rule sees: the layer, its input storages, whether each input needs grad,
     its output storage and the element size."""
 
-    def __init__(self, layer, in_storages, in_grad, out_storage, itemsize, training):
+    def __init__(self, layer, in_storages, in_grad, out_storage, itemsize, training, copies=None):
         self.layer, self.ins, self.in_grad, self.out = layer, in_storages, in_grad, out_storage
-        self.itemsize, self.training = itemsize, training
+        self.itemsize, self.training, self.copies = itemsize, training, copies or {}
 
     @property
     def any_grad(self) -> bool:
@@ -143,8 +143,9 @@ class _Ctx:
         return ("new", sympy.sympify(numel) * itemsize)
 
     def stats(self, count):
-        """Per-row statistics of a norm (mean and inverse std), float32 as torch keeps them."""
-        return self.new(2 * sympy.sympify(count), 4)
+        """Per-row statistics of a norm (mean and inverse std), in the model's dtype (on CPU, for
+        a model whose parameters have that dtype)."""
+        return self.new(2 * sympy.sympify(count), self.itemsize)
 
 
 #: kind (lower case) -> rule(ctx) returning the saved items: ("storage", id) or ("new", bytes).
@@ -273,14 +274,38 @@ def _dropout(ctx):
 
 @saved_rule("mul", "matmul", "bmm", "mm", "mul_")
 def _product(ctx):
-    """A product saves each operand whose partner needs grad (a grad of a needs b, and back)."""
+    """A product saves each operand whose partner needs grad (a grad of a needs b, and back); a
+    batched matmul (3 or more dims) saves a contiguous copy of an operand whose batch dims are
+    strided (permuted or transposed other than in its last two dims), which it makes to fold them."""
     out = []
     if len(ctx.ins) == 2:
-        if ctx.in_grad[0]:
-            out.append(ctx.input(1))
-        if ctx.in_grad[1]:
-            out.append(ctx.input(0))
+        for k, other in ((1, 0), (0, 1)):
+            if ctx.in_grad[other]:
+                copy = ctx.copies.get(k)
+                out.append(ctx.input(k) if copy is None else ctx.new(copy, ctx.itemsize))
     return [o for o in out if o is not None]
+
+
+@saved_rule("truediv", "div", "div_", "itruediv")
+def _division(ctx):
+    """Dividing by a number keeps nothing; by a tensor: the divisor (for the numerator's grad) and,
+    when the divisor needs grad, the numerator too."""
+    if len(ctx.ins) < 2:
+        return []
+    out = [ctx.input(1)] if ctx.in_grad[0] or ctx.in_grad[1] else []
+    return out + ([ctx.input(0)] if ctx.in_grad[1] else [])
+
+
+def _layout(layer, kind, layout):
+    """The layout of a view's output: True (contiguous), "t" (a contiguous tensor with its last two
+    dims swapped: a matmul reads it as it is) or False (strided batch dims: a matmul copies it)."""
+    if kind not in _STRIDED:
+        return layout if kind in VIEWS else True
+    x, y = layer.in_shape, layer.out_shape
+    if layout is True and kind in ("t", "transpose", "swapaxes", "swapdims") and isinstance(y, tuple) and (
+            len(x) == 2 or (tuple(x[:-2]) == tuple(y[:-2]) and x[-2] == y[-1] and x[-1] == y[-2] and x != y)):
+        return "t"
+    return False
 
 
 def _allocates(layer, kind, training) -> bool:
@@ -345,21 +370,25 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
     tensor = {-1: (-1, True)}
     grad = {-1: False}
     last_use = {-1: len(layers)}  # the caller holds the input
-    per_layer, saved_seen, saved_total = [], set(), []
+    per_layer, saved_seen, saved_total, copies = [], set(), [], {}
     for k, layer in enumerate(layers):
         kind = _kind(layer)
         edges = layer.inputs or ((k - 1,) * len(layer.in_shapes))
         ins = [tensor.get(e, (None, True))[0] if e is not None else None for e in edges]
         in_grad = [grad.get(e, False) if e is not None else False for e in edges]
-        strided = bool(edges) and edges[0] is not None and not tensor.get(edges[0], (None, True))[1]
-        allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED and not strided)
+        layout = tensor.get(edges[0], (None, True))[1] if edges and edges[0] is not None else True
+        allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED and layout is True)
         if layer.out_shape is None:
             tensor[k] = (None, True)
         elif allocates or not ins or ins[0] is None:
             storage_bytes[k] = _numel(layer.out_shape) * itemsize
             tensor[k] = (k, True)
         else:
-            tensor[k] = (ins[0], not (kind in _STRIDED or (kind not in VIEWS and not tensor[edges[0]][1])))
+            tensor[k] = (ins[0], _layout(layer, kind, layout))
+        if kind == "matmul":
+            # torch folds the batch dims of an operand with 3 or more dims by reshape: a copy when they are strided
+            copies[k] = {j: layer.in_shapes[j].numel for j, e in enumerate(edges[:2])
+                         if e is not None and tensor.get(e, (None, True))[1] is False and len(layer.in_shapes[j]) >= 3}
         grad[k] = any(in_grad) or layer.params > 0
         for s in ins:
             if s is not None:
@@ -370,7 +399,7 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
                              f"it saves for backward and allocates, measured in torch); register one with "
                              f"symshape.memory.saved_rule({kind!r})")
         if training:
-            ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training)
+            ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training, copies.get(k))
             mine = []
             for item in rule(ctx):
                 if item is None:
@@ -397,7 +426,7 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
                 last_use[s] = len(layers)
         cands = []
         for k in range(len(layers)):
-            extra = _transient(layers[k])
+            extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
             if tensor[k][0] != k and extra == 0:
                 continue
             live = [b for s, b in storage_bytes.items() if s <= k <= last_use.get(s, s)] + [extra]
@@ -410,17 +439,20 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
                   key if training else None)
 
 
-def _transient(layer) -> sympy.Expr:
+def _transient(layer, itemsize, copies=()) -> sympy.Expr:
     """Bytes an op allocates beside its output in an inference forward and frees at once (they
-    count at its step only): the float32 mean and inverse std of instance, group and layer norm,
-    the int64 argmax indices of max pooling (kept even without grad)."""
+    count at its step only): the mean and inverse std of instance, group and layer norm, the int64
+    argmax indices of max pooling (kept even without grad), the contiguous copies a batched
+    matmul makes of strided operands (*copies*: their element counts)."""
     kind, x = _kind(layer), layer.in_shape
+    if copies:
+        return sympy.Add(*copies) * itemsize
     if kind.startswith("instancenorm"):
-        return 2 * x[0] * x[1] * 4
+        return 2 * x[0] * x[1] * itemsize
     if kind == "groupnorm":
-        return 2 * x[0] * layer.attrs["num_groups"] * 4
+        return 2 * x[0] * layer.attrs["num_groups"] * itemsize
     if kind == "layernorm":
-        return 2 * sympy.Mul(*x[:len(x) - len(layer.attrs["normalized_shape"])]) * 4
+        return 2 * sympy.Mul(*x[:len(x) - len(layer.attrs["normalized_shape"])]) * itemsize
     if kind.startswith(("maxpool", "adaptivemaxpool")):
         return _numel(layer.out_shape) * 8
     return sympy.Integer(0)

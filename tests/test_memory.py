@@ -236,6 +236,9 @@ ONE_OP = {
     "matmul": lambda: _Fn(lambda x: x @ x.transpose(2, 3)),
     "cat_chunk": lambda: _Fn(lambda x: torch.cat(x.chunk(2, 1)[::-1], 1)),
     "mean": lambda: _Fn(lambda x: x.mean((2, 3))),
+    "div": lambda: _Fn(lambda x: x / torch.sigmoid(x) / 2),
+    "matmul_strided": lambda: _Fn(lambda x: x.transpose(1, 2) @ x.transpose(1, 2).transpose(-2, -1)),
+    "matmul_last_two": lambda: _Fn(lambda x: x @ (x * 2).transpose(-2, -1)),
     "relu_method": lambda: _Fn(lambda x: F.relu(x * 2, inplace=True)),
 }
 
