@@ -341,3 +341,17 @@ def test_cli_summary_shows_memory_at_the_sizes(capsys):
     assert out.splitlines()[-1] == (f"memory (float32 bytes): parameters {4 * rep.params:,}, inference peak of "
                                     f"activations {int(peak):,}, saved for backward in training "
                                     f"{int(sympy.sympify(rep.memory(training=True).activations).xreplace(at)):,}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gpt_block_matches_torch(dtype):
+    """The zoo's GPT-2 block (the README's example) at a small width, training and inference."""
+    torch.manual_seed(0)
+    block = ss.zoo.gpt_block(dim=32, heads=4).to(dtype)
+    rep = ss.trace(block, "b,s,32")
+    train, infer = rep.memory(training=True, dtype=dtype), rep.memory(dtype=dtype)
+    for b, s in [(1, 5), (2, 8), (3, 13)]:
+        x = torch.randn(b, s, 32, dtype=dtype)
+        values = {sym: {"b": b, "s": s}[sym.name] for sym in rep.symbols}
+        assert sympy.sympify(train.activations).subs(values) == saved_bytes(block.train(), x)
+        assert sympy.sympify(infer.activations).subs(values) == inference_peak(block.eval(), x)
