@@ -40,7 +40,7 @@ from .printing import fmt
 from .report import Outputs, Report, plain, report_method, shapes_of
 from .symbols import ShapeError
 
-__all__ = ["Memory", "memory", "SAVED", "saved_rule", "parse_bytes"]
+__all__ = ["Memory", "memory", "layer_bytes", "SAVED", "saved_rule", "parse_bytes"]
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
@@ -349,6 +349,17 @@ def _simplify_max(cands, lows=None):
     return kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
 
 
+def layer_bytes(report: Report, dtype=torch.float32) -> Optional[list]:
+    """Per layer, ``(output bytes in inference, bytes saved for backward in training)`` in *dtype*,
+    without the peak (cheap: for tables and JSON); None when a layer has no memory rule."""
+    try:
+        inference = _walk(report, False, dtype, None, peak=False)
+        training = _walk(report, True, dtype, None, peak=False)
+    except ShapeError:
+        return None
+    return [(a[2], b[2]) for a, b in zip(inference.layers, training.layers)]
+
+
 def memory(report: Report, training: bool = False, dtype=torch.float32, optimizer: Optional[str] = None) -> Memory:
     """The memory of *report* in bytes (see the module docstring).
 
@@ -362,6 +373,11 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
     key = optimizer.lower() if isinstance(optimizer, str) else optimizer
     if key not in _OPTIMIZER_STATES:
         raise ShapeError(f"optimizer must be None, 'sgd', 'adam' or 'adamw', got {optimizer!r}")
+    return _walk(report, training, dtype, key)
+
+
+def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memory:
+    """The walk along the graph behind :func:`memory`; without *peak*, activations is 0 in inference."""
     itemsize = _itemsize(dtype)
     layers = report.layers
     embedding_input = any(_kind(l) == "embedding" and -1 in l.inputs for l in layers)
@@ -417,7 +433,7 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
             per_layer.append((layer.name, layer.kind, plain(storage_bytes[k]) if tensor[k][0] == k else 0))
     params = sympy.Integer(report.params * itemsize)
     if training:
-        activations = plain(sympy.factor(sympy.Add(*saved_total)))
+        activations = plain(sympy.factor(sympy.Add(*saved_total))) if peak else 0
         grads, opt = params, params * _OPTIMIZER_STATES[key]
     else:
         for out in _output_layers(report):
@@ -425,7 +441,7 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
             if s is not None:
                 last_use[s] = len(layers)
         cands = []
-        for k in range(len(layers)):
+        for k in range(len(layers) if peak else 0):
             extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
             if tensor[k][0] != k and extra == 0:
                 continue
@@ -433,7 +449,7 @@ def memory(report: Report, training: bool = False, dtype=torch.float32, optimize
             cands.append(sympy.factor(sympy.Add(*live)))
         from .decide import lower_bounds
 
-        activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain)))
+        activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain))) if peak else 0
         grads = opt = sympy.Integer(0)
     return Memory(plain(params), plain(grads), plain(opt), activations, tuple(per_layer), dtype, training,
                   key if training else None)

@@ -355,3 +355,18 @@ def test_gpt_block_matches_torch(dtype):
         values = {sym: {"b": b, "s": s}[sym.name] for sym in rep.symbols}
         assert sympy.sympify(train.activations).subs(values) == saved_bytes(block.train(), x)
         assert sympy.sympify(infer.activations).subs(values) == inference_peak(block.eval(), x)
+
+
+def test_json_has_a_memory_column_per_layer_and_reads_back():
+    import json
+
+    rep = ss.trace(ss.zoo.seed_case2(), "N,3,H,W")
+    data = json.loads(rep.to_json())
+    infer, train = rep.memory(), rep.memory(training=True)
+    for item, (name, _, out), (_, _, saved) in zip(data["layers"], infer.layers, train.layers):
+        assert item["name"] == name
+        assert item["memory"] == {"dtype": "float32", "output_bytes": str(out), "saved_bytes": str(saved)}
+    back = ss.Report.from_json(rep.to_json())
+    assert back.memory(training=True) == train and back.memory().activations == infer.activations
+    lrn = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
+    assert all("memory" not in item for item in json.loads(lrn.to_json())["layers"])
