@@ -370,3 +370,32 @@ def test_json_has_a_memory_column_per_layer_and_reads_back():
     assert back.memory(training=True) == train and back.memory().activations == infer.activations
     lrn = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
     assert all("memory" not in item for item in json.loads(lrn.to_json())["layers"])
+
+
+_HEAVY = {"alexnet", "vgg11", "vgg16", "plainnet50", "resnet50", "unet", "mobilenet_v2"}
+_NO_RULE = {"alexnet2012": "LocalResponseNorm", "vit_tiny": "MultiheadAttention"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n
+                                  for n in ss.zoo.MODELS if n not in _NO_RULE])
+def test_zoo_matches_torch(name):
+    """Each zoo model at batch 2 and its smallest square size, in training and in eval."""
+    entry = ss.zoo.MODELS[name]
+    c = int(entry.input.split(",")[1])
+    for training in (True, False):
+        torch.manual_seed(0)
+        model = entry.factory().train(training)
+        rep = ss.trace(model, f"N,{c},H,W")
+        h = next(h for h in range(1, 600) if not rep.violations(N=2, H=h, W=h))
+        values = {s: {"N": 2, "H": h, "W": h}[s.name] for s in rep.symbols}
+        x = torch.randn(2, c, h, h)
+        mem = rep.memory(training=training)
+        want = saved_bytes(model, x) if training else inference_peak(model, x)
+        assert sympy.sympify(mem.activations).subs(values) == want
+
+
+@pytest.mark.parametrize("name", _NO_RULE)
+def test_zoo_models_without_a_rule_are_refused(name):
+    rep = ss.trace(ss.zoo.MODELS[name].factory(), "N,3,H,W")
+    with pytest.raises(ss.ShapeError, match=rf"\({_NO_RULE[name]}\): symshape has no memory rule"):
+        rep.memory()
