@@ -26,7 +26,15 @@ saved by two ops counts once. An op none of whose inputs needs grad and without 
 nothing. Then ``total = params + grads + optimizer + activations``; ``grads`` = params;
 ``optimizer``: ``"sgd"`` (momentum, 1 × params), ``"adam"`` / ``"adamw"`` (2 × params) or None.
 On CUDA some ops save differently (dropout saves a bool mask there, a mask of the input's dtype
-on CPU; cuDNN's batch norm keeps a reserve); those are not modelled.
+on CPU; cuDNN's batch norm keeps a reserve); those are not modelled, nor is autocast (the
+statistics of a norm are counted in ``dtype``, as a model whose parameters have that dtype keeps
+them on CPU).
+
+Layouts: a view that permutes or transposes leaves a strided tensor, which a later reshape,
+flatten or contiguous copies, and which a batched matmul copies (and, in training, saves the
+copy of) unless only its last two dims are swapped. ``x += y`` in a forward is traced by
+torch.fx as ``x + y`` and counted so. Ops that allocate beside their output in inference (norm
+statistics, max-pool indices, matmul copies) add those bytes at their own step.
 """
 from __future__ import annotations
 
@@ -83,11 +91,19 @@ class Memory:
         raise KeyError(f"no layer named {name!r}")
 
     def at(self, **sizes) -> "Memory":
-        """The record with sizes substituted (a dict of names to ints)."""
-        values = {sympy.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}
+        """The record at the given sizes (names to ints; a size the formulas do not have is ignored).
+
+        >>> import torch.nn as nn, symshape as ss
+        >>> mem = ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "N,3,H,W").memory(training=True)
+        >>> mem.at(N=2, H=10, W=10).activations, mem.at(N=2).activations  # 12·N·H·W + 32·N·(H - 2)·(W - 2)
+        (6496, 88*H*W - 128*H - 128*W + 256)
+        """
+        exprs = [self.params, self.grads, self.optimizer, self.activations, *(b for _, _, b in self.layers)]
+        names = {x.name: x for e in exprs for x in sympy.sympify(e).free_symbols}
+        values = {names[k]: sympy.Integer(int(v)) for k, v in sizes.items() if k in names}
 
         def sub(e):
-            return plain(sympy.sympify(e).xreplace(values).doit()) if values else e
+            return plain(sympy.sympify(e).xreplace(values)) if values else e
 
         return Memory(sub(self.params), sub(self.grads), sub(self.optimizer), sub(self.activations),
                       tuple((n, k, sub(b)) for n, k, b in self.layers), self.dtype, self.training, self.optimizer_name)
