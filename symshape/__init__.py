@@ -27,6 +27,8 @@ from .report import Condition, Layer, Report, Shape
 from . import receptive as _receptive  # noqa: F401  (attaches rep.receptive_field())
 from .receptive import ReceptiveField
 from . import export as _export  # noqa: F401  (attaches rep.dynamic_shapes())
+from . import memory as _memory  # noqa: F401  (attaches rep.memory())
+from .memory import Memory
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
 from .trace import trace
@@ -38,5 +40,5 @@ __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
     "check", "CheckResult",
-    "solve", "SolutionSet", "zoo", "ReceptiveField",
+    "solve", "SolutionSet", "zoo", "ReceptiveField", "Memory",
 ]

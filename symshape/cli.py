@@ -11,7 +11,8 @@ prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo
 * ``check``: the formulas against torch at a spread of sizes;
 * ``rf``: the receptive field of a layer's units (``--layer NAME``, ``--at H=224,W=224``, ``--explain``);
 * ``solve``: the input sizes at which the model runs (``--exact``, ``--layer NAME --shape 7,7``,
-  ``--max-macs N``, ``--square`` narrow the question), and the minimal ones.
+  ``--max-macs N``, ``--max-memory 24GiB`` (``--training``, ``--optimizer adam``), ``--square`` narrow
+  the question), and the minimal ones.
 
 ``MODEL`` is a zoo name, ``MODULE:ATTR`` (the current directory is on the import path) or
 ``PATH.py:ATTR``. Exit codes, the same in every sub-command: 0 ok; 1 the answer is no (a check
@@ -237,6 +238,9 @@ def summary(args) -> int:
         if sizes:
             print()
             print(evaluate_at(report, sizes, args.model).summary(depth=args.depth))
+            line = memory_line(report, sizes)
+            if line:
+                print(line)
     elif args.format == "markdown":
         print(report.to_markdown(sizes or None))
     elif args.format == "latex":
@@ -244,6 +248,30 @@ def summary(args) -> int:
     else:
         print(evaluate_at(report, sizes, args.model).to_json() if args.at else report.to_json())  # formulas unless --at
     return 0
+
+
+def memory_line(report, sizes: dict) -> str:
+    """Memory at *sizes* when every size is given: float32 parameters, the inference peak and the
+    bytes a training step saves for backward (empty when a layer has no memory rule, or a size is missing)."""
+    from .memory import memory
+    from .printing import fmt
+
+    if any(s.name not in sizes for s in report.symbols):
+        return ""
+    try:
+        values = report.values(sizes)
+        inf, train = memory(report), memory(report, training=True)
+    except ShapeError:
+        return ""
+
+    def num(e):
+        import sympy
+
+        v = sympy.sympify(e).xreplace(values)
+        return f"{int(v):,}" if v.is_Integer else fmt(v)
+
+    return (f"memory (float32 bytes): parameters {num(inf.params)}, inference peak of activations "
+            f"{num(inf.activations)}, saved for backward in training {num(train.activations)}")
 
 
 def training_note(model: nn.Module, report) -> str:
@@ -376,6 +404,14 @@ def _solution_json(answer, minimal: list) -> str:
          _opt("--layer", help="with --shape: the layer (qualified name) whose output shape is asked for"),
          _opt("--shape", help="with --layer: its trailing output dims, such as 7,7 (_ for any size)"),
          _opt("--max-macs", type=int, help="only sizes at which the model takes at most this many MACs"),
+         _opt("--max-memory", help="only sizes at which the model fits in this memory, such as 24GiB or 16GB: "
+                                   "parameters and the peak of live activations, or with --training parameters, "
+                                   "gradients, optimizer state and the tensors saved for backward"),
+         _opt("--training", action="store_true", help="with --max-memory: the memory of a training step"),
+         _opt("--optimizer", choices=("sgd", "adam", "adamw"), help="with --max-memory --training: the optimizer "
+                                                                     "state (sgd: momentum, 1 × params; adam: 2 ×)"),
+         _opt("--memory-dtype", choices=("float32", "float16", "bfloat16", "float64"), default="float32",
+              help="with --max-memory: the dtype of parameters and activations (default: float32)"),
          _opt("--square", action="store_true",
               help="only square inputs: the two sizes other than the batch size N are equal"),
          _opt("--explain", action="store_true", help="print how the answer was found, and each layer's output "
@@ -397,6 +433,16 @@ def solve(args) -> int:
             raise ShapeError(err.args[0]) from None
     if args.max_macs is not None:
         conditions.append(report.macs <= args.max_macs)
+    if (args.training or args.optimizer) and args.max_memory is None:
+        raise ShapeError("--training and --optimizer go with --max-memory: e.g. --max-memory 24GiB --training")
+    if args.max_memory is not None:
+        import torch
+
+        from .memory import parse_bytes
+
+        budget = parse_bytes(args.max_memory)
+        mem = report.memory(training=args.training, dtype=getattr(torch, args.memory_dtype), optimizer=args.optimizer)
+        conditions.append(sympy.sympify(mem.total) <= budget)
     if args.square:
         spatial = [s for s in report.symbols if s.name != "N"]
         if len(spatial) != 2:

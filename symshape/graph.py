@@ -245,7 +245,16 @@ def _call(tracer, node, target, args, kw, prefix, names):
             f"@symshape.register({repr(target) if is_method else op_name}) (a function of the call's arguments, "
             f"tensors given as shapes, returning the output shape)"
         )
-    return tracer.apply(names(prefix, node), kind, compacting(rule), None, tuple(args), kw, shown=tuple(tensors))
+    inplace = kw.get("inplace") is True or target in _INPLACE_OPERATORS or str(
+        target if is_method else op_name).endswith("_") and not str(target).endswith("__")
+    return tracer.apply(names(prefix, node), kind, compacting(rule), None, tuple(args), kw,
+                        attrs={"inplace": True} if inplace else None, shown=tuple(tensors))
+
+
+#: Python's augmented assignments (``x += y``): they write into their left operand.
+_INPLACE_OPERATORS = {getattr(operator, n) for n in (
+    "iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "iand", "ior", "ixor", "ilshift", "irshift")}
+
 
 
 def _is_torch(fn) -> bool:

@@ -202,7 +202,8 @@ def _proves(diff, lows) -> bool:
 #: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
-                    "padding_mode", "start_dim", "end_dim", "transposed")
+                    "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
+                    "num_groups")
 
 
 def _plain(value):

@@ -451,6 +451,35 @@ def vit_b16(num_classes: int = 1000) -> nn.Module:
     return ViT(224, 16, 768, 12, 12, 3072, num_classes)
 
 
+class GPTBlock(nn.Module):
+    """A GPT-2 transformer block written out (Korthikanti et al. 2022, figure 2): pre-norm
+    self-attention with the heads as a batch dim (q·kᵀ/√d, softmax, dropout, ·v) and a 4·h MLP with
+    GELU, dropout after the attention probabilities, the attention output and the MLP; input (b, s, h)."""
+
+    def __init__(self, dim: int = 768, heads: int = 12, p: float = 0.1):
+        super().__init__()
+        self.heads = heads
+        self.ln_1, self.qkv, self.proj = nn.LayerNorm(dim), nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.attn_drop, self.resid_drop = nn.Dropout(p), nn.Dropout(p)
+        self.ln_2, self.fc, self.gelu = nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU()
+        self.fc_proj, self.mlp_drop = nn.Linear(4 * dim, dim), nn.Dropout(p)
+
+    def forward(self, x):
+        b, s, h = x.shape
+        d = h // self.heads
+        q, k, v = self.qkv(self.ln_1(x)).chunk(3, dim=-1)
+        q, k, v = (t.reshape(b, s, self.heads, d).transpose(1, 2) for t in (q, k, v))
+        att = self.attn_drop(torch.softmax(q @ k.transpose(-2, -1) / d ** 0.5, dim=-1))
+        x = x + self.resid_drop(self.proj((att @ v).transpose(1, 2).reshape(b, s, h)))
+        return x + self.mlp_drop(self.fc_proj(self.gelu(self.fc(self.ln_2(x)))))
+
+
+def gpt_block(dim: int = 768, heads: int = 12, p: float = 0.1) -> nn.Module:
+    """A GPT-2 block; see :class:`GPTBlock` (GPT-2 small: dim 768, 12 heads)."""
+    return GPTBlock(dim, heads, p)
+
+
+__all__ += ["gpt_block", "GPTBlock"]
 __all__ += ["alexnet2012", "resnet50", "mobilenet_v2", "unet", "unet_same", "vit_tiny", "vit_b16", "AlexNet2012",
             "ResNet", "Bottleneck", "MobileNetV2", "InvertedResidual", "UNet", "ViT", "EncoderBlock"]
 MODELS.update({

@@ -153,7 +153,10 @@ def test_cli_depth(capsys):
     rep = ss.trace(ss.zoo.seed_case2(), "1,3,H,W")
     assert (code, err) == (0, "")
     assert out.startswith(rep.summary(depth=1) + "\nnote: the model is in training mode")
-    assert out.endswith("\n\n" + rep.at(H=32, W=32).summary(depth=1) + "\n")
+    from symshape.cli import memory_line
+
+    assert out.endswith("\n\n" + rep.at(H=32, W=32).summary(depth=1) + "\n" + memory_line(rep, {"H": 32, "W": 32})
+                        + "\n")
     assert cli(capsys, "summary", "seed_case2", "--depth", "1", "--format", "json") == (2, "", (
         "symshape: error: --depth groups the text table; --format json has one row per layer: drop --depth or "
         "use --format text\n"))

@@ -178,8 +178,13 @@ def _field_out(fields):
 
 def to_dict(report: Report) -> dict:
     """The report as plain data in the ``symshape.report/1`` schema (a layer's ``receptive_field``
-    is derived data: size, stride and padding per spatial dim it keeps; read back, it is recomputed)."""
+    is derived data: size, stride and padding per spatial dim it keeps; so is its ``memory``: the
+    float32 bytes its output allocates in inference and that it saves for backward in training,
+    absent when a layer has no memory rule; read back, both are recomputed)."""
+    from ..memory import layer_bytes
+
     fields = receptive_fields(report)
+    mem = layer_bytes(report) or [None] * len(report.layers)
     return {
         "schema": SCHEMA,
         "model": report.model,
@@ -200,7 +205,9 @@ def to_dict(report: Report) -> dict:
             **({"windows": [_window_out(w) for w in layer.windows]} if layer.windows else {}),
             **({"inputs": list(layer.inputs)} if layer.inputs else {}),
             **_field_out(field),
-        } for layer, field in zip(report.layers, fields)],
+            **({"memory": {"dtype": "float32", "output_bytes": expr_text(m[0]), "saved_bytes": expr_text(m[1])}}
+               if m is not None else {}),
+        } for layer, field, m in zip(report.layers, fields, mem)],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "reason": c.reason} for c in report.domain],
     }
 

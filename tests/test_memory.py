@@ -1,0 +1,401 @@
+"""rep.memory() against torch: autograd's saved tensors (saved_tensors_hooks, unique storages,
+parameters and buffers excluded) in training, and the live tensors of the forward (a
+TorchDispatchMode over the torch.fx graph, which frees every value after its last use) in inference."""
+import random
+import weakref
+
+import pytest
+import sympy
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.autograd.graph import saved_tensors_hooks
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+import symshape as ss
+from symshape.memory import SAVED
+
+
+def _state_ptrs(model):
+    return {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+
+
+def saved_bytes(model, x) -> int:
+    """The bytes autograd saves for backward in one training forward: unique storages, the
+    model's parameters and buffers excluded."""
+    excluded, seen = _state_ptrs(model), {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in excluded:
+            seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    with saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+class _Live(TorchDispatchMode):
+    """The peak of the bytes of live storages after each op (the input and every op output
+    that is still referenced), parameters and buffers excluded."""
+
+    def __init__(self, excluded, x):
+        super().__init__()
+        self.excluded, self.refs, self.peak = excluded, [weakref.ref(x)], x.untyped_storage().nbytes()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.refs.extend(weakref.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        live = {}
+        for ref in self.refs:
+            t = ref()
+            if t is not None:
+                st = t.untyped_storage()
+                if st.data_ptr() not in self.excluded:
+                    live[st.data_ptr()] = st.nbytes()
+        self.peak = max(self.peak, sum(live.values()))
+        return out
+
+
+def inference_peak(model, x) -> int:
+    gm = torch.fx.symbolic_trace(model)
+    mode = _Live(_state_ptrs(model), x)
+    with torch.no_grad(), mode:
+        gm(x)
+    return mode.peak
+
+
+# ------------------------------------------------------------------ random networks
+
+def _act(rng):
+    return rng.choice([lambda: nn.ReLU(), lambda: nn.ReLU(inplace=True), lambda: nn.GELU(), lambda: nn.SiLU(),
+                       lambda: nn.Sigmoid(), lambda: nn.Tanh(), lambda: nn.Hardswish(), lambda: nn.LeakyReLU(0.1),
+                       lambda: nn.ReLU6(), lambda: nn.ELU()])()
+
+
+def _norm(rng, c):
+    return rng.choice([lambda: nn.BatchNorm2d(c), lambda: nn.GroupNorm(2 if c % 2 == 0 else 1, c), lambda: nn.InstanceNorm2d(c),
+                       lambda: nn.Identity()])()
+
+
+class Residual(nn.Module):
+    def __init__(self, rng, c):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), _norm(rng, c), _act(rng),
+                                  nn.Conv2d(c, c, 3, padding=1))
+        self.act = _act(rng)
+
+    def forward(self, x):
+        return self.act(self.body(x) + x)
+
+
+class Concat(nn.Module):
+    def __init__(self, rng, c):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 1)
+        self.b = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), _act(rng))
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], 1)
+
+
+class Gate(nn.Module):
+    """Squeeze-and-excitation: a product of the features with a per-channel sigmoid."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.fc = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
+
+
+def random_net(seed: int) -> nn.Module:
+    rng = random.Random(seed)
+    c = c0 = rng.choice([3, 4])
+    layers = []
+    for _ in range(rng.randint(2, 5)):
+        pick = rng.choice(["conv", "res", "cat", "pool", "drop", "gate"])
+        if pick == "conv":
+            out = rng.choice([4, 6, 8])
+            layers += [nn.Conv2d(c, out, rng.choice([1, 3]), padding=1, stride=rng.choice([1, 2])), _norm(rng, out),
+                       _act(rng)]
+            c = out
+        elif pick == "res":
+            layers.append(Residual(rng, c))
+        elif pick == "cat":
+            layers.append(Concat(rng, c))
+            c *= 2
+        elif pick == "pool":
+            layers.append(rng.choice([nn.MaxPool2d(2), nn.AvgPool2d(2), nn.MaxPool2d(3, 2, 1, ceil_mode=True)]))
+        elif pick == "drop":
+            layers.append(rng.choice([nn.Dropout(0.2), nn.Dropout2d(0.3), nn.Dropout(0.0)]))
+        else:
+            layers.append(Gate(c))
+    head = rng.choice([[nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 5)],
+                       [nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * c, 5)],
+                       [nn.Flatten(1)]])
+    net = nn.Sequential(*layers, *head)
+    net.in_channels = c0
+    return net
+
+
+SIZES = [(2, 8, 8), (3, 12, 10), (4, 16, 16)]
+SEEDS = range(40)
+COUNT = {"training": 0, "inference": 0}
+
+
+def _sizes(rep, n, h, w):
+    return {k: v for k, v in {"N": n, "H": h, "W": w}.items() if k in {s.name for s in rep.symbols}}
+
+
+def _fits(rep, sizes):
+    return not rep.violations(**sizes)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_training_saved_bytes_match_autograd(seed):
+    torch.manual_seed(seed)
+    model = random_net(seed).train()
+    c = model.in_channels
+    rep = ss.trace(model, f"N,{c},H,W")
+    mem = rep.memory(training=True)
+    for n, h, w in SIZES:
+        sizes = _sizes(rep, n, h, w)
+        if not _fits(rep, sizes):
+            continue
+        want = saved_bytes(model, torch.randn(n, c, h, w))
+        got = sympy.sympify(mem.activations).subs({s: sizes[s.name] for s in rep.symbols})
+        COUNT["training"] += 1
+        assert got == want, (seed, (n, h, w), model)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_inference_peak_matches_live_tensors(seed):
+    torch.manual_seed(seed)
+    model = random_net(seed).eval()
+    c = model.in_channels
+    rep = ss.trace(model, f"N,{c},H,W")
+    mem = rep.memory()
+    for n, h, w in SIZES:
+        sizes = _sizes(rep, n, h, w)
+        if not _fits(rep, sizes):
+            continue
+        want = inference_peak(model, torch.randn(n, c, h, w))
+        got = sympy.sympify(mem.activations).subs({s: sizes[s.name] for s in rep.symbols})
+        COUNT["inference"] += 1
+        assert got == want, (seed, (n, h, w), model)
+
+
+# ------------------------------------------------------------------ one rule at a time
+
+class _Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def _after_conv(m, c=4):
+    """*m* fed by a conv (an input that needs grad) and alone (the model's input, without grad)."""
+    return [nn.Sequential(nn.Conv2d(c, c, 1), m), nn.Sequential(m)]
+
+
+ONE_OP = {
+    "conv": lambda: nn.Conv2d(4, 6, 3, stride=2),
+    "conv_transpose": lambda: nn.ConvTranspose2d(4, 3, 3, stride=2),
+    "batchnorm": lambda: nn.BatchNorm2d(4),
+    "instancenorm": lambda: nn.InstanceNorm2d(4),
+    "groupnorm": lambda: nn.GroupNorm(2, 4),
+    "layernorm": lambda: nn.LayerNorm(7),
+    "relu": lambda: nn.ReLU(), "relu_": lambda: nn.ReLU(inplace=True),
+    "sigmoid": lambda: nn.Sigmoid(), "tanh": lambda: nn.Tanh(),
+    "softmax": lambda: nn.Softmax(dim=1), "log_softmax": lambda: nn.LogSoftmax(dim=1),
+    "gelu": lambda: nn.GELU(), "silu": lambda: nn.SiLU(), "silu_": lambda: nn.SiLU(inplace=True),
+    "hardswish": lambda: nn.Hardswish(), "hardswish_": lambda: nn.Hardswish(inplace=True),
+    "hardsigmoid": lambda: nn.Hardsigmoid(), "mish": lambda: nn.Mish(), "mish_": lambda: nn.Mish(inplace=True),
+    "relu6": lambda: nn.ReLU6(), "relu6_": lambda: nn.ReLU6(inplace=True),
+    "leakyrelu": lambda: nn.LeakyReLU(0.1), "leakyrelu_": lambda: nn.LeakyReLU(0.1, inplace=True),
+    "elu": lambda: nn.ELU(), "elu_": lambda: nn.ELU(inplace=True), "selu": lambda: nn.SELU(),
+    "celu_": lambda: nn.CELU(inplace=True), "softplus": lambda: nn.Softplus(),
+    "maxpool": lambda: nn.MaxPool2d(2), "maxpool_ceil": lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+    "adaptivemaxpool": lambda: nn.AdaptiveMaxPool2d(2), "avgpool": lambda: nn.AvgPool2d(3, 2),
+    "adaptiveavgpool1": lambda: nn.AdaptiveAvgPool2d(1), "adaptiveavgpool3": lambda: nn.AdaptiveAvgPool2d(3),
+    "dropout": lambda: nn.Dropout(0.5), "dropout_": lambda: nn.Dropout(0.5, inplace=True),
+    "dropout0": lambda: nn.Dropout(0.0), "dropout2d": lambda: nn.Dropout2d(0.2),
+    "linear": lambda: nn.Sequential(nn.Flatten(2), nn.Linear(35, 5)),
+    "flatten_linear": lambda: nn.Sequential(nn.Flatten(), nn.Linear(140, 5)),
+    "upsample": lambda: nn.Upsample(scale_factor=2), "pad": lambda: nn.ZeroPad2d(1),
+    "permute_reshape": lambda: _Fn(lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)),
+    "add_mul": lambda: _Fn(lambda x: (x + 1) * x),
+    "matmul": lambda: _Fn(lambda x: x @ x.transpose(2, 3)),
+    "cat_chunk": lambda: _Fn(lambda x: torch.cat(x.chunk(2, 1)[::-1], 1)),
+    "mean": lambda: _Fn(lambda x: x.mean((2, 3))),
+    "div": lambda: _Fn(lambda x: x / torch.sigmoid(x) / 2),
+    "matmul_strided": lambda: _Fn(lambda x: x.transpose(1, 2) @ x.transpose(1, 2).transpose(-2, -1)),
+    "matmul_last_two": lambda: _Fn(lambda x: x @ (x * 2).transpose(-2, -1)),
+    "relu_method": lambda: _Fn(lambda x: F.relu(x * 2, inplace=True)),
+}
+
+
+@pytest.mark.parametrize("op", ONE_OP)
+def test_one_op_matches_torch(op):
+    """Each rule, after a conv and as the first op, training and inference, at two sizes."""
+    for model in _after_conv(ONE_OP[op]()):
+        rep_t = ss.trace(model.train(), "N,4,H,W")
+        rep_e = ss.trace(model.eval(), "N,4,H,W")
+        for n, h, w in [(2, 5, 7), (3, 5, 7)]:
+            values = {s: {"N": n, "H": h, "W": w}[s.name] for s in rep_t.symbols}
+            x = torch.randn(n, 4, h, w)
+            assert sympy.sympify(rep_t.memory(training=True).activations).subs(values) == saved_bytes(model.train(), x)
+            assert sympy.sympify(rep_e.memory().activations).subs(values) == inference_peak(model.eval(), x)
+
+
+def test_every_saved_rule_is_exercised():
+    """Every rule function of the registry is reached by ONE_OP."""
+    from symshape import memory as mem
+
+    reached = set()
+    for op, factory in ONE_OP.items():
+        for layer in ss.trace(nn.Sequential(factory()), "N,4,H,W").layers:
+            reached.add(SAVED.get(mem._kind(layer)))
+    assert set(SAVED.values()) - reached == set()
+
+
+# ------------------------------------------------------------------ solving budgets, the command line
+
+def test_largest_batch_in_24_gib_is_at_the_boundary_of_the_formula():
+    rep = ss.trace(ss.zoo.resnet50(), "N,3,224,224")
+    mem = rep.memory(training=True, optimizer="adam")
+    answer = rep.solve(mem.total <= 24 * 2**30)
+    N = rep.symbols[0]
+    assert str(answer) == "1 ≤ N ≤ 295"
+    assert mem.total.subs(N, 295) <= 24 * 2**30 < mem.total.subs(N, 296)
+    assert mem.params == mem.grads == 4 * rep.params and mem.optimizer == 8 * rep.params
+    assert str(mem).splitlines()[0] == "memory in bytes, float32, training (saved for backward):"
+
+
+def test_largest_resolution_at_a_fixed_batch():
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, stride=2), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(32, 10)).eval()
+    rep = ss.trace(model, "8,3,S,S")
+    mem = rep.memory(dtype=torch.float16)
+    answer = rep.solve(mem.total <= 2**24)
+    (S,) = rep.symbols
+    top = max(hi for box in answer.boxes for part in box for lo, hi, m, r in part.pieces)
+    assert mem.total.subs(S, top) <= 2**24 < mem.total.subs(S, top + 1)
+
+
+def test_parse_bytes_reads_units_and_refuses_the_rest():
+    from symshape.memory import parse_bytes
+
+    assert [parse_bytes(t) for t in ("24GiB", "16GB", "512 MiB", "1.5KiB", "7")] == [24 * 2**30, 16 * 10**9,
+                                                                                       512 * 2**20, 1536, 7]
+    for bad in ("", "GiB", "1e9", "2**30", "24 GiBs", "1.2.3GB", "-4GB"):
+        with pytest.raises(ss.ShapeError, match="cannot read the memory size"):
+            parse_bytes(bad)
+
+
+def test_optimizer_must_be_known():
+    rep = ss.trace(nn.Linear(3, 4), "N,3")
+    with pytest.raises(ss.ShapeError, match=r"optimizer must be None, 'sgd', 'adam' or 'adamw', got 'lion'"):
+        rep.memory(training=True, optimizer="lion")
+    assert rep.memory(training=True, optimizer="sgd").optimizer == 16 * 4
+
+
+def test_a_layer_without_a_memory_rule_is_named():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"^layer '1' \(LocalResponseNorm\): symshape has no memory rule"):
+        rep.memory(training=True)
+
+
+def _cli(capsys, *argv):
+    from symshape.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_solve_max_memory(capsys):
+    code, out, err = _cli(capsys, "solve", "resnet50", "--input", "N,3,224,224", "--max-memory", "24GiB",
+                          "--training", "--optimizer", "adam")
+    assert (code, out.splitlines()[0]) == (0, "1 ≤ N ≤ 295")
+    code, out, err = _cli(capsys, "solve", "resnet50", "--input", "N,3,224,224", "--max-memory", "24 gigs")
+    assert code == 2 and "cannot read the memory size '24 gigs'" in err
+    code, out, err = _cli(capsys, "solve", "resnet50", "--input", "N,3,224,224", "--training")
+    assert code == 2 and "--training and --optimizer go with --max-memory" in err
+
+
+def test_cli_summary_shows_memory_at_the_sizes(capsys):
+    code, out, err = _cli(capsys, "summary", "seed_case1", "--at", "H=32,W=32")
+    rep = ss.trace(ss.zoo.seed_case1(), "1,3,H,W")
+    at = {s: 32 for s in rep.symbols}
+    peak = sympy.sympify(rep.memory().activations).xreplace(at)
+    assert out.splitlines()[-1] == (f"memory (float32 bytes): parameters {4 * rep.params:,}, inference peak of "
+                                    f"activations {int(peak):,}, saved for backward in training "
+                                    f"{int(sympy.sympify(rep.memory(training=True).activations).xreplace(at)):,}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gpt_block_matches_torch(dtype):
+    """The zoo's GPT-2 block (the README's example) at a small width, training and inference."""
+    torch.manual_seed(0)
+    block = ss.zoo.gpt_block(dim=32, heads=4).to(dtype)
+    rep = ss.trace(block, "b,s,32")
+    train, infer = rep.memory(training=True, dtype=dtype), rep.memory(dtype=dtype)
+    for b, s in [(1, 5), (2, 8), (3, 13)]:
+        x = torch.randn(b, s, 32, dtype=dtype)
+        values = {sym: {"b": b, "s": s}[sym.name] for sym in rep.symbols}
+        assert sympy.sympify(train.activations).subs(values) == saved_bytes(block.train(), x)
+        assert sympy.sympify(infer.activations).subs(values) == inference_peak(block.eval(), x)
+
+
+def test_json_has_a_memory_column_per_layer_and_reads_back():
+    import json
+
+    rep = ss.trace(ss.zoo.seed_case2(), "N,3,H,W")
+    data = json.loads(rep.to_json())
+    infer, train = rep.memory(), rep.memory(training=True)
+    for item, (name, _, out), (_, _, saved) in zip(data["layers"], infer.layers, train.layers):
+        assert item["name"] == name
+        assert item["memory"] == {"dtype": "float32", "output_bytes": str(out), "saved_bytes": str(saved)}
+    back = ss.Report.from_json(rep.to_json())
+    assert back.memory(training=True) == train and back.memory().activations == infer.activations
+    lrn = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
+    assert all("memory" not in item for item in json.loads(lrn.to_json())["layers"])
+
+
+_HEAVY = {"alexnet", "vgg11", "vgg16", "plainnet50", "resnet50", "unet", "mobilenet_v2"}
+_NO_RULE = {"alexnet2012": "LocalResponseNorm", "vit_tiny": "MultiheadAttention"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n
+                                  for n in ss.zoo.MODELS if n not in _NO_RULE])
+def test_zoo_matches_torch(name):
+    """Each zoo model at batch 2 and its smallest square size, in training and in eval."""
+    entry = ss.zoo.MODELS[name]
+    c = int(entry.input.split(",")[1])
+    for training in (True, False):
+        torch.manual_seed(0)
+        model = entry.factory().train(training)
+        rep = ss.trace(model, f"N,{c},H,W")
+        h = next(h for h in range(1, 600) if not rep.violations(N=2, H=h, W=h))
+        values = {s: {"N": 2, "H": h, "W": h}[s.name] for s in rep.symbols}
+        x = torch.randn(2, c, h, h)
+        mem = rep.memory(training=training)
+        want = saved_bytes(model, x) if training else inference_peak(model, x)
+        assert sympy.sympify(mem.activations).subs(values) == want
+
+
+@pytest.mark.parametrize("name", _NO_RULE)
+def test_zoo_models_without_a_rule_are_refused(name):
+    rep = ss.trace(ss.zoo.MODELS[name].factory(), "N,3,H,W")
+    with pytest.raises(ss.ShapeError, match=rf"\({_NO_RULE[name]}\): symshape has no memory rule"):
+        rep.memory()
