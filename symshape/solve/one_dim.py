@@ -394,7 +394,7 @@ def _reduce_congruence(period: int, residues, lo, hi) -> IntSet:
 def _invert(cond: _Cond, x, lo, hi, ctx: _Ctx) -> Optional[IntSet]:
     """Exact inversion of a single-floor form, or None when cond is not one."""
     if cond.rel == "eq":
-        expr, value = cond.f, 0
+        expr = cond.f
         const = expr.as_coeff_Add()[0]
         pre = preimage(expr - const, -const) or preimage(-(expr - const), const)
         if pre is None:
