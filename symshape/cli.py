@@ -267,7 +267,7 @@ def memory_line(report, sizes: dict) -> str:
     def num(e):
         import sympy
 
-        v = sympy.sympify(e).xreplace(values)
+        v = sympy.sympify(e, strict=True).xreplace(values)
         return f"{int(v):,}" if v.is_Integer else fmt(v)
 
     return (f"memory (float32 bytes): parameters {num(inf.params)}, inference peak of activations "
@@ -442,7 +442,7 @@ def solve(args) -> int:
 
         budget = parse_bytes(args.max_memory)
         mem = report.memory(training=args.training, dtype=getattr(torch, args.memory_dtype), optimizer=args.optimizer)
-        conditions.append(sympy.sympify(mem.total) <= budget)
+        conditions.append(sympy.sympify(mem.total, strict=True) <= budget)
     if args.square:
         spatial = [s for s in report.symbols if s.name != "N"]
         if len(spatial) != 2:

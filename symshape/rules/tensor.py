@@ -316,6 +316,18 @@ def _min(a, b):
     return smin(a, b)
 
 
+def _slice_bound(v, default, size):
+    """A slice's start or stop on a dim of *size*, as torch clamps it: None is *default*, a negative
+    integer counts from the end (at least 0), anything else is at most the size."""
+    if v is None:
+        return default
+    v = sympy.sympify(v, strict=True)
+    if v.is_Integer and v < 0:
+        v = size + v
+        return v if always_nonnegative(v) else sympy.Max(v, 0)
+    return _min(v, size)
+
+
 def slice_size(size, start, stop, step) -> sympy.Expr:
     """The length of ``range(size)[start:stop:step]`` as torch clamps it, for a positive step.
 
@@ -332,13 +344,7 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
         raise ShapeError(f"slices need a positive step, got {step}")
 
     def bound(v, default):
-        if v is None:
-            return default
-        v = sympy.sympify(v, strict=True)
-        if v.is_Integer and v < 0:
-            v = size + v
-            return v if always_nonnegative(v) else sympy.Max(v, 0)
-        return _min(v, size)
+        return _slice_bound(v, default, size)
 
     lo, hi = bound(start, sympy.Integer(0)), bound(stop, size)
     length = hi - lo if always_nonnegative(hi - lo) else sympy.Max(hi - lo, 0)
@@ -389,13 +395,7 @@ def _slice_window(size, it: slice) -> Window:
     step = 1 if it.step is None else _int(it.step, "a slice step")
 
     def bound(v, default):
-        if v is None:
-            return default
-        v = sympy.sympify(v, strict=True)
-        if v.is_Integer and v < 0:
-            v = size + v
-            return v if always_nonnegative(v) else sympy.Max(v, 0)
-        return _min(v, size)
+        return _slice_bound(v, default, size)
 
     lo, hi = bound(it.start, sympy.Integer(0)), bound(it.stop, size)
     return crop_window(-lo, hi - size, step)
