@@ -269,3 +269,11 @@ def test_period_of_an_unevaluated_floor_quotient():
     s = ss.solve(sympy.Eq(2 * sympy.Mod(f, 3), 0), over=W)
     assert 9 in s and all((w in s) == (((w + 6) // 5) % 3 == 0) for w in range(1, 200))
     assert str(s).startswith("W ≡ 9 (mod 15), W ≥ 9 or W ≡ 10 (mod 15), W ≥ 10")
+
+
+def test_a_product_value_with_too_many_splits_is_refused_promptly():
+    H, W = ss.symbols("H W")
+    n = 2 ** 40 * 3 ** 20 * 5 ** 10 * 7 ** 5  # 56,826 divisors: too many splits into two factors to list
+    with pytest.raises(ss.ShapeError) as err:
+        ss.solve([sympy.Eq(H * W, n)], over=(H, W))
+    assert "more than 20000 ways to split" in str(err.value)

@@ -235,6 +235,24 @@ def _splits(n: int, k: int, divs):
                 yield (d, *rest)
 
 
+#: the most ways to split a product's value into its factors that the solver tries
+MAX_SPLITS = 20_000
+
+
+def _divisors_of(n: int, k: int) -> list:
+    """The divisors of n, when n factors quickly and has few enough splits into k factors; else
+    :class:`_TooMany` (a 60-digit value may take sympy minutes to factor, or have millions of splits)."""
+    factors = sympy.factorint(n, limit=2 ** 20)
+    if any(p > 2 ** 20 and not sympy.isprime(p) for p in factors):
+        raise _TooMany(f"a product value, {n}, too large to factor promptly")
+    count = 1
+    for e in factors.values():
+        count *= e + 1
+    if count ** (k - 1) > MAX_SPLITS:
+        raise _TooMany(f"more than {MAX_SPLITS} ways to split {n} into {k} factors")
+    return sympy.divisors(n)
+
+
 def _divisors(cond, conds, syms, ranges, env, ctx) -> Optional[list]:
     form = _product_form(cond, syms, env)
     if form is None:
@@ -256,7 +274,7 @@ def _divisors(cond, conds, syms, ranges, env, ctx) -> Optional[list]:
                            f"{product} = 0, but every factor is positive")
         return [] if n < 0 else None
     n = int(n)
-    divs = sympy.divisors(n)
+    divs = _divisors_of(n, len(syms))
     record = ctx.record and not env
     if record:
         ctx.steps.append(lambda: f"{_step_text(cond)} ⇔ {' · '.join(_paren(f) for f in factors.values())} = {n}: "
