@@ -273,6 +273,14 @@ class Executor:
                 messages[j] = text
             finally:
                 self._restore(final)
+        one_sided = [c for j, c in enumerate(choices) if not c.flipped and c.index is not None and j not in messages]
+        if one_sided:  # the other side runs too: a domain condition there would be a wrong answer
+            cond = self.tracer.domain[one_sided[0].index]
+            raise self.tracer.fail(self.root_name, type(self.root).__name__, (),
+                                   f"its forward branches on the sizes ({cond!r}, {cond.reason}) and the other branch "
+                                   f"runs too; symshape follows one branch at a time, so it cannot give one answer "
+                                   f"for every size: register a shape rule for the module that branches "
+                                   f"(@symshape.register), or fix the size it branches on in the input spec")
         for j, text in messages.items():
             cond = self.tracer.domain[choices[j].index]
             who = f"the forward of {cond.layer!r} ({cond.kind})" if cond.layer else f"the forward of the model ({cond.kind})"
