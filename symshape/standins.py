@@ -22,7 +22,7 @@ import torch
 
 from .decide import always_nonnegative, compact
 from .floors import ceil_div, floor_div
-from .frontends import _tensor_method_value, size_op
+from .frontends import _any, _tensor_method_value, _tensors, size_op
 from .report import Outputs, Shape
 from .symbols import ShapeError
 
@@ -366,25 +366,11 @@ def _wrap(v):
 
 
 def _has_symbolic(v) -> bool:
-    if isinstance(v, (Stand, Size, Cond)):
-        return True
-    if isinstance(v, (list, tuple)):
-        return any(_has_symbolic(x) for x in v)
-    if isinstance(v, dict):
-        return any(_has_symbolic(x) for x in v.values())
-    if isinstance(v, slice):
-        return any(_has_symbolic(x) for x in (v.start, v.stop, v.step))
-    return False
+    """Whether *v* holds a stand-in, a symbolic size or a size condition (in lists, dicts, slices)."""
+    return _any(v, lambda x: isinstance(x, (Stand, Size, Cond)))
 
 
-def _shapes(v) -> list:
-    if isinstance(v, Shape):
-        return [v]
-    if isinstance(v, (list, tuple)):
-        return [s for x in v for s in _shapes(x)]
-    if isinstance(v, dict):
-        return [s for x in v.values() for s in _shapes(x)]
-    return []
+_shapes = _tensors  # the symbolic shapes inside a call's arguments, in order
 
 
 def _tensor_dunder(name: str):
