@@ -38,7 +38,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .decide import compact
-from .report import Shape
+from .report import ModuleCall, Shape, as_output
 from .frontends import (FX_LOCK, _SIZE_FNS, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
                         qualify)
 from .rules.registry import rule_for
@@ -57,8 +57,23 @@ class GraphTracer(fx.Tracer):
     Tracing is serialised across threads (see ``FX_LOCK``)."""
 
     def trace(self, root, concrete_args=None):
+        self.calls = []  # (path, kind, args, kwargs, output, first node, stop node) per inlined module call
         with FX_LOCK:
-            return super().trace(root, concrete_args)
+            graph = super().trace(root, concrete_args)
+        graph.symshape_calls = [(path, kind, _nodes(args), _nodes(kwargs), _nodes(out), first, stop)
+                                for path, kind, args, kwargs, out, first, stop in self.calls]
+        return graph
+
+    def call_module(self, m, forward, args, kwargs):
+        """Record each call of a module that is traced through (not a leaf): its arguments, its
+        output and the span of graph nodes it made, so that it gets a record of its own."""
+        path = self.path_of_module(m)
+        if self.is_leaf_module(m, path):
+            return super().call_module(m, forward, args, kwargs)
+        first = len(self.graph.nodes)
+        out = super().call_module(m, forward, args, kwargs)
+        self.calls.append((path, type(m).__name__, args, kwargs, out, first, len(self.graph.nodes)))
+        return out
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if rule_for(m) is not None:
@@ -66,6 +81,11 @@ class GraphTracer(fx.Tracer):
         if isinstance(m, _CONTAINERS):
             return False
         return type(m).__module__.startswith("torch.nn.")
+
+
+def _nodes(value):
+    """*value* (proxies inside tuples, lists and dicts) with each proxy replaced by its node."""
+    return fx.node.map_aggregate(value, lambda v: v.node if isinstance(v, fx.Proxy) else v)
 
 
 def _user_frame(tb) -> Optional[traceback.FrameSummary]:
@@ -163,7 +183,9 @@ def interpret(tracer, module, graph: fx.Graph, name: str, inputs: tuple, kwargs:
     env: dict = {}
     pending = list(inputs)
     kind = type(module).__name__ if isinstance(module, nn.Module) else getattr(module, "__name__", "function")
+    made = []  # the number of layers recorded before each node
     for node in graph.nodes:
+        made.append(len(tracer.layers))
         if node.op == "placeholder":
             arg = node.target.lstrip("*")
             if node.target.startswith("*"):
@@ -179,6 +201,7 @@ def interpret(tracer, module, graph: fx.Graph, name: str, inputs: tuple, kwargs:
                                                       "per tensor argument")
             continue
         if node.op == "output":
+            _record_calls(tracer, module, graph, name, env, made)
             return fx.node.map_arg(node.args[0], lambda n: env[n])
         args = fx.node.map_arg(node.args, lambda n: env[n])
         kw = dict(fx.node.map_arg(node.kwargs, lambda n: env[n]))
@@ -191,6 +214,23 @@ def interpret(tracer, module, graph: fx.Graph, name: str, inputs: tuple, kwargs:
         else:  # call_function, call_method
             env[node] = _call(tracer, node, node.target, args, kw, name, names)
     raise ShapeError(f"the graph of {kind} has no output")
+
+
+def _record_calls(tracer, module, graph, name: str, env: dict, made: list) -> None:
+    """A :class:`~symshape.report.ModuleCall` for each module call that fx traced through, with
+    the shapes that went in and came out and the layers it made (in the order the calls began)."""
+    def value(v):
+        return fx.node.map_aggregate(v, lambda n: env.get(n) if isinstance(n, fx.Node) else n)
+
+    for path, kind, args, kwargs, out, first, stop in sorted(getattr(graph, "symshape_calls", ()), key=lambda c: c[5]):
+        try:
+            params = sum(p.numel() for p in module.get_submodule(path).parameters())
+        except AttributeError:
+            params = 0
+        tensors = tuple(v for v in _tensors(list(value(args)) + list(value(kwargs).values())))
+        tracer.modules.append(ModuleCall(tracer.call_name(qualify(name, path)), kind, tensors, as_output(value(out)),
+                                         params, made[first] if first < len(made) else len(tracer.layers),
+                                         made[stop] if stop < len(made) else len(tracer.layers)))
 
 
 def _call(tracer, node, target, args, kw, prefix, names):

@@ -12,7 +12,7 @@ from .evaluate import substitute
 from .printing import fmt
 from .symbols import ShapeError, as_size
 
-__all__ = ["Shape", "Outputs", "Condition", "Layer", "Report", "report_method"]
+__all__ = ["Shape", "Outputs", "Condition", "Layer", "ModuleCall", "Report", "report_method"]
 
 
 def report_method(fn=None, *, name=None):
@@ -267,6 +267,32 @@ class Layer:
                        out_shape=_subs(self.out_shape, values, memo), macs=_subs(self.macs, values, memo))
 
 
+def module_of(name: str) -> str:
+    """The qualified module path of a layer name: ``"pool#2"`` (the second call of ``pool``) -> ``"pool"``."""
+    return name.split("#", 1)[0]
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """One call of a module that has no rule of its own (a container, or a module whose forward
+    was traced op by op): ``name`` is its qualified path (``"#2"`` appended for its second call),
+    ``kind`` its class name, ``params`` its parameters (each once), and ``first``/``stop`` the
+    slice of ``Report.layers`` that the call made. :meth:`Report.layer` turns it into a
+    :class:`Layer` whose MACs are the sum over that slice."""
+
+    name: str
+    kind: str
+    in_shapes: tuple
+    out_shape: object
+    params: int
+    first: int
+    stop: int
+
+    def subs(self, values, memo: Optional[dict] = None) -> "ModuleCall":
+        memo = {} if memo is None else memo
+        return replace(self, in_shapes=_subs(self.in_shapes, values, memo), out_shape=_subs(self.out_shape, values, memo))
+
+
 @dataclass(frozen=True)
 class Report:
     """The traced model.
@@ -284,6 +310,7 @@ class Report:
     domain: tuple = ()
     symbols: tuple = ()
     sizes: Mapping = field(default_factory=dict)
+    modules: tuple = ()
 
     @property
     def macs(self) -> sympy.Expr:
@@ -301,11 +328,37 @@ class Report:
         return plain(sympy.Add(*(layer.activations for layer in self.layers)))
 
     def layer(self, name: str) -> Layer:
-        """The last record of the layer with this qualified name."""
-        for layer in reversed(self.layers):
+        """The record of the layer or module with this qualified name. A module called several
+        times has one record per call: ``name`` is the first, ``name#2`` the second, and so on. A
+        container (or a module traced op by op) gets a record whose params are its own and whose
+        MACs are the sum over the layers its call made.
+
+        >>> import torch.nn as nn, symshape as ss
+        >>> class Net(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.block, self.pool = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), nn.MaxPool2d(2)
+        ...     def forward(self, x):
+        ...         return self.pool(self.pool(self.block(x)))
+        >>> rep = ss.trace(Net(), "1,3,H,W")
+        >>> [layer.name for layer in rep.layers]
+        ['block.0', 'block.1', 'pool', 'pool#2']
+        >>> rep.layer("pool#2").out_shape
+        (1, 8, floor((H - 6)/4) + 1, floor((W - 6)/4) + 1)
+        >>> block = rep.layer("block")
+        >>> block.kind, block.out_shape, block.params, block.macs
+        ('Sequential', (1, 8, H - 2, W - 2), 224, 216*(H - 2)*(W - 2))
+        """
+        for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"no layer named {name!r}; layers: {', '.join(repr(layer.name) for layer in self.layers)}")
+        for call in self.modules:
+            if call.name == name:
+                macs = plain(sympy.Add(*(layer.macs for layer in self.layers[call.first:call.stop])))
+                return Layer(call.name, call.kind, call.in_shapes, call.out_shape, call.params, macs)
+        known = [layer.name for layer in self.layers] + [call.name for call in self.modules if call.name]
+        raise KeyError(f"no layer or module named {name!r}; names: {', '.join(repr(n) for n in known[:40])}"
+                       + (", ..." if len(known) > 40 else ""))
 
     def values(self, sizes: Mapping) -> dict:
         """The size symbols of this report mapped to the given values: *sizes* maps names (or
@@ -367,6 +420,7 @@ class Report:
             self,
             input_shape=self.input_shape.subs(values, memo),
             layers=tuple(layer.subs(values, memo) for layer in self.layers),
+            modules=tuple(call.subs(values, memo) for call in self.modules),
             output_shape=_subs(self.output_shape, values, memo),
             domain=tuple(remaining),
             symbols=tuple(s for s in self.symbols if s not in values),

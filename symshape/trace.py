@@ -17,7 +17,7 @@ from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
 from .frontends import global_hooks_refusal as _global_hooks, unsupported as _unsupported
 from .monotone import implied_by_bounds
-from .report import Condition, Layer, Outputs, Report, Shape, as_output
+from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output
 from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
 from .symbols import ShapeError, parse_shape
@@ -34,7 +34,9 @@ class Tracer:
 
     def __init__(self):
         self.layers: list = []
+        self.modules: list = []  # ModuleCall records of the modules walked rather than ruled
         self.domain: list = []
+        self._calls: dict = {}  # qualified name -> how many times it was called so far
         self._seen: set = set()
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
@@ -109,11 +111,17 @@ class Tracer:
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 
+    def call_name(self, name: str) -> str:
+        """*name* for its first call, ``name#2`` for the second, and so on: one record per call."""
+        n = self._calls[name] = self._calls.get(name, 0) + 1
+        return name if n == 1 else f"{name}#{n}"
+
     def apply(self, name: str, kind: str, rule, op, inputs: tuple, kwargs: Optional[dict] = None,
               params: int = 0, attrs: Optional[dict] = None, shown: Optional[tuple] = None):
         """Run one rule and record the layer. ``op`` is the module (or None for functions).
         ``shown``: the inputs to record and name in errors, when not all of ``inputs`` are tensors
         (a function call's sizes, dims and flags)."""
+        name = self.call_name(name)
         try:
             result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
         except ShapeError as err:
@@ -151,17 +159,27 @@ class Tracer:
             params = sum(p.numel() for p in module.parameters())
             return self.apply(name, kind, rule, module, inputs, kwargs, params, hyper_parameters(module))
         children = _chain(module)
+        walk = None
         if children is not None:
             if len(inputs) != 1:
                 raise self.fail(name, kind, inputs, "a chain of modules takes one input")
-            x = inputs[0]
-            for child_name, child in children:
-                x = self.run_module(child, f"{name}.{child_name}" if name else child_name, (x,))
-            return x
-        if not type(module).__module__.startswith("torch.nn."):
+
+            def walk(x):
+                for child_name, child in children:
+                    x = self.run_module(child, f"{name}.{child_name}" if name else child_name, (x,))
+                return x
+        elif not type(module).__module__.startswith("torch.nn."):
             from .graph import run_graph  # any other module: its forward as a torch.fx graph
 
-            return run_graph(self, module, name, inputs, kwargs)
+            def walk(_):
+                return run_graph(self, module, name, inputs, kwargs)
+        if walk is not None:
+            call, first = self.call_name(name), len(self.layers)
+            out = walk(inputs[0] if inputs else None)
+            params = sum(p.numel() for p in module.parameters())
+            self.modules.append(ModuleCall(call, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
+                                           as_output(out), params, first, len(self.layers)))
+            return out
         raise self.fail(
             name, kind, inputs,
             f"no shape rule for {kind} and it is not a plain chain of its children; "
@@ -297,5 +315,6 @@ def trace(model: nn.Module, input_shape) -> Report:
         params=params,
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),
+        modules=tuple(tracer.modules),
     )
 

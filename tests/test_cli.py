@@ -73,7 +73,7 @@ def test_solve_exits_1_with_the_reason_when_nothing_fits(capsys):
     (["seed_case1", "--shape", "7,7"], "--layer and --shape go together: e.g. --layer 0 --shape 13,13"),
     (["seed_case1", "--layer", "0", "--shape", "7,x"],
      "cannot parse --shape '7,x': write the trailing output dims as integers, with _ for any size, e.g. 7,7 or _,7"),
-    (["seed_case1", "--layer", "9", "--shape", "7"], "no layer named '9'; layers: '0', '1', '2', '3'"),
+    (["seed_case1", "--layer", "9", "--shape", "7"], "no layer or module named '9'; names: '0', '1', '2', '3'"),
     (["seed_case1", "--layer", "0", "--shape", "1,1,1,1,1"],
      "layer '0' outputs 4-d shapes (1, 32, floor((H - 7)/2) + 1, floor((W - 7)/2) + 1), got the 5-d target "
      "(1, 1, 1, 1, 1)"),

@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import symshape as ss
 from symshape import zoo
 from symshape.floors import floor_div
+from symshape.report import module_of
 
 import graph_blocks as blocks
 from torch_ref import torch_shape_and_macs
@@ -81,7 +82,10 @@ def test_resnet50_published_figures():
     assert rep.params == 25_557_032
     assert rep.at(H=224, W=224).macs == 4_089_184_256  # torchvision publishes 4.09 GFLOPS (= GMACs)
     # the output of layer4 is ceil(H/32) x ceil(W/32): the stem's ceil(H/4), then three stride-2 3x3 convs
-    assert rep.layer("layer4.2.relu").out_shape == (1, 2048, floor_div(H - 1, 32) + 1, floor_div(W - 1, 32) + 1)
+    assert rep.layer("layer4.2.relu#3").out_shape == (1, 2048, floor_div(H - 1, 32) + 1, floor_div(W - 1, 32) + 1)
+    # one record per call: a Bottleneck applies its ReLU three times; the block itself has a record too
+    assert rep.layer("layer4.2.relu").out_shape == (1, 512, floor_div(H - 1, 32) + 1, floor_div(W - 1, 32) + 1)
+    assert rep.layer("layer4").out_shape == rep.layer("layer4.2").out_shape == rep.layer("layer4.2.relu#3").out_shape
     # in training mode BatchNorm needs more than one value per channel: layer4's map must not be 1x1
     assert str(rep.domain[-1].expr) == "(floor(H/32 - 1/32) + 1)*(floor(W/32 - 1/32) + 1) >= 2"
     assert {c.kind for c in rep.domain} == {"BatchNorm2d"}
@@ -89,7 +93,7 @@ def test_resnet50_published_figures():
     assert ss.trace(model.eval(), "1,3,H,W").domain == ()
     model.train()
     names = dict(model.named_modules())
-    assert all(layer.name in names for layer in rep.layers if layer.kind[0].isupper())
+    assert all(module_of(layer.name) in names for layer in rep.layers if layer.kind[0].isupper())
     assert [layer.name for layer in rep.layers if layer.kind == "add"][:2] == ["layer1.0.add", "layer1.1.add"]
 
 

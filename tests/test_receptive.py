@@ -316,7 +316,7 @@ def test_vgg16_pool5_is_212_32_90():
 
 
 @pytest.mark.parametrize("factory, target, module, hw, figures", [
-    (zoo.resnet50, "layer4.2.relu", "layer4", (460, 460), (427, 32, 213)),
+    (zoo.resnet50, "layer4.2.relu#3", "layer4", (460, 460), (427, 32, 213)),
     (zoo.alexnet, "features.12", "features.12", (300, 300), (195, 32, 66)),
     (zoo.mobilenet_v2, "features.18.2", "features.18", (520, 520), (491, 32, 245)),
 ], ids=["resnet50", "alexnet", "mobilenet_v2"])
@@ -421,7 +421,7 @@ def test_errors_name_the_layer_and_the_fix():
     with pytest.raises(ss.ShapeError) as err:
         rep.receptive_field("x")
     assert str(err.value) == "no layer named 'x'; layers: '0', '1'"
-    assert ss.trace(zoo.resnet50(), "1,3,H,W").receptive_field("layer2").layer == "layer2.3.relu"
+    assert ss.trace(zoo.resnet50(), "1,3,H,W").receptive_field("layer2").layer == "layer2.3.relu#3"
 
 
 def test_explain_shows_the_hull_where_branches_meet():
@@ -445,7 +445,7 @@ def test_cli_rf(capsys):
     assert cli(capsys, "rf", "vgg16") == (
         0, "receptive field of 'features.30': H: r=212 j=32 P=90, W: r=212 j=32 P=90\n", "")
     assert cli(capsys, "rf", "resnet50", "--layer", "layer2", "--at", "H=224,W=224") == (
-        0, "receptive field of 'layer2.3.relu': H: r=91 j=8 P=45, W: r=91 j=8 P=45\n", "")
+        0, "receptive field of 'layer2.3.relu#3': H: r=91 j=8 P=45, W: r=91 j=8 P=45\n", "")
     code, out, err = cli(capsys, "rf", "vgg16", "--layer", "features.4", "--format", "json")
     assert (code, json.loads(out)["size"], err) == (0, ["6", "6"], "")
     code, out, err = cli(capsys, "rf", "vgg16", "--layer", "features.4", "--explain")

@@ -102,7 +102,7 @@ def test_json_round_trips_exactly(name):
         data = json.loads(text)
         assert data["schema"] == SCHEMA and len(data["layers"]) == len(rep.layers)
         assert set(data) == {"schema", "model", "input_shape", "symbols", "sizes", "output_shape", "params", "macs",
-                             "flops", "activations", "convention", "layers", "domain"}
+                             "flops", "activations", "convention", "layers", "domain", "modules"}
         back = ss.Report.from_json(text)
         assert back == rep
         assert [b.attrs for b in back.layers] == [a.attrs for a in rep.layers]

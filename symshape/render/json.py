@@ -30,7 +30,7 @@ from __future__ import annotations
 import json as _json
 import sympy
 
-from ..report import Condition, Layer, Outputs, Report, Shape, report_method
+from ..report import Condition, Layer, ModuleCall, Outputs, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol
 from ..printing import expr_text
 from ..receptive import receptive_fields
@@ -209,6 +209,11 @@ def to_dict(report: Report) -> dict:
                if m is not None else {}),
         } for layer, field, m in zip(report.layers, fields, mem)],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "reason": c.reason} for c in report.domain],
+        "modules": [{
+            "name": call.name, "kind": call.kind,
+            "in_shapes": [_shape_out(s) if isinstance(s, tuple) else None for s in call.in_shapes],
+            "out_shape": _shape_out(call.out_shape), "params": call.params, "layers": [call.first, call.stop],
+        } for call in report.modules],
     }
 
 
@@ -240,6 +245,20 @@ def _layer_in(item, path: str) -> Layer:
                       for i, w in enumerate(_get(item, "windows", list, path, "a list", default=[]))),
         inputs=tuple(_edge_in(i) for i in _get(item, "inputs", list, path, "a list", default=[])),
     )
+
+
+def _module_in(item, path: str, count: int) -> ModuleCall:
+    item = _object(item, path)
+    span = _get(item, "layers", list, path, "a list [first, stop] of layer indices")
+    if len(span) != 2 or not all(isinstance(i, int) and not isinstance(i, bool) for i in span) \
+            or not 0 <= span[0] <= span[1] <= count:
+        _fail(f"{path}.layers", f"must be [first, stop] with 0 <= first <= stop <= {count}, got {_kind(span)}")
+    return ModuleCall(
+        name=_get(item, "name", str, path, "a string"), kind=_get(item, "kind", str, path, "a string"),
+        in_shapes=tuple(None if s is None else _shape_in(s, f"{path}.in_shapes[{i}]")
+                        for i, s in enumerate(_get(item, "in_shapes", list, path, "a list"))),
+        out_shape=_shape_in(_get(item, "out_shape", (list, dict), path, "a list or an object"), f"{path}.out_shape"),
+        params=_get(item, "params", int, path, "an integer"), first=span[0], stop=span[1])
 
 
 def _condition_in(item, path: str) -> Condition:
@@ -286,6 +305,8 @@ def from_dict(data: dict) -> Report:
         domain=tuple(_condition_in(c, f"domain[{i}]") for i, c in enumerate(_get(data, "domain", list, "", "a list"))),
         symbols=tuple(symbols),
         sizes=dict(sizes),
+        modules=tuple(_module_in(item, f"modules[{i}]", len(layers))
+                      for i, item in enumerate(_get(data, "modules", list, "", "a list", default=[]))),
     )
 
 

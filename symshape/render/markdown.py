@@ -15,7 +15,7 @@ from ..report import report_method
 __all__ = ["to_markdown", "to_html"]
 
 
-_CODE_SAFE = re.compile(r"[A-Za-z0-9_.\-]*\Z")
+_CODE_SAFE = re.compile(r"[A-Za-z0-9_.\-]*(#[0-9]+)?\Z")  # a qualified name, with "#k" for its k-th call
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#!~{}()+\-.$])")
 
 

@@ -6,7 +6,7 @@ import sympy
 from ..monotone import implied_by_bounds
 from ..printing import fmt
 from ..receptive import receptive_fields
-from ..report import report_method
+from ..report import module_of, report_method
 from ..symbols import ShapeError
 
 __all__ = ["table", "summary", "domain_summary", "domain_relations"]
@@ -78,21 +78,21 @@ def _groups(layers, level: int) -> dict:
     level 1), in the order each group first appears; a name with fewer parts is a group of its own."""
     groups: dict = {}
     for layer in layers:
-        parts = layer.name.split(".")
+        parts = module_of(layer.name).split(".")
         groups.setdefault(".".join(parts[:level]), []).append(layer)
     return groups
 
 
 def _params(layers) -> int:
     """Parameters of the distinct modules among *layers* (a module called twice counts once)."""
-    return sum({layer.name: layer.params for layer in layers}.values())
+    return sum({module_of(layer.name): layer.params for layer in layers}.values())
 
 
 def _grouped_rows(layers, level: int, depth: int) -> list:
     rows = []
     for key, members in _groups(layers, level).items():
         indent = "  " * (level - 1)
-        leaf = all(layer.name == key for layer in members)
+        leaf = all(module_of(layer.name) == key for layer in members)
         if leaf:
             kind = members[0].kind + (f" x{len(members)}" if len(members) > 1 else "")
         else:

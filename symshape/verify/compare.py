@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..printing import fmt
+from ..report import module_of
 from ..symbols import ShapeError
 from .observing import FLOPCOUNTER_BLIND_SPOTS, META_DIVERGENCES, ObserveError, observe
 from .sampling import default_sizes
@@ -212,7 +213,7 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
         comparisons += _check_at(model, rep, point, device, by_path, first, dtype)
         if progress is not None:
             progress(len(points), len(sizes))
-    loose = sorted({layer.name for layer in rep.layers if layer.name not in by_path})
+    loose = sorted({layer.name for layer in rep.layers if module_of(layer.name) not in by_path})
     notes = ()
     if loose:
         notes = (f"{len(loose)} report layers are not modules of the model ({', '.join(map(repr, loose))}): "
@@ -269,7 +270,7 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
                            f"outside the domain ({needs}: {cond.reason}), but torch runs there")]
         order = {}
         for i, layer in enumerate(rep.layers):
-            module = by_path.get(layer.name)
+            module = by_path.get(module_of(layer.name))
             if module is not None:
                 order.setdefault(first[id(module)], i)
         blamed_at = order.get(first[id(blamed)]) if blamed is not None else None
@@ -293,31 +294,41 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
     at = rep.at(point)
     where = f" (on {obs.device}: {obs.fallback_reason})" if obs.fallback_reason else ""
     out = [domain("ok", "", type(model).__name__, "runs", "runs", "", f"runs in torch, as predicted{where}")]
-    groups = {}
-    for sym, num in zip(rep.layers, at.layers):
-        module = by_path.get(sym.name)
-        if module is not None:
-            groups.setdefault(id(module), (module, []))[1].append((sym, num))
-    for module, pairs in groups.values():
-        sym, num = pairs[-1]
-        seen = obs.get(first[id(module)])
-        calls = seen.calls if seen is not None else 0
-        if calls != len(pairs):
-            out.append(Comparison(point, sym.name, sym.kind, "calls", len(pairs), calls, "", "mismatch",
-                                  f"the report applies {first[id(module)]!r} {len(pairs)} times, torch ran it "
-                                  f"{calls} times"))
-            if seen is None:
-                continue
-        out.append(_compare(point, sym.name, sym.kind, "shape", _ints(num.out_shape), seen.out_shape,
-                            _fmt_shapes(sym.out_shape)))
-        macs = sympy.Add(*(s.macs for s, _ in pairs))
-        out.append(_compare(point, sym.name, sym.kind, "macs", _ints(sum(m.macs for _, m in pairs)), seen.macs,
-                            fmt(macs), _blind(module) or seen.macs_caveat))
+    out += _per_call(point, obs, rep.layers, at.layers, by_path, first)
+    walked = [call.name for call in rep.modules if call.name]  # the root is the "(model)" rows below
+    out += _per_call(point, obs, [rep.layer(n) for n in walked], [at.layer(n) for n in walked], by_path, first)
     root = obs[""]
     out.append(_compare(point, "(model)", type(model).__name__, "shape", _ints(at.output_shape), root.out_shape,
                         _fmt_shapes(rep.output_shape)))
     out.append(_compare(point, "(model)", type(model).__name__, "macs", _ints(at.macs), root.macs,
                         fmt(rep.macs), root.macs_caveat))
+    return out
+
+
+def _per_call(point, obs, sym_records, num_records, by_path, first) -> list:
+    """Each call of each module among the records (layers, or module calls) against torch's own
+    call of it: the k-th record of a module (``name``, ``name#2``, ...) against its k-th call."""
+    out, groups = [], {}
+    for sym, num in zip(sym_records, num_records):
+        module = by_path.get(module_of(sym.name))
+        if module is not None:
+            groups.setdefault(id(module), (module, []))[1].append((sym, num))
+    for module, pairs in groups.values():
+        seen = obs.get(first[id(module)])
+        calls = seen.calls if seen is not None else 0
+        if calls != len(pairs):
+            sym = pairs[-1][0]
+            out.append(Comparison(point, sym.name, sym.kind, "calls", len(pairs), calls, "", "mismatch",
+                                  f"the report applies {first[id(module)]!r} {len(pairs)} times, torch ran it "
+                                  f"{calls} times"))
+            if seen is None:
+                continue
+        caveat = _blind(module) or seen.macs_caveat
+        for k, (sym, num) in enumerate(pairs[:calls]):
+            out.append(_compare(point, sym.name, sym.kind, "shape", _ints(num.out_shape), seen.call_shapes[k],
+                                _fmt_shapes(sym.out_shape)))
+            out.append(_compare(point, sym.name, sym.kind, "macs", _ints(num.macs), seen.call_macs[k], fmt(sym.macs),
+                                caveat))
     return out
 
 

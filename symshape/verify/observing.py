@@ -49,7 +49,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 import torch
@@ -149,7 +149,8 @@ class Observed:
     tuple of such entries for tuple/list outputs (recursively; ``None`` for ``None`` or
     any other non-tensor value). ``macs`` is FlopCounterMode's count inside the call,
     children included, divided by 2. A module that ran ``calls > 1`` times reports the
-    shapes of its LAST call and the SUM of the MACs of all calls. ``macs_caveat`` is
+    shapes of its LAST call and the SUM of the MACs of all calls; ``call_shapes`` and
+    ``call_macs`` hold each call's output shape and MACs, in call order. ``macs_caveat`` is
     ``None`` unless the call contained a module from :data:`FLOPCOUNTER_BLIND_SPOTS`, in
     which case it says which and why ``macs`` is not to be trusted.
     """
@@ -161,6 +162,8 @@ class Observed:
     macs: int
     calls: int
     macs_caveat: Optional[str] = None
+    call_shapes: tuple = field(default=(), compare=False, repr=False)
+    call_macs: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -428,8 +431,11 @@ def _run(model, specs, device, dtype):
         _, _, in_shapes, start = stack.pop()
         rec = seen.setdefault(id(module), _fresh())
         rec["in_shapes"], rec["out_shape"] = in_shapes, _shape_of(output)
-        rec["flops"] += counter.get_total_flops() - start
+        flops = counter.get_total_flops() - start
+        rec["flops"] += flops
         rec["calls"] += 1
+        rec["call_shapes"].append(rec["out_shape"])
+        rec["call_macs"].append(flops // 2)
 
     try:
         for _, module in names.values():
@@ -455,12 +461,14 @@ def _run(model, specs, device, dtype):
         if rec is None or rec["calls"] == 0:
             continue
         entries[name] = Observed(name, type(module).__name__, rec["in_shapes"], rec["out_shape"],
-                                 rec["flops"] // 2, rec["calls"], rec["caveat"])
+                                 rec["flops"] // 2, rec["calls"], rec["caveat"], tuple(rec["call_shapes"]),
+                                 tuple(rec["call_macs"]))
     return Observations(entries, device.type), None
 
 
 def _fresh():
-    return {"in_shapes": (), "out_shape": None, "flops": 0, "calls": 0, "caveat": None}
+    return {"in_shapes": (), "out_shape": None, "flops": 0, "calls": 0, "caveat": None, "call_shapes": [],
+            "call_macs": []}
 
 
 def _blind_reason(module):
