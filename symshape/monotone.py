@@ -51,6 +51,14 @@ def _dir(e, x, lows: dict, free) -> Optional[int]:
     if isinstance(e, sympy.Pow) and e.args[1].is_Integer and e.args[1] > 0:
         return _dir(e.args[0], x, lows, free) if _sign(e.args[0], lows, free) == 1 else None
     if isinstance(e, sympy.Mul):
+        moving = [a for a in e.args if _mentions(a, x)]
+        if len(moving) == 1:  # c·g(x) with c of one sign: g's direction, whatever g's sign (2*floor((H - 3)/2))
+            others = [a for a in e.args if a is not moving[0]]
+            signs = [_sign(a, lows, free) if _free(a) & free else (1 if compile_expr(a)(lows) >= 0 else -1)
+                     for a in others]
+            d = _dir(moving[0], x, lows, free)
+            if None not in signs and d is not None:
+                return d * (-1) ** signs.count(-1)
         sign, dirs = 1, []
         for a in e.args:
             s = _sign(a, lows, free) if _free(a) & free else (1 if compile_expr(a)(lows) >= 0 else -1)

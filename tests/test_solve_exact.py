@@ -277,3 +277,13 @@ def test_a_product_value_with_too_many_splits_is_refused_promptly():
     with pytest.raises(ss.ShapeError) as err:
         ss.solve([sympy.Eq(H * W, n)], over=(H, W))
     assert "more than 20000 ways to split" in str(err.value)
+
+
+def test_a_constant_times_a_floor_that_changes_sign_is_monotone():
+    """2*floor((H - 3)/2) is negative at H = 1 and grows: its Ne is solved exactly, not scanned (a
+    derandomized draw of the soundness test found the scan)."""
+    import symshape as ss
+    from symshape.floors import floor_div
+    H = ss.symbols("H")
+    assert str(ss.solve(sympy.Ne(2 * floor_div(H - 3, 2), -2), over=H)) == "H ≥ 3"
+    assert str(ss.solve(sympy.Ne(2 * floor_div(H - 3, 2), 4), over=H)) == "1 ≤ H ≤ 6 or H ≥ 9"
