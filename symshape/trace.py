@@ -203,7 +203,7 @@ def _proves(diff, lows) -> bool:
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
-                    "num_groups")
+                    "num_groups", "output_ratio")
 
 
 def _plain(value):
@@ -297,5 +297,17 @@ def trace(model: nn.Module, input_shape) -> Report:
         params=params,
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),
+        itemsize=_itemsize(model),
     )
+
+
+def _itemsize(model: nn.Module) -> int:
+    """Bytes per element of the model's floating dtype (its first floating parameter or buffer;
+    else torch's default dtype), for torch's limit of 2**63 - 1 bytes per tensor."""
+    import torch
+
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point() and not isinstance(t, nn.parameter.UninitializedTensorMixin):
+            return t.element_size()
+    return torch.empty((), dtype=torch.get_default_dtype()).element_size()
 

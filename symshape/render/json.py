@@ -209,6 +209,7 @@ def to_dict(report: Report) -> dict:
                if m is not None else {}),
         } for layer, field, m in zip(report.layers, fields, mem)],
         "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "reason": c.reason} for c in report.domain],
+        **({"itemsize": report.itemsize} if report.itemsize != 4 else {}),
     }
 
 
@@ -286,6 +287,7 @@ def from_dict(data: dict) -> Report:
         domain=tuple(_condition_in(c, f"domain[{i}]") for i, c in enumerate(_get(data, "domain", list, "", "a list"))),
         symbols=tuple(symbols),
         sizes=dict(sizes),
+        itemsize=_get(data, "itemsize", int, "", "an integer", default=4),
     )
 
 
