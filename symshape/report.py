@@ -415,7 +415,11 @@ class Report:
         failed = [c for c in self.domain if fails(c)]
         if failed:
             return failed
-        return [limit for limit, _ in _torch_limits(self, self.at(sizes, limits=False))[0][:1]]
+        try:
+            at = self.at(sizes, limits=False)
+        except ArithmeticError:  # a layer's size undefined there: the domain conditions speak for it
+            return []
+        return [limit for limit, _ in _torch_limits(self, at)[0][:1]]
 
     def at(self, sizes: Optional[Mapping] = None, limits: bool = True, **more) -> "Report":
         """The report at concrete sizes (some or all symbols), with the same structure.
