@@ -348,3 +348,32 @@ def test_sizes_may_be_numpy_or_torch_integers_but_not_floats_or_bools():
         with pytest.raises(ss.ShapeError) as err:
             rep.at(H=bad, W=32)
         assert str(err.value) == f"size H must be a positive integer, got {shown}"
+
+
+# --- tracing leaves the model as it was ------------------------------------------------------------
+
+def test_tracing_leaves_the_models_attributes_and_caches_unchanged():
+    import torch
+    import torch.nn as nn
+
+    class Cached(nn.Module):
+        """Fills a cache keyed by device and counts its calls, as timm's attention blocks do."""
+
+        def __init__(self):
+            super().__init__()
+            self.biases, self.cache, self.calls = nn.Parameter(torch.zeros(4)), {}, 0
+
+        def forward(self, x):
+            self.calls += 1
+            self.last = x.shape
+            if str(x.device) not in self.cache:
+                self.cache[str(x.device)] = self.biases * 2
+            return x + self.cache[str(x.device)]
+
+    for model in (Cached(), nn.Sequential(nn.Linear(4, 4), Cached())):
+        inner = model if isinstance(model, Cached) else model[1]
+        cache = inner.cache
+        rep = ss.trace(model, "N,4")
+        assert str(rep.output_shape) == "(N, 4)"
+        assert inner.cache is cache and cache == {} and inner.calls == 0 and not hasattr(inner, "last")
+        assert ss.check(model, rep, sizes=[{"N": 2}]).ok

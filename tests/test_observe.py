@@ -629,6 +629,7 @@ def test_a_module_keeping_non_leaf_tensors_is_observed_and_checked():
         obs = observe(model, (1, 3, 4, 4), device=device)
         assert obs["1"].out_shape == (1, 2, 2, 2) and obs["0"].macs == 1 * 2 * 3 * 9 * 4
     rep = ss.trace(model, "1,3,4,4")
+    assert model[1].cache == {"cpu": cached}  # the trace ran the forward on stand-ins and left no entry
     before = dict(model[1].cache)
     assert ss.check(model, rep, sizes=[{}]).ok and ss.check(model, rep, sizes=[{}], device="cpu").ok
     assert model[1].cache == before and model[1].cache["cpu"] is cached  # the model's own cache is untouched
