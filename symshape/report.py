@@ -244,7 +244,8 @@ def _torch_limits(report, at) -> tuple:
                 nd = len(first) - 2
                 scales = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * nd
                 out = layer.out_shapes[0][-nd:]
-                big = [i for i in big if int(out[i - 2]) != math.floor(float(int(first[i])) * scales[i - 2])]
+                big = [i for i in big if not isinstance(out[i - 2], sympy.Integer)
+                       or int(out[i - 2]) != math.floor(float(int(first[i])) * scales[i - 2])]
             if scaled and big:
                 cond = Condition(sympy.Lt(before.in_shapes[0][big[0]], EXACT_DOUBLE_SIZES), name, kind,
                                  "torch computes this output size in double precision, exact below 2**40")

@@ -109,6 +109,8 @@ def test_upsample_rounds_the_size_to_a_double_as_torch_does():
         "from the input size 9007199254740993 in double precision, which may round above 2**40, where symshape's "
         "closed form is not exact; trace the model at these sizes (a numeric input spec) for torch's value")
     assert rep.violations(H=h) == []  # torch runs there
+    two = ss.trace(up, "1,1,H,W")  # where the double is exact, a size above 2**40 is given (W left free)
+    assert str(two.at(H=2 ** 41).output_shape) == "(1, 1, 4398046511104, 2*W)"
 
 
 def test_a_tensor_beyond_2_63_bytes_is_outside_the_domain_with_torchs_reason():
