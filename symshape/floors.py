@@ -284,11 +284,19 @@ def scaled_floor(size, scale: float) -> sympy.Expr:
     (H, 3152519739159347/4503599627370496)
     >>> scaled_floor(10, 0.7), scaled_floor(100, 0.29)
     (7, 28)
+
+    At a given size the value is torch's, also where the closed form is not: above 2**53 the size
+    itself rounds to a double (a symbolic closed form is exact below 2**40: ``Report.at`` checks it).
+
+    >>> scaled_floor(2**53 + 1, 2.0), 2 * (2**53 + 1)
+    (18014398509481984, 18014398509481986)
     """
     scale = float(scale)
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a positive finite number, got {scale}")
     size = sympy.sympify(size, strict=True)
+    if size.is_Integer:  # torch's own arithmetic: the size rounded to a double (above 2**53), times the scale
+        return sympy.Integer(math.floor(float(int(size)) * scale))
     frac = Fraction(scale)  # the exact binary value of the double
     # With a small numerator the double product L*scale is exact for every L < 2**40.
     if frac.numerator < 2 ** 13:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
+import math
 import operator
 
 import sympy
@@ -203,6 +204,74 @@ def _subs(value, values, memo):
     return substitute(value, values, memo)
 
 
+#: torch's limit on one tensor: its bytes (numel · itemsize) must fit a signed 64-bit integer.
+TORCH_MAX_BYTES = 2 ** 63 - 1
+#: Below this size, a closed form for a float scale (floor(L·s), numerator below 2**13) equals torch's
+#: floor(double(L)·s): L and L·s are exact doubles. Above, torch's rounding may part from it.
+EXACT_DOUBLE_SIZES = 2 ** 40
+_SCALED_KINDS = ("interpolate", "upsample", "upsample_nearest", "upsample_bilinear")
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        if not (isinstance(d, sympy.Integer) or isinstance(d, int)):
+            return None
+        n *= int(d)
+    return n
+
+
+def _torch_limits(report, at) -> tuple:
+    """What torch's own arithmetic does at the numeric report *at* (``report`` at sizes) that the
+    closed forms do not say: ``(too_big, inexact)``, lists of ``(condition, message)`` for each tensor
+    of more than :data:`TORCH_MAX_BYTES` (torch raises) and each size torch computes in double
+    precision from a size of :data:`EXACT_DOUBLE_SIZES` or more (torch runs; its rounding may part
+    from the closed form)."""
+    too_big, inexact = [], []
+    for before, layer in zip((None, *report.layers), (None, *at.layers)):
+        if before is None:
+            where, name, kind = "the model's input", "", report.model
+            shapes, symbolic = (at.input_shape,), (report.input_shape,)
+        else:
+            where, name, kind = f"layer {layer.name!r} ({layer.kind})", layer.name, layer.kind
+            shapes, symbolic = layer.out_shapes, before.out_shapes
+            scaled = layer.kind in _SCALED_KINDS or layer.attrs.get("scale_factor") is not None or \
+                layer.attrs.get("output_ratio") is not None
+            first = layer.in_shapes[0] if layer.in_shapes and isinstance(layer.in_shapes[0], tuple) else ()
+            big = [i for i, d in enumerate(first) if i >= 2 and isinstance(d, sympy.Integer) and d >= EXACT_DOUBLE_SIZES]
+            scale = layer.attrs.get("scale_factor") or layer.attrs.get("output_ratio")
+            if scaled and big and scale is not None and layer.out_shapes:  # torch's value, computed as torch does
+                nd = len(first) - 2
+                scales = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * nd
+                out = layer.out_shapes[0][-nd:]
+                big = [i for i in big if not isinstance(out[i - 2], sympy.Integer)
+                       or int(out[i - 2]) != math.floor(float(int(first[i])) * scales[i - 2])]
+            if scaled and big:
+                cond = Condition(sympy.Lt(before.in_shapes[0][big[0]], EXACT_DOUBLE_SIZES), name, kind,
+                                 "torch computes this output size in double precision, exact below 2**40")
+                inexact.append((cond, f"{where} computes its output size from the input size {int(first[big[0]])} "
+                                      "in double precision, which may round above 2**40, where symshape's closed form "
+                                      "is not exact; trace the model at these sizes (a numeric input spec) for "
+                                      "torch's value"))
+            if layer.kind in ("MaxPool1d", "max_pool1d") and any(
+                    isinstance(d, sympy.Integer) and d > 2 ** 31 for s in shapes if s is not None for d in s[-1:]):
+                cond = Condition(sympy.Le(before.out_shapes[0][-1], 2 ** 31), name, kind,
+                                 "torch's max_pool1d checks its output size in 32-bit arithmetic")
+                inexact.append((cond, f"{where} gives an output size above 2**31, which torch's max_pool1d checks in "
+                                      "32-bit arithmetic: it wraps, and torch raises \"Invalid computed output size\" "
+                                      "at some such sizes; symshape does not model that"))
+        for shape, sym in zip(shapes, symbolic):
+            n = _numel(shape) if shape is not None else None
+            if n is not None and n * report.itemsize > TORCH_MAX_BYTES:
+                cond = Condition(sympy.Le(sym.numel * report.itemsize, TORCH_MAX_BYTES), name, kind,
+                                 f"a tensor holds at most 2**63 - 1 bytes ({report.itemsize} per element)")
+                too_big.append((cond, f"the model does not run at {{at}}: {where} gives a tensor of shape {fmt(shape)}: "
+                                      f"{n:,} elements of {report.itemsize} bytes are more than torch's limit of "
+                                      "2**63 - 1 bytes for one tensor (torch: \"Storage size calculation "
+                                      "overflowed\")"))
+    return too_big, inexact
+
+
 @dataclass(frozen=True)
 class Condition:
     """One condition of the domain: ``expr`` (a sympy relation on the input sizes) must hold for
@@ -298,7 +367,8 @@ class Report:
     """The traced model.
 
     ``output_shape``, ``layers``, ``params`` (unique parameters of the model), ``domain`` (the
-    conditions under which the model runs), ``symbols`` (the input size symbols), and the totals
+    conditions under which the model runs), ``symbols`` (the input size symbols), ``itemsize``
+    (bytes per element of the model's floating dtype, for torch's tensor size limit), and the totals
     ``macs``, ``flops`` (= 2·macs) and ``activations``. :meth:`at` evaluates at sizes.
     """
 
@@ -311,6 +381,7 @@ class Report:
     symbols: tuple = ()
     sizes: Mapping = field(default_factory=dict)
     modules: tuple = ()
+    itemsize: int = 4
 
     @property
     def macs(self) -> sympy.Expr:
@@ -395,12 +466,23 @@ class Report:
                 return substitute(cond.expr, values, memo) is sympy.false
             except ArithmeticError:  # undefined there (a division by a size that is 0): not a size it runs at
                 return True
-        return [c for c in self.domain if fails(c)]
+        failed = [c for c in self.domain if fails(c)]
+        if failed:
+            return failed
+        try:
+            at = self.at(sizes, limits=False)
+        except ArithmeticError:  # a layer's size undefined there: the domain conditions speak for it
+            return []
+        return [limit for limit, _ in _torch_limits(self, at)[0][:1]]
 
-    def at(self, sizes: Optional[Mapping] = None, **more) -> "Report":
+    def at(self, sizes: Optional[Mapping] = None, limits: bool = True, **more) -> "Report":
         """The report at concrete sizes (some or all symbols), with the same structure.
 
-        Raises ShapeError, naming the layer and the condition, where the model does not run.
+        Raises ShapeError, naming the layer and the condition, where the model does not run: outside
+        the domain, or where a tensor would exceed torch's limit of 2**63 - 1 bytes (torch: "Storage
+        size calculation overflowed"). Also where torch's own double-precision size arithmetic
+        (a float ``scale_factor`` or ``output_ratio`` on a size above 2**40) may part from the closed
+        form: a trace at those sizes gives torch's value there.
         """
         given = {**(sizes or {}), **more}
         values = self.values(given)
@@ -416,7 +498,7 @@ class Report:
                 )
             if holds is not sympy.true:
                 remaining.append(replace(cond, expr=holds))
-        return replace(
+        result = replace(
             self,
             input_shape=self.input_shape.subs(values, memo),
             layers=tuple(layer.subs(values, memo) for layer in self.layers),
@@ -426,6 +508,14 @@ class Report:
             symbols=tuple(s for s in self.symbols if s not in values),
             sizes={**self.sizes, **{s.name: int(v) for s, v in values.items()}},
         )
+        if limits:
+            too_big, inexact = _torch_limits(self, result)
+            at = ", ".join(f"{k}={v}" for k, v in given.items())
+            for _, message in too_big:
+                raise ShapeError(message.format(at=at))
+            for _, message in inexact:
+                raise ShapeError(f"symshape cannot give torch's value at {at}: {message}")
+        return result
 
     def __repr__(self) -> str:
         return (f"<Report {self.model} {self.input_shape!r} -> {self.output_shape!r}: "

@@ -6,6 +6,7 @@ containers. A graph front end (torch.fx) feeds the same ``apply``.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 from typing import Iterable, Optional
 
@@ -15,7 +16,7 @@ import torch.nn as nn
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
-from .frontends import global_hooks_refusal as _global_hooks, unsupported as _unsupported
+from .frontends import FX_LOCK, global_hooks_refusal as _global_hooks, unsupported as _unsupported
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output
 from .rules.common import fmt_shape, fmt_size
@@ -221,7 +222,7 @@ def _proves(diff, lows) -> bool:
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
-                    "num_groups")
+                    "num_groups", "output_ratio")
 
 
 def _plain(value):
@@ -305,7 +306,8 @@ def trace(model: nn.Module, input_shape) -> Report:
     for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
         tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
     tracer.produced(shape, -1)
-    out = tracer.run_module(model, "", (shape,))
+    with FX_LOCK, _unchanged(model):
+        out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     return Report(
         model=type(model).__name__,
@@ -316,5 +318,43 @@ def trace(model: nn.Module, input_shape) -> Report:
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),
         modules=tuple(tracer.modules),
+        itemsize=_itemsize(model),
     )
+
+
+@contextlib.contextmanager
+def _unchanged(model: nn.Module):
+    """The model's modules as they were before: a forward run on stand-ins or fx proxies may fill
+    a cache (timm's attention-bias caches, keyed by device, then hold a stand-in's device and a
+    tensor with autograd history, which a later deep copy refuses) or set an attribute; what it
+    adds, replaces or puts in a plain dict attribute is undone. Under FX_LOCK, so that no other
+    trace's forward runs on the same model meanwhile."""
+    saved = []
+    for module in model.modules():
+        attrs = vars(module)
+        saved.append((attrs, dict(attrs), [(v, dict(v)) for v in attrs.values() if type(v) is dict]))
+    try:
+        yield
+    finally:
+        for attrs, before, dicts in saved:
+            for key in [k for k in attrs if k not in before]:
+                del attrs[key]
+            for key, value in before.items():
+                if attrs.get(key, _SKIP) is not value:
+                    attrs[key] = value
+            for obj, content in dicts:
+                if len(obj) != len(content) or any(obj.get(k, _SKIP) is not v for k, v in content.items()):
+                    obj.clear()
+                    obj.update(content)
+
+
+def _itemsize(model: nn.Module) -> int:
+    """Bytes per element of the model's floating dtype (its first floating parameter or buffer;
+    else torch's default dtype), for torch's limit of 2**63 - 1 bytes per tensor."""
+    import torch
+
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point() and not isinstance(t, nn.parameter.UninitializedTensorMixin):
+            return t.element_size()
+    return torch.empty((), dtype=torch.get_default_dtype()).element_size()
 

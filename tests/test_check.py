@@ -301,3 +301,62 @@ def test_cli_check_takes_a_dtype(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["check", "emb.py:net", "--input", "N,7", "--at", "N=2", "--dtype", "long"]) == 0
     assert "ok: 1 sizes" in capsys.readouterr().out
+
+
+# ------------------------------------------------ outputs of several tensors, broadcasts to size 1
+
+class DictOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        y = self.c(x)
+        return {"feat": y, "pool": y.mean((2, 3)), "n": 3}
+
+
+class TupleOut(DictOut):
+    def forward(self, x):
+        y = self.c(x)
+        return y, [y.flatten(1), y.sum()]
+
+
+def test_a_model_returning_a_dict_or_a_tuple_is_checked_without_false_mismatches():
+    for model in (DictOut(), TupleOut()):
+        rep = ss.trace(model, "1,3,H,W")
+        res = ss.check(model, rep)
+        assert res.ok and not res.skipped, str(res)
+        assert res.summary() == f"check {type(model).__name__} against torch (meta): ok: 8 sizes, 32 comparisons, " \
+                                "0 mismatches, 0 skipped"
+        (whole,) = [c for c in res.comparisons if c.what == "shape" and c.kind == type(model).__name__
+                    and c.sizes == {"H": 3, "W": 3}]
+        assert whole.actual == whole.predicted == _shapes(model(torch.zeros(1, 3, 3, 3)))
+
+
+def _shapes(value):
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, dict):
+        return tuple(_shapes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return tuple(_shapes(v) for v in value)
+    return None
+
+
+class AddPosition(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pos = nn.Conv2d(3, 3, 1), nn.Parameter(torch.zeros(1, 3, 16, 16))
+
+    def forward(self, x):
+        return self.conv(x) + self.pos
+
+
+def test_default_check_sizes_reach_the_size_one_broadcast():
+    model = AddPosition()
+    rep = ss.trace(model, "1,3,H,W")
+    res = ss.check(model, rep)
+    assert res.ok, str(res)
+    assert {"H": 1, "W": 1} in res.sizes and {"H": 1, "W": 16} in res.sizes and {"H": 16, "W": 1} in res.sizes
+    assert {"H": 2, "W": 1} in res.sizes and {"H": 17, "W": 1} in res.sizes  # just outside: torch raises there
+    assert tuple(model(torch.zeros(1, 3, 1, 16)).shape) == tuple(rep.at(H=1, W=16).output_shape) == (1, 3, 16, 16)

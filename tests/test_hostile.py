@@ -309,6 +309,8 @@ def test_tracing_from_8_threads_gives_identical_answers_and_leaves_torch_working
             return {"logits": self.head(y.mean((2, 3))), "map": y}
 
     expected = ss.trace(Net(), "N,3,H,W").to_json()
+    assert '"name": "block.add"' in expected  # Block's forward is an fx graph: fx patches globals while it traces
+    patched = (nn.Module.__call__, nn.Module.__getattr__, torch.relu)
     answers, errors = [], []
 
     def work():
@@ -326,5 +328,52 @@ def test_tracing_from_8_threads_gives_identical_answers_and_leaves_torch_working
         t.join()
     assert errors == []
     assert len(answers) == 200 and all(a == expected for a in answers)
+    assert (nn.Module.__call__, nn.Module.__getattr__, torch.relu) == patched
     out = Net()(torch.zeros(2, 3, 9, 9))  # fx's patches are gone: torch runs the model as usual
     assert tuple(out["logits"].shape) == (2, 2) and tuple(out["map"].shape) == (2, 4, 3, 3)
+
+
+# --- sizes given as NumPy or torch integer scalars -------------------------------------------------
+
+def test_sizes_may_be_numpy_or_torch_integers_but_not_floats_or_bools():
+    import numpy as np
+    import torch
+
+    rep = ss.trace(__import__("symshape").zoo.seed_case1(), "1,3,H,W")
+    assert rep.at(H=np.int64(32), W=torch.tensor(32)).output_shape == (1, 10)
+    assert rep.at(H=np.uint8(32), W=np.int32(32)).macs == rep.at(H=32, W=32).macs == 849056
+    assert rep.violations(H=np.int64(31), W=torch.tensor(32, dtype=torch.int16)) == []
+    for bad, shown in [(np.float64(32.0), "np.float64(32.0)"), (True, "True"), (torch.tensor(True), "tensor(True)"),
+                       (torch.tensor(32.0), "tensor(32.)"), (np.int64(0), "np.int64(0)")]:
+        with pytest.raises(ss.ShapeError) as err:
+            rep.at(H=bad, W=32)
+        assert str(err.value) == f"size H must be a positive integer, got {shown}"
+
+
+# --- tracing leaves the model as it was ------------------------------------------------------------
+
+def test_tracing_leaves_the_models_attributes_and_caches_unchanged():
+    import torch
+    import torch.nn as nn
+
+    class Cached(nn.Module):
+        """Fills a cache keyed by device and counts its calls, as timm's attention blocks do."""
+
+        def __init__(self):
+            super().__init__()
+            self.biases, self.cache, self.calls = nn.Parameter(torch.zeros(4)), {}, 0
+
+        def forward(self, x):
+            self.calls += 1
+            self.last = x.shape
+            if str(x.device) not in self.cache:
+                self.cache[str(x.device)] = self.biases * 2
+            return x + self.cache[str(x.device)]
+
+    for model in (Cached(), nn.Sequential(nn.Linear(4, 4), Cached())):
+        inner = model if isinstance(model, Cached) else model[1]
+        cache = inner.cache
+        rep = ss.trace(model, "N,4")
+        assert str(rep.output_shape) == "(N, 4)"
+        assert inner.cache is cache and cache == {} and inner.calls == 0 and not hasattr(inner, "last")
+        assert ss.check(model, rep, sizes=[{"N": 2}]).ok

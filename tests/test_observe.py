@@ -590,3 +590,63 @@ def test_lazy_modules_materialise_on_the_copy_only():
             "1": ((2, 4, 3, 3), 0), "2": ((2, 36), 0), "3": ((2, 4), 2 * 36 * 4)}
     assert isinstance(model[0].weight, nn.parameter.UninitializedParameter)
     assert isinstance(model[3].weight, nn.parameter.UninitializedParameter)
+
+
+class CachedBias(nn.Module):
+    """timm's EfficientViT / TinyViT attention: in eval mode a bias gathered from a parameter is cached
+    in a plain dict (a non-leaf tensor, with autograd history), and a scale computed from a parameter
+    is kept as a plain attribute. torch deep-copies only graph leaves."""
+
+    def __init__(self):
+        super().__init__()
+        self.biases = nn.Parameter(torch.zeros(2, 3))
+        self.register_buffer("idxs", torch.tensor([[0, 1], [2, 0]]), persistent=False)
+        self.scale = self.biases.sum() + 1
+        self.cache = {}
+
+    def bias(self, device):
+        if self.training:
+            return self.biases[:, self.idxs]
+        key = str(device)
+        if key not in self.cache:
+            self.cache[key] = self.biases[:, self.idxs]
+        return self.cache[key]
+
+    def forward(self, x):
+        return x * self.scale.to(x.device) + self.bias(x.device)
+
+
+def test_a_module_keeping_non_leaf_tensors_is_observed_and_checked():
+    import symshape as ss
+
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), CachedBias()).eval()
+    model(torch.zeros(1, 3, 4, 4))  # fills the cache, as a user's inference with grad on does
+    cached = model[1].cache["cpu"]
+    assert not cached.is_leaf and not model[1].scale.is_leaf
+    with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
+        copy.deepcopy(model)  # what a plain deep copy does
+    for device in ("meta", "cpu"):
+        obs = observe(model, (1, 3, 4, 4), device=device)
+        assert obs["1"].out_shape == (1, 2, 2, 2) and obs["0"].macs == 1 * 2 * 3 * 9 * 4
+    rep = ss.trace(model, "1,3,4,4")
+    assert model[1].cache == {"cpu": cached}  # the trace ran the forward on stand-ins and left no entry
+    before = dict(model[1].cache)
+    assert ss.check(model, rep, sizes=[{}]).ok and ss.check(model, rep, sizes=[{}], device="cpu").ok
+    assert model[1].cache == before and model[1].cache["cpu"] is cached  # the model's own cache is untouched
+
+
+def test_a_model_that_cannot_be_copied_is_a_shape_error():
+    import threading
+
+    import symshape as ss
+
+    model = nn.Sequential(nn.Linear(3, 2))
+    model[0].lock = threading.Lock()
+    with pytest.raises(ss.ShapeError) as err:
+        observe(model, (1, 3))
+    assert str(err.value) == (
+        "cannot run the model (Sequential) on a copy: copy.deepcopy raised TypeError: cannot pickle '_thread.lock' "
+        "object; the model is never run itself, so keep objects that cannot be deep-copied out of its modules' "
+        "attributes (or give their class a __deepcopy__)")
+    with pytest.raises(ss.ShapeError, match="cannot run the model"):
+        ss.check(model, ss.trace(model, "N,3"), sizes=[{"N": 2}])

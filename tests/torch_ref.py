@@ -5,6 +5,7 @@ import copy
 import warnings
 
 import torch
+from torch.nn.modules.conv import _ConvTransposeNd
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -27,12 +28,15 @@ def torch_layers(modules, shape, device="meta"):
     Returns ``(records, failure)``: ``records[i] = (output shape, MACs)`` of each layer that ran,
     and ``failure = (index, exception)`` of the first layer torch rejected, or None.
 
-    A layer whose output has a size-0 dim counts as rejected: symshape's domain requires every
-    size to be >= 1, and torch's kernels disagree among themselves on empty outputs (at output
-    width 0, ConvTranspose2d and batched ConvTranspose1d return an empty tensor on the CPU,
-    unbatched ConvTranspose1d and ConvTranspose3d raise "Output size is too small"; the meta
-    kernels return empty tensors where the CPU raises). The layer runs again on the CPU first, so
-    that the failure carries torch's own message where torch has one.
+    A layer whose output has a size-0 dim (from an input without one) runs again on the CPU, where
+    torch is the judge: the meta kernels return empty tensors where the CPU raises (ConvTranspose,
+    Upsample in the linear modes). Where the CPU raises, that is the failure, with torch's own
+    message; where it runs (constant padding that crops to 0, FractionalMaxPool or Upsample in
+    mode 'area' rounding to 0), the layer runs with an empty output, as symshape's domain says. A
+    ConvTranspose is the exception: its CPU kernels disagree among themselves (at output width 0
+    ConvTranspose2d and batched ConvTranspose1d return an empty tensor, unbatched ConvTranspose1d
+    and ConvTranspose3d raise "Output size is too small"), so the domain excludes its empty outputs
+    and here they count as rejected.
     """
     x = torch.zeros(shape, device=device)
     records = []
@@ -45,7 +49,8 @@ def torch_layers(modules, shape, device="meta"):
                 if 0 in y.shape and 0 not in x.shape:
                     if device == "meta":  # uninitialised CPU weights: only the shapes matter
                         copy.deepcopy(module).to_empty(device="cpu")(torch.zeros(x.shape))
-                    raise ValueError(f"empty output {tuple(y.shape)} from input {tuple(x.shape)}")
+                    if any(isinstance(m, _ConvTransposeNd) for m in module.modules()):
+                        raise ValueError(f"empty output {tuple(y.shape)} from input {tuple(x.shape)}")
         except Exception as err:  # torch rejects the size here
             return records, (i, err)
         x = y

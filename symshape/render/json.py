@@ -214,6 +214,7 @@ def to_dict(report: Report) -> dict:
             "in_shapes": [_shape_out(s) if isinstance(s, tuple) else None for s in call.in_shapes],
             "out_shape": _shape_out(call.out_shape), "params": call.params, "layers": [call.first, call.stop],
         } for call in report.modules],
+        **({"itemsize": report.itemsize} if report.itemsize != 4 else {}),
     }
 
 
@@ -307,6 +308,7 @@ def from_dict(data: dict) -> Report:
         sizes=dict(sizes),
         modules=tuple(_module_in(item, f"modules[{i}]", len(layers))
                       for i, item in enumerate(_get(data, "modules", list, "", "a list", default=[]))),
+        itemsize=_get(data, "itemsize", int, "", "an integer", default=4),
     )
 
 

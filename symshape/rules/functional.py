@@ -154,7 +154,12 @@ def pad(x, pad, mode="constant", value=None):
                 reqs.append((sympy.Lt(p, x[i]), "reflection padding must be smaller than the input size"))
             elif mode == "circular":
                 reqs.append((sympy.Le(p, x[i]), "circular padding must not exceed the input size"))
-        if (not out[i].is_Integer or mode != "constant") and not always_nonnegative(out[i] - 1):
+        if mode == "constant":  # crops first (narrow): an empty output runs, cropping past the input raises
+            crop = x[i] + sum((p for p in (left, right) if not (p.is_Integer and p >= 0)), sympy.Integer(0))
+            if crop is not x[i] and not always_nonnegative(crop):
+                reqs.append(at_least(crop, 0, "negative padding crops first (narrow), so it must not exceed the "
+                                              "input size"))
+        elif not always_nonnegative(out[i] - 1):
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
     return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),
                pad_windows(pads) if mode == "constant" else ())

@@ -111,8 +111,9 @@ def adaptive_pool(m, x):
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 def fractional_max_pool(m, x):
-    """out = output_size, or int(L * output_ratio) in double arithmetic; needs out + k - 1 <= L
-    (FractionalMaxPool2d) or out + k - 1 < L (FractionalMaxPool3d: aten checks it strictly)."""
+    """out = output_size, or int(L * output_ratio) in double arithmetic (0 runs, with an empty output);
+    needs out + k - 1 <= L (FractionalMaxPool2d) or out + k - 1 < L (FractionalMaxPool3d: aten
+    checks it strictly)."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     ks = ntuple(m.kernel_size, nd)
@@ -121,8 +122,7 @@ def fractional_max_pool(m, x):
     else:
         out = [scaled_floor(size, r) for size, r in zip(sizes, ntuple(m.output_ratio, nd))]
     reqs = []
-    for o, k, size in zip(out, ks, sizes):
-        reqs.append(at_least(o, 1, "output size >= 1"))
+    for o, k, size in zip(out, ks, sizes):  # an output size 0 (a ratio rounding down) runs: an empty output
         if nd == 3:  # aten's fractional_max_pool3d checks outputT + poolSizeT - 1 < inputT, strictly
             reqs.append((sympy.Le(o + k, size), f"output size + kernel size <= input size (kernel {k})"))
         else:

@@ -80,8 +80,9 @@ _PAD_MODE = {
           nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
 def pad(m, x):
     """out = L + left + right on each of the last len(padding)/2 dims (constant padding may be
-    negative, cropping, which torch does first: L + negative pads >= 0); reflect needs each pad < L,
-    circular each pad <= L. MACs = 0."""
+    negative, cropping, which torch does first: L + negative pads >= 0, and an empty output runs);
+    reflect needs each pad < L, circular each pad <= L, and both, like replicate, an output >= 1.
+    MACs = 0."""
     pads = tuple(m.padding)
     nd = len(pads) // 2
     if len(x) < nd + 1:
@@ -99,7 +100,7 @@ def pad(m, x):
         elif mode == "circular":
             reqs += [at_least(size, p, f"circular padding {p} must not exceed the input size")
                      for p in {left, right} if p > 0]
-        if left < 0 or right < 0 or mode != "constant":
+        if mode != "constant":  # constant padding may crop to an empty output, which torch returns
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
         if min(left, 0) + min(right, 0) < 0:
             reqs.append(at_least(size + min(left, 0) + min(right, 0), 0,

@@ -11,7 +11,9 @@ How the run is made (measured on torch 2.13):
 * The user's model is never touched. :func:`observe` deep-copies it with a pre-filled
   ``copy.deepcopy`` memo that maps every parameter and buffer straight to a tensor on
   the target device, so no weight is copied on the way to ``meta`` (ResNet-50: 22 ms,
-  against 74 ms and a transient 100 MB for ``copy.deepcopy(model).to("meta")``). Hooks
+  against 74 ms and a transient 100 MB for ``copy.deepcopy(model).to("meta")``); a tensor a
+  module computed and keeps outside them (timm's attention-bias caches), which torch cannot
+  deep-copy while it has autograd history, is copied detached. Hooks
   go on the copy, which keeps the model's own train/eval flags (the report's domain is that of
   the model's mode: BatchNorm in training needs more than one value per channel, in eval not),
   and the hooks are removed in a ``finally``: the user's parameters, device, training flags and
@@ -55,6 +57,8 @@ from typing import Optional, Union
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from ..symbols import ShapeError
 
 
 __all__ = [
@@ -229,8 +233,10 @@ def observe(model: nn.Module, *inputs: Input, device: str = "meta", fallback: bo
     FlopCounterMode see the most is described in the module docstring.
 
     Returns an :class:`Observations` dict of :class:`Observed`. Raises
-    :class:`ObserveError` if torch rejects the input, and ``TypeError`` for an input
-    that is neither a shape nor a tensor. A meta run that fails is repeated on CPU even
+    :class:`ObserveError` if torch rejects the input, ``TypeError`` for an input
+    that is neither a shape nor a tensor, and :class:`~symshape.ShapeError` for a model that
+    cannot be copied (a lock in an attribute; a tensor a module computed and keeps, with its
+    autograd history, is copied without it). A meta run that fails is repeated on CPU even
     when the error is a plain shape error, so that the error carries torch's CPU message
     (the CPU run stops at the same layer); ``fallback=False`` raises the meta error.
 
@@ -368,7 +374,30 @@ def _copy_to(model, device):
             memo[id(b)] = nn.parameter.UninitializedBuffer(b.requires_grad, device, b.dtype)
         else:
             memo[id(b)] = moved(b)
-    return copy.deepcopy(model, memo)
+    for module in model.modules():
+        for value in vars(module).values():
+            for t in _loose_tensors(value, 0):
+                if id(t) not in memo and not t.is_leaf:
+                    # torch deep-copies only graph leaves; a tensor a module computed from its
+                    # parameters and keeps (timm's attention-bias caches) is copied without its history
+                    memo[id(t)] = t.detach().clone()
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception as exc:  # an attribute that cannot be copied: a lock, an open file, a generator
+        lines = str(exc).strip().splitlines()
+        raise ShapeError(f"cannot run the model ({type(model).__name__}) on a copy: copy.deepcopy raised "
+                         f"{type(exc).__name__}: {lines[0] if lines else ''}; the model is never run itself, so keep "
+                         "objects that cannot be deep-copied out of its modules' attributes (or give their class a "
+                         "__deepcopy__)") from exc
+
+
+def _loose_tensors(value, depth):
+    """The tensors a module attribute holds, directly or in (nested) dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif depth < 4 and isinstance(value, (dict, list, tuple)) and not isinstance(value, nn.Module):
+        for item in (value.values() if isinstance(value, dict) else value):
+            yield from _loose_tensors(item, depth + 1)
 
 
 def _shape_of(value):
