@@ -34,7 +34,11 @@ Layouts: a view that permutes or transposes leaves a strided tensor, which a lat
 flatten or contiguous copies, and which a batched matmul copies (and, in training, saves the
 copy of) unless only its last two dims are swapped. ``x += y`` in a forward is traced by
 torch.fx as ``x + y`` and counted so. Ops that allocate beside their output in inference (norm
-statistics, max-pool indices, matmul copies) add those bytes at their own step.
+statistics, max-pool indices, matmul copies) add those bytes at their own step; ops made of
+several allocations (multi-head and scaled dot-product attention, local response norm: their
+rules are in :mod:`symshape.memory_ops`) give the bytes they hold at each of their steps
+(:data:`MOMENTS`). The peak is taken between ATen ops: the internal buffers of a fused kernel
+are not counted.
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ from .printing import fmt
 from .report import Report, plain, report_method, shapes_of
 from .symbols import ShapeError
 
-__all__ = ["Memory", "memory", "layer_bytes", "SAVED", "saved_rule", "parse_bytes"]
+__all__ = ["Memory", "memory", "layer_bytes", "SAVED", "saved_rule", "MOMENTS", "moments_rule", "parse_bytes"]
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
@@ -139,11 +143,11 @@ def _numel(value) -> sympy.Expr:
 
 class _Ctx:
     """What a saved-tensor rule sees: the layer, its input storages, whether each input needs grad,
-    its output storage and the element size."""
+    its output storage, the element size and the layout of its first input (True: contiguous)."""
 
-    def __init__(self, layer, in_storages, in_grad, out_storage, itemsize, training, copies=None):
+    def __init__(self, layer, in_storages, in_grad, out_storage, itemsize, training, copies=None, layout=True):
         self.layer, self.ins, self.in_grad, self.out = layer, in_storages, in_grad, out_storage
-        self.itemsize, self.training, self.copies = itemsize, training, copies or {}
+        self.itemsize, self.training, self.copies, self.layout = itemsize, training, copies or {}, layout
 
     @property
     def any_grad(self) -> bool:
@@ -334,6 +338,25 @@ def _allocates(layer, kind, training) -> bool:
     return True
 
 
+#: kind (lower case) -> moments(layer, itemsize, layout): the bytes an op holds at each moment of an
+#: inference forward (its temporaries and, once made, its output), for ops made of several
+#: allocations (multi-head attention, local response norm); the default is its output plus
+#: the temporaries of :func:`_transient`.
+MOMENTS: dict = {}
+
+#: Kinds whose storage after the op is their first output only (the others are freed at once).
+FIRST_OUTPUT_ONLY: set = set()
+
+
+def moments_rule(*kinds) -> Callable:
+    """Register the inference moments of the given layer kinds (see :data:`MOMENTS`)."""
+    def deco(fn):
+        for k in kinds:
+            MOMENTS[k] = fn
+        return fn
+    return deco
+
+
 def _nonnegative(expr, shift=None) -> bool:
     """Whether *expr* >= 0 for every size at or above the domain's lower bounds (*shift* maps each
     size X to X + low - 1): sympy's assumptions, a product of factors each decided non-negative,
@@ -402,18 +425,20 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
     tensor = {-1: (-1, True)}
     grad = {-1: False}
     last_use = {-1: len(layers)}  # the caller holds the input
-    per_layer, saved_seen, saved_total, copies = [], set(), [], {}
+    per_layer, saved_seen, saved_total, copies, layouts = [], set(), [], {}, []
     for k, layer in enumerate(layers):
         kind = _kind(layer)
         edges = layer.inputs or ((k - 1,) * len(layer.in_shapes))
         ins = [tensor.get(e, (None, True))[0] if e is not None else None for e in edges]
         in_grad = [grad.get(e, False) if e is not None else False for e in edges]
         layout = tensor.get(edges[0], (None, True))[1] if edges and edges[0] is not None else True
+        layouts.append(layout)
         allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED and layout is True)
         if layer.out_shape is None:
             tensor[k] = (None, True)
         elif allocates or not ins or ins[0] is None:
-            storage_bytes[k] = _numel(layer.out_shape) * itemsize
+            out = layer.out_shape[0] if kind in FIRST_OUTPUT_ONLY else layer.out_shape
+            storage_bytes[k] = _numel(out) * itemsize
             tensor[k] = (k, True)
         else:
             tensor[k] = (ins[0], _layout(layer, kind, layout))
@@ -431,7 +456,7 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
                              f"it saves for backward and allocates, measured in torch); register one with "
                              f"symshape.memory.saved_rule({kind!r})")
         if training:
-            ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training, copies.get(k))
+            ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training, copies.get(k), layout)
             mine = []
             for item in rule(ctx):
                 if item is None:
@@ -458,11 +483,16 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
                 last_use[s] = len(layers)
         cands = []
         for k in range(len(layers) if peak else 0):
-            extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
-            if tensor[k][0] != k and extra == 0:
-                continue
-            live = [b for s, b in storage_bytes.items() if s <= k <= last_use.get(s, s)] + [extra]
-            cands.append(sympy.factor(sympy.Add(*live)))
+            own = storage_bytes[k] if tensor[k][0] == k else 0
+            if _kind(layers[k]) in MOMENTS:
+                moments = MOMENTS[_kind(layers[k])](layers[k], itemsize, layouts[k])
+            else:
+                extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
+                if own == 0 and extra == 0:
+                    continue
+                moments = [own + extra]
+            others = sympy.Add(*(b for s, b in storage_bytes.items() if s != k and s <= k <= last_use.get(s, s)))
+            cands.extend(sympy.factor(others + m) for m in moments)
         from .decide import lower_bounds
 
         activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain))) if peak else 0

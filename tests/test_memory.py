@@ -257,13 +257,13 @@ def test_one_op_matches_torch(op):
 
 
 def test_every_saved_rule_is_exercised():
-    """Every rule function of the registry is reached by ONE_OP."""
+    """Every rule function of the registry is reached by ONE_OP or the attention and LRN tests below."""
     from symshape import memory as mem
 
-    reached = set()
-    for op, factory in ONE_OP.items():
-        for layer in ss.trace(nn.Sequential(factory()), "N,4,H,W").layers:
-            reached.add(SAVED.get(mem._kind(layer)))
+    traced = [ss.trace(nn.Sequential(factory()), "N,4,H,W") for factory in ONE_OP.values()]
+    traced += [ss.trace(SelfAttention(nn.MultiheadAttention(6, 2)), "L,N,6"), ss.trace(FlashAttention(), "N,L,8"),
+               ss.trace(nn.LocalResponseNorm(2), "N,4,H,W")]
+    reached = {SAVED.get(mem._kind(layer)) for rep in traced for layer in rep.layers}
     assert set(SAVED.values()) - reached == set()
 
 
@@ -310,8 +310,8 @@ def test_optimizer_must_be_known():
 
 
 def test_a_layer_without_a_memory_rule_is_named():
-    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
-    with pytest.raises(ss.ShapeError, match=r"^layer '1' \(LocalResponseNorm\): symshape has no memory rule"):
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU()), "N,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"^layer '1' \(PReLU\): symshape has no memory rule"):
         rep.memory(training=True)
 
 
@@ -368,16 +368,14 @@ def test_json_has_a_memory_column_per_layer_and_reads_back():
         assert item["memory"] == {"dtype": "float32", "output_bytes": str(out), "saved_bytes": str(saved)}
     back = ss.Report.from_json(rep.to_json())
     assert back.memory(training=True) == train and back.memory().activations == infer.activations
-    lrn = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LocalResponseNorm(2)), "N,3,H,W")
-    assert all("memory" not in item for item in json.loads(lrn.to_json())["layers"])
+    prelu = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU()), "N,3,H,W")
+    assert all("memory" not in item for item in json.loads(prelu.to_json())["layers"])
 
 
-_HEAVY = {"alexnet", "vgg11", "vgg16", "plainnet50", "resnet50", "unet", "mobilenet_v2"}
-_NO_RULE = {"alexnet2012": "LocalResponseNorm", "vit_tiny": "MultiheadAttention"}
+_HEAVY = {"alexnet", "vgg11", "vgg16", "plainnet50", "resnet50", "unet", "mobilenet_v2", "alexnet2012", "vit_tiny"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n
-                                  for n in ss.zoo.MODELS if n not in _NO_RULE])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n for n in ss.zoo.MODELS])
 def test_zoo_matches_torch(name):
     """Each zoo model at batch 2 and its smallest square size, in training and in eval."""
     entry = ss.zoo.MODELS[name]
@@ -394,8 +392,122 @@ def test_zoo_matches_torch(name):
         assert sympy.sympify(mem.activations).subs(values) == want
 
 
-@pytest.mark.parametrize("name", _NO_RULE)
-def test_zoo_models_without_a_rule_are_refused(name):
-    rep = ss.trace(ss.zoo.MODELS[name].factory(), "N,3,H,W")
-    with pytest.raises(ss.ShapeError, match=rf"\({_NO_RULE[name]}\): symshape has no memory rule"):
-        rep.memory()
+# ------------------------------------------------------------------ attention and local response norm
+
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention on one tensor, returning its output (the weights are dropped)."""
+
+    def __init__(self, mha, need_weights=False, average=True):
+        super().__init__()
+        self.mha, self.need_weights, self.average = mha, need_weights, average
+
+    def forward(self, x):
+        return self.mha(x, x, x, need_weights=self.need_weights, average_attn_weights=self.average)[0]
+
+
+class FlashAttention(nn.Module):
+    """A hand-written attention through F.scaled_dot_product_attention on contiguous heads."""
+
+    def __init__(self, dim=8, causal=False):
+        super().__init__()
+        self.qkv, self.causal = nn.Linear(dim, 3 * dim), causal
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), is_causal=self.causal)
+
+
+def _agree(model, spec, make, sizes, dtype=torch.float32):
+    """The model's saved bytes (training) and inference peak (eval) against torch at each size."""
+    model = model.to(dtype)
+    rep = ss.trace(model, spec)
+    train, infer = rep.memory(training=True, dtype=dtype), rep.memory(dtype=dtype)
+    for size in sizes:
+        values = {s: size[s.name] for s in rep.symbols}
+        x = make(size).to(dtype)
+        assert sympy.sympify(train.activations).subs(values) == saved_bytes(model.train(), x), (size, "training")
+        assert sympy.sympify(infer.activations).subs(values) == inference_peak(model.eval(), x), (size, "inference")
+
+
+_WEIGHTS = {"none": (False, True), "averaged": (True, True), "per_head": (True, False)}
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("weights", _WEIGHTS)
+@pytest.mark.parametrize("p", [0.0, 0.2])
+@pytest.mark.parametrize("heads", [2, 3])
+def test_multihead_attention_matches_torch(batch_first, bias, weights, p, heads):
+    """Flash and math attention, the written-out path with weights, the fused inference fast path
+    (batch_first, an even number of heads, biases), after a linear and on the model's input."""
+    torch.manual_seed(0)
+    need, average = _WEIGHTS[weights]
+    mha = SelfAttention(nn.MultiheadAttention(6, heads, dropout=p, bias=bias, batch_first=batch_first), need, average)
+    make = lambda size: torch.randn(size["A"], size["B"], 6)  # noqa: E731
+    for model in (mha, nn.Sequential(nn.Linear(6, 6), mha)):
+        _agree(model, "A,B,6", make, [{"A": 2, "B": 5}, {"A": 3, "B": 4}])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("p", [0.0, 0.2])
+def test_multihead_attention_in_16_bits(dtype, p):
+    """The math path upcasts 16-bit inputs to float32 (what it saves is float32); flash keeps a
+    float32 log-sum-exp."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 6), SelfAttention(nn.MultiheadAttention(6, 3, dropout=p, batch_first=True)))
+    _agree(model, "A,B,6", lambda size: torch.randn(size["A"], size["B"], 6), [{"A": 2, "B": 5}], dtype)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_scaled_dot_product_attention_matches_torch(causal, dtype):
+    torch.manual_seed(0)
+    _agree(FlashAttention(causal=causal), "N,L,8", lambda size: torch.randn(size["N"], size["L"], 8),
+           [{"N": 2, "L": 5}, {"N": 3, "L": 7}], dtype)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("first", [False, True])
+def test_local_response_norm_matches_torch(size, first):
+    torch.manual_seed(0)
+    lrn = nn.LocalResponseNorm(size)
+    model = nn.Sequential(lrn) if first else nn.Sequential(nn.Conv2d(4, 4, 1), lrn)
+    _agree(model, "N,4,H,W", lambda s: torch.randn(s["N"], 4, s["H"], s["W"]),
+           [{"N": 2, "H": 5, "W": 6}, {"N": 3, "H": 4, "W": 7}], torch.float64)
+
+
+class _Cross(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(6, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.mha(x, x * 2, x * 2, need_weights=False)[0]
+
+
+class _Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(6, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.mha(x, x, x, attn_mask=torch.ones(4, 4, dtype=torch.bool), need_weights=False)[0]
+
+
+@pytest.mark.parametrize("model, spec, why", [
+    (_Cross(), "N,4,6", "an attention whose query, key and value are not one tensor (self-attention)"),
+    (_Masked(), "N,4,6", "MultiheadAttention with an attn_mask"),
+    (_Fn(lambda x: F.scaled_dot_product_attention(x, x, x, dropout_p=0.1)), "N,2,L,8",
+     "scaled_dot_product_attention on its math path (dropout_p > 0, inputs not 4-D, or a value head size other "
+     "than the query's): torch runs flash attention on CPU only without these"),
+    (_Fn(lambda x: F.scaled_dot_product_attention(*[x.transpose(1, 2)] * 3)), "N,L,2,8",
+     "scaled_dot_product_attention on a strided query (its output takes the query's strides, which symshape does "
+     "not follow): make the query contiguous"),
+])
+def test_attention_outside_the_rules_is_refused_by_name(model, spec, why):
+    rep = ss.trace(model, spec)
+    layer = next(layer for layer in rep.layers if "attention" in layer.kind.lower())
+    for training in (True, False):
+        with pytest.raises(ss.ShapeError) as err:
+            rep.memory(training=training)
+        assert str(err.value) == f"layer {layer.name!r} ({layer.kind}): symshape has no memory rule for {why}"
