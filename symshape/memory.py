@@ -52,7 +52,7 @@ from .printing import fmt
 from .report import Report, plain, report_method, shapes_of
 from .symbols import ShapeError
 
-__all__ = ["Memory", "memory", "layer_bytes", "SAVED", "saved_rule", "MOMENTS", "moments_rule", "parse_bytes"]
+__all__ = ["Memory", "memory", "layer_bytes", "saved_column", "SAVED", "saved_rule", "MOMENTS", "moments_rule", "parse_bytes"]
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
@@ -397,6 +397,27 @@ def layer_bytes(report: Report, dtype=torch.float32) -> Optional[list]:
     except ShapeError:
         return None
     return [(a[2], b[2]) for a, b in zip(inference.layers, training.layers)]
+
+
+_SHORT = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
+
+
+def saved_column(report: Report, dtype) -> tuple:
+    """The per-layer memory column of the tables (``memory=`` of ``rep.summary``, ``rep.to_markdown``
+    and ``rep.to_latex``): its header, such as ``saved (bf16)``, and per layer the bytes it saves for
+    backward in training that no earlier layer saved (their sum is ``memory(training=True).activations``).
+    *dtype*: a floating torch.dtype, or True for float32. A layer without a memory rule raises.
+
+    >>> import torch.nn as nn, symshape as ss
+    >>> saved_column(ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "N,3,H,W"), True)
+    ('saved (fp32)', [12*H*N*W, 32*N*(H - 2)*(W - 2)])
+    """
+    dtype = torch.float32 if dtype is True else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ShapeError(f"memory= takes a floating torch dtype (such as torch.bfloat16) or True for float32, "
+                         f"got {dtype!r}")
+    walk = _walk(report, True, dtype, None, peak=False)
+    return f"saved ({_SHORT.get(dtype, str(dtype).replace('torch.', ''))})", [b for _, _, b in walk.layers]
 
 
 def memory(report: Report, training: bool = False, dtype=torch.float32, optimizer: Optional[str] = None) -> Memory:

@@ -511,3 +511,93 @@ def test_attention_outside_the_rules_is_refused_by_name(model, spec, why):
         with pytest.raises(ss.ShapeError) as err:
             rep.memory(training=training)
         assert str(err.value) == f"layer {layer.name!r} ({layer.kind}): symshape has no memory rule for {why}"
+
+
+# ------------------------------------------------------------------ the memory column of the tables
+
+def _small():
+    return ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                                  nn.MaxPool2d(2)), "N,3,H,W")
+
+
+def test_text_table_has_a_memory_column_only_when_asked():
+    rep = _small()
+    assert "saved" not in str(rep) and "saved" not in rep.summary(depth=1)
+    # conv: its input (3 channels); batch norm: its input and 2 x 8 statistics; ReLU in place: the batch norm's
+    # output it overwrote; max pool: that same storage (counted once) and int64 indices
+    assert rep.summary(memory=torch.bfloat16).splitlines() == [
+        "Sequential  input (N, 3, H, W)",
+        "layer  type         output shape                    params       MACs                saved (bf16)  RF r/j/P",
+        "-----  -----------  ------------------------------  ------  ---------  --------------------------  --------",
+        "0      Conv2d       (N, 8, H, W)                       224  216*H*N*W                     6*H*N*W  3/1/1",
+        "1      BatchNorm2d  (N, 8, H, W)                        16          0               16*H*N*W + 32  3/1/1",
+        "2      ReLU         (N, 8, H, W)                         0          0                    16*H*N*W  3/1/1",
+        "3      MaxPool2d    (N, 8, floor(H/2), floor(W/2))       0          0  64*N*floor(H/2)*floor(W/2)  4/2/1",
+        "-----  -----------  ------------------------------  ------  ---------  --------------------------  --------",
+        "output (N, 8, floor(H/2), floor(W/2))",
+        "params 240",
+        "MACs   216*H*N*W",
+        "saved  2*(19*H*N*W + 32*N*floor(H/2)*floor(W/2) + 16) bytes for backward in training (bf16)",
+        "runs when H >= 2, W >= 2",
+        "MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs"]
+    mem = rep.memory(training=True, dtype=torch.bfloat16)
+    saved = ss.memory.saved_column(rep, torch.bfloat16)[1]
+    assert saved == [b for _, _, b in mem.layers] and sympy.expand(sympy.Add(*saved) - mem.activations) == 0
+
+
+def test_grouped_summary_sums_the_memory_column_per_group():
+    rep = ss.trace(ss.zoo.seed_case2(), "N,3,H,W")
+    mem = rep.memory(training=True)
+    lines = rep.summary(depth=1, memory=True).splitlines()
+    assert lines[1].split()[-2:] == ["saved", "(fp32)"]
+    groups = {}
+    for name, _, b in mem.layers:
+        groups.setdefault(name.split(".")[0], []).append(b)
+    for line in lines[3:3 + len(groups)]:
+        name, cell = line.split()[0], line[line.rindex("  "):].strip()
+        assert cell == ss.fmt(sympy.Add(*groups[name])) or cell == f"{int(sympy.Add(*groups[name])):,}"
+
+
+def test_markdown_and_latex_tables_have_the_memory_column_when_asked():
+    import sys, os
+    sys.path.insert(0, os.path.dirname(__file__))
+    from latex_check import check_latex
+
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "N,3,H,W")
+    assert "saved" not in rep.to_markdown() and "Saved" not in rep.to_latex()
+    md = rep.to_markdown({"N": 2, "H": 8, "W": 8}, memory=True).splitlines()
+    assert md[5:9] == ["| layer | type | output shape | params | MACs | saved (fp32) | RF $r/j/P$ |",
+                       "|---|---|---|---:|---:|---:|---|",
+                       "| `0` | Conv2d | $\\left(2, 8, 6, 6\\right)$ | 224 | $15{,}552$ | $1536$ | $3/1/0$ |",
+                       "| `1` | ReLU | $\\left(2, 8, 6, 6\\right)$ | 0 | $0$ | $2304$ | $3/1/0$ |"]
+    assert md[10] == ("Output $\\left(2, 8, 6, 6\\right)$, 224 parameters, $15{,}552$ MACs, $3840$ bytes saved for "
+                      "backward in training.")
+    tex = rep.to_latex(memory=torch.float16)
+    check_latex(tex)
+    check_latex(rep.to_latex(document=True, memory=torch.float16))
+    lines = tex.splitlines()
+    assert lines[4:8] == [
+        "\\begin{tabular}{lllrrrl}", "\\toprule",
+        "Layer & Type & Output shape & Parameters & MACs & Saved (fp16) & RF $r/j/P$ \\\\", "\\midrule"]
+    assert lines[9] == ("\\texttt{1} & ReLU & $\\left(N, 8, H - 2, W - 2\\right)$ & 0 & $0$ & "
+                        "$16 N \\left(H - 2\\right) \\left(W - 2\\right)$ & $3/1/0$ \\\\")
+
+
+def test_memory_column_needs_a_floating_dtype_and_a_rule():
+    rep = _small()
+    with pytest.raises(ss.ShapeError, match=r"^memory= takes a floating torch dtype \(such as torch.bfloat16\) or "
+                                            r"True for float32, got torch.int8$"):
+        rep.summary(memory=torch.int8)
+    prelu = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU()), "N,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"^layer '1' \(PReLU\): symshape has no memory rule"):
+        prelu.to_markdown(memory=True)
+
+
+def test_cli_summary_memory_column(capsys):
+    code, out, err = _cli(capsys, "summary", "seed_case1", "--memory", "bfloat16")
+    rep = ss.trace(ss.zoo.seed_case1(), "1,3,H,W")
+    assert code == 0 and out.startswith(rep.summary(memory=torch.bfloat16))
+    code, out, err = _cli(capsys, "summary", "seed_case1", "--memory", "float16", "--format", "latex")
+    assert code == 0 and "& Saved (fp16) &" in out
+    code, out, err = _cli(capsys, "summary", "seed_case1", "--memory", "float32", "--format", "json")
+    assert code == 2 and "--memory adds a column to the text, Markdown and LaTeX tables" in err
