@@ -194,8 +194,17 @@ def _nothing(ctx):
             "embedding")
 def _input(ctx):
     """Convolutions and linear layers save their input (the weight gradient needs it; the weight
-    itself is a parameter); an embedding saves its indices."""
-    return [ctx.input(0)] if ctx.any_grad else []
+    itself is a parameter); an embedding saves its indices. A linear layer on a permuted or
+    transposed input of 3 or more dims folds it by a copy, which it saves."""
+    if not ctx.any_grad:
+        return []
+    if _kind(ctx.layer) == "linear" and _folds_by_copy(ctx.layer, ctx.layout):
+        return [ctx.new(ctx.layer.in_shape.numel, ctx.itemsize)]
+    return [ctx.input(0)]
+
+
+def _folds_by_copy(layer, layout) -> bool:
+    return len(layer.in_shape) >= 3 and layout is not True and not _gap(layout)
 
 
 @saved_rule("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "softmax", "log_softmax", "logsoftmax")
@@ -252,11 +261,14 @@ def _batch_norm(ctx):
 
 @saved_rule("instancenorm1d", "instancenorm2d", "instancenorm3d")
 def _instance_norm(ctx):
-    """Instance norm is a batch norm over (1, N·C, ...): its input and 2 · N · C float32."""
+    """Instance norm is a batch norm over (1, N·C, ...): its input and 2 · N · C statistics, and the
+    tensors it repeats N times to pass that batch norm, which saves them: the weight (affine) and the
+    running mean and variance (track_running_stats)."""
     if not ctx.any_grad:
         return []
     x = ctx.layer.in_shape
-    return [ctx.input(0), ctx.stats(x[0] * x[1])]
+    repeats = (1 if ctx.layer.params else 0) + (2 if ctx.layer.attrs.get("track_running_stats") else 0)
+    return [ctx.input(0), ctx.stats(x[0] * x[1])] + ([ctx.new(repeats * x[0] * x[1], ctx.itemsize)] if repeats else [])
 
 
 @saved_rule("groupnorm")
@@ -316,9 +328,20 @@ def _division(ctx):
     return out + ([ctx.input(0)] if ctx.in_grad[1] else [])
 
 
+_SLICES = {"chunk", "split", "narrow", "getitem"}
+
+
+def _same(a, b) -> bool:
+    return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+
+
 def _layout(layer, kind, layout):
     """The layout of a view's output: True (contiguous), "t" (a contiguous tensor with its last two
-    dims swapped: a matmul reads it as it is) or False (strided batch dims: a matmul copies it)."""
+    dims swapped: a matmul reads it as it is), ("gap", inner) (a slice of a contiguous tensor along
+    a dim other than the outermost: dense over its last dims, *inner* elements, with gaps between
+    those blocks) or False (strided batch dims: a matmul copies it)."""
+    if kind in _SLICES:
+        return _sliced(layer, layout)
     if kind not in _STRIDED:
         return layout if kind in VIEWS else True
     x, y = layer.in_shape, layer.out_shape
@@ -326,6 +349,49 @@ def _layout(layer, kind, layout):
             len(x) == 2 or (tuple(x[:-2]) == tuple(y[:-2]) and x[-2] == y[-1] and x[-1] == y[-2] and x != y)):
         return "t"
     return False
+
+
+def _sliced(layer, layout):
+    """The layout of a slice (chunk, split, narrow, a getitem that keeps the rank)."""
+    if layout is not True:
+        return False if _gap(layout) else layout
+    x, y = layer.in_shape, shapes_of(layer.out_shape)[0]
+    if x is None or y is None or len(x) != len(y):
+        return True
+    cut = [d for d in range(len(x)) if not _same(x[d], y[d])]
+    if not cut or all(_same(x[d], 1) for d in range(cut[0])):
+        return True
+    return ("gap", sympy.Mul(*y[cut[0]:])) if len(cut) == 1 else False
+
+
+def _gap(layout) -> bool:
+    return isinstance(layout, tuple) and layout[0] == "gap"
+
+
+def _suffix_of(inner, shape) -> bool:
+    """Whether *inner* is the product of some last dims of *shape* (a view keeps the gaps there)."""
+    prod = sympy.Integer(1)
+    for d in reversed(tuple(shape)):
+        prod *= d
+        if _same(prod, inner):
+            return True
+    return False
+
+
+def _viewable(layer, kind, layout) -> bool:
+    """Whether a reshape, flatten or contiguous of a tensor of this layout is a view (no copy)."""
+    if layout is True:
+        return True
+    return _gap(layout) and kind != "contiguous" and _suffix_of(layout[1], shapes_of(layer.out_shape)[0])
+
+
+def _matmul_copies(layout, shape) -> bool:
+    """Whether a batched matmul copies an operand of this layout to fold its batch dims."""
+    if len(shape) < 3:
+        return False
+    if _gap(layout):
+        return not (_same(layout[1], shape[-1]) or _same(layout[1], shape[-1] * shape[-2]))
+    return layout is False
 
 
 def _allocates(layer, kind, training) -> bool:
@@ -355,6 +421,20 @@ def moments_rule(*kinds) -> Callable:
             MOMENTS[k] = fn
         return fn
     return deco
+
+
+@moments_rule("linear")
+def _linear_moments(layer, itemsize, layout):
+    """A linear layer on an input of 3 or more dims that is not contiguous runs as a matmul: a copy
+    of the input when it is permuted or transposed, the product, then the bias added into a new
+    tensor (a contiguous input: one fused op)."""
+    out = _numel(layer.out_shape) * itemsize
+    if len(layer.in_shape) < 3 or layout is True:
+        return [out]
+    a = layer.attrs
+    bias = layer.params > a.get("in_features", 0) * a.get("out_features", 0)
+    copy = layer.in_shape.numel * itemsize if _folds_by_copy(layer, layout) else 0
+    return [copy + out] + ([2 * out] if bias else [])
 
 
 def _nonnegative(expr, shift=None) -> bool:
@@ -454,7 +534,8 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
         in_grad = [grad.get(e, False) if e is not None else False for e in edges]
         layout = tensor.get(edges[0], (None, True))[1] if edges and edges[0] is not None else True
         layouts.append(layout)
-        allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED and layout is True)
+        allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED
+                                                                and _viewable(layer, kind, layout))
         if layer.out_shape is None:
             tensor[k] = (None, True)
         elif allocates or not ins or ins[0] is None:
@@ -466,7 +547,7 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
         if kind == "matmul":
             # torch folds the batch dims of an operand with 3 or more dims by reshape: a copy when they are strided
             copies[k] = {j: layer.in_shapes[j].numel for j, e in enumerate(edges[:2])
-                         if e is not None and tensor.get(e, (None, True))[1] is False and len(layer.in_shapes[j]) >= 3}
+                         if e is not None and _matmul_copies(tensor.get(e, (None, True))[1], layer.in_shapes[j])}
         grad[k] = any(in_grad) or layer.params > 0
         for s in ins:
             if s is not None:
@@ -524,14 +605,17 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
 
 def _transient(layer, itemsize, copies=()) -> sympy.Expr:
     """Bytes an op allocates beside its output in an inference forward and frees at once (they
-    count at its step only): the mean and inverse std of instance, group and layer norm, the int64
+    count at its step only): the mean and inverse std of instance, group and layer norm (and of
+    batch norm without running statistics), the repeated weight and bias of an affine instance norm, the int64
     argmax indices of max pooling (kept even without grad), the contiguous copies a batched
     matmul makes of strided operands (*copies*: their element counts)."""
     kind, x = _kind(layer), layer.in_shape
     if copies:
         return sympy.Add(*copies) * itemsize
-    if kind.startswith("instancenorm"):
-        return 2 * x[0] * x[1] * itemsize
+    if kind.startswith("instancenorm"):  # the statistics, or the running ones repeated; the weight and bias repeated
+        return (2 + (2 if layer.params else 0)) * x[0] * x[1] * itemsize
+    if kind.startswith("batchnorm") and layer.attrs.get("track_running_stats") is False:
+        return 2 * x[1] * itemsize  # in eval without running statistics: the batch's
     if kind == "groupnorm":
         return 2 * x[0] * layer.attrs["num_groups"] * itemsize
     if kind == "layernorm":

@@ -207,7 +207,7 @@ def _proves(diff, lows) -> bool:
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
-                    "num_groups", "embed_dim", "num_heads", "batch_first", "dropout", "add_zero_attn")
+                    "num_groups", "track_running_stats", "embed_dim", "num_heads", "batch_first", "dropout", "add_zero_attn")
 
 #: Keyword arguments of a call recorded in Layer.attrs (what an attention saves depends on them):
 #: plain values as they are, a tensor as True (given), None left out.

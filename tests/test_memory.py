@@ -68,17 +68,66 @@ def inference_peak(model, x) -> int:
     return mode.peak
 
 
+def agree(model, spec, make, sizes, dtype=torch.float32, modes=(True, False)) -> int:
+    """rep.memory() of *model* traced at *spec* against torch, for each mode (True: the bytes saved
+    for backward in training; False: the inference peak in eval) at each size of *sizes* (dicts of
+    the spec's size names) where the model runs; *make(size)* builds the input. The count of
+    comparisons made."""
+    model = model.to(dtype)
+    rep = ss.trace(model, spec)
+    count = 0
+    for training in modes:
+        mem = rep.memory(training=training, dtype=dtype)
+        for size in sizes:
+            values = {s: size[s.name] for s in rep.symbols}
+            if rep.violations(**{s.name: v for s, v in values.items()}):
+                continue
+            x = make(size)
+            x = x.to(dtype) if x.is_floating_point() else x
+            want = saved_bytes(model.train(), x) if training else inference_peak(model.eval(), x)
+            got = sympy.sympify(mem.activations).subs(values)
+            assert got == want, (size, "training" if training else "inference", model)
+            count += 1
+    return count
+
+
 # ------------------------------------------------------------------ random networks
+
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention on one tensor, returning its output (the weights are dropped)."""
+
+    def __init__(self, mha, need_weights=False, average=True):
+        super().__init__()
+        self.mha, self.need_weights, self.average = mha, need_weights, average
+
+    def forward(self, x):
+        return self.mha(x, x, x, need_weights=self.need_weights, average_attn_weights=self.average)[0]
+
+
+class FlashAttention(nn.Module):
+    """A hand-written attention through F.scaled_dot_product_attention on contiguous heads."""
+
+    def __init__(self, dim=8, causal=False):
+        super().__init__()
+        self.qkv, self.causal = nn.Linear(dim, 3 * dim), causal
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), is_causal=self.causal)
+
 
 def _act(rng):
     return rng.choice([lambda: nn.ReLU(), lambda: nn.ReLU(inplace=True), lambda: nn.GELU(), lambda: nn.SiLU(),
                        lambda: nn.Sigmoid(), lambda: nn.Tanh(), lambda: nn.Hardswish(), lambda: nn.LeakyReLU(0.1),
-                       lambda: nn.ReLU6(), lambda: nn.ELU()])()
+                       lambda: nn.ReLU6(), lambda: nn.ELU(), lambda: nn.SiLU(inplace=True), lambda: nn.Mish(),
+                       lambda: nn.Hardsigmoid(), lambda: nn.Softplus(), lambda: nn.LeakyReLU(0.2, inplace=True),
+                       lambda: nn.ReLU6(inplace=True)])()
 
 
 def _norm(rng, c):
-    return rng.choice([lambda: nn.BatchNorm2d(c), lambda: nn.GroupNorm(2 if c % 2 == 0 else 1, c), lambda: nn.InstanceNorm2d(c),
-                       lambda: nn.Identity()])()
+    return rng.choice([lambda: nn.BatchNorm2d(c), lambda: nn.GroupNorm(2 if c % 2 == 0 else 1, c),
+                       lambda: nn.InstanceNorm2d(c), lambda: nn.InstanceNorm2d(c, affine=True),
+                       lambda: nn.LocalResponseNorm(rng.choice([2, 3, 5])), lambda: nn.Identity()])()
 
 
 class Residual(nn.Module):
@@ -113,12 +162,48 @@ class Gate(nn.Module):
         return x * torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
 
 
+class TokenAttention(nn.Module):
+    """Self-attention over the H·W positions, added back to the features: a layer norm over the
+    channels, then nn.MultiheadAttention (batch first or not, with or without weights, biases and
+    dropout) or a one-head F.scaled_dot_product_attention (flash)."""
+
+    def __init__(self, rng, c):
+        super().__init__()
+        self.norm = nn.LayerNorm(c)
+        self.flash = rng.random() < 0.3
+        if self.flash:
+            self.qkv = nn.Linear(c, 3 * c)
+        else:
+            heads = rng.choice([h for h in (1, 2, 3, 4) if c % h == 0])
+            self.batch_first = rng.choice([True, False])
+            self.mha = SelfAttention(nn.MultiheadAttention(c, heads, dropout=rng.choice([0.0, 0.1]),
+                                                           bias=rng.choice([True, False]), batch_first=self.batch_first),
+                                     *rng.choice(list(_WEIGHTS.values())))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        t = self.norm(x.flatten(2).transpose(1, 2))  # (N, H·W, C)
+        if self.flash:
+            q, k, v = self.qkv(t).chunk(3, -1)
+            y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
+        elif self.batch_first:
+            y = self.mha(t)
+        else:
+            y = self.mha(t.transpose(0, 1).contiguous()).transpose(0, 1)
+        return x + y.transpose(1, 2).reshape(n, c, h, w)
+
+
+_WEIGHTS = {"none": (False, True), "averaged": (True, True), "per_head": (True, False)}
+
+
 def random_net(seed: int) -> nn.Module:
+    """Convs with norms and activations, residual, concat, gate and attention blocks, pooling and
+    dropout, in a random order, and a head that pools, flattens or keeps the features."""
     rng = random.Random(seed)
     c = c0 = rng.choice([3, 4])
     layers = []
     for _ in range(rng.randint(2, 5)):
-        pick = rng.choice(["conv", "res", "cat", "pool", "drop", "gate"])
+        pick = rng.choice(["conv", "res", "cat", "pool", "drop", "gate", "attn"])
         if pick == "conv":
             out = rng.choice([4, 6, 8])
             layers += [nn.Conv2d(c, out, rng.choice([1, 3]), padding=1, stride=rng.choice([1, 2])), _norm(rng, out),
@@ -130,64 +215,51 @@ def random_net(seed: int) -> nn.Module:
             layers.append(Concat(rng, c))
             c *= 2
         elif pick == "pool":
-            layers.append(rng.choice([nn.MaxPool2d(2), nn.AvgPool2d(2), nn.MaxPool2d(3, 2, 1, ceil_mode=True)]))
+            layers.append(rng.choice([nn.MaxPool2d(2), nn.AvgPool2d(2), nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+                                      nn.AvgPool2d(3, 1, 1), nn.AdaptiveMaxPool2d(3), nn.AdaptiveAvgPool2d(4)]))
         elif pick == "drop":
-            layers.append(rng.choice([nn.Dropout(0.2), nn.Dropout2d(0.3), nn.Dropout(0.0)]))
-        else:
+            layers.append(rng.choice([nn.Dropout(0.2), nn.Dropout2d(0.3), nn.Dropout(0.0), nn.Dropout(0.1, inplace=True)]))
+        elif pick == "gate":
             layers.append(Gate(c))
+        else:
+            layers.append(TokenAttention(rng, c))
     head = rng.choice([[nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 5)],
                        [nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * c, 5)],
-                       [nn.Flatten(1)]])
+                       [nn.Flatten(1)], []])
     net = nn.Sequential(*layers, *head)
     net.in_channels = c0
     return net
 
 
-SIZES = [(2, 8, 8), (3, 12, 10), (4, 16, 16)]
+SIZES = [(2, 8, 8), (3, 12, 10), (4, 16, 16), (1, 7, 9), (5, 6, 6)]
 SEEDS = range(40)
+CAMPAIGN = range(40, 1040)
 COUNT = {"training": 0, "inference": 0}
 
 
-def _sizes(rep, n, h, w):
-    return {k: v for k, v in {"N": n, "H": h, "W": w}.items() if k in {s.name for s in rep.symbols}}
-
-
-def _fits(rep, sizes):
-    return not rep.violations(**sizes)
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_training_saved_bytes_match_autograd(seed):
+def check_random_net(seed: int, training: bool) -> int:
+    """Random network *seed* against torch in one mode at each of SIZES where it runs; the count of comparisons."""
     torch.manual_seed(seed)
-    model = random_net(seed).train()
+    model = random_net(seed)
     c = model.in_channels
-    rep = ss.trace(model, f"N,{c},H,W")
-    mem = rep.memory(training=True)
-    for n, h, w in SIZES:
-        sizes = _sizes(rep, n, h, w)
-        if not _fits(rep, sizes):
-            continue
-        want = saved_bytes(model, torch.randn(n, c, h, w))
-        got = sympy.sympify(mem.activations).subs({s: sizes[s.name] for s in rep.symbols})
-        COUNT["training"] += 1
-        assert got == want, (seed, (n, h, w), model)
+    sizes = [{"N": n, "H": h, "W": w} for n, h, w in SIZES]
+    count = agree(model, f"N,{c},H,W", lambda s: torch.randn(s["N"], c, s["H"], s["W"]), sizes, modes=(training,))
+    COUNT["training" if training else "inference"] += count
+    return count
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_inference_peak_matches_live_tensors(seed):
-    torch.manual_seed(seed)
-    model = random_net(seed).eval()
-    c = model.in_channels
-    rep = ss.trace(model, f"N,{c},H,W")
-    mem = rep.memory()
-    for n, h, w in SIZES:
-        sizes = _sizes(rep, n, h, w)
-        if not _fits(rep, sizes):
-            continue
-        want = inference_peak(model, torch.randn(n, c, h, w))
-        got = sympy.sympify(mem.activations).subs({s: sizes[s.name] for s in rep.symbols})
-        COUNT["inference"] += 1
-        assert got == want, (seed, (n, h, w), model)
+def test_random_network_matches_torch(seed, training):
+    assert check_random_net(seed, training) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+@pytest.mark.parametrize("seed", CAMPAIGN)
+def test_random_network_campaign(seed, training):
+    """The campaign: 1,000 more networks (run with -m slow)."""
+    assert check_random_net(seed, training) > 0
 
 
 # ------------------------------------------------------------------ one rule at a time
@@ -211,6 +283,10 @@ ONE_OP = {
     "conv_transpose": lambda: nn.ConvTranspose2d(4, 3, 3, stride=2),
     "batchnorm": lambda: nn.BatchNorm2d(4),
     "instancenorm": lambda: nn.InstanceNorm2d(4),
+    "instancenorm_affine": lambda: nn.InstanceNorm2d(4, affine=True),
+    "instancenorm_running": lambda: nn.InstanceNorm2d(4, track_running_stats=True),
+    "instancenorm_both": lambda: nn.InstanceNorm2d(4, affine=True, track_running_stats=True),
+    "batchnorm_no_running": lambda: nn.BatchNorm2d(4, track_running_stats=False),
     "groupnorm": lambda: nn.GroupNorm(2, 4),
     "layernorm": lambda: nn.LayerNorm(7),
     "relu": lambda: nn.ReLU(), "relu_": lambda: nn.ReLU(inplace=True),
@@ -240,6 +316,17 @@ ONE_OP = {
     "matmul_strided": lambda: _Fn(lambda x: x.transpose(1, 2) @ x.transpose(1, 2).transpose(-2, -1)),
     "matmul_last_two": lambda: _Fn(lambda x: x @ (x * 2).transpose(-2, -1)),
     "relu_method": lambda: _Fn(lambda x: F.relu(x * 2, inplace=True)),
+    "slice_h_flatten": lambda: _Fn(lambda x: x[:, :, 1:].flatten(1)),
+    "slice_w_reshape": lambda: _Fn(lambda x: x[..., :3].reshape(x.shape[0], 4, -1)),
+    "chunk_c_flatten": lambda: _Fn(lambda x: x.chunk(2, 1)[0].flatten(2)),
+    "slice_matmul": lambda: _Fn(lambda x: x[..., :3] @ x[:, :, :3]),
+    "slice_matmul_copy": lambda: _Fn(lambda x: x[:, 1:] @ x[:, 1:].transpose(2, 3)),
+    "chunk_last_linear": lambda: nn.Sequential(nn.ConstantPad2d((0, 1, 0, 0), 0.0), _Fn(lambda x: x.chunk(2, 3)[0]),
+                                               nn.Linear(4, 3)),
+    "slice_contiguous": lambda: _Fn(lambda x: x[:, :, 1:].contiguous()),
+    "permute_linear": lambda: nn.Sequential(_Fn(lambda x: x.permute(0, 2, 3, 1)), nn.Linear(4, 6)),
+    "permute_linear_nobias": lambda: nn.Sequential(_Fn(lambda x: x.permute(0, 2, 3, 1)), nn.Linear(4, 6, bias=False)),
+    "transpose_linear": lambda: nn.Sequential(_Fn(lambda x: x.transpose(2, 3)), nn.Linear(5, 2)),
 }
 
 
@@ -247,13 +334,8 @@ ONE_OP = {
 def test_one_op_matches_torch(op):
     """Each rule, after a conv and as the first op, training and inference, at two sizes."""
     for model in _after_conv(ONE_OP[op]()):
-        rep_t = ss.trace(model.train(), "N,4,H,W")
-        rep_e = ss.trace(model.eval(), "N,4,H,W")
-        for n, h, w in [(2, 5, 7), (3, 5, 7)]:
-            values = {s: {"N": n, "H": h, "W": w}[s.name] for s in rep_t.symbols}
-            x = torch.randn(n, 4, h, w)
-            assert sympy.sympify(rep_t.memory(training=True).activations).subs(values) == saved_bytes(model.train(), x)
-            assert sympy.sympify(rep_e.memory().activations).subs(values) == inference_peak(model.eval(), x)
+        assert agree(model, "N,4,H,W", lambda s: torch.randn(s["N"], 4, s["H"], s["W"]),
+                     [{"N": 2, "H": 5, "W": 7}, {"N": 3, "H": 5, "W": 7}]) == 4
 
 
 def test_every_saved_rule_is_exercised():
@@ -347,14 +429,9 @@ def test_cli_summary_shows_memory_at_the_sizes(capsys):
 def test_gpt_block_matches_torch(dtype):
     """The zoo's GPT-2 block (the README's example) at a small width, training and inference."""
     torch.manual_seed(0)
-    block = ss.zoo.gpt_block(dim=32, heads=4).to(dtype)
-    rep = ss.trace(block, "b,s,32")
-    train, infer = rep.memory(training=True, dtype=dtype), rep.memory(dtype=dtype)
-    for b, s in [(1, 5), (2, 8), (3, 13)]:
-        x = torch.randn(b, s, 32, dtype=dtype)
-        values = {sym: {"b": b, "s": s}[sym.name] for sym in rep.symbols}
-        assert sympy.sympify(train.activations).subs(values) == saved_bytes(block.train(), x)
-        assert sympy.sympify(infer.activations).subs(values) == inference_peak(block.eval(), x)
+    sizes = [{"b": 1, "s": 5}, {"b": 2, "s": 8}, {"b": 3, "s": 13}]
+    assert agree(ss.zoo.gpt_block(dim=32, heads=4), "b,s,32", lambda v: torch.randn(v["b"], v["s"], 32), sizes,
+                 dtype) == 6
 
 
 def test_json_has_a_memory_column_per_layer_and_reads_back():
@@ -380,56 +457,15 @@ def test_zoo_matches_torch(name):
     """Each zoo model at batch 2 and its smallest square size, in training and in eval."""
     entry = ss.zoo.MODELS[name]
     c = int(entry.input.split(",")[1])
-    for training in (True, False):
-        torch.manual_seed(0)
-        model = entry.factory().train(training)
-        rep = ss.trace(model, f"N,{c},H,W")
-        h = next(h for h in range(1, 600) if not rep.violations(N=2, H=h, W=h))
-        values = {s: {"N": 2, "H": h, "W": h}[s.name] for s in rep.symbols}
-        x = torch.randn(2, c, h, h)
-        mem = rep.memory(training=training)
-        want = saved_bytes(model, x) if training else inference_peak(model, x)
-        assert sympy.sympify(mem.activations).subs(values) == want
+    torch.manual_seed(0)
+    model = entry.factory()
+    rep = ss.trace(model, f"N,{c},H,W")
+    h = next(h for h in range(1, 600) if not rep.violations(N=2, H=h, W=h))
+    assert agree(model, f"N,{c},H,W", lambda s: torch.randn(2, c, h, h), [{"N": 2, "H": h, "W": h}]) == 2
 
 
 # ------------------------------------------------------------------ attention and local response norm
 
-class SelfAttention(nn.Module):
-    """nn.MultiheadAttention on one tensor, returning its output (the weights are dropped)."""
-
-    def __init__(self, mha, need_weights=False, average=True):
-        super().__init__()
-        self.mha, self.need_weights, self.average = mha, need_weights, average
-
-    def forward(self, x):
-        return self.mha(x, x, x, need_weights=self.need_weights, average_attn_weights=self.average)[0]
-
-
-class FlashAttention(nn.Module):
-    """A hand-written attention through F.scaled_dot_product_attention on contiguous heads."""
-
-    def __init__(self, dim=8, causal=False):
-        super().__init__()
-        self.qkv, self.causal = nn.Linear(dim, 3 * dim), causal
-
-    def forward(self, x):
-        q, k, v = self.qkv(x).chunk(3, -1)
-        return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), is_causal=self.causal)
-
-
-def _agree(model, spec, make, sizes, dtype=torch.float32):
-    """The model's saved bytes (training) and inference peak (eval) against torch at each size."""
-    model = model.to(dtype)
-    rep = ss.trace(model, spec)
-    train, infer = rep.memory(training=True, dtype=dtype), rep.memory(dtype=dtype)
-    for size in sizes:
-        values = {s: size[s.name] for s in rep.symbols}
-        x = make(size).to(dtype)
-        assert sympy.sympify(train.activations).subs(values) == saved_bytes(model.train(), x), (size, "training")
-        assert sympy.sympify(infer.activations).subs(values) == inference_peak(model.eval(), x), (size, "inference")
-
-
-_WEIGHTS = {"none": (False, True), "averaged": (True, True), "per_head": (True, False)}
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
@@ -445,7 +481,7 @@ def test_multihead_attention_matches_torch(batch_first, bias, weights, p, heads)
     mha = SelfAttention(nn.MultiheadAttention(6, heads, dropout=p, bias=bias, batch_first=batch_first), need, average)
     make = lambda size: torch.randn(size["A"], size["B"], 6)  # noqa: E731
     for model in (mha, nn.Sequential(nn.Linear(6, 6), mha)):
-        _agree(model, "A,B,6", make, [{"A": 2, "B": 5}, {"A": 3, "B": 4}])
+        agree(model, "A,B,6", make, [{"A": 2, "B": 5}, {"A": 3, "B": 4}])
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -455,14 +491,14 @@ def test_multihead_attention_in_16_bits(dtype, p):
     float32 log-sum-exp."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 6), SelfAttention(nn.MultiheadAttention(6, 3, dropout=p, batch_first=True)))
-    _agree(model, "A,B,6", lambda size: torch.randn(size["A"], size["B"], 6), [{"A": 2, "B": 5}], dtype)
+    agree(model, "A,B,6", lambda size: torch.randn(size["A"], size["B"], 6), [{"A": 2, "B": 5}], dtype)
 
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_scaled_dot_product_attention_matches_torch(causal, dtype):
     torch.manual_seed(0)
-    _agree(FlashAttention(causal=causal), "N,L,8", lambda size: torch.randn(size["N"], size["L"], 8),
+    agree(FlashAttention(causal=causal), "N,L,8", lambda size: torch.randn(size["N"], size["L"], 8),
            [{"N": 2, "L": 5}, {"N": 3, "L": 7}], dtype)
 
 
@@ -472,7 +508,7 @@ def test_local_response_norm_matches_torch(size, first):
     torch.manual_seed(0)
     lrn = nn.LocalResponseNorm(size)
     model = nn.Sequential(lrn) if first else nn.Sequential(nn.Conv2d(4, 4, 1), lrn)
-    _agree(model, "N,4,H,W", lambda s: torch.randn(s["N"], 4, s["H"], s["W"]),
+    agree(model, "N,4,H,W", lambda s: torch.randn(s["N"], 4, s["H"], s["W"]),
            [{"N": 2, "H": 5, "W": 6}, {"N": 3, "H": 4, "W": 7}], torch.float64)
 
 
