@@ -30,9 +30,11 @@ on CPU; cuDNN's batch norm keeps a reserve); those are not modelled, nor is auto
 statistics of a norm are counted in ``dtype``, as a model whose parameters have that dtype keeps
 them on CPU).
 
-Layouts: a view that permutes or transposes leaves a strided tensor, which a later reshape,
-flatten or contiguous copies, and which a batched matmul copies (and, in training, saves the
-copy of) unless only its last two dims are swapped. ``x += y`` in a forward is traced by
+Layouts (:mod:`symshape.memory_layout`): a view that permutes or transposes leaves a strided
+tensor, which a later reshape, flatten or contiguous copies, and which a batched matmul copies
+(and, in training, saves the copy of) unless only its last two dims are swapped; so does a linear
+layer on such an input of 3 or more dims. A slice along an inner dim leaves gaps: a reshape
+across them copies. ``x += y`` in a forward is traced by
 torch.fx as ``x + y`` and counted so. Ops that allocate beside their output in inference (norm
 statistics, max-pool indices, matmul copies) add those bytes at their own step; ops made of
 several allocations (multi-head and scaled dot-product attention, local response norm: their
@@ -48,6 +50,7 @@ from typing import Callable, Optional
 import sympy
 import torch
 
+from .memory_layout import COPY_IF_STRIDED, VIEWS, gap, kind_of as _kind, layout_of, matmul_copies, viewable
 from .printing import fmt
 from .report import Report, plain, report_method, shapes_of
 from .symbols import ShapeError
@@ -56,15 +59,6 @@ __all__ = ["Memory", "memory", "layer_bytes", "saved_column", "SAVED", "saved_ru
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
-#: Kinds (lower case, without ``Tensor.``) whose output is a view of their first input.
-VIEWS = {
-    "flatten", "unflatten", "view", "view_as", "reshape", "reshape_as", "identity", "permute", "transpose", "t",
-    "swapaxes", "swapdims", "movedim", "moveaxis", "squeeze", "unsqueeze", "expand", "expand_as", "chunk", "split",
-    "unbind", "narrow", "getitem", "select", "detach", "contiguous", "alias",
-}
-#: Views that leave a non-contiguous tensor: a later reshape/flatten/contiguous copies it.
-_STRIDED = {"permute", "transpose", "t", "swapaxes", "swapdims", "movedim", "moveaxis", "expand", "expand_as"}
-_COPY_IF_STRIDED = {"flatten", "reshape", "reshape_as", "contiguous"}
 
 
 @dataclass(frozen=True)
@@ -126,11 +120,6 @@ class Memory:
 
 def _itemsize(dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
-
-
-def _kind(layer) -> str:
-    k = layer.kind[len("Tensor."):] if layer.kind.startswith("Tensor.") else layer.kind
-    return k.lower()
 
 
 def _inplace(layer) -> bool:
@@ -204,7 +193,7 @@ def _input(ctx):
 
 
 def _folds_by_copy(layer, layout) -> bool:
-    return len(layer.in_shape) >= 3 and layout is not True and not _gap(layout)
+    return len(layer.in_shape) >= 3 and layout is not True and not gap(layout)
 
 
 @saved_rule("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "softmax", "log_softmax", "logsoftmax")
@@ -328,76 +317,10 @@ def _division(ctx):
     return out + ([ctx.input(0)] if ctx.in_grad[1] else [])
 
 
-_SLICES = {"chunk", "split", "narrow", "getitem"}
-
-
-def _same(a, b) -> bool:
-    return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
-
-
-def _layout(layer, kind, layout):
-    """The layout of a view's output: True (contiguous), "t" (a contiguous tensor with its last two
-    dims swapped: a matmul reads it as it is), ("gap", inner) (a slice of a contiguous tensor along
-    a dim other than the outermost: dense over its last dims, *inner* elements, with gaps between
-    those blocks) or False (strided batch dims: a matmul copies it)."""
-    if kind in _SLICES:
-        return _sliced(layer, layout)
-    if kind not in _STRIDED:
-        return layout if kind in VIEWS else True
-    x, y = layer.in_shape, layer.out_shape
-    if layout is True and kind in ("t", "transpose", "swapaxes", "swapdims") and isinstance(y, tuple) and (
-            len(x) == 2 or (tuple(x[:-2]) == tuple(y[:-2]) and x[-2] == y[-1] and x[-1] == y[-2] and x != y)):
-        return "t"
-    return False
-
-
-def _sliced(layer, layout):
-    """The layout of a slice (chunk, split, narrow, a getitem that keeps the rank)."""
-    if layout is not True:
-        return False if _gap(layout) else layout
-    x, y = layer.in_shape, shapes_of(layer.out_shape)[0]
-    if x is None or y is None or len(x) != len(y):
-        return True
-    cut = [d for d in range(len(x)) if not _same(x[d], y[d])]
-    if not cut or all(_same(x[d], 1) for d in range(cut[0])):
-        return True
-    return ("gap", sympy.Mul(*y[cut[0]:])) if len(cut) == 1 else False
-
-
-def _gap(layout) -> bool:
-    return isinstance(layout, tuple) and layout[0] == "gap"
-
-
-def _suffix_of(inner, shape) -> bool:
-    """Whether *inner* is the product of some last dims of *shape* (a view keeps the gaps there)."""
-    prod = sympy.Integer(1)
-    for d in reversed(tuple(shape)):
-        prod *= d
-        if _same(prod, inner):
-            return True
-    return False
-
-
-def _viewable(layer, kind, layout) -> bool:
-    """Whether a reshape, flatten or contiguous of a tensor of this layout is a view (no copy)."""
-    if layout is True:
-        return True
-    return _gap(layout) and kind != "contiguous" and _suffix_of(layout[1], shapes_of(layer.out_shape)[0])
-
-
-def _matmul_copies(layout, shape) -> bool:
-    """Whether a batched matmul copies an operand of this layout to fold its batch dims."""
-    if len(shape) < 3:
-        return False
-    if _gap(layout):
-        return not (_same(layout[1], shape[-1]) or _same(layout[1], shape[-1] * shape[-2]))
-    return layout is False
-
-
 def _allocates(layer, kind, training) -> bool:
     if _inplace(layer):
         return False
-    if kind in VIEWS and kind not in _COPY_IF_STRIDED:
+    if kind in VIEWS and kind not in COPY_IF_STRIDED:
         return False
     if kind in ("dropout", "dropout1d", "dropout2d", "dropout3d") and (not training or layer.attrs.get("p") == 0):
         return False
@@ -534,8 +457,8 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
         in_grad = [grad.get(e, False) if e is not None else False for e in edges]
         layout = tensor.get(edges[0], (None, True))[1] if edges and edges[0] is not None else True
         layouts.append(layout)
-        allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED
-                                                                and _viewable(layer, kind, layout))
+        allocates = _allocates(layer, kind, training) and not (kind in COPY_IF_STRIDED
+                                                                and viewable(layer, kind, layout))
         if layer.out_shape is None:
             tensor[k] = (None, True)
         elif allocates or not ins or ins[0] is None:
@@ -543,11 +466,11 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
             storage_bytes[k] = _numel(out) * itemsize
             tensor[k] = (k, True)
         else:
-            tensor[k] = (ins[0], _layout(layer, kind, layout))
+            tensor[k] = (ins[0], layout_of(layer, kind, layout))
         if kind == "matmul":
             # torch folds the batch dims of an operand with 3 or more dims by reshape: a copy when they are strided
             copies[k] = {j: layer.in_shapes[j].numel for j, e in enumerate(edges[:2])
-                         if e is not None and _matmul_copies(tensor.get(e, (None, True))[1], layer.in_shapes[j])}
+                         if e is not None and matmul_copies(tensor.get(e, (None, True))[1], layer.in_shapes[j])}
         grad[k] = any(in_grad) or layer.params > 0
         for s in ins:
             if s is not None:

@@ -8,7 +8,8 @@ tested against torch):
 * **Scaled dot-product attention.** On CPU torch runs the flash kernel
   (``_scaled_dot_product_flash_attention_for_cpu``) for 4-D query, key and value of one head
   size, without dropout; it saves q, k, v, its output and the log-sum-exp per query row
-  (float32, or float64 for float64 inputs), and its output takes the query's strides. Otherwise
+  (float32, or float64 for float64 inputs), and its output takes the order of the query's strides
+  (contiguous for a contiguous query or a slice of one; a permuted query is refused). Otherwise
   (dropout, other ranks) it runs the math path, which upcasts 16-bit inputs to float32 and saves
   the scaled q and k, the softmax, the dropout mask and output, and v.
 * **MultiheadAttention** (self-attention: query, key and value the same tensor). The input
@@ -36,6 +37,7 @@ from __future__ import annotations
 import sympy
 
 from .memory import FIRST_OUTPUT_ONLY, moments_rule, saved_rule
+from .memory_layout import gap
 from .report import shapes_of
 from .symbols import ShapeError
 
@@ -133,7 +135,7 @@ def _sdpa(layer, layout):
     if a.get("dropout_p", 0.0) != 0 or not (len(q) == len(k) == len(v) == 4) or sympy.simplify(q[-1] - v[-1]) != 0:
         _refuse(layer, "scaled_dot_product_attention on its math path (dropout_p > 0, inputs not 4-D, or a value "
                        "head size other than the query's): torch runs flash attention on CPU only without these")
-    if layout is not True:
+    if not (layout is True or gap(layout)):
         _refuse(layer, "scaled_dot_product_attention on a strided query (its output takes the query's strides, "
                        "which symshape does not follow): make the query contiguous")
     out = shapes_of(layer.out_shape)[0]

@@ -193,17 +193,42 @@ class TokenAttention(nn.Module):
         return x + y.transpose(1, 2).reshape(n, c, h, w)
 
 
+class Split(nn.Module):
+    """ShuffleNet's split: half the channels through a conv, the other half as they are, concatenated."""
+
+    def __init__(self, rng, c):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(c // 2, c // 2, 3, padding=1), _act(rng))
+
+    def forward(self, x):
+        a, b = x.chunk(2, 1)
+        return torch.cat([b, self.conv(a)], 1)
+
+
+class TokenMLP(nn.Module):
+    """ConvNeXt's MLP on channels-last features: linear layers on a permuted input, added back."""
+
+    def __init__(self, rng, c):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(c, 2 * c, bias=rng.choice([True, False])), _act(rng), nn.Linear(2 * c, c)
+
+    def forward(self, x):
+        return x + self.fc2(self.act(self.fc1(x.permute(0, 2, 3, 1)))).permute(0, 3, 1, 2)
+
+
 _WEIGHTS = {"none": (False, True), "averaged": (True, True), "per_head": (True, False)}
 
 
 def random_net(seed: int) -> nn.Module:
-    """Convs with norms and activations, residual, concat, gate and attention blocks, pooling and
-    dropout, in a random order, and a head that pools, flattens or keeps the features."""
+    """Convs with norms and activations, residual, concat, split, gate, attention and token-MLP
+    blocks, pooling and dropout, in a random order, and a head that pools, flattens or keeps the features."""
     rng = random.Random(seed)
     c = c0 = rng.choice([3, 4])
     layers = []
     for _ in range(rng.randint(2, 5)):
-        pick = rng.choice(["conv", "res", "cat", "pool", "drop", "gate", "attn"])
+        pick = rng.choice(["conv", "res", "cat", "pool", "drop", "gate", "attn", "split", "mlp"])
+        if pick == "split" and c % 2:
+            pick = "gate"
         if pick == "conv":
             out = rng.choice([4, 6, 8])
             layers += [nn.Conv2d(c, out, rng.choice([1, 3]), padding=1, stride=rng.choice([1, 2])), _norm(rng, out),
@@ -221,6 +246,10 @@ def random_net(seed: int) -> nn.Module:
             layers.append(rng.choice([nn.Dropout(0.2), nn.Dropout2d(0.3), nn.Dropout(0.0), nn.Dropout(0.1, inplace=True)]))
         elif pick == "gate":
             layers.append(Gate(c))
+        elif pick == "split":
+            layers.append(Split(rng, c))
+        elif pick == "mlp":
+            layers.append(TokenMLP(rng, c))
         else:
             layers.append(TokenAttention(rng, c))
     head = rng.choice([[nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 5)],
