@@ -34,7 +34,9 @@ Layouts (:mod:`symshape.memory_layout`): a view that permutes or transposes leav
 tensor, which a later reshape, flatten or contiguous copies, and which a batched matmul copies
 (and, in training, saves the copy of) unless only its last two dims are swapped; so does a linear
 layer on such an input of 3 or more dims. A slice along an inner dim leaves gaps: a reshape
-across them copies. ``x += y`` in a forward is traced by
+across them copies. The layouts are decided for sizes above 1: where a dim of size 1 lets torch
+view what it copies otherwise (a linear layer folding a permuted batch of one), the formulas
+count the copy and overstate by its bytes there. ``x += y`` in a forward is traced by
 torch.fx as ``x + y`` and counted so. Ops that allocate beside their output in inference (norm
 statistics, max-pool indices, matmul copies) add those bytes at their own step; ops made of
 several allocations (multi-head and scaled dot-product attention, local response norm: their
