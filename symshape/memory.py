@@ -291,7 +291,8 @@ def _dropout(ctx):
     if _kind(ctx.layer) in ("dropout1d", "dropout2d", "dropout3d"):
         return [ctx.new(x[0] * x[1], ctx.itemsize)]
     if _kind(ctx.layer) == "alphadropout":
-        raise ShapeError("AlphaDropout: no memory rule")
+        raise ShapeError(f"layer {ctx.layer.name!r} ({ctx.layer.kind}): symshape has no memory rule for it (what "
+                         f"AlphaDropout saves is not measured)")
     return [ctx.new(x.numel, ctx.itemsize)]
 
 

@@ -141,6 +141,14 @@ def test_optimizer_must_be_known():
     assert rep.memory(training=True, optimizer="sgd").optimizer == 16 * 4
 
 
+def test_alpha_dropout_is_refused_by_name():
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.AlphaDropout(0.2)), "N,3,H,W")
+    with pytest.raises(ss.ShapeError) as err:
+        rep.memory(training=True)
+    assert str(err.value) == ("layer '1' (AlphaDropout): symshape has no memory rule for it (what AlphaDropout saves "
+                              "is not measured)")
+
+
 def test_a_layer_without_a_memory_rule_is_named():
     rep = ss.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU()), "N,3,H,W")
     with pytest.raises(ss.ShapeError, match=r"^layer '1' \(PReLU\): symshape has no memory rule"):
