@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import symshape as ss
 from memory_oracles import SelfAttention, _WEIGHTS, agree
 
 
@@ -180,5 +181,12 @@ def test_random_network_matches_torch(seed, training):
 @pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
 @pytest.mark.parametrize("seed", CAMPAIGN)
 def test_random_network_campaign(seed, training):
-    """The campaign: 1,000 more networks (run with -m slow)."""
-    assert check_random_net(seed, training) > 0
+    """The campaign: 1,000 more networks (run with -m slow); a drawn network that runs at no size
+    (an instance norm after a pool to 1×1) is refused by the tracer and skipped."""
+    try:
+        count = check_random_net(seed, training)
+    except ss.ShapeError as err:
+        if "fails for every input size" not in str(err):
+            raise
+        pytest.skip(str(err))
+    assert count > 0
