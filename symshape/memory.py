@@ -57,7 +57,8 @@ from .printing import fmt
 from .report import Report, plain, report_method, shapes_of
 from .symbols import ShapeError
 
-__all__ = ["Memory", "memory", "layer_bytes", "saved_column", "SAVED", "saved_rule", "MOMENTS", "moments_rule", "parse_bytes"]
+__all__ = ["Memory", "memory", "layer_bytes", "saved_column", "SAVED", "saved_rule", "MOMENTS", "moments_rule",
+           "parse_bytes"]
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 

@@ -207,7 +207,8 @@ def _proves(diff, lows) -> bool:
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
-                    "num_groups", "track_running_stats", "embed_dim", "num_heads", "batch_first", "dropout", "add_zero_attn")
+                    "num_groups", "track_running_stats", "embed_dim", "num_heads", "batch_first", "dropout",
+                    "add_zero_attn")
 
 #: Keyword arguments of a call recorded in Layer.attrs (what an attention saves depends on them):
 #: plain values as they are, a tensor as True (given), None left out.
@@ -248,10 +249,20 @@ def hyper_parameters(module: nn.Module) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
+def _cached_signature(rule):
+    return inspect.signature(rule)
+
+
 def _signature(rule):
+    """The rule's signature (cached for hashable rules), or None when it has none."""
     try:
-        return inspect.signature(rule)
-    except (TypeError, ValueError):
+        return _cached_signature(rule)
+    except TypeError:  # an unhashable callable, or one without a signature
+        try:
+            return inspect.signature(rule)
+        except (TypeError, ValueError):
+            return None
+    except ValueError:
         return None
 
 
@@ -265,7 +276,8 @@ def call_flags(rule, args: tuple, kwargs) -> dict:
     """
     rule = getattr(rule, "__wrapped__", rule)
     arguments = dict(kwargs or {})
-    sig = _signature(rule) if any(k in CALL_FLAGS for k in getattr(_signature(rule), "parameters", ())) else None
+    sig = _signature(rule)
+    sig = sig if sig is not None and any(k in CALL_FLAGS for k in sig.parameters) else None
     if sig is not None:
         try:
             arguments = sig.bind_partial(*args, **(kwargs or {})).arguments

@@ -73,9 +73,9 @@ class TokenAttention(nn.Module):
         else:
             heads = rng.choice([h for h in (1, 2, 3, 4) if c % h == 0])
             self.batch_first = rng.choice([True, False])
-            self.mha = SelfAttention(nn.MultiheadAttention(c, heads, dropout=rng.choice([0.0, 0.1]),
-                                                           bias=rng.choice([True, False]), batch_first=self.batch_first),
-                                     *rng.choice(list(_WEIGHTS.values())))
+            mha = nn.MultiheadAttention(c, heads, dropout=rng.choice([0.0, 0.1]), bias=rng.choice([True, False]),
+                                        batch_first=self.batch_first)
+            self.mha = SelfAttention(mha, *rng.choice(list(_WEIGHTS.values())))
 
     def forward(self, x):
         n, c, h, w = x.shape
@@ -107,7 +107,8 @@ class TokenMLP(nn.Module):
 
     def __init__(self, rng, c):
         super().__init__()
-        self.fc1, self.act, self.fc2 = nn.Linear(c, 2 * c, bias=rng.choice([True, False])), _act(rng), nn.Linear(2 * c, c)
+        self.fc1 = nn.Linear(c, 2 * c, bias=rng.choice([True, False]))
+        self.act, self.fc2 = _act(rng), nn.Linear(2 * c, c)
 
     def forward(self, x):
         return x + self.fc2(self.act(self.fc1(x.permute(0, 2, 3, 1)))).permute(0, 3, 1, 2)
@@ -137,7 +138,8 @@ def random_net(seed: int) -> nn.Module:
             layers.append(rng.choice([nn.MaxPool2d(2), nn.AvgPool2d(2), nn.MaxPool2d(3, 2, 1, ceil_mode=True),
                                       nn.AvgPool2d(3, 1, 1), nn.AdaptiveMaxPool2d(3), nn.AdaptiveAvgPool2d(4)]))
         elif pick == "drop":
-            layers.append(rng.choice([nn.Dropout(0.2), nn.Dropout2d(0.3), nn.Dropout(0.0), nn.Dropout(0.1, inplace=True)]))
+            layers.append(rng.choice([nn.Dropout(0.2), nn.Dropout2d(0.3), nn.Dropout(0.0),
+                                      nn.Dropout(0.1, inplace=True)]))
         elif pick == "gate":
             layers.append(Gate(c))
         elif pick == "split":
