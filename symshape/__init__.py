@@ -28,6 +28,7 @@ from . import receptive as _receptive  # noqa: F401  (attaches rep.receptive_fie
 from .receptive import ReceptiveField
 from . import export as _export  # noqa: F401  (attaches rep.dynamic_shapes())
 from . import memory as _memory  # noqa: F401  (attaches rep.memory())
+from . import memory_ops as _memory_ops  # noqa: F401  (memory rules of attention and LRN)
 from .memory import Memory
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols

@@ -4,7 +4,7 @@
 prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo name or
 ``MODULE:ATTR`` (a model, or a factory that takes no arguments) and ``--input SPEC``:
 
-* ``summary``: the per-layer table (``--format text|markdown|latex|json``; ``--depth N`` groups the text table by module path), and the numbers ``--at H=224,W=224``;
+* ``summary``: the per-layer table (``--format text|markdown|latex|json``; ``--depth N`` groups the text table by module path; ``--memory bfloat16`` adds a column of the bytes each layer saves for backward), and the numbers ``--at H=224,W=224``;
 * ``explain``: the step-by-step derivation at the given sizes;
 * ``latex``: the equations and the booktabs table (``--document`` for a whole document);
 * ``plot``: output size, MACs and activation memory against the input resolution;
@@ -30,6 +30,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
+import torch
 import torch.nn as nn
 
 from . import __version__, zoo
@@ -221,8 +222,13 @@ def _traced(args, zoo_sizes: bool = True, runs: bool = True):
     return model, report, {k: v for k, v in sizes.items() if k in known} if zoo_sizes else {}
 
 
+MEMORY_COLUMN = _opt("--memory", choices=("float32", "float16", "bfloat16", "float64"), default=None, metavar="DTYPE",
+                     help="add a column of the bytes each layer saves for backward in training, in DTYPE (float32, "
+                          "float16, bfloat16, float64) to the text, Markdown and LaTeX tables (default: none)")
+
+
 @command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT,
-         DEPTH)
+         DEPTH, MEMORY_COLUMN)
 def summary(args) -> int:
     if args.depth is not None and args.format != "text":
         raise ShapeError(f"--depth groups the text table; --format {args.format} has one row per layer: "
@@ -230,21 +236,25 @@ def summary(args) -> int:
     if args.depth is not None and args.depth < 1:
         raise ShapeError(f"--depth takes a positive number of levels (1: the top-level modules), got {args.depth}")
     model, report, sizes = _traced(args)
+    mem = getattr(torch, args.memory) if args.memory else None
+    if mem is not None and args.format == "json":
+        raise ShapeError("--memory adds a column to the text, Markdown and LaTeX tables; JSON has each layer's "
+                         "memory already: drop --memory")
     if args.format == "text":
-        print(report.summary(depth=args.depth))
+        print(report.summary(depth=args.depth, memory=mem))
         note = training_note(model, report)
         if note:
             print(note)
         if sizes:
             print()
-            print(evaluate_at(report, sizes, args.model).summary(depth=args.depth))
+            print(evaluate_at(report, sizes, args.model).summary(depth=args.depth, memory=mem))
             line = memory_line(report, sizes)
             if line:
                 print(line)
     elif args.format == "markdown":
-        print(report.to_markdown(sizes or None))
+        print(report.to_markdown(sizes or None, memory=mem))
     elif args.format == "latex":
-        print(report.to_latex(sizes or None))
+        print(report.to_latex(sizes or None, memory=mem))
     else:
         print(evaluate_at(report, sizes, args.model).to_json() if args.at else report.to_json())  # formulas unless --at
     return 0

@@ -51,6 +51,7 @@ def compacting(rule):
         if isinstance(out, Out):
             return dataclasses.replace(out, shape=_compact_shape(out.shape))
         return _compact_shape(out)
+    run.__wrapped__ = rule  # its signature, for the call's flags (trace.call_flags)
     return run
 
 

@@ -30,11 +30,19 @@ on CPU; cuDNN's batch norm keeps a reserve); those are not modelled, nor is auto
 statistics of a norm are counted in ``dtype``, as a model whose parameters have that dtype keeps
 them on CPU).
 
-Layouts: a view that permutes or transposes leaves a strided tensor, which a later reshape,
-flatten or contiguous copies, and which a batched matmul copies (and, in training, saves the
-copy of) unless only its last two dims are swapped. ``x += y`` in a forward is traced by
+Layouts (:mod:`symshape.memory_layout`): a view that permutes or transposes leaves a strided
+tensor, which a later reshape, flatten or contiguous copies, and which a batched matmul copies
+(and, in training, saves the copy of) unless only its last two dims are swapped; so does a linear
+layer on such an input of 3 or more dims. A slice along an inner dim leaves gaps: a reshape
+across them copies. The layouts are decided for sizes above 1: where a dim of size 1 lets torch
+view what it copies otherwise (a linear layer folding a permuted batch of one), the formulas
+count the copy and overstate by its bytes there. ``x += y`` in a forward is traced by
 torch.fx as ``x + y`` and counted so. Ops that allocate beside their output in inference (norm
-statistics, max-pool indices, matmul copies) add those bytes at their own step.
+statistics, max-pool indices, matmul copies) add those bytes at their own step; ops made of
+several allocations (multi-head and scaled dot-product attention, local response norm: their
+rules are in :mod:`symshape.memory_ops`) give the bytes they hold at each of their steps
+(:data:`MOMENTS`). The peak is taken between ATen ops: the internal buffers of a fused kernel
+are not counted.
 """
 from __future__ import annotations
 
@@ -44,23 +52,16 @@ from typing import Callable, Optional
 import sympy
 import torch
 
+from .memory_layout import COPY_IF_STRIDED, VIEWS, gap, kind_of as _kind, layout_of, matmul_copies, viewable
 from .printing import fmt
 from .report import Report, plain, report_method, shapes_of
 from .symbols import ShapeError
 
-__all__ = ["Memory", "memory", "layer_bytes", "SAVED", "saved_rule", "parse_bytes"]
+__all__ = ["Memory", "memory", "layer_bytes", "saved_column", "SAVED", "saved_rule", "MOMENTS", "moments_rule",
+           "parse_bytes"]
 
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
-#: Kinds (lower case, without ``Tensor.``) whose output is a view of their first input.
-VIEWS = {
-    "flatten", "unflatten", "view", "view_as", "reshape", "reshape_as", "identity", "permute", "transpose", "t",
-    "swapaxes", "swapdims", "movedim", "moveaxis", "squeeze", "unsqueeze", "expand", "expand_as", "chunk", "split",
-    "unbind", "narrow", "getitem", "select", "detach", "contiguous", "alias",
-}
-#: Views that leave a non-contiguous tensor: a later reshape/flatten/contiguous copies it.
-_STRIDED = {"permute", "transpose", "t", "swapaxes", "swapdims", "movedim", "moveaxis", "expand", "expand_as"}
-_COPY_IF_STRIDED = {"flatten", "reshape", "reshape_as", "contiguous"}
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,6 @@ def _itemsize(dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def _kind(layer) -> str:
-    k = layer.kind[len("Tensor."):] if layer.kind.startswith("Tensor.") else layer.kind
-    return k.lower()
-
-
 def _inplace(layer) -> bool:
     return bool(layer.attrs.get("inplace")) or (_kind(layer).endswith("_") and not _kind(layer).endswith("__"))
 
@@ -139,11 +135,11 @@ def _numel(value) -> sympy.Expr:
 
 class _Ctx:
     """What a saved-tensor rule sees: the layer, its input storages, whether each input needs grad,
-    its output storage and the element size."""
+    its output storage, the element size and the layout of its first input (True: contiguous)."""
 
-    def __init__(self, layer, in_storages, in_grad, out_storage, itemsize, training, copies=None):
+    def __init__(self, layer, in_storages, in_grad, out_storage, itemsize, training, copies=None, layout=True):
         self.layer, self.ins, self.in_grad, self.out = layer, in_storages, in_grad, out_storage
-        self.itemsize, self.training, self.copies = itemsize, training, copies or {}
+        self.itemsize, self.training, self.copies, self.layout = itemsize, training, copies or {}, layout
 
     @property
     def any_grad(self) -> bool:
@@ -190,8 +186,17 @@ def _nothing(ctx):
             "embedding")
 def _input(ctx):
     """Convolutions and linear layers save their input (the weight gradient needs it; the weight
-    itself is a parameter); an embedding saves its indices."""
-    return [ctx.input(0)] if ctx.any_grad else []
+    itself is a parameter); an embedding saves its indices. A linear layer on a permuted or
+    transposed input of 3 or more dims folds it by a copy, which it saves."""
+    if not ctx.any_grad:
+        return []
+    if _kind(ctx.layer) == "linear" and _folds_by_copy(ctx.layer, ctx.layout):
+        return [ctx.new(ctx.layer.in_shape.numel, ctx.itemsize)]
+    return [ctx.input(0)]
+
+
+def _folds_by_copy(layer, layout) -> bool:
+    return len(layer.in_shape) >= 3 and layout is not True and not gap(layout)
 
 
 @saved_rule("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "softmax", "log_softmax", "logsoftmax")
@@ -248,11 +253,14 @@ def _batch_norm(ctx):
 
 @saved_rule("instancenorm1d", "instancenorm2d", "instancenorm3d")
 def _instance_norm(ctx):
-    """Instance norm is a batch norm over (1, N·C, ...): its input and 2 · N · C float32."""
+    """Instance norm is a batch norm over (1, N·C, ...): its input and 2 · N · C statistics, and the
+    tensors it repeats N times to pass that batch norm, which saves them: the weight (affine) and the
+    running mean and variance (track_running_stats)."""
     if not ctx.any_grad:
         return []
     x = ctx.layer.in_shape
-    return [ctx.input(0), ctx.stats(x[0] * x[1])]
+    repeats = (1 if ctx.layer.params else 0) + (2 if ctx.layer.attrs.get("track_running_stats") else 0)
+    return [ctx.input(0), ctx.stats(x[0] * x[1])] + ([ctx.new(repeats * x[0] * x[1], ctx.itemsize)] if repeats else [])
 
 
 @saved_rule("groupnorm")
@@ -284,7 +292,8 @@ def _dropout(ctx):
     if _kind(ctx.layer) in ("dropout1d", "dropout2d", "dropout3d"):
         return [ctx.new(x[0] * x[1], ctx.itemsize)]
     if _kind(ctx.layer) == "alphadropout":
-        raise ShapeError("AlphaDropout: no memory rule")
+        raise ShapeError(f"layer {ctx.layer.name!r} ({ctx.layer.kind}): symshape has no memory rule for it (what "
+                         f"AlphaDropout saves is not measured)")
     return [ctx.new(x.numel, ctx.itemsize)]
 
 
@@ -312,26 +321,47 @@ def _division(ctx):
     return out + ([ctx.input(0)] if ctx.in_grad[1] else [])
 
 
-def _layout(layer, kind, layout):
-    """The layout of a view's output: True (contiguous), "t" (a contiguous tensor with its last two
-    dims swapped: a matmul reads it as it is) or False (strided batch dims: a matmul copies it)."""
-    if kind not in _STRIDED:
-        return layout if kind in VIEWS else True
-    x, y = layer.in_shape, layer.out_shape
-    if layout is True and kind in ("t", "transpose", "swapaxes", "swapdims") and isinstance(y, tuple) and (
-            len(x) == 2 or (tuple(x[:-2]) == tuple(y[:-2]) and x[-2] == y[-1] and x[-1] == y[-2] and x != y)):
-        return "t"
-    return False
-
-
 def _allocates(layer, kind, training) -> bool:
     if _inplace(layer):
         return False
-    if kind in VIEWS and kind not in _COPY_IF_STRIDED:
+    if kind in VIEWS and kind not in COPY_IF_STRIDED:
         return False
     if kind in ("dropout", "dropout1d", "dropout2d", "dropout3d") and (not training or layer.attrs.get("p") == 0):
         return False
     return True
+
+
+#: kind (lower case) -> moments(layer, itemsize, layout): the bytes an op holds at each moment of an
+#: inference forward (its temporaries and, once made, its output), for ops made of several
+#: allocations (multi-head attention, local response norm); the default is its output plus
+#: the temporaries of :func:`_transient`.
+MOMENTS: dict = {}
+
+#: Kinds whose storage after the op is their first output only (the others are freed at once).
+FIRST_OUTPUT_ONLY: set = set()
+
+
+def moments_rule(*kinds) -> Callable:
+    """Register the inference moments of the given layer kinds (see :data:`MOMENTS`)."""
+    def deco(fn):
+        for k in kinds:
+            MOMENTS[k] = fn
+        return fn
+    return deco
+
+
+@moments_rule("linear")
+def _linear_moments(layer, itemsize, layout):
+    """A linear layer on an input of 3 or more dims that is not contiguous runs as a matmul: a copy
+    of the input when it is permuted or transposed, the product, then the bias added into a new
+    tensor (a contiguous input: one fused op)."""
+    out = _numel(layer.out_shape) * itemsize
+    if len(layer.in_shape) < 3 or layout is True:
+        return [out]
+    a = layer.attrs
+    bias = layer.params > a.get("in_features", 0) * a.get("out_features", 0)
+    copy = layer.in_shape.numel * itemsize if _folds_by_copy(layer, layout) else 0
+    return [copy + out] + ([2 * out] if bias else [])
 
 
 def _nonnegative(expr, shift=None) -> bool:
@@ -376,6 +406,27 @@ def layer_bytes(report: Report, dtype=torch.float32) -> Optional[list]:
     return [(a[2], b[2]) for a, b in zip(inference.layers, training.layers)]
 
 
+_SHORT = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
+
+
+def saved_column(report: Report, dtype) -> tuple:
+    """The per-layer memory column of the tables (``memory=`` of ``rep.summary``, ``rep.to_markdown``
+    and ``rep.to_latex``): its header, such as ``saved (bf16)``, and per layer the bytes it saves for
+    backward in training that no earlier layer saved (their sum is ``memory(training=True).activations``).
+    *dtype*: a floating torch.dtype, or True for float32. A layer without a memory rule raises.
+
+    >>> import torch.nn as nn, symshape as ss
+    >>> saved_column(ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "N,3,H,W"), True)
+    ('saved (fp32)', [12*H*N*W, 32*N*(H - 2)*(W - 2)])
+    """
+    dtype = torch.float32 if dtype is True else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ShapeError(f"memory= takes a floating torch dtype (such as torch.bfloat16) or True for float32, "
+                         f"got {dtype!r}")
+    walk = _walk(report, True, dtype, None, peak=False)
+    return f"saved ({_SHORT.get(dtype, str(dtype).replace('torch.', ''))})", [b for _, _, b in walk.layers]
+
+
 def memory(report: Report, training: bool = False, dtype=torch.float32, optimizer: Optional[str] = None) -> Memory:
     """The memory of *report* in bytes (see the module docstring).
 
@@ -402,25 +453,28 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
     tensor = {-1: (-1, True)}
     grad = {-1: False}
     last_use = {-1: len(layers)}  # the caller holds the input
-    per_layer, saved_seen, saved_total, copies = [], set(), [], {}
+    per_layer, saved_seen, saved_total, copies, layouts = [], set(), [], {}, []
     for k, layer in enumerate(layers):
         kind = _kind(layer)
         edges = layer.inputs or ((k - 1,) * len(layer.in_shapes))
         ins = [tensor.get(e, (None, True))[0] if e is not None else None for e in edges]
         in_grad = [grad.get(e, False) if e is not None else False for e in edges]
         layout = tensor.get(edges[0], (None, True))[1] if edges and edges[0] is not None else True
-        allocates = _allocates(layer, kind, training) and not (kind in _COPY_IF_STRIDED and layout is True)
+        layouts.append(layout)
+        allocates = _allocates(layer, kind, training) and not (kind in COPY_IF_STRIDED
+                                                                and viewable(layer, kind, layout))
         if layer.out_shape is None:
             tensor[k] = (None, True)
         elif allocates or not ins or ins[0] is None:
-            storage_bytes[k] = _numel(layer.out_shape) * itemsize
+            out = layer.out_shape[0] if kind in FIRST_OUTPUT_ONLY else layer.out_shape
+            storage_bytes[k] = _numel(out) * itemsize
             tensor[k] = (k, True)
         else:
-            tensor[k] = (ins[0], _layout(layer, kind, layout))
+            tensor[k] = (ins[0], layout_of(layer, kind, layout))
         if kind == "matmul":
             # torch folds the batch dims of an operand with 3 or more dims by reshape: a copy when they are strided
             copies[k] = {j: layer.in_shapes[j].numel for j, e in enumerate(edges[:2])
-                         if e is not None and tensor.get(e, (None, True))[1] is False and len(layer.in_shapes[j]) >= 3}
+                         if e is not None and matmul_copies(tensor.get(e, (None, True))[1], layer.in_shapes[j])}
         grad[k] = any(in_grad) or layer.params > 0
         for s in ins:
             if s is not None:
@@ -431,7 +485,7 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
                              f"it saves for backward and allocates, measured in torch); register one with "
                              f"symshape.memory.saved_rule({kind!r})")
         if training:
-            ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training, copies.get(k))
+            ctx = _Ctx(layer, ins, in_grad, tensor[k][0], itemsize, training, copies.get(k), layout)
             mine = []
             for item in rule(ctx):
                 if item is None:
@@ -458,11 +512,16 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
                 last_use[s] = len(layers)
         cands = []
         for k in range(len(layers) if peak else 0):
-            extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
-            if tensor[k][0] != k and extra == 0:
-                continue
-            live = [b for s, b in storage_bytes.items() if s <= k <= last_use.get(s, s)] + [extra]
-            cands.append(sympy.factor(sympy.Add(*live)))
+            own = storage_bytes[k] if tensor[k][0] == k else 0
+            if _kind(layers[k]) in MOMENTS:
+                moments = MOMENTS[_kind(layers[k])](layers[k], itemsize, layouts[k])
+            else:
+                extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
+                if own == 0 and extra == 0:
+                    continue
+                moments = [own + extra]
+            others = sympy.Add(*(b for s, b in storage_bytes.items() if s != k and s <= k <= last_use.get(s, s)))
+            cands.extend(sympy.factor(others + m) for m in moments)
         from .decide import lower_bounds
 
         activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain))) if peak else 0
@@ -473,14 +532,17 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
 
 def _transient(layer, itemsize, copies=()) -> sympy.Expr:
     """Bytes an op allocates beside its output in an inference forward and frees at once (they
-    count at its step only): the mean and inverse std of instance, group and layer norm, the int64
+    count at its step only): the mean and inverse std of instance, group and layer norm (and of
+    batch norm without running statistics), the repeated weight and bias of an affine instance norm, the int64
     argmax indices of max pooling (kept even without grad), the contiguous copies a batched
     matmul makes of strided operands (*copies*: their element counts)."""
     kind, x = _kind(layer), layer.in_shape
     if copies:
         return sympy.Add(*copies) * itemsize
-    if kind.startswith("instancenorm"):
-        return 2 * x[0] * x[1] * itemsize
+    if kind.startswith("instancenorm"):  # the statistics, or the running ones repeated; the weight and bias repeated
+        return (2 + (2 if layer.params else 0)) * x[0] * x[1] * itemsize
+    if kind.startswith("batchnorm") and layer.attrs.get("track_running_stats") is False:
+        return 2 * x[1] * itemsize  # in eval without running statistics: the batch's
     if kind == "groupnorm":
         return 2 * x[0] * layer.attrs["num_groups"] * itemsize
     if kind == "layernorm":

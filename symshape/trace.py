@@ -7,6 +7,8 @@ containers. A graph front end (torch.fx) feeds the same ``apply``.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import itertools
 from typing import Iterable, Optional
 
@@ -131,6 +133,7 @@ class Tracer:
             raise self.fail(name, kind, inputs if shown is None else shown,
                             f"its shape rule failed with {type(err).__name__}: {err}; register a rule that handles "
                             f"this call with @symshape.register, or report it") from err
+        flags = call_flags(rule, ((op,) if op is not None else ()) + tuple(inputs), kwargs)
         inputs = inputs if shown is None else shown
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:
@@ -143,8 +146,9 @@ class Tracer:
         except sympy.SympifyError:
             raise self.fail(name, kind, inputs, f"its rule returned MACs {out.macs!r}: return an int or a sympy "
                                                 "expression of the sizes") from None
+        attrs = {**(attrs or {}), **flags}
         self.layers.append(Layer(name, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, macs, dict(attrs or {}), tuple(out.windows),
+                                 shape, params, macs, attrs, tuple(out.windows),
                                  tuple(self.producer(s) for s in inputs)))
         self.produced(shape, len(self.layers) - 1)
         return shape
@@ -222,7 +226,13 @@ def _proves(diff, lows) -> bool:
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
-                    "num_groups", "output_ratio")
+                    "num_groups", "output_ratio", "track_running_stats", "embed_dim", "num_heads", "batch_first",
+                    "dropout", "add_zero_attn")
+
+#: Keyword arguments of a call recorded in Layer.attrs (what an attention saves depends on them):
+#: plain values as they are, a tensor as True (given), None left out.
+CALL_FLAGS = ("attn_mask", "key_padding_mask", "is_causal", "dropout_p", "need_weights", "average_attn_weights",
+              "enable_gqa")
 
 
 def _plain(value):
@@ -251,7 +261,53 @@ def hyper_parameters(module: nn.Module) -> dict:
             value = _plain(getattr(module, key))
             if value is not _SKIP:
                 attrs[key] = value
+    if isinstance(module, nn.MultiheadAttention):  # what its forward allocates and saves depends on these
+        attrs.update(bias=module.in_proj_bias is not None, bias_kv=module.bias_k is not None,
+                     same_embed_dim=bool(module._qkv_same_embed_dim))
     return attrs
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_signature(rule):
+    return inspect.signature(rule)
+
+
+def _signature(rule):
+    """The rule's signature (cached for hashable rules), or None when it has none."""
+    try:
+        return _cached_signature(rule)
+    except TypeError:  # an unhashable callable, or one without a signature
+        try:
+            return inspect.signature(rule)
+        except (TypeError, ValueError):
+            return None
+    except ValueError:
+        return None
+
+
+def call_flags(rule, args: tuple, kwargs) -> dict:
+    """The :data:`CALL_FLAGS` among a call's arguments (bound to the rule's signature, so that a
+    flag given by position counts too), as plain data.
+
+    >>> from symshape.rules.attention import scaled_dot_product_attention as sdpa
+    >>> call_flags(sdpa, ((1, 4, 8), (1, 4, 8), (1, 4, 8), None, 0.1), {"is_causal": True})
+    {'is_causal': True, 'dropout_p': 0.1}
+    """
+    rule = getattr(rule, "__wrapped__", rule)
+    arguments = dict(kwargs or {})
+    sig = _signature(rule)
+    sig = sig if sig is not None and any(k in CALL_FLAGS for k in sig.parameters) else None
+    if sig is not None:
+        try:
+            arguments = sig.bind_partial(*args, **(kwargs or {})).arguments
+        except TypeError:
+            pass
+    flags = {}
+    for key in CALL_FLAGS:
+        value = arguments.get(key)
+        if value is not None:
+            flags[key] = value if isinstance(value, (bool, int, float)) else True
+    return flags
 
 
 def _chain(module: nn.Module) -> Optional[Iterable]:

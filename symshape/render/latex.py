@@ -15,7 +15,7 @@ from sympy.printing.latex import LatexPrinter
 from ..printing import grouped
 from ..report import report_method
 from ..receptive import receptive_fields
-from .text import CONVENTION, domain_relations, domain_summary, field_cell
+from .text import CONVENTION, domain_relations, domain_summary, field_cell, memory_column
 
 __all__ = ["latex", "SizeLatexPrinter", "equations", "table", "to_latex", "document", "repr_latex", "escape"]
 
@@ -171,21 +171,27 @@ def _cell(expr) -> str:
     return f"${latex(expr)}$"
 
 
-def table(report, env: str = "tabular") -> str:
-    """The per-layer table with booktabs rules: layer, type, output shape, parameters, MACs, the
-    receptive field r/j/P (where a layer keeps spatial dims), then the totals. ``env="longtable"`` breaks it across pages."""
+def table(report, env: str = "tabular", memory=None) -> str:
+    """The per-layer table with booktabs rules: layer, type, output shape, parameters, MACs, with
+    *memory* (a dtype, or True for float32) the bytes each layer saves for backward in training
+    (:func:`symshape.memory.saved_column`; the header names the dtype), the receptive field r/j/P
+    (where a layer keeps spatial dims), then the totals. ``env="longtable"`` breaks it across pages."""
     fields = receptive_fields(report)
     rf = any(f is not None for f in fields)
-    head = r"Layer & Type & Output shape & Parameters & MACs" + (r" & RF $r/j/P$" if rf else "") + r" \\"
-    lines = [f"\\begin{{{env}}}{{lllrr{'l' if rf else ''}}}", r"\toprule", head, r"\midrule"]
+    mem = memory_column(report, memory)
+    head = (r"Layer & Type & Output shape & Parameters & MACs" + (f" & {escape(mem[0].capitalize())}" if mem else "")
+            + (r" & RF $r/j/P$" if rf else "") + r" \\")
+    lines = [f"\\begin{{{env}}}{{lllrr{'r' if mem else ''}{'l' if rf else ''}}}", r"\toprule", head, r"\midrule"]
     if env == "longtable":
         lines += [r"\endhead"]
-    for layer, field in zip(report.layers, fields):
+    for k, (layer, field) in enumerate(zip(report.layers, fields)):
         cell = (f" & ${field_cell(field, latex)}$" if field else " &") if rf else ""
+        saved = f" & {_cell(mem[1][k])}" if mem else ""
         lines.append(f"\\texttt{{{escape(layer.name or '<root>')}}} & {escape(layer.kind)} & "
-                     f"${shape_latex(layer.out_shape)}$ & {layer.params:,} & {_cell(layer.macs)}{cell} \\\\")
+                     f"${shape_latex(layer.out_shape)}$ & {layer.params:,} & {_cell(layer.macs)}{saved}{cell} \\\\")
+    saved = f" & {_cell(sympy.factor(sympy.Add(*mem[1])))}" if mem else ""
     lines += [r"\midrule",
-              f"Total & & ${shape_latex(report.output_shape)}$ & {report.params:,} & {_cell(report.macs)}"
+              f"Total & & ${shape_latex(report.output_shape)}$ & {report.params:,} & {_cell(report.macs)}{saved}"
               f"{' &' if rf else ''} \\\\",
               r"\bottomrule", f"\\end{{{env}}}"]
     return "\n".join(lines)
@@ -195,10 +201,11 @@ def _domain_math(report) -> list:
     return [latex(rel) for rel in domain_relations(report.domain)]
 
 
-def to_latex(report, sizes: Optional[Mapping] = None) -> str:
+def to_latex(report, sizes: Optional[Mapping] = None, memory=None) -> str:
     """The equations (``align``) and the table (``tabular`` with booktabs rules), ready to paste
     into a document that loads amsmath and booktabs; comments state the domain and the MAC
-    convention. With *sizes*, each equation ends with its value and the table has the numbers.
+    convention. With *sizes*, each equation ends with its value and the table has the numbers;
+    with *memory*, the table has the memory column (:func:`table`).
 
     >>> import symshape as ss
     >>> from symshape import zoo
@@ -207,14 +214,14 @@ def to_latex(report, sizes: Optional[Mapping] = None) -> str:
     """
     parts = [equations(report, sizes)]
     shown = report.at(sizes) if sizes else report
-    parts.append(table(shown))
+    parts.append(table(shown, memory=memory))
     if report.domain:
         parts.append("% the model runs when: " + ", ".join(domain_summary(report.domain)))
     parts.append(f"% {CONVENTION}")
     return "\n".join(p for p in parts if p)
 
 
-def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = None) -> str:
+def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = None, memory=None) -> str:
     """A complete LaTeX document (article, amsmath, booktabs, longtable) that compiles with
     pdflatex: the equations, the table, the domain and the MAC convention."""
     shown = report.at(sizes) if sizes else report
@@ -225,7 +232,7 @@ def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = Non
     eqs = equations(report, sizes)
     if eqs:
         body += ["", "Output sizes of the layers:", eqs]
-    body += ["", r"{\small\renewcommand{\arraystretch}{1.5}", table(shown, env="longtable"), "}"]
+    body += ["", r"{\small\renewcommand{\arraystretch}{1.5}", table(shown, env="longtable", memory=memory), "}"]
     if report.domain:
         body += ["", "The model runs when " + ", ".join(f"${m}$" for m in _domain_math(report)) + "."]
     body += ["", escape(CONVENTION.replace(" x ", " × ")).replace("×", r"$\times$") + ".", r"\end{document}", ""]
@@ -233,11 +240,12 @@ def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = Non
 
 
 @report_method(name="to_latex")
-def report_latex(report, sizes: Optional[Mapping] = None, document: bool = False) -> str:
+def report_latex(report, sizes: Optional[Mapping] = None, document: bool = False, memory=None) -> str:
     """LaTeX: the output-size equations (``align``) and a booktabs table; with
     ``document=True`` a complete document that compiles with pdflatex. With *sizes*, the
-    equations end with their values and the table has the numbers."""
-    return latex_document(report, sizes) if document else to_latex(report, sizes)
+    equations end with their values and the table has the numbers; with *memory* (a dtype, or
+    True for float32) the table has a column of the bytes each layer saves for backward."""
+    return latex_document(report, sizes, memory=memory) if document else to_latex(report, sizes, memory)
 
 
 latex_document = document

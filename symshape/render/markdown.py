@@ -5,11 +5,13 @@ import html
 import re
 from typing import Mapping, Optional
 
+import sympy
+
 from .latex import latex, shape_latex, size_equations
 from .text import CONVENTION, domain_relations
 from ..printing import fmt
 from ..receptive import receptive_fields
-from .text import field_cell
+from .text import field_cell, memory_column
 from ..report import report_method
 
 __all__ = ["to_markdown", "to_html"]
@@ -40,10 +42,13 @@ def _code(name: str) -> str:
 
 
 @report_method
-def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
+def to_markdown(report, sizes: Optional[Mapping] = None, memory=None) -> str:
     """The report as Markdown: the output-size equations, the per-layer table (math in ``$…$``),
     the totals, the domain and the MAC convention; a last column gives each layer's receptive
     field r/j/P where its output keeps spatial dims. With *sizes*, the table has the numbers.
+    With *memory* (a dtype, or True for float32), a column after the MACs gives the bytes each
+    layer saves for backward in training (:func:`symshape.memory.saved_column`), its header
+    naming the dtype, and the totals their sum.
 
     >>> import symshape as ss
     >>> from symshape import zoo
@@ -64,14 +69,19 @@ def to_markdown(report, sizes: Optional[Mapping] = None) -> str:
         lines.append("")
     fields = receptive_fields(shown)
     rf = any(f is not None for f in fields)
-    lines += ["| layer | type | output shape | params | MACs |" + (" RF $r/j/P$ |" if rf else ""),
-              "|---|---|---|---:|---:|" + ("---|" if rf else "")]
-    for layer, field in zip(shown.layers, fields):
+    mem = memory_column(shown, memory)
+    lines += ["| layer | type | output shape | params | MACs |" + (f" {mem[0]} |" if mem else "")
+              + (" RF $r/j/P$ |" if rf else ""),
+              "|---|---|---|---:|---:|" + ("---:|" if mem else "") + ("---|" if rf else "")]
+    for k, (layer, field) in enumerate(zip(shown.layers, fields)):
         cell = (f" {_math(field_cell(field, latex))} |" if field else " |") if rf else ""
+        saved = f" {_math(latex(mem[1][k]))} |" if mem else ""
         lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(layer.kind)} | "
-                     f"{_math(shape_latex(layer.out_shape))} | {layer.params:,} | {_math(latex(layer.macs))} |{cell}")
+                     f"{_math(shape_latex(layer.out_shape))} | {layer.params:,} | {_math(latex(layer.macs))} |"
+                     f"{saved}{cell}")
+    total = f", {_math(latex(sympy.factor(sympy.Add(*mem[1]))))} bytes saved for backward in training" if mem else ""
     lines += ["", f"Output {_math(shape_latex(shown.output_shape))}, {shown.params:,} parameters, "
-                  f"{_math(latex(shown.macs))} MACs."]
+                  f"{_math(latex(shown.macs))} MACs{total}."]
     if report.domain:
         lines.append("The model runs when " + ", ".join(_math(latex(r)) for r in domain_relations(report.domain)) + ".")
     lines += ["", f"*{CONVENTION}*"]

@@ -38,27 +38,66 @@ def field_cell(fields, fmt_value=fmt) -> str:
     return cells[0] if len(set(cells)) == 1 else "; ".join(cells)
 
 
+def memory_column(report, memory):
+    """``(header, bytes per layer)`` of the memory column when *memory* asks for one (a dtype, or
+    True for float32), else None; see :func:`symshape.memory.saved_column`."""
+    if memory is None or memory is False:
+        return None
+    from ..memory import saved_column  # memory imports nothing of render/
+
+    return saved_column(report, memory)
+
+
 @report_method(name="__str__")
-def table(report) -> str:
+def table(report, memory=None) -> str:
     """The report as an aligned text table with totals, the domain and the MAC convention; the
     last column is each layer's receptive field r/j/P (size, effective stride, effective padding)
-    where its output keeps spatial dims of the input."""
+    where its output keeps spatial dims of the input. With *memory* (a dtype such as
+    ``torch.bfloat16``, or True for float32), a column after the MACs gives the bytes each layer
+    saves for backward in training, in that dtype (see :func:`symshape.memory.saved_column`), and a
+    line under the totals their sum; without it the table has no memory column.
+
+    >>> import torch, torch.nn as nn, symshape as ss
+    >>> print(table(ss.trace(nn.Sequential(nn.Linear(8, 16), nn.GELU()), "N,8"), memory=torch.bfloat16))
+    Sequential  input (N, 8)
+    layer  type    output shape  params   MACs  saved (bf16)
+    -----  ------  ------------  ------  -----  ------------
+    0      Linear  (N, 16)          144  128*N          16*N
+    1      GELU    (N, 16)            0      0          32*N
+    -----  ------  ------------  ------  -----  ------------
+    output (N, 16)
+    params 144
+    MACs   128*N
+    saved  48*N bytes for backward in training (bf16)
+    MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs
+    """
     fields = receptive_fields(report)
     with_rf = any(f is not None for f in fields)
-    rows = [("layer", "type", "output shape", "params", "MACs") + (("RF r/j/P",) if with_rf else ())]
-    for layer, field in zip(report.layers, fields):
+    mem = memory_column(report, memory)
+    rows = [("layer", "type", "output shape", "params", "MACs") + ((mem[0],) if mem else ())
+            + (("RF r/j/P",) if with_rf else ())]
+    for k, (layer, field) in enumerate(zip(report.layers, fields)):
         rows.append((layer.name or "<root>", layer.kind, _shape(layer.out_shape), f"{layer.params:,}", _num(layer.macs))
-                    + ((field_cell(field),) if with_rf else ()))
-    return _render(report, rows)
+                    + ((_num(mem[1][k]),) if mem else ()) + ((field_cell(field),) if with_rf else ()))
+    return _render(report, rows, saved=_saved_line(mem))
 
 
-def _render(report, rows, notes=()) -> str:
-    """The aligned table of *rows* (a header row first) under the report's heading, then the totals."""
+def _saved_line(mem):
+    if not mem:
+        return None
+    dtype = mem[0][mem[0].index("(") + 1:-1]
+    return f"saved  {_num(sympy.factor(sympy.Add(*mem[1])))} bytes for backward in training ({dtype})"
+
+
+def _render(report, rows, notes=(), saved=None) -> str:
+    """The aligned table of *rows* (a header row first) under the report's heading, then the
+    totals; the numeric columns (params, MACs and a memory column) are aligned right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     rule = "  ".join("-" * w for w in widths)
+    numeric = {3, 4} | ({5} if saved else set())
 
     def line(r):
-        return "  ".join(c.ljust(w) if i < 3 or i > 4 else c.rjust(w)
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
                          for i, (c, w) in enumerate(zip(r, widths))).rstrip()
 
     sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
@@ -67,6 +106,8 @@ def _render(report, rows, notes=()) -> str:
     out.append(f"output {_shape(report.output_shape)}")
     out.append(f"params {report.params:,}")
     out.append(f"MACs   {_num(report.macs)}")
+    if saved:
+        out.append(saved)
     if report.domain:
         out.append("runs when " + ", ".join(domain_summary(report.domain)))
     out.append(CONVENTION)
@@ -88,7 +129,9 @@ def _params(layers) -> int:
     return sum({module_of(layer.name): layer.params for layer in layers}.values())
 
 
-def _grouped_rows(layers, level: int, depth: int) -> list:
+def _grouped_rows(layers, level: int, depth: int, saved=None) -> list:
+    """Rows of the groups at *level*, and their sub-groups down to *depth*; *saved*: the memory
+    column's bytes per layer (by ``id``), summed per group."""
     rows = []
     for key, members in _groups(layers, level).items():
         indent = "  " * (level - 1)
@@ -98,19 +141,22 @@ def _grouped_rows(layers, level: int, depth: int) -> list:
         else:
             kind = f"{len(members)} layers"
         macs = _num(sympy.Add(*(layer.macs for layer in members)))
-        rows.append((indent + (key or "<root>"), kind, _shape(members[-1].out_shape), f"{_params(members):,}", macs))
+        mem = (_num(sympy.Add(*(saved[id(layer)] for layer in members))),) if saved else ()
+        rows.append((indent + (key or "<root>"), kind, _shape(members[-1].out_shape), f"{_params(members):,}", macs)
+                    + mem)
         if not leaf and level < depth:
-            rows.extend(_grouped_rows(members, level + 1, depth))
+            rows.extend(_grouped_rows(members, level + 1, depth, saved))
     return rows
 
 
 @report_method
-def summary(report, depth=None) -> str:
+def summary(report, depth=None, memory=None) -> str:
     """The report as a table: flat, one row per layer (``print(rep)``, the default), or with *depth*
     grouped by module path down to *depth* parts of the qualified names. A group's row gives the
     sum of its layers' parameters (each module once) and MACs, its last layer's output shape, and
     "N layers" for the type (a module called N times shows its type and xN); its sub-groups follow,
     indented. Parameters that no layer holds (a class token, a position embedding) get a row.
+    *memory* adds the memory column, as in :func:`table` (a group's cell: its layers' sum).
 
     >>> import torch.nn as nn, symshape as ss
     >>> net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), nn.Flatten())
@@ -128,16 +174,18 @@ def summary(report, depth=None) -> str:
     MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs
     """
     if depth is None:
-        return table(report)
+        return table(report, memory)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ShapeError(f"depth must be a positive integer (1: the top-level modules), got {depth!r}")
-    rows = [("layer", "type", "output shape", "params", "MACs")]
-    rows += _grouped_rows(report.layers, 1, depth)
+    mem = memory_column(report, memory)
+    saved = {id(layer): b for layer, b in zip(report.layers, mem[1])} if mem else None
+    rows = [("layer", "type", "output shape", "params", "MACs") + ((mem[0],) if mem else ())]
+    rows += _grouped_rows(report.layers, 1, depth, saved)
     outside = report.params - _params(report.layers)
     if outside > 0:
-        rows.append(("(no layer)", "parameters", "", f"{outside:,}", "0"))
+        rows.append(("(no layer)", "parameters", "", f"{outside:,}", "0") + (("0",) if mem else ()))
     notes = [f"(layers share parameters: the rows count {-outside:,} of them more than once)"] if outside < 0 else []
-    return _render(report, rows, notes)
+    return _render(report, rows, notes, _saved_line(mem))
 
 
 def domain_summary(domain) -> list:
