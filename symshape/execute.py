@@ -51,6 +51,7 @@ from torch.overrides import TorchFunctionMode
 from .decide import always_nonnegative
 from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
+from .report import ModuleCall, output_record
 from .rules.registry import rule_for
 from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
                        _shapes, _tensor_dunder, _unwrap, _wrap)
@@ -172,11 +173,18 @@ class Executor:
         refusal = unsupported(module)
         if refusal:
             raise self.tracer.fail(name, kind, _unwrap(tuple(args)), refusal)
-        self.stack.append((name, kind, tuple(_shapes(_unwrap(tuple(args))))))
+        shapes = tuple(_shapes(_unwrap(tuple(args))))
+        self.stack.append((name, kind, shapes))
+        first = len(self.tracer.layers)
         try:
-            return module.forward(*args, **kwargs)
+            out = module.forward(*args, **kwargs)
         finally:
             self.stack.pop()
+        if module is not self.root:  # the root's record is made by Tracer.run_module
+            self.tracer.modules.append(ModuleCall(
+                self.tracer.call_name(name), kind, tuple(_shapes(_unwrap((tuple(args), kwargs)))),
+                output_record(_unwrap(out)), sum(p.numel() for p in module.parameters()), first, len(self.tracer.layers)))
+        return out
 
     # -- control flow -----------------------------------------------------------------------
     def decide(self, rel) -> bool:
@@ -211,11 +219,12 @@ class Executor:
     # -- running ------------------------------------------------------------------------------
     def _state(self):
         t = self.tracer
-        return list(t.layers), list(t.domain), set(t._seen)
+        return list(t.layers), list(t.domain), set(t._seen), list(t.modules), dict(t._calls)
 
     def _restore(self, state):
         t = self.tracer
         t.layers[:], t.domain[:], t._seen = list(state[0]), list(state[1]), set(state[2])
+        t.modules[:], t._calls = list(state[3]), dict(state[4])
         t._lows = (-1, {})
 
     def _once(self, inputs, kwargs, forced, probe=None):

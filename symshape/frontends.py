@@ -185,6 +185,12 @@ def _hook_names(hooks) -> str:
     return ", ".join(getattr(h, "__qualname__", None) or type(h).__name__ for h in hooks)
 
 
+def walked(module) -> bool:
+    """Whether a module without a rule is traced through (its forward run op by op): every module
+    outside torch.nn, and torch.nn's own composites (the Transformer layers: modules with children)."""
+    return not type(module).__module__.startswith("torch.nn.") or next(module.children(), None) is not None
+
+
 def unsupported(module: nn.Module) -> Optional[str]:
     """Why symshape cannot trace *module* as torch would run it, or None: forward hooks (which may
     change what the module returns, and which a shape rule does not run) and lazy modules whose

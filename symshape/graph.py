@@ -38,9 +38,9 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .decide import compact
-from .report import ModuleCall, Shape, as_output
+from .report import ModuleCall, Shape, output_record
 from .frontends import (FX_LOCK, _SIZE_FNS, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
-                        qualify)
+                        qualify, walked)
 from .rules.registry import rule_for
 from .symbols import ShapeError
 
@@ -80,7 +80,7 @@ class GraphTracer(fx.Tracer):
             return True
         if isinstance(m, _CONTAINERS):
             return False
-        return type(m).__module__.startswith("torch.nn.")
+        return not walked(m)
 
 
 def _nodes(value):
@@ -228,7 +228,7 @@ def _record_calls(tracer, module, graph, name: str, env: dict, made: list) -> No
         except AttributeError:
             params = 0
         tensors = tuple(v for v in _tensors(list(value(args)) + list(value(kwargs).values())))
-        tracer.modules.append(ModuleCall(tracer.call_name(qualify(name, path)), kind, tensors, as_output(value(out)),
+        tracer.modules.append(ModuleCall(tracer.call_name(qualify(name, path)), kind, tensors, output_record(value(out)),
                                          params, made[first] if first < len(made) else len(tracer.layers),
                                          made[stop] if stop < len(made) else len(tracer.layers)))
 

@@ -166,6 +166,15 @@ def as_output(value):
     return Outputs(value) if _is_nested(value) else Shape(value)
 
 
+def output_record(value):
+    """:func:`as_output` for a record of a module call: ``None`` where the call returned no shapes
+    (``None``, a number, an object)."""
+    try:
+        return as_output(value)
+    except (ShapeError, TypeError, ValueError):
+        return None
+
+
 def shapes_of(value) -> tuple:
     """The tensor shapes of an output, one or several: ``(shape,)`` or ``outputs.shapes``."""
     if isinstance(value, Outputs):

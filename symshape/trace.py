@@ -18,9 +18,9 @@ import torch.nn as nn
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
-from .frontends import FX_LOCK, global_hooks_refusal as _global_hooks, unsupported as _unsupported
+from .frontends import FX_LOCK, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .monotone import implied_by_bounds
-from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output
+from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
 from .symbols import ShapeError, parse_shape
@@ -173,7 +173,7 @@ class Tracer:
                 for child_name, child in children:
                     x = self.run_module(child, f"{name}.{child_name}" if name else child_name, (x,))
                 return x
-        elif not type(module).__module__.startswith("torch.nn."):
+        elif walked(module):
             from .graph import run_graph  # any other module: its forward as a torch.fx graph
 
             def walk(_):
@@ -183,7 +183,7 @@ class Tracer:
             out = walk(inputs[0] if inputs else None)
             params = sum(p.numel() for p in module.parameters())
             self.modules.append(ModuleCall(call, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                           as_output(out), params, first, len(self.layers)))
+                                           output_record(out), params, first, len(self.layers)))
             return out
         raise self.fail(
             name, kind, inputs,

@@ -87,3 +87,25 @@ def test_check_compares_each_call_and_each_container_with_torch():
 def test_summary_groups_the_calls_of_a_module():
     text = ss.trace(Shared(), "1,3,H,W").summary(depth=1)
     assert "pool   MaxPool2d x2" in text and "seq    4 layers" in text
+
+
+class Guarded(nn.Module):
+    """fx cannot trace this forward (an `if` on a size): the executor runs it, and still records its blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+        self.head = nn.Sequential(nn.Conv2d(8, 4, 1), nn.ReLU())
+
+    def forward(self, x):
+        if x.shape[-1] % 2:
+            raise ValueError("the width must be even")
+        return self.head(self.block(x))
+
+
+def test_the_executor_records_each_module_call():
+    rep = ss.trace(Guarded(), "1,8,H,W")
+    assert [(c.name, c.kind) for c in rep.modules] == [("block", "Block"), ("head", "Sequential"), ("", "Guarded")]
+    assert rep.layer("head").out_shape == (1, 4, H, W) and rep.layer("block").params == 584
+    res = ss.check(Guarded(), rep, sizes=[{"H": 3, "W": 6}])
+    assert res.ok and {("block", "shape"), ("head", "macs")} <= {(c.layer, c.what) for c in res.comparisons}
