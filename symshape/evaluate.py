@@ -14,7 +14,6 @@ cached on the expression, so asking again costs one dictionary look-up.
 from __future__ import annotations
 
 import math
-import operator
 from fractions import Fraction
 from functools import lru_cache
 from typing import Callable, Mapping, Optional

@@ -6,7 +6,6 @@ never with ``eval`` or ``sympify``.
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 from typing import Iterable, Optional, Union

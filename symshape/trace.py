@@ -164,7 +164,6 @@ class Tracer:
             params = sum(p.numel() for p in module.parameters())
             return self.apply(name, kind, rule, module, inputs, kwargs, params, hyper_parameters(module))
         children = _chain(module)
-        walk = None
         if children is not None:
             if len(inputs) != 1:
                 raise self.fail(name, kind, inputs, "a chain of modules takes one input")
@@ -178,6 +177,8 @@ class Tracer:
 
             def walk(_):
                 return run_graph(self, module, name, inputs, kwargs)
+        else:
+            walk = None
         if walk is not None:
             call, first = self.call_name(name), len(self.layers)
             out = walk(inputs[0] if inputs else None)
