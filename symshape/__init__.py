@@ -28,6 +28,8 @@ from . import receptive as _receptive  # noqa: F401  (attaches rep.receptive_fie
 from .receptive import ReceptiveField
 from . import export as _export  # noqa: F401  (attaches rep.dynamic_shapes())
 from . import memory as _memory  # noqa: F401  (attaches rep.memory())
+from . import conventions as _conventions  # noqa: F401  (attaches rep.macs_as())
+from .conventions import Count
 from .memory import Memory
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
@@ -40,5 +42,5 @@ __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
     "check", "CheckResult",
-    "solve", "SolutionSet", "zoo", "ReceptiveField", "Memory",
+    "solve", "SolutionSet", "zoo", "ReceptiveField", "Memory", "Count",
 ]

@@ -203,7 +203,7 @@ def _proves(diff, lows) -> bool:
 HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features", "kernel_size", "stride", "padding",
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
-                    "num_groups")
+                    "num_groups", "mode", "dim", "num_heads", "batch_first")
 
 
 def _plain(value):
