@@ -133,18 +133,43 @@ def run(models) -> int:
     return 0 if all(v == total for v in exact.values()) else 1
 
 
+def record() -> int:
+    """Print the tools' numbers on tests/convention_cases.py, to paste into tests/test_conventions.py."""
+    import torch
+
+    import symshape as ss
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from convention_cases import CASES
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    print("RECORDED = {")
+    for name, (factory, spec, sizes_list) in CASES.items():
+        rows = []
+        for sizes in sizes_list:
+            model = factory().eval()
+            x = torch.randn(tuple(int(d) for d in ss.trace(model, spec).at(sizes).input_shape))
+            rows.append("{" + ", ".join(f'"{t}": {COUNTERS[t](model, x)}' for t in TOOLS) + "}")
+        print(f'    "{name}": ({", ".join(rows)}),')
+    print("}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", default=os.environ.get("SYMSHAPE_COUNTERS_VENV", os.path.join(ROOT, ".venv-counters")))
     parser.add_argument("--models", default=",".join(SIZES), help="comma-separated zoo names")
+    parser.add_argument("--record", action="store_true", help="print the tools' numbers on the tests' small modules")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     if args.inside:
-        return run(models)
+        return record() if args.record else run(models)
     python = ensure_venv(args.venv)
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([python, __file__, "--inside", "--models", ",".join(models)], env=env).returncode
+    extra = ["--record"] if args.record else []
+    return subprocess.run([python, __file__, "--inside", "--models", ",".join(models), *extra], env=env).returncode
 
 
 if __name__ == "__main__":

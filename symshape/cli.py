@@ -187,6 +187,9 @@ FORMAT = _opt("--format", choices=("text", "markdown", "latex", "json"), default
               help="output format (default: text)")
 DEPTH = _opt("--depth", type=int, default=None, metavar="N",
              help="group the text table by module path, N levels deep (default: one row per layer)")
+MACS_AS = _opt("--macs-as", choices=("torchvision", "fvcore", "ptflops", "thop", "torchinfo"), default=None,
+               metavar="TOOL", help="also print the MACs as TOOL counts them: torchvision (the default convention), "
+                                    "fvcore, ptflops, thop or torchinfo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,8 +225,10 @@ def _traced(args, zoo_sizes: bool = True, runs: bool = True):
 
 
 @command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT,
-         DEPTH)
+         DEPTH, MACS_AS)
 def summary(args) -> int:
+    if args.macs_as is not None and args.format != "text":
+        raise ShapeError("--macs-as adds lines to the text table; drop it or use --format text")
     if args.depth is not None and args.format != "text":
         raise ShapeError(f"--depth groups the text table; --format {args.format} has one row per layer: "
                          f"drop --depth or use --format text")
@@ -241,6 +246,8 @@ def summary(args) -> int:
             line = memory_line(report, sizes)
             if line:
                 print(line)
+        if args.macs_as is not None:
+            print(macs_as_lines(report, args.macs_as, sizes))
     elif args.format == "markdown":
         print(report.to_markdown(sizes or None))
     elif args.format == "latex":
@@ -248,6 +255,20 @@ def summary(args) -> int:
     else:
         print(evaluate_at(report, sizes, args.model).to_json() if args.at else report.to_json())  # formulas unless --at
     return 0
+
+
+def macs_as_lines(report, tool: str, sizes: dict) -> str:
+    """The MACs as *tool* counts them, as a formula, at *sizes* when every size is given, and the
+    rules' source."""
+    from .printing import fmt
+
+    count = report.macs_as(tool)
+    lines = ["", f"MACs as {tool} counts them: {fmt(count.total)}"]
+    if sizes and all(s.name in sizes for s in report.symbols):
+        at = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        lines.append(f"at {at}: {count.at(sizes):,}")
+    lines.append(f"(rules from {count.source})")
+    return "\n".join(lines)
 
 
 def memory_line(report, sizes: dict) -> str:

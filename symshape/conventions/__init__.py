@@ -100,9 +100,8 @@ def macs_as(self: Report, convention: str = "torchvision", training: bool = Fals
             term = term[0] / first + term[1]
         else:
             sums[0] += term
-        term = sympy.expand(term)
         if term != 0:
             terms.append((layer.name, layer.kind, plain(term)))
     total = ptflops.total(sums[0], sums[1], ctx) if convention == "ptflops" else sums[0]
-    total = plain(sympy.expand(total))
+    total = plain(total)
     return Count(convention, total, tuple(terms), table.SOURCE, table.NOTES, tuple(self.symbols))

@@ -30,6 +30,8 @@ NOTES = (
     "(hook and patched F.max_pool2d, ...); Softmax and SiLU only through the patched function",
     "Upsample's hook counts the elements of the first sample of its output (output[0]), then divided by the batch; "
     "the patched F.interpolate adds the output size (or input elements times the scale factors)",
+    "LocalResponseNorm is not hooked, but the patched Tensor.mul, Tensor.add and avg_pool3d it runs count "
+    "3 per input element plus the elements of the padded squares",
     "nn.MultiheadAttention has its own formula (projections with bias, a scaling, the two products and a softmax "
     "per head); with need_weights=True the patched torch.bmm and F.softmax inside it count again",
     "function calls are counted only when patched: torch.matmul, torch.bmm, torch.mm, torch.addmm, torch.add, "
@@ -100,9 +102,9 @@ def _interpolated(layer, ctx):
     return numel(x) * sympy.nsimplify(scale) ** (len(x) - 2)
 
 
-def _interpolate_fn(layer, ctx):
-    raise refuse(layer, ctx, "depends on the size or scale_factor arguments, which symshape does not record for a "
-                             "function call")
+def _refuse_fn(layer, ctx):
+    raise refuse(layer, ctx, "depends on the call's arguments (a size, a scale factor), which symshape does not "
+                             "record for a function call")
 
 
 def _attention(layer, ctx):
@@ -143,6 +145,23 @@ def _elementwise(layer, ctx):
     return _ZERO, sympy.Mul(*dims)
 
 
+def _local_response_norm(layer, ctx):
+    """Not hooked, but F.local_response_norm runs the patched Tensor.mul twice and Tensor.add on
+    the input's size, and the patched avg_pool3d (avg_pool2d for 3-d input) on the squares
+    padded with size - 1 channels."""
+    x = first_in(layer)
+    size = layer.attrs.get("size")
+    if not isinstance(size, int):
+        raise refuse(layer, ctx, "depends on the window size, which this report does not record")
+    return _ZERO, 3 * numel(x) + x[0] * (x[1] + size - 1) * numel(x[2:])
+
+
+def _subclass_upsample(layer, ctx):
+    """UpsamplingNearest2d and UpsamplingBilinear2d are not hooked (exact types), but their
+    forward calls the patched F.interpolate."""
+    return _ZERO, _interpolated(layer, ctx)
+
+
 def _recurrent(layer, ctx):
     raise refuse(layer, ctx, "of a recurrent layer is not modelled")
 
@@ -159,13 +178,16 @@ RULES = {
     **{k: _activation_twice for k in ("ReLU", "GELU", "ELU", "PReLU")},
     **{k: _activation_once for k in ("ReLU6", "LeakyReLU")},
     **{k: _pool for k in _POOLS},
-    "Softmax": _function_numel, "SiLU": _function_numel,
-    "Upsample": _upsample,
+    "Softmax": _function_numel, "Softmax2d": _function_numel, "SiLU": _function_numel,
+    "Upsample": _upsample, "UpsamplingNearest2d": _subclass_upsample, "UpsamplingBilinear2d": _subclass_upsample,
+    "LocalResponseNorm": _local_response_norm,
+    **{k: _recurrent for k in ("LPPool1d", "LPPool2d", "LPPool3d")},
     "MultiheadAttention": _attention,
     **{k: _recurrent for k in ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell")},
     # patched functions (module kinds are class names; function kinds are the function's name)
     **{k: _function_numel for k in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax") + _POOL_FNS},
-    "interpolate": _interpolate_fn, "upsample": _interpolate_fn,
+    "local_response_norm": _refuse_fn,
+    "interpolate": _refuse_fn, "upsample": _refuse_fn,
     **{k: _product for k in ("Tensor.matmul", "mm", "Tensor.mm", "bmm", "Tensor.bmm")},
     "addmm": _addmm, "Tensor.addmm": _addmm, "baddbmm": _addmm,
     "Tensor.add": _elementwise, "Tensor.mul": _elementwise,
