@@ -168,3 +168,10 @@ def test_the_summary_says_when_training_mode_narrows_the_domain(capsys):
             "in eval mode (model.eval()) the domain is wider\n") in out
     code, out, err = cli(capsys, "summary", "seed_case1")
     assert "training mode" not in out
+
+
+def test_an_input_missing_a_spatial_dim_says_so(capsys):
+    assert cli(capsys, "summary", "seed_case1", "--input", "1,3,H") == (
+        2, "", "symshape: error: layer '0' (Conv2d) got input (1, 3, H): a 3-d input reads as unbatched (C, H, W) "
+               "with C = 1, but in_channels=3 is its dim 1: it looks like (N, C, H, W) with a spatial dim missing; "
+               "give a 4-d input such as (1, 3, H, W)\n")
