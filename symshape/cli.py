@@ -14,6 +14,9 @@ prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo
   ``--max-macs N``, ``--max-memory 24GiB`` (``--training``, ``--optimizer adam``), ``--square`` narrow
   the question), and the minimal ones.
 
+On a terminal, ``check`` draws a progress bar on stderr and ``solve`` shows how long it has been
+working once it takes more than a second; nothing is drawn in pipes, files and CI logs.
+
 ``MODEL`` is a zoo name, ``MODULE:ATTR`` (the current directory is on the import path) or
 ``PATH.py:ATTR``. Exit codes, the same in every sub-command: 0 ok; 1 the answer is no (a check
 failed, no solution, the model does not run at the sizes asked for); 2 a usage error or a
@@ -376,6 +379,48 @@ def progress_bar(stream=None):
     return draw
 
 
+class busy:
+    """A context manager that, on a terminal (stderr), shows ``label… N s`` once the work has
+    taken more than *after* seconds, and clears it at the end; nothing in pipes, files and CI logs."""
+
+    def __init__(self, label: str, stream=None, after: float = 1.0, every: float = 0.5):
+        self.label, self.stream, self.after, self.every = label, stream or sys.stderr, after, every
+        self._done = None
+        self._thread = None
+        self.shown = False
+
+    def __enter__(self):
+        if self.stream.isatty():
+            import threading
+            import time
+
+            self._done = threading.Event()
+            start = time.monotonic()
+
+            def run():
+                if self._done.wait(self.after):
+                    return
+                while True:
+                    self.shown = True
+                    self.stream.write(f"\r{self.label}… {time.monotonic() - start:.0f} s")
+                    self.stream.flush()
+                    if self._done.wait(self.every):
+                        return
+
+            self._thread = threading.Thread(target=run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()
+            if self.shown:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+        return False
+
+
 @command("check", "check the formulas against torch (meta device, FlopCounterMode); exit 1 on any mismatch",
          MODEL, INPUT, _opt("--at", help="check at these sizes only, such as H=32,W=32 (default: a spread of valid "
                                          "sizes and sizes just outside the domain)"),
@@ -470,9 +515,11 @@ def solve(args) -> int:
             raise ShapeError(f"--square needs exactly two sizes besides the batch size N, this input has "
                              f"{len(spatial)}: {', '.join(s.name for s in spatial) or 'none'}")
         conditions.append(sympy.Eq(*spatial))
-    answer = report.solve(*conditions)
-    names = [s.name for s in answer.symbols]
-    minimal = [dict(zip(names, p if isinstance(p, tuple) else (p,))) for p in answer.minimal()]
+    with busy("solving"):
+        answer = report.solve(*conditions)
+        names = [s.name for s in answer.symbols]
+        minimal = [dict(zip(names, p if isinstance(p, tuple) else (p,))) for p in answer.minimal()]
+        explained = report.explain_solution(*conditions) if args.explain and args.format == "text" else None
     if args.format == "json":
         print(_solution_json(answer, minimal))
     elif args.format == "latex":
@@ -481,7 +528,7 @@ def solve(args) -> int:
             rows = r" \;\lor\; ".join(r",\ ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal)
             print(f"% minimal input sizes\n\\[ {rows} \\]")
     else:
-        print(report.explain_solution(*conditions) if args.explain else answer)
+        print(explained if args.explain else answer)
         if minimal:
             print("minimal:", *(", ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal), sep="\n")
     return 1 if answer.is_empty else 0
