@@ -18,6 +18,18 @@ class SelfAttention(nn.Module):
         return self.attn(x, x, x, need_weights=self.need_weights)[0]
 
 
+class CrossAttention(nn.Module):
+    """nn.MultiheadAttention(16, 4, kdim=8, vdim=8) on x and the first 8 features of x."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 4, kdim=8, vdim=8, batch_first=True)
+
+    def forward(self, x):
+        y = x[:, :, :8]
+        return self.attn(x, y, y, need_weights=False)[0]
+
+
 class Add(nn.Module):
     def forward(self, x):
         return x + x
@@ -64,6 +76,7 @@ CASES = {
     "attention": (lambda: SelfAttention(False), "2,L,16", SEQUENCE),
     "attention_weights": (lambda: SelfAttention(True), "2,L,16", SEQUENCE),
     "attention_seq_first": (lambda: SelfAttention(False, batch_first=False), "L,2,16", SEQUENCE),
+    "cross_attention": (CrossAttention, "2,L,16", SEQUENCE),
     "add": (Add, "2,3,H,W", IMAGE),
     "matmul": (MatMul, "2,3,H,W", IMAGE),
 }

@@ -81,6 +81,8 @@ RECORDED = {
         {"fvcore": 17472, "ptflops": 13020, "thop": 0, "torchinfo": 0}),
     "attention_seq_first": ({"fvcore": 10240, "ptflops": 2568, "thop": 0, "torchinfo": 0},
         {"fvcore": 14336, "ptflops": 2712, "thop": 0, "torchinfo": 0}),
+    "cross_attention": ({"fvcore": 7680, "ptflops": 3300, "thop": 0, "torchinfo": 0},
+        {"fvcore": 10752, "ptflops": 5012, "thop": 0, "torchinfo": 0}),
     "add": ({"fvcore": 0, "ptflops": 0, "thop": 0, "torchinfo": 0},
         {"fvcore": 0, "ptflops": 0, "thop": 0, "torchinfo": 0}),
     "matmul": ({"fvcore": 7200, "ptflops": 0, "thop": 0, "torchinfo": 0},
@@ -250,6 +252,7 @@ def test_errors_name_the_convention_the_layer_and_what_is_missing():
                               "which symshape does not record for a function call; symshape does not reproduce it "
                               "(count this layer with the tool itself, or leave it out of the comparison)")
     assert rep.macs_as("thop").total == 0  # thop counts no function
+
     count = REPORTS["seed_case2"].macs_as("thop")
     with pytest.raises(ss.ShapeError, match=r"^give every size to count at: missing W$"):
         count.at(H=32)

@@ -108,16 +108,16 @@ def _refuse_fn(layer, ctx):
 
 
 def _attention(layer, ctx):
-    """multihead_attention_counter_hook (it asserts kdim = vdim = embed_dim), plus the patched bmm
-    and softmax that run inside when the weights are returned."""
+    """multihead_attention_counter_hook, plus the patched bmm and softmax that run inside when
+    the weights are returned."""
     a = attention_sizes(layer, ctx)
-    n, e, h, s = a["N"], a["E"], a["H"], a["S"]
-    lq = a["NL"] / n
-    per_batch = lq * e + lq * e * e + 2 * s * e * e  # Q scaling, projections (klen = vlen = S)
-    if layer.params > 4 * e * e + e:  # in_proj_bias (out_proj always has one)
-        per_batch += (lq + 2 * s) * e
-    per_batch += h * (lq * s * (e // h) * 2 + lq * s)  # QK^T, softmax, AV per head
-    per_batch += lq * e * (e + 1)  # output projection, bias always counted
+    n, e, h, kd, vd = a["N"], a["E"], a["H"], a["kdim"], a["vdim"]
+    lq, lk, lv = a["NL"] / n, a["NS"] / n, a["NSv"] / n
+    per_batch = lq * e + lq * e * e + lk * kd * kd + lv * vd * vd  # Q scaling, "projections" (kdim² as written)
+    if layer.params >= 2 * e * e + e * kd + e * vd + 4 * e:  # in_proj_bias (bias=True also gives out_proj one)
+        per_batch += (lq + lk + lv) * e
+    per_batch += h * (lq * lk * (e // h) + lq * lk + lq * lk * (vd // h))  # QK^T, softmax, AV per head
+    per_batch += lq * vd * (vd + 1)  # output projection, its bias always counted
     direct = _ZERO
     if a["weights"]:
         sw = layer.out_shape[1][-1]
