@@ -230,7 +230,9 @@ class Layer:
     """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
     name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
     sympy expression in the default convention (README, "Counting convention"), a Python int in
-    a numeric report; ``attrs`` holds the module's public hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers; ``windows``
+    a numeric report; ``attrs`` holds the module's public hyper-parameters (kernel_size, stride,
+    padding, ...) as plain data, for renderers and counters, and for a function call the function
+    it was (``"function": "operator.matmul"``, ``"torch.matmul"``, ``"F.relu"``); ``windows``
     the sliding windows of the op (one :class:`~symshape.rules.window.Window` per dim, aligned to
     the trailing dims; None for a dim the op keeps as it is); ``inputs`` the edges of the graph:
     for each input shape, the index in ``Report.layers`` of the layer that produced it, -1 for the

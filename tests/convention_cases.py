@@ -3,7 +3,9 @@ recorded from the tools themselves (``python benchmarks/counters.py --record`` p
 two sizes. Plain torch: importable in the tools' environment, which has no pytest."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class SelfAttention(nn.Module):
@@ -28,6 +30,16 @@ class CrossAttention(nn.Module):
     def forward(self, x):
         y = x[:, :, :8]
         return self.attn(x, y, y, need_weights=False)[0]
+
+
+class Functions(nn.Module):
+    """The spellings ptflops tells apart: it patches torch.matmul, torch.add, torch.mul, Tensor.add
+    and F.relu, F.softmax, but sees neither ``@``, ``+`` nor torch.relu, Tensor.softmax."""
+
+    def forward(self, x):
+        t = x.transpose(-1, -2)
+        return (torch.matmul(x, t), x @ t, F.relu(x), torch.relu(x), torch.add(x, x), x + x, x.add(x),
+                torch.mul(x, 2.0), F.softmax(x, -1), x.softmax(-1), torch.bmm(x[0], t[0]))
 
 
 class Add(nn.Module):
@@ -86,6 +98,7 @@ CASES = {
     "attention_weights": (lambda: SelfAttention(True), "2,L,16", SEQUENCE),
     "attention_seq_first": (lambda: SelfAttention(False, batch_first=False), "L,2,16", SEQUENCE),
     "cross_attention": (CrossAttention, "2,L,16", SEQUENCE),
+    "functions": (Functions, "2,3,H,W", IMAGE),
     "add": (Add, "2,3,H,W", IMAGE),
     "matmul": (MatMul, "2,3,H,W", IMAGE),
 }

@@ -35,9 +35,8 @@ NOTES = (
     "nn.MultiheadAttention has its own formula (projections with bias, a scaling, the two products and a softmax "
     "per head); with need_weights=True the patched torch.bmm and F.softmax inside it count again",
     "function calls are counted only when patched: torch.matmul, torch.bmm, torch.mm, torch.addmm, torch.add, "
-    "torch.mul and their Tensor methods, F.relu, F.gelu, F.softmax, the pooling functions; symshape records "
-    "'a @ b', 'a + b' and 'a * b' with the same kinds as torch.matmul, torch.add and torch.mul and takes them as the "
-    "Python operators, which ptflops does not see; likewise a 'relu' is taken as F.relu (torch.relu is not patched)",
+    "torch.mul and their Tensor methods, F.relu, F.gelu, F.softmax, the pooling functions and F.interpolate; "
+    "'a @ b', 'a + b', 'a * b' and torch.relu are not",
 )
 
 _ZERO = sympy.Integer(0)
@@ -170,6 +169,27 @@ _POOLS = tuple(f"{p}{d}d" for p in ("MaxPool", "AvgPool", "AdaptiveMaxPool", "Ad
 _POOL_FNS = tuple(f"{p}{d}d" for p in ("max_pool", "avg_pool", "adaptive_max_pool", "adaptive_avg_pool")
                   for d in (1, 2, 3))
 
+#: The functions ptflops 0.7.5 patches (patch_functional, patch_tensor_ops), as Layer.attrs["function"] names them.
+PATCHED = frozenset({f"F.{n}" for n in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax", "upsample",
+                                        "interpolate") + _POOL_FNS}
+                    | {f"torch.{n}" for n in ("matmul", "mm", "bmm", "addmm", "baddbmm", "mul", "add")})
+
+
+def _when_patched(rule):
+    """The rule for a function call that ptflops sees only when it patched that very function:
+    ``a @ b`` and ``a + b`` (operator.*) and torch.relu are not patched, torch.matmul and F.relu
+    are. A report without the function's name (an older JSON) takes F.relu, torch.bmm, ``a @ b``
+    and ``a + b``, the usual spellings."""
+    def patched(layer, ctx):
+        name = layer.attrs.get("function")
+        if name is None:
+            seen = layer.kind not in ("matmul", "add", "mul")
+        else:
+            seen = name in PATCHED
+        return rule(layer, ctx) if seen else (_ZERO, _ZERO)
+    return patched
+
+
 RULES = {
     **{k: _conv for k in CONV + CONV_T},
     "Linear": _linear,
@@ -185,11 +205,14 @@ RULES = {
     "MultiheadAttention": _attention,
     **{k: _recurrent for k in ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell")},
     # patched functions (module kinds are class names; function kinds are the function's name)
-    **{k: _function_numel for k in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax") + _POOL_FNS},
-    "local_response_norm": _refuse_fn,
-    "interpolate": _refuse_fn, "upsample": _refuse_fn,
-    **{k: _product for k in ("Tensor.matmul", "mm", "Tensor.mm", "bmm", "Tensor.bmm")},
-    "addmm": _addmm, "Tensor.addmm": _addmm, "baddbmm": _addmm,
+    **{k: _when_patched(_function_numel) for k in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax")
+       + _POOL_FNS},
+    "local_response_norm": _when_patched(_refuse_fn),
+    "interpolate": _when_patched(_refuse_fn), "upsample": _when_patched(_refuse_fn),
+    **{k: _when_patched(_product) for k in ("matmul", "mm", "bmm")},
+    **{k: _product for k in ("Tensor.matmul", "Tensor.mm", "Tensor.bmm")},
+    "addmm": _when_patched(_addmm), "baddbmm": _when_patched(_addmm), "Tensor.addmm": _addmm,
+    "add": _when_patched(_elementwise), "mul": _when_patched(_elementwise),
     "Tensor.add": _elementwise, "Tensor.mul": _elementwise,
 }
 
