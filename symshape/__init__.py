@@ -29,6 +29,8 @@ from .receptive import ReceptiveField
 from . import export as _export  # noqa: F401  (attaches rep.dynamic_shapes())
 from . import memory as _memory  # noqa: F401  (attaches rep.memory())
 from . import memory_ops as _memory_ops  # noqa: F401  (memory rules of attention and LRN)
+from . import conventions as _conventions  # noqa: F401  (attaches rep.macs_as())
+from .conventions import Count
 from .memory import Memory
 from .rules.registry import Out, register
 from .symbols import ShapeError, parse_expr, parse_shape, symbols
@@ -41,5 +43,5 @@ __all__ = [
     "symbols", "parse_shape", "parse_expr", "trace", "fmt", "register", "Out", "ShapeError",
     "Report", "Layer", "Condition", "Shape", "floor_div", "ceil_div", "mod", "canonical",
     "check", "CheckResult",
-    "solve", "SolutionSet", "zoo", "ReceptiveField", "Memory",
+    "solve", "SolutionSet", "zoo", "ReceptiveField", "Memory", "Count",
 ]

@@ -14,6 +14,9 @@ prints its per-layer formulas and its numbers at 32×32. Sub-commands take a zoo
   ``--max-macs N``, ``--max-memory 24GiB`` (``--training``, ``--optimizer adam``), ``--square`` narrow
   the question), and the minimal ones.
 
+On a terminal, ``check`` draws a progress bar on stderr and ``solve`` shows how long it has been
+working once it takes more than a second; nothing is drawn in pipes, files and CI logs.
+
 ``MODEL`` is a zoo name, ``MODULE:ATTR`` (the current directory is on the import path) or
 ``PATH.py:ATTR``. Exit codes, the same in every sub-command: 0 ok; 1 the answer is no (a check
 failed, no solution, the model does not run at the sizes asked for); 2 a usage error or a
@@ -188,6 +191,9 @@ FORMAT = _opt("--format", choices=("text", "markdown", "latex", "json"), default
               help="output format (default: text)")
 DEPTH = _opt("--depth", type=int, default=None, metavar="N",
              help="group the text table by module path, N levels deep (default: one row per layer)")
+MACS_AS = _opt("--macs-as", choices=("torchvision", "fvcore", "ptflops", "thop", "torchinfo"), default=None,
+               metavar="TOOL", help="also print the MACs as TOOL counts them: torchvision (the default convention), "
+                                    "fvcore, ptflops, thop or torchinfo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,8 +234,10 @@ MEMORY_COLUMN = _opt("--memory", choices=("float32", "float16", "bfloat16", "flo
 
 
 @command("summary", "per-layer formulas, and numbers at given sizes (the default command)", MODEL, INPUT, AT, FORMAT,
-         DEPTH, MEMORY_COLUMN)
+         DEPTH, MEMORY_COLUMN, MACS_AS)
 def summary(args) -> int:
+    if args.macs_as is not None and args.format != "text":
+        raise ShapeError("--macs-as adds lines to the text table; drop it or use --format text")
     if args.depth is not None and args.format != "text":
         raise ShapeError(f"--depth groups the text table; --format {args.format} has one row per layer: "
                          f"drop --depth or use --format text")
@@ -251,6 +259,8 @@ def summary(args) -> int:
             line = memory_line(report, sizes)
             if line:
                 print(line)
+        if args.macs_as is not None:
+            print(macs_as_lines(report, args.macs_as, sizes))
     elif args.format == "markdown":
         print(report.to_markdown(sizes or None, memory=mem))
     elif args.format == "latex":
@@ -258,6 +268,20 @@ def summary(args) -> int:
     else:
         print(evaluate_at(report, sizes, args.model).to_json() if args.at else report.to_json())  # formulas unless --at
     return 0
+
+
+def macs_as_lines(report, tool: str, sizes: dict) -> str:
+    """The MACs as *tool* counts them, as a formula, at *sizes* when every size is given, and the
+    rules' source."""
+    from .printing import fmt
+
+    count = report.macs_as(tool)
+    lines = ["", f"MACs as {tool} counts them: {fmt(count.total)}"]
+    if sizes and all(s.name in sizes for s in report.symbols):
+        at = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        lines.append(f"at {at}: {count.at(sizes):,}")
+    lines.append(f"(rules from {count.source})")
+    return "\n".join(lines)
 
 
 def memory_line(report, sizes: dict) -> str:
@@ -365,6 +389,48 @@ def progress_bar(stream=None):
     return draw
 
 
+class busy:
+    """A context manager that, on a terminal (stderr), shows ``label… N s`` once the work has
+    taken more than *after* seconds, and clears it at the end; nothing in pipes, files and CI logs."""
+
+    def __init__(self, label: str, stream=None, after: float = 1.0, every: float = 0.5):
+        self.label, self.stream, self.after, self.every = label, stream or sys.stderr, after, every
+        self._done = None
+        self._thread = None
+        self.shown = False
+
+    def __enter__(self):
+        if self.stream.isatty():
+            import threading
+            import time
+
+            self._done = threading.Event()
+            start = time.monotonic()
+
+            def run():
+                if self._done.wait(self.after):
+                    return
+                while True:
+                    self.shown = True
+                    self.stream.write(f"\r{self.label}… {time.monotonic() - start:.0f} s")
+                    self.stream.flush()
+                    if self._done.wait(self.every):
+                        return
+
+            self._thread = threading.Thread(target=run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()
+            if self.shown:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+        return False
+
+
 @command("check", "check the formulas against torch (meta device, FlopCounterMode); exit 1 on any mismatch",
          MODEL, INPUT, _opt("--at", help="check at these sizes only, such as H=32,W=32 (default: a spread of valid "
                                          "sizes and sizes just outside the domain)"),
@@ -459,9 +525,11 @@ def solve(args) -> int:
             raise ShapeError(f"--square needs exactly two sizes besides the batch size N, this input has "
                              f"{len(spatial)}: {', '.join(s.name for s in spatial) or 'none'}")
         conditions.append(sympy.Eq(*spatial))
-    answer = report.solve(*conditions)
-    names = [s.name for s in answer.symbols]
-    minimal = [dict(zip(names, p if isinstance(p, tuple) else (p,))) for p in answer.minimal()]
+    with busy("solving"):
+        answer = report.solve(*conditions)
+        names = [s.name for s in answer.symbols]
+        minimal = [dict(zip(names, p if isinstance(p, tuple) else (p,))) for p in answer.minimal()]
+        explained = report.explain_solution(*conditions) if args.explain and args.format == "text" else None
     if args.format == "json":
         print(_solution_json(answer, minimal))
     elif args.format == "latex":
@@ -470,7 +538,7 @@ def solve(args) -> int:
             rows = r" \;\lor\; ".join(r",\ ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal)
             print(f"% minimal input sizes\n\\[ {rows} \\]")
     else:
-        print(report.explain_solution(*conditions) if args.explain else answer)
+        print(explained if args.explain else answer)
         if minimal:
             print("minimal:", *(", ".join(f"{k} = {v}" for k, v in p.items()) for p in minimal), sep="\n")
     return 1 if answer.is_empty else 0

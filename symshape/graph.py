@@ -287,8 +287,30 @@ def _call(tracer, node, target, args, kw, prefix, names):
         )
     inplace = kw.get("inplace") is True or target in _INPLACE_OPERATORS or str(
         target if is_method else op_name).endswith("_") and not str(target).endswith("__")
-    return tracer.apply(names(prefix, node), kind, compacting(rule), None, tuple(args), kw,
-                        attrs={"inplace": True} if inplace else None, shown=tuple(tensors))
+    attrs = {"inplace": True} if inplace else {}
+    if not is_method:
+        attrs["function"] = function_name(target)
+    return tracer.apply(names(prefix, node), kind, compacting(rule), None, tuple(args), kw, attrs=attrs,
+                        shown=tuple(tensors))
+
+
+def function_name(fn) -> str:
+    """Where a called function lives, for counters that tell ``a @ b`` from ``torch.matmul`` and
+    ``F.relu`` from ``torch.relu``: ``operator.matmul``, ``torch.matmul``, ``F.relu``.
+
+    >>> import operator, torch, torch.nn.functional as F
+    >>> [function_name(f) for f in (operator.matmul, torch.matmul, F.relu, torch.relu, F.gelu)]
+    ['operator.matmul', 'torch.matmul', 'F.relu', 'torch.relu', 'F.gelu']
+    """
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__name__", None) or str(fn)
+    if module == "_operator":
+        return f"operator.{name}"
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{name}"
+    if module == "torch" or module.startswith("torch."):
+        return f"torch.{name}"
+    return f"{module}.{name}" if module else name
 
 
 #: Python's augmented assignments (``x += y``): they write into their left operand.

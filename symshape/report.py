@@ -307,8 +307,10 @@ class Condition:
 class Layer:
     """One applied op: ``name`` is the qualified module path ("features.3"), ``kind`` the class
     name; shapes are :class:`Shape`; ``params`` counts the module's parameters; ``macs`` is a
-    sympy expression in the default convention (README, "Counting convention"); ``attrs`` holds the module's public
-    hyper-parameters (kernel_size, stride, padding, ...) as plain data, for renderers; ``windows``
+    sympy expression in the default convention (README, "Counting convention"), a Python int in
+    a numeric report; ``attrs`` holds the module's public hyper-parameters (kernel_size, stride,
+    padding, ...) as plain data, for renderers and counters, and for a function call the function
+    it was (``"function": "operator.matmul"``, ``"torch.matmul"``, ``"F.relu"``); ``windows``
     the sliding windows of the op (one :class:`~symshape.rules.window.Window` per dim, aligned to
     the trailing dims; None for a dim the op keeps as it is); ``inputs`` the edges of the graph:
     for each input shape, the index in ``Report.layers`` of the layer that produced it, -1 for the
@@ -342,7 +344,7 @@ class Layer:
     def subs(self, values, memo: Optional[dict] = None) -> "Layer":
         memo = {} if memo is None else memo
         return replace(self, in_shapes=_subs(self.in_shapes, values, memo),
-                       out_shape=_subs(self.out_shape, values, memo), macs=_subs(self.macs, values, memo))
+                       out_shape=_subs(self.out_shape, values, memo), macs=plain(_subs(self.macs, values, memo)))
 
 
 def module_of(name: str) -> str:

@@ -228,7 +228,7 @@ HYPER_PARAMETERS = ("in_channels", "out_channels", "in_features", "out_features"
                     "dilation", "groups", "ceil_mode", "output_padding", "scale_factor", "output_size", "size",
                     "padding_mode", "start_dim", "end_dim", "transposed", "inplace", "p", "normalized_shape",
                     "num_groups", "output_ratio", "track_running_stats", "embed_dim", "num_heads", "batch_first",
-                    "dropout", "add_zero_attn")
+                    "dropout", "add_zero_attn", "mode", "dim")
 
 #: Keyword arguments of a call recorded in Layer.attrs (what an attention saves depends on them):
 #: plain values as they are, a tensor as True (given), None left out.

@@ -9,6 +9,8 @@ KNOWN_MACROS = {
     "toprule", "midrule", "bottomrule", "endhead", "texttt", "text", "textbackslash", "mathit", "mathrm",
     "left", "right", "lfloor", "rfloor", "lceil", "rceil", "frac", "geq", "leq", "neq", "equiv", "pmod", "bmod",
     "min", "max", "cdot", "times", "vert", "operatorname", "_", "&", "%", "$", "#", "{", "}", ",", " ", "\\",
+    "allowdisplaybreaks", "setlength", "tabcolsep", "raggedright", "raggedleft", "arraybackslash", "linewidth",
+    "allowbreak", "par",
 }
 ENVIRONMENTS = {"document", "align", "align*", "aligned", "tabular", "longtable"}
 

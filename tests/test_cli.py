@@ -168,3 +168,45 @@ def test_the_summary_says_when_training_mode_narrows_the_domain(capsys):
             "in eval mode (model.eval()) the domain is wider\n") in out
     code, out, err = cli(capsys, "summary", "seed_case1")
     assert "training mode" not in out
+
+
+def test_an_input_missing_a_spatial_dim_says_so(capsys):
+    assert cli(capsys, "summary", "seed_case1", "--input", "1,3,H") == (
+        2, "", "symshape: error: layer '0' (Conv2d) got input (1, 3, H): a 3-d input reads as unbatched (C, H, W) "
+               "with C = 1, but in_channels=3 is its dim 1: it looks like (N, C, H, W) with a spatial dim missing; "
+               "give a 4-d input such as (1, 3, H, W)\n")
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self, tty=True):
+        self.tty, self.text = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_slow_solve_shows_its_time_on_a_terminal_only():
+    import time
+
+    from symshape.cli import busy
+
+    term = _Terminal()
+    with busy("solving", stream=term, after=0.05, every=0.05) as b:
+        time.sleep(0.3)
+    assert b.shown and term.text[0] == "\rsolving… 0 s" and term.text[-1] == "\r\033[K"
+    quick = _Terminal()
+    with busy("solving", stream=quick, after=5):
+        pass
+    assert quick.text == []  # finished before the delay: nothing drawn
+    pipe = _Terminal(tty=False)
+    with busy("solving", stream=pipe, after=0):
+        time.sleep(0.1)
+    assert pipe.text == []

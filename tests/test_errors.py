@@ -37,6 +37,16 @@ CASES = {
         lambda: ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(4, 8, 3)), "1,3,H,W"),
         "layer '1' (Conv2d) got input (1, 8, H - 2, W - 2): expected 4 channels (in_channels=4), got 8; "
         "set in_channels=8 or make the previous layer produce 4 channels"),
+    "a spatial dim missing reads as unbatched with the wrong channels": (
+        lambda: ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3)), "1,3,H"),
+        "layer '0' (Conv2d) got input (1, 3, H): a 3-d input reads as unbatched (C, H, W) with C = 1, but "
+        "in_channels=3 is its dim 1: it looks like (N, C, H, W) with a spatial dim missing; give a 4-d input such "
+        "as (1, 3, H, W)"),
+    "a spatial dim missing, transposed and 1-d": (
+        lambda: ss.trace(nn.ConvTranspose1d(4, 2, 3), "2,4"),
+        "the model (ConvTranspose1d) got input (2, 4): a 2-d input reads as unbatched (C, L) with C = 2, "
+        "but in_channels=4 is its dim 1: it looks like (N, C, L) with a spatial dim missing; give a 3-d input such "
+        "as (2, 4, L)"),
     "a bare module is 'the model'": (
         lambda: ss.trace(nn.BatchNorm2d(4), "1,3,H,W"),
         "the model (BatchNorm2d) got input (1, 3, H, W): expected 4 channels (num_features=4), got 3; "

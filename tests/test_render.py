@@ -156,14 +156,18 @@ def test_the_latex_check_can_fail(broken):
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-@pytest.mark.parametrize("name", ["seed_case1", "seed_case2", "vgg16"])
-def test_latex_document_compiles(name, tmp_path):
-    sizes = zoo.MODELS[name].sizes if name == "vgg16" else None
+@pytest.mark.parametrize("name", ["seed_case1", "seed_case2", "vgg16", "resnet50", "unet"])
+def test_latex_document_compiles_in_one_pass_and_fits_the_page(name, tmp_path):
+    # issue 15 §5: no longtable rerun, and no line wider than the page (long MAC sums wrap, a long
+    # total goes below the table, names and shapes break after dots and commas)
+    sizes = zoo.MODELS[name].sizes if name in ("vgg16", "unet") else None
     (tmp_path / "doc.tex").write_text(REPORTS[name].to_latex(sizes, document=True))
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Rerun" not in log and "Overfull" not in log, [line for line in log.splitlines() if "Overfull" in line]
 
 
 # --- Markdown and Jupyter --------------------------------------------------------------------------
@@ -324,3 +328,11 @@ def test_layer_attrs_hold_the_hyper_parameters():
     assert REPORTS["seed_case2"].layer("layer1.3").attrs == {"kernel_size": 2, "stride": 2, "padding": 0,
                                                              "dilation": 1, "ceil_mode": False}
     assert hash(layer) == hash(layer)  # attrs stays out of the hash
+
+
+def test_a_numeric_report_holds_python_ints():
+    # issue 15 §5: f"{...:,}" works on the totals and on every layer's MACs at concrete sizes
+    num = NUMERIC["resnet50"]
+    assert f"{num.macs:,}" == "4,089,184,256" and f"{num.layers[0].macs:,}" == "118,013,952"
+    assert all(type(v) is int for v in (num.macs, num.flops, num.activations, num.params))
+    assert all(type(layer.macs) is int for layer in num.layers)

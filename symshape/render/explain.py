@@ -197,7 +197,7 @@ def _macs_lines(layer, num) -> list:
     macs = num.macs
     if macs == 0:
         return []
-    if not macs.is_Integer:
+    if not isinstance(macs, int):
         return [f"MACs = {fmt(macs)}"]
     a, x, out = layer.attrs, num.in_shape, num.out_shape
     total = int(macs)

@@ -127,7 +127,8 @@ def _attr_in(value):
 def _edge_in(value):
     if value is None or isinstance(value, int) and not isinstance(value, bool) and value >= -1:
         return value
-    raise ShapeError(f"not a symshape report: a layer's inputs are layer indices, -1 or null, got {value!r}")
+    got = repr(value) if len(repr(value)) <= 60 else _kind(value)
+    raise ShapeError(f"not a symshape report: a layer's inputs are layer indices, -1 or null, got {got}")
 
 
 def _window_out(w: Window):

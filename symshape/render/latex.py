@@ -175,26 +175,73 @@ def table(report, env: str = "tabular", memory=None) -> str:
     """The per-layer table with booktabs rules: layer, type, output shape, parameters, MACs, with
     *memory* (a dtype, or True for float32) the bytes each layer saves for backward in training
     (:func:`symshape.memory.saved_column`; the header names the dtype), the receptive field r/j/P
-    (where a layer keeps spatial dims), then the totals. ``env="longtable"`` breaks it across pages."""
+    (where a layer keeps spatial dims), then the totals. ``env="longtable"`` breaks it across pages
+    and fits it to the line width: fixed-width columns (so longtable needs no second pass), and
+    names, shapes and MAC sums that wrap (the document loads array)."""
     fields = receptive_fields(report)
     rf = any(f is not None for f in fields)
     mem = memory_column(report, memory)
     head = (r"Layer & Type & Output shape & Parameters & MACs" + (f" & {escape(mem[0].capitalize())}" if mem else "")
             + (r" & RF $r/j/P$" if rf else "") + r" \\")
-    lines = [f"\\begin{{{env}}}{{lllrr{'r' if mem else ''}{'l' if rf else ''}}}", r"\toprule", head, r"\midrule"]
-    if env == "longtable":
-        lines += [r"\endhead"]
+    fit = env == "longtable"
+    if fit:
+        macs_width = (0.42 if not rf else 0.29) - (0.13 if mem else 0)
+        widths = (0.14, 0.11, 0.19, 0.10, macs_width) + ((0.13,) if mem else ()) + ((0.11,) if rf else ())
+        spec = "".join(rf">{{\raggedleft\arraybackslash}}p{{{w:.2f}\linewidth}}" if i == 3 else
+                       rf">{{\raggedright\arraybackslash}}p{{{w:.2f}\linewidth}}" for i, w in enumerate(widths))
+        lines = [r"\setlength{\tabcolsep}{2pt}", f"\\begin{{longtable}}{{{spec}}}", r"\toprule", head, r"\midrule",
+                 r"\endhead"]
+    else:
+        lines = [f"\\begin{{{env}}}{{lllrr{'r' if mem else ''}{'l' if rf else ''}}}", r"\toprule", head, r"\midrule"]
+    name, kind, shape, macs = ((_breakable_name, _breakable_kind, _breakable_shape, _breakable_macs) if fit
+                               else (escape, escape, shape_latex, _cell))
     for k, (layer, field) in enumerate(zip(report.layers, fields)):
         cell = (f" & ${field_cell(field, latex)}$" if field else " &") if rf else ""
-        saved = f" & {_cell(mem[1][k])}" if mem else ""
-        lines.append(f"\\texttt{{{escape(layer.name or '<root>')}}} & {escape(layer.kind)} & "
-                     f"${shape_latex(layer.out_shape)}$ & {layer.params:,} & {_cell(layer.macs)}{saved}{cell} \\\\")
-    saved = f" & {_cell(sympy.factor(sympy.Add(*mem[1])))}" if mem else ""
+        if fit:
+            cell = cell.replace(";", r";\allowbreak ").replace("/", r"/\allowbreak ")
+        saved = f" & {macs(mem[1][k])}" if mem else ""
+        lines.append(f"\\texttt{{{name(layer.name or '<root>')}}} & {kind(layer.kind)} & "
+                     f"${shape(layer.out_shape)}$ & {layer.params:,} & {macs(layer.macs)}{saved}{cell} \\\\")
+    total = macs(report.macs)
+    below = fit and len(total) > _LONG  # a row never breaks across pages: a long total goes below the table
+    saved = f" & {macs(sympy.factor(sympy.Add(*mem[1])))}" if mem else ""
     lines += [r"\midrule",
-              f"Total & & ${shape_latex(report.output_shape)}$ & {report.params:,} & {_cell(report.macs)}{saved}"
+              f"Total & & ${shape(report.output_shape)}$ & {report.params:,} & {'below' if below else total}{saved}"
               f"{' &' if rf else ''} \\\\",
               r"\bottomrule", f"\\end{{{env}}}"]
+    if below:
+        lines.append(rf"{{\raggedright Total MACs: {total}\par}}")
     return "\n".join(lines)
+
+
+#: The length of LaTeX beyond which the document puts the total MACs below its table.
+_LONG = 600
+
+
+def _breakable_macs(expr) -> str:
+    """MACs whose line may break between the factors of a product, as well as after + and -."""
+    text = _cell(expr)
+    text = re.sub(r"(\\right(?:\)|\\rfloor|\\rceil)|\d) (?=\\left)", r"\1 \\allowbreak ", text)
+    return text
+
+
+def _breakable_name(text: str, capitals: bool = False) -> str:
+    """A name that may break after its dots and underscores (with *capitals*, also before an
+    inner capital: Adaptive|Avg|Pool2d)."""
+    if capitals:
+        text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "\0", text)
+    text = escape(text.replace(".", ".\0").replace("_", "_\0"))
+    return text.replace("\0", r"\allowbreak{}")
+
+
+def _breakable_kind(text: str) -> str:
+    return _breakable_name(text, capitals=True)
+
+
+def _breakable_shape(shape) -> str:
+    """A shape whose line may break after each comma: plain parentheses (a \\left...\\right group
+    never breaks)."""
+    return shape_latex(shape).replace(r"\left(", "(").replace(r"\right)", ")").replace(", ", r",\allowbreak ")
 
 
 def _domain_math(report) -> list:
@@ -222,11 +269,13 @@ def to_latex(report, sizes: Optional[Mapping] = None, memory=None) -> str:
 
 
 def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = None, memory=None) -> str:
-    """A complete LaTeX document (article, amsmath, booktabs, longtable) that compiles with
-    pdflatex: the equations, the table, the domain and the MAC convention."""
+    """A complete LaTeX document (article, geometry, amsmath, booktabs, array, longtable) that
+    compiles with pdflatex in one pass: the equations, the table (fitted to the page), the domain
+    and the MAC convention."""
     shown = report.at(sizes) if sizes else report
     at = ", ".join(f"${latex(sympy.Symbol(k))} = {v}$" for k, v in (sizes or {}).items())
-    body = [r"\documentclass{article}", r"\usepackage{amsmath}", r"\usepackage{booktabs}", r"\usepackage{longtable}",
+    body = [r"\documentclass{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{amsmath}",
+            r"\usepackage{booktabs}", r"\usepackage{array}", r"\usepackage{longtable}", r"\allowdisplaybreaks",
             r"\begin{document}", f"\\section*{{{escape(title or report.model)}}}",
             f"Input ${shape_latex(report.input_shape)}$" + (f", evaluated at {at}" if at else "") + "."]
     eqs = equations(report, sizes)
@@ -234,7 +283,8 @@ def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = Non
         body += ["", "Output sizes of the layers:", eqs]
     body += ["", r"{\small\renewcommand{\arraystretch}{1.5}", table(shown, env="longtable", memory=memory), "}"]
     if report.domain:
-        body += ["", "The model runs when " + ", ".join(f"${m}$" for m in _domain_math(report)) + "."]
+        body += ["", r"{\raggedright The model runs when " + ", ".join(f"${m}$" for m in _domain_math(report))
+                 + r".\par}"]
     body += ["", escape(CONVENTION.replace(" x ", " × ")).replace("×", r"$\times$") + ".", r"\end{document}", ""]
     return "\n".join(body)
 

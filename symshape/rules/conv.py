@@ -5,7 +5,7 @@ import sympy
 import torch.nn as nn
 
 from ..symbols import ShapeError
-from .common import at_least, check_channels, fmt_size, prod, split_spatial
+from .common import _SPATIAL, at_least, check_channels, fmt_shape, fmt_size, prod, split_spatial
 from .registry import Out, register
 from .window import Window, same_padding
 
@@ -22,12 +22,29 @@ def _padding_requirements(mode: str, pads, sizes) -> list:
     return reqs
 
 
+def _missing_dim(m, x, nd: int) -> None:
+    """A ShapeError when an unbatched-rank input (nd + 1 dims) has the wrong channel count in
+    dim 0 but the right one in dim 1: it reads as (N, C, ...) with a spatial dim missing, the
+    mistake of ``--input 1,3,H`` for a 2-d conv."""
+    if len(x) != nd + 1 or not (x[0].is_Integer and x[1].is_Integer):
+        return
+    if int(x[0]) == m.in_channels or int(x[1]) != m.in_channels:
+        return
+    names = {str(s) for d in x for s in d.free_symbols}
+    layout = _SPATIAL.get(nd, "...")
+    spare = next(n for n in (*reversed(layout.split(", ")), "X", "Y", "Z") if n not in names)
+    raise ShapeError(f"a {nd + 1}-d input reads as unbatched (C, {layout}) with C = {x[0]}, but in_channels="
+                     f"{m.in_channels} is its dim 1: it looks like (N, C, {layout}) with a spatial dim missing; "
+                     f"give a {nd + 2}-d input such as {fmt_shape((*x, sympy.Symbol(spare)))}")
+
+
 @register(nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def conv(m: nn.modules.conv._ConvNd, x):
     """out = floor((L + 2p - d(k - 1) - 1)/s) + 1 per spatial dim (padding='same': out = L);
     MACs = N · Cout · (Cin/groups) · prod(k) · prod(out spatial)."""
     nd = len(m.kernel_size)
     lead, c, sizes = split_spatial(x, nd)
+    _missing_dim(m, x, nd)
     reqs = list(check_channels(c, m.in_channels, "in_channels",
                                f"set in_channels={c} or make the previous layer produce {m.in_channels} channels"))
     if m.padding == "same":
@@ -57,6 +74,7 @@ def conv_transpose(m: nn.modules.conv._ConvTransposeNd, x, output_size=None):
     MACs = N · Cin · (Cout/groups) · prod(k) · prod(in spatial) (input positions, as torch counts)."""
     nd = len(m.kernel_size)
     lead, c, sizes = split_spatial(x, nd)
+    _missing_dim(m, x, nd)
     reqs = list(check_channels(c, m.in_channels, "in_channels",
                                f"set in_channels={c} or make the previous layer produce {m.in_channels} channels"))
     wins = tuple(Window(k, s, p, d, transposed=True, output_padding=op) for k, s, d, p, op
