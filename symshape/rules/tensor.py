@@ -56,6 +56,11 @@ def reshape(x, *shape):
     reqs = []
     if -1 in sizes:
         known = prod(s for s in sizes if s != -1)
+        if known == 0:
+            raise ShapeError(f"cannot view {fmt_shape(x)} as {tuple(sizes)}: the -1 is ambiguous next to a size 0")
+        if not known.is_Integer:
+            reqs.append((sympy.Ge(known, 1), f"view/reshape with -1 needs the other sizes' product "
+                                             f"{fmt_size(known)} to be at least 1"))
         if known.is_Integer:
             if numel.is_Integer and int(numel) % int(known):
                 raise ShapeError(f"cannot view {fmt_shape(x)} ({numel} elements) as {tuple(sizes)}: "
@@ -140,10 +145,15 @@ def movedim(x, source, destination):
 
 @register(torch.squeeze, "squeeze")
 def squeeze(x, dim=None):
-    """Drops size-1 dims (all, or the given ones); a symbolic size is kept."""
-    if dim is None:
-        return tuple(d for d in x if d != 1)
-    dims = {dim_index(d, len(x), "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
+    """Drops size-1 dims (all, or the given ones). A symbolic size that can be 1 is refused: torch
+    drops it there and keeps it elsewhere, so the rank itself would depend on the size."""
+    dims = range(len(x)) if dim is None else {
+        dim_index(d, len(x), "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
+    for i in dims:
+        if not x[i].is_Integer and not always_nonnegative(x[i] - 2):
+            raise ShapeError(f"squeeze of dim {i} of {fmt_shape(x)}: the size {fmt_size(x[i])} can be 1, where torch "
+                             "drops the dim (elsewhere it keeps it), so the rank depends on the size; squeeze a dim "
+                             "of fixed size 1, or index it (x[:, 0]) where it is always 1")
     return tuple(d for i, d in enumerate(x) if not (i in dims and d == 1))
 
 
@@ -266,16 +276,21 @@ def split(x, split_size_or_sections, dim: int = 0):
 
 @register(torch.chunk, "chunk")
 def chunk(x, chunks: int, dim: int = 0):
-    """Pieces of ceil(L/chunks) along dim (torch may return fewer than chunks for small fixed L)."""
+    """Pieces of ceil(L/chunks) along dim, the last one what remains (torch returns fewer than chunks
+    pieces where (chunks - 1)·ceil(L/chunks) >= L: for a symbolic L, a domain condition)."""
     i = dim_index(dim, len(x), "chunk")
     size = x[i]
     if size.is_Integer:
         step = -(-int(size) // chunks)
         return split(x, max(step, 1), dim)
+    if chunks == 1:
+        return Out((tuple(x),))
     step = ceil_div(size, chunks)
-    reqs = (sympy.Eq(sympy.Mod(size, chunks), 0), f"chunk({chunks}) along a symbolic dim needs it divisible by "
-                                                   f"{chunks} (else the number of pieces depends on the size)"),
-    return Out(tuple((*x[:i], step, *x[i + 1:]) for _ in range(chunks)), 0, reqs)
+    last = floor_div(size, 2) if chunks == 2 else size - (chunks - 1) * step
+    reqs = (sympy.Ge(size, 2) if chunks == 2 else sympy.Ge(last, 1), f"chunk({chunks}) along a symbolic dim of size {fmt_size(size)} gives {chunks} "
+                               f"pieces only where {chunks - 1}·ceil({fmt_size(size)}/{chunks}) < {fmt_size(size)} "
+                               "(else the number of pieces depends on the size)"),
+    return Out(tuple((*x[:i], step if j < chunks - 1 else last, *x[i + 1:]) for j in range(chunks)), 0, reqs)
 
 
 @register(torch.unbind, "unbind")

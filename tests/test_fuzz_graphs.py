@@ -1,0 +1,148 @@
+"""Random graphs over the tensor-op layer against torch (symshape.testing_graphs), and the bugs that
+the graph campaign (benchmarks/campaign_graphs.py) found, each a regression test against torch:
+shapes, MACs (FlopCounterMode flops / 2) and the domain both ways, through symshape.check."""
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import sympy
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st, HealthCheck
+from torch import nn
+
+import symshape as ss
+from symshape.sets import IntSet
+from symshape.testing_graphs import random_graph
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from campaign_graphs import bucket  # noqa: E402
+from campaign import sizes_for  # noqa: E402
+
+L, H, W = ss.symbols("L H W")
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def agrees_everywhere(model, spec, points):
+    """symshape.check at every point: shapes, MACs and the domain both ways agree with torch."""
+    res = ss.check(model, ss.trace(model, spec), sizes=points)
+    assert res.ok, "\n".join(map(str, res.mismatches))
+    return res
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2 ** 32 - 1))
+def test_random_graphs_agree_with_torch(seed):
+    """A random graph, traced on its symbolic spec, agrees with torch at its reference size, the
+    domain's edges, sizes just outside and random sizes around the reference (or trace refuses it
+    with a ShapeError)."""
+    g = random_graph(random.Random(seed), max_steps=4)
+    try:
+        rep = ss.trace(g.model, g.spec)
+    except ss.ShapeError:
+        return
+    points = sizes_for(g, rep, random.Random(seed), 2)[:8]
+    res = ss.check(g.model, rep, sizes=points)
+    assert all(bucket([c for c in res.comparisons if c.sizes == p]) == "agree" for p in res.sizes), (
+        g.model.source() + "\n" + "\n".join(map(str, res.mismatches)))
+
+
+def test_graph_source_is_the_forward_it_runs():
+    g = random_graph(random.Random(7))
+    text = g.model.source()
+    assert text.startswith("class Net(nn.Module):") and text.count("\n        x = ") + text.count(
+        "; x = ") >= len(g.model.steps)
+
+
+def test_reshape_minus_one_next_to_a_size_zero():
+    """x.reshape(N, L // 2, -1): torch raises where L // 2 is 0 (the -1 is ambiguous); the domain
+    says so instead of dividing by zero."""
+    model = Fn(lambda x: F.pad(x.reshape(x.size(0), x.size(1) // 2, -1), (0, 3, -2, 1, 1, 3)))
+    rep = ss.trace(model, "2,L,2")
+    assert rep.output_shape == (6, sympy.floor(L / 2) - 1, sympy.floor(2 * L / sympy.floor(L / 2)) + 3)
+    assert str(rep.domain[0]) == ("L >= 2  [layer 'reshape' (Tensor.reshape): view/reshape with -1 needs the "
+                                  "other sizes' product 2*floor(L/2) to be at least 1]")
+    agrees_everywhere(model, "2,L,2", [{"L": n} for n in range(1, 12)])
+
+
+def test_chunk_of_a_symbolic_dim_not_divisible():
+    """a, b = x.chunk(2, 1): pieces ceil(L/2) and L - ceil(L/2); a * b broadcasts at L = 3 (2 and 1)."""
+    def two(x):
+        a, b = x.chunk(2, 1)
+        return a * b
+    rep = ss.trace(Fn(two), "1,L,3")
+    assert rep.output_shape == (1, ss.ceil_div(L, 2), 3)
+    assert [ss.fmt(c.expr) for c in rep.domain] == [
+        "L >= 2", "floor(L/2) = floor((L + 1)/2) or floor((L + 1)/2) = 1 or floor(L/2) = 1"]
+    res = agrees_everywhere(Fn(two), "1,L,3", [{"L": n} for n in range(1, 10)])
+    assert [p["L"] for p in res.sizes if not rep.violations(**p)] == [2, 3, 4, 6, 8]
+
+    def three(x):
+        a, b, c = x.chunk(3, 1)
+        return c
+    rep = ss.trace(Fn(three), "1,L,3")
+    assert rep.output_shape == (1, L - 2 * ss.ceil_div(L, 3), 3)
+    agrees_everywhere(Fn(three), "1,L,3", [{"L": n} for n in range(1, 14)])
+
+
+def test_int_set_union_of_a_bounded_and_an_unbounded_piece_from_one_start():
+    assert (IntSet.interval(2, 5) | IntSet.interval(2)).pieces == ((2, None, 1, 0),)
+    assert IntSet([(2, None, 1, 0), (2, 5, 1, 0)]).pieces == ((2, None, 1, 0),)
+
+
+def test_relative_table_after_split_gives_its_sizes():
+    """A relative-position table over the last dim after a split: default_sizes (the solver)
+    used to sort an unbounded piece against a bounded one from the same start and crash."""
+    model = Fn(lambda x: x.split(4, 1)[0] + (torch.arange(x.size(-1))[:, None]
+                                             - torch.arange(x.size(-1))[None, :]).to(x.dtype))
+    rep = ss.trace(model, "1,5,H,W")
+    assert [str(c.expr) for c in rep.domain] == ["Eq(H, 1) | Eq(H, W) | Eq(W, 1)"]
+    agrees_everywhere(model, "1,5,H,W", None)
+
+
+def test_functional_pad_crops_first():
+    """F.pad with a negative pad narrows first: the input must be at least the crop, even where
+    the other side's padding would make the output large enough."""
+    model = Fn(lambda x: F.pad(x, (3, -2)))
+    rep = ss.trace(model, "1,2,L")
+    assert rep.output_shape == (1, 2, L + 1)
+    assert [str(c.expr) for c in rep.domain] == ["L >= 2"]
+    agrees_everywhere(model, "1,2,L", [{"L": n} for n in range(1, 5)])
+
+
+def test_interpolate_to_size_zero_raises_on_cpu_not_on_meta():
+    """F.interpolate(scale_factor=0.5) at L = 1 gives size 0: the meta kernel runs, the CPU raises;
+    check repeats a function call's run on the CPU before it calls the domain too strict."""
+    model = Fn(lambda x: F.interpolate(x, scale_factor=0.5, mode="linear", recompute_scale_factor=True))
+    res = agrees_everywhere(model, "1,3,L", [{"L": n} for n in range(1, 5)])
+    assert "torch raises there, as predicted" in res.short().splitlines()[1]
+
+
+@pytest.mark.parametrize("eq, shapes", [
+    ("abc,abz->az", [(2, "L", 5)] * 2),            # contracted b = L: counted only where L >= 2
+    ("abc,abz->abz", [(2, "L", 5)] * 2),           # nothing contracted: an element-wise product, 0
+    ("abc,dbc->ad", [(2, "L", 1), (5, "L", 1)]),    # b and c contracted, c of size 1
+])
+def test_einsum_with_contracted_letters_of_size_one_counts_as_torch(eq, shapes):
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(*(5, 1, 1) if shapes[1][0] == 5 else (1,)), requires_grad=False)
+
+        def forward(self, x):
+            return torch.einsum(eq, x, self.w.expand(shapes[1][0], x.size(1), shapes[1][2]) if shapes[1][0] == 5 else x)
+    spec = ",".join(map(str, shapes[0]))
+    rep = ss.trace(Two(), spec)
+    expected = {"abc,abz->az": 10 * L * sympy.Min(1, L - 1), "abc,abz->abz": 0,
+                "abc,dbc->ad": 10 * L * sympy.Min(1, L - 1)}[eq]
+    assert sympy.simplify(rep.macs - expected) == 0
+    agrees_everywhere(Two(), spec, [{"L": n} for n in (1, 2, 3)])
