@@ -146,3 +146,25 @@ def test_einsum_with_contracted_letters_of_size_one_counts_as_torch(eq, shapes):
                 "abc,dbc->ad": 10 * L * sympy.Min(1, L - 1)}[eq]
     assert sympy.simplify(rep.macs - expected) == 0
     agrees_everywhere(Two(), spec, [{"L": n} for n in (1, 2, 3)])
+
+
+def test_an_empty_tensor_between_function_calls_is_outside_the_domain():
+    """F.pad(x, (0, -2)) at W = 2 gives an empty tensor that x @ x.T turns into zeros: torch runs,
+    the domain excludes the empty tensor, and check says so instead of 'too strict'."""
+    model = Fn(lambda x: (lambda y: y @ y.transpose(-1, -2))(F.pad(x, (0, -2))))
+    rep = ss.trace(model, "2,3,H,W")
+    assert [str(c.expr) for c in rep.domain] == ["W >= 3"]
+    res = agrees_everywhere(model, "2,3,H,W", [{"H": 2, "W": w} for w in (1, 2, 3)])
+    assert res.short().splitlines()[2] == (
+        "  H=2, W=2: outside the domain (layer 'pad' (pad) needs W >= 3); torch runs, but the call pad outputs "
+        "the empty tensor (2, 3, 2, 0), which the domain excludes")
+
+
+def test_squeeze_of_a_symbolic_dim_is_refused():
+    """torch drops a squeezed dim of size 1 and keeps it otherwise: the rank would depend on N."""
+    model = Fn(lambda x: x.squeeze(0))
+    with pytest.raises(ss.ShapeError, match=r"layer 'squeeze' \(Tensor.squeeze\) got input \(N, 6\): squeeze of dim 0 "
+                                            r"of \(N, 6\): the size N can be 1, where torch drops the dim"):
+        ss.trace(model, "N,6")
+    assert tuple(model(torch.zeros(1, 6)).shape) == (6,) and tuple(model(torch.zeros(2, 6)).shape) == (2, 6)
+    agrees_everywhere(Fn(lambda x: x[:, :1].squeeze(1)), "N,6", [{"N": 1}, {"N": 2}])

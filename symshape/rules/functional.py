@@ -157,7 +157,7 @@ def pad(x, pad, mode="constant", value=None):
         if (not out[i].is_Integer or mode != "constant") and not always_nonnegative(out[i] - 1):
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
         crop = sum(min(int(p), 0) for p in (left, right) if p.is_Integer)
-        if crop < 0 and not always_nonnegative(x[i] + crop):
+        if crop < 0 and any(p.is_positive for p in (left, right)) and not always_nonnegative(x[i] + crop):
             reqs.append(at_least(x[i] + crop, 0,
                                  "negative padding crops first (narrow), so it must not exceed the input size"))
     return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),

@@ -266,6 +266,10 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
                 return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
                                f"outside the domain ({needs}); torch runs, but module {empty.layer!r} ({empty.kind}) "
                                f"outputs the empty tensor {empty.out_shape}, which the domain excludes")]
+            if obs.empty is not None:
+                return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
+                               f"outside the domain ({needs}); torch runs, but the call {obs.empty}, "
+                               "which the domain excludes")]
             return [domain("mismatch", cond.layer, cond.kind, "raises", "runs", fmt(cond.expr),
                            f"outside the domain ({needs}: {cond.reason}), but torch runs there")]
         order = {}
