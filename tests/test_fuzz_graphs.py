@@ -168,3 +168,12 @@ def test_squeeze_of_a_symbolic_dim_is_refused():
         ss.trace(model, "N,6")
     assert tuple(model(torch.zeros(1, 6)).shape) == (6,) and tuple(model(torch.zeros(2, 6)).shape) == (2, 6)
     agrees_everywhere(Fn(lambda x: x[:, :1].squeeze(1)), "N,6", [{"N": 1}, {"N": 2}])
+
+
+@pytest.mark.parametrize("mode", ["replicate", "reflect", "circular"])
+def test_pad_modes_refuse_an_empty_input(mode):
+    """x[..., 0:-3] is empty at W = 2; replicate and reflect padding raise on it (also along a dim
+    they do not pad), circular along a padded dim, even where the padding would fill it."""
+    model = Fn(lambda x: F.pad(x[..., 0:-3], (1, 1, 1, 1) if mode != "reflect" else (0, 0, 1, 1), mode=mode))
+    res = agrees_everywhere(model, "2,3,H,W", [{"H": h, "W": w} for h in (1, 2, 3) for w in (1, 2, 3, 4, 5)])
+    assert "W=3: outside the domain" in res.short()

@@ -26,7 +26,7 @@ from . import activation as _activation, conv as _conv, linear as _linear, norm 
 from .common import at_least, fmt_shape, ntuple
 from .registry import Out, register
 from .elementwise import is_tensor, unary
-from .resample import nearest_windows, output_requirements, pad_windows
+from .resample import nearest_windows, nonempty_requirements, output_requirements, pad_windows
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
 
@@ -160,6 +160,7 @@ def pad(x, pad, mode="constant", value=None):
         if crop < 0 and any(p.is_positive for p in (left, right)) and not always_nonnegative(x[i] + crop):
             reqs.append(at_least(x[i] + crop, 0,
                                  "negative padding crops first (narrow), so it must not exceed the input size"))
+    reqs += nonempty_requirements(mode, x, nd)
     return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),
                pad_windows(pads) if mode == "constant" else ())
 

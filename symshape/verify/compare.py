@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 import sympy
 import torch
 from torch import nn
@@ -194,6 +194,7 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
     <BLANKLINE>
     H=28, W=28: outside the domain, and torch raises there, as predicted: layer '3' (Linear) needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5408; torch raised in module '3' (Linear): RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3872 and 5408x10)
     """
+    _check_arguments(model, rep, sizes, n, device)
     sizes = default_sizes(rep, n) if sizes is None else list(sizes)
     names = {s.name: s for s in rep.symbols}
     by_path = dict(model.named_modules(remove_duplicate=False))
@@ -202,12 +203,20 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
         first.setdefault(id(module), name)
     comparisons, points = [], []
     for given in sizes:
+        if not isinstance(given, Mapping):
+            raise ShapeError(f"check: each size must be a dict of the report's sizes, such as {{'H': 224}}, "
+                             f"got {given!r:.60}")
         point = {(k.name if isinstance(k, sympy.Symbol) else k): v for k, v in dict(given).items()}
         if set(point) != set(names):
             missing, extra = sorted(set(names) - set(point)), sorted(set(point) - set(names))
             raise ShapeError(f"check: sizes {point} must give exactly the report's sizes {', '.join(names) or '(none)'}"
                              + (f"; missing {', '.join(missing)}" if missing else "")
                              + (f"; unknown {', '.join(extra)}" if extra else ""))
+        point = {s.name: int(v) for s, v in rep.values(point).items()}  # positive integers, or a ShapeError
+        shape = [d.subs({names[k]: v for k, v in point.items()}) for d in rep.input_shape]
+        if any(int(d) >= 2 ** 63 for d in shape):
+            raise ShapeError(f"check: torch cannot make an input of shape {tuple(int(d) for d in shape)} "
+                             "(a size beyond 2**63 - 1); check at smaller sizes")
         points.append(point)
         comparisons += _check_at(model, rep, point, device, by_path, first, dtype)
         if progress is not None:
@@ -218,6 +227,22 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
         notes = (f"{len(loose)} report layers are not modules of the model ({', '.join(map(repr, loose))}): "
                  "they are compared through the model's output shape and total MACs only",)
     return CheckResult(type(model).__name__, str(device), tuple(points), tuple(comparisons), notes)
+
+
+def _check_arguments(model, rep, sizes, n, device):
+    """ShapeErrors for arguments of the wrong kind, before anything runs."""
+    if not isinstance(model, nn.Module):
+        raise ShapeError(f"check() needs the torch.nn.Module that was traced, got {type(model).__name__}")
+    if not hasattr(rep, "domain") or not hasattr(rep, "symbols"):
+        raise ShapeError(f"check() needs the report of trace(model, ...), got {type(rep).__name__}")
+    if sizes is not None and (isinstance(sizes, (str, bytes, Mapping)) or not hasattr(sizes, "__iter__")):
+        raise ShapeError(f"check: sizes must be a list of dicts such as [{{'H': 224}}], got {sizes!r:.60}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ShapeError(f"check: n must be a positive integer, got {n!r:.60}")
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ShapeError(f"check: device {device!r:.40} is not a torch device ({err})".split("\n")[0]) from None
 
 
 def _ints(value):
