@@ -290,6 +290,9 @@ def trace(model: nn.Module, input_shape) -> Report:
     out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     try:
+        if isinstance(out, (str, bytes)) or (isinstance(out, (tuple, list)) and any(
+                isinstance(d, (str, bytes, float, bool)) for d in out)):
+            raise TypeError(out)  # a shape is a tuple of sizes; text or numbers are not one
         output = as_output(out)
     except (TypeError, ValueError):  # the forward returned a number, a string, ...: no shape to report
         raise tracer.fail("", kind, (shape,), f"the forward returned {type(out).__name__} {out!r:.60}, not a tensor "

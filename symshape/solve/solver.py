@@ -77,6 +77,9 @@ def _bounds(bounds, syms) -> dict:
         name = k if isinstance(k, str) else k.name
         if name not in by_name:
             raise ShapeError(f"bounds name {name!r}, which is not among the symbols solved for: {', '.join(by_name)}")
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (lo, hi)) or (
+                lo is not None and hi is not None and lo > hi):
+            raise ShapeError(f"bounds for {name} must be integers lo <= hi (hi None: unbounded), got {(lo, hi)!r:.60}")
         ranges[by_name[name]] = ranges[by_name[name]] & IntSet.interval(max(1, lo if lo is not None else 1), hi)
     return ranges
 
