@@ -177,3 +177,43 @@ def test_pad_modes_refuse_an_empty_input(mode):
     model = Fn(lambda x: F.pad(x[..., 0:-3], (1, 1, 1, 1) if mode != "reflect" else (0, 0, 1, 1), mode=mode))
     res = agrees_everywhere(model, "2,3,H,W", [{"H": h, "W": w} for h in (1, 2, 3) for w in (1, 2, 3, 4, 5)])
     assert "W=3: outside the domain" in res.short()
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.tensor_split(3, 2)[1],
+    lambda x: torch.tensor_split(x, 3, -1)[2] + 1,
+    lambda x: x.tensor_split([1, -2], 2)[1],
+    lambda x: x.tensor_split([4, 2], 2)[1],
+    lambda x: x.unflatten(2, (2, -1)),
+    lambda x: torch.unflatten(x, 1, (1, 3)),
+])
+def test_tensor_split_and_unflatten_as_torch(fn):
+    """Rules the graph campaign found missing (its most frequent refusals)."""
+    agrees_everywhere(Fn(fn), "2,3,L", [{"L": n} for n in range(1, 9)])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: F.unfold(x, 3),
+    lambda x: F.unfold(x, (2, 3), padding=1, stride=2),
+    lambda x: F.unfold(x[0], 2, dilation=2),
+    nn.Unfold(3, stride=(1, 2)),
+])
+def test_unfold_as_torch(fn):
+    model = fn if isinstance(fn, nn.Module) else Fn(fn)
+    rep = ss.trace(model, "2,3,H,W")
+    assert rep.macs == 0
+    agrees_everywhere(model, "2,3,H,W", [{"H": h, "W": w} for h in range(1, 6) for w in (1, 3, 4, 6)])
+
+
+def test_reshape_minus_one_of_a_sum_of_halves():
+    """reshape(N, C, oh, 2, -1) after a stride-2 conv: the -1 is (floor(W/2) + 1)/2, a sum of
+    halves that sympy.fraction did not see as a fraction, so the divisibility was lost."""
+    weight = torch.zeros(5, 4, 2, 2)
+
+    def fn(x):
+        x = F.conv2d(x, weight, stride=2, padding=1)
+        return x.reshape(x.size(0), x.size(1), x.size(2), 2, -1)
+    rep = ss.trace(Fn(fn), "N,4,H,W")
+    assert rep.output_shape == (ss.symbols("N"), 5, sympy.floor(H / 2) + 1, 2, sympy.floor((W + 2) / 4))
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["floor(W/2) + 1 ≡ 0 (mod 2)"]
+    agrees_everywhere(Fn(fn), "N,4,H,W", [{"N": n, "H": h, "W": w} for n in (1, 2) for h in (1, 2) for w in range(1, 8)])

@@ -165,6 +165,12 @@ def pad(x, pad, mode="constant", value=None):
                pad_windows(pads) if mode == "constant" else ())
 
 
+@register(F.unfold)
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """As nn.Unfold: sliding blocks (N, C·kh·kw, oh·ow)."""
+    return _pool.unfold(nn.Unfold(kernel_size, dilation, padding, stride), x)
+
+
 @register(F.layer_norm)
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """As nn.LayerNorm: out = in; the trailing dims must equal normalized_shape."""

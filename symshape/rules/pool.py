@@ -128,3 +128,20 @@ def fractional_max_pool(m, x):
         else:
             reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
+
+
+@register(nn.Unfold)
+def unfold(m: nn.Unfold, x):
+    """Sliding blocks (im2col) of a (N, C, H, W) or (C, H, W) input: out = (N, C·kh·kw, oh·ow),
+    o = floor((L + 2p - d(k - 1) - 1)/s) + 1 per spatial dim, each >= 1. MACs = 0."""
+    from .window import windows
+
+    lead, c, sizes = split_spatial(x, 2)
+    wins = windows(2, m.kernel_size, m.stride, m.padding, m.dilation)
+    out = [w.out(size) for size, w in zip(sizes, wins)]
+    reqs = [at_least(o, 1, f"the sliding blocks must fit: the padded input must cover the kernel extent {w.extent}")
+            for o, w in zip(out, wins)]
+    kernel = 1
+    for w in wins:
+        kernel *= w.kernel
+    return Out((*lead, c * kernel, out[0] * out[1]), 0, tuple(reqs))

@@ -71,14 +71,17 @@ def reshape(x, *shape):
                              f"view/reshape needs the {fmt_size(numel)} elements to be divisible by {known}"))
         else:
             rest = numel / known  # common factors cancel without expanding the product
-            num, den = sympy.fraction(rest)
+            num, den = sympy.fraction(sympy.together(rest))  # together: (floor(W/2) + 1)/2 is a sum of halves
             if den != 1:
                 rest = sympy.cancel(rest)
-                num, den = sympy.fraction(rest)
-            if den != 1:
-                rest = floor_div(num, den) if den.is_Integer else sympy.floor(rest)
-                reqs.append((sympy.Eq(rest * known, numel),
-                             f"view/reshape needs the elements to be divisible by {fmt_shape([known])[1:-2]}"))
+                num, den = sympy.fraction(sympy.together(rest))
+            why = f"view/reshape needs the elements to be divisible by {fmt_shape([known])[1:-2]}"
+            if den != 1 and den.is_Integer:  # numel/known = num/den: whole where den divides num
+                rest = floor_div(num, den)
+                reqs.append((sympy.Eq(sympy.Mod(num, den), 0), why))
+            elif den != 1:
+                rest = sympy.floor(rest)
+                reqs.append((sympy.Eq(rest * known, numel), why))
         sizes = [rest if s == -1 else s for s in sizes]
     else:
         same = same_size(prod(sizes), numel)
@@ -291,6 +294,27 @@ def chunk(x, chunks: int, dim: int = 0):
                                f"pieces only where {chunks - 1}·ceil({fmt_size(size)}/{chunks}) < {fmt_size(size)} "
                                "(else the number of pieces depends on the size)"),
     return Out(tuple((*x[:i], step if j < chunks - 1 else last, *x[i + 1:]) for j in range(chunks)), 0, reqs)
+
+
+@register(torch.tensor_split, "tensor_split")
+def tensor_split(x, indices_or_sections, dim: int = 0):
+    """n sections: always n pieces, piece i of ceil((L - i)/n) (the first L mod n one longer);
+    a list of indices: the slices between them, as torch clamps them."""
+    i = dim_index(dim, len(x), "tensor_split")
+    size = x[i]
+    if isinstance(indices_or_sections, (list, tuple)):
+        cuts = [None, *indices_or_sections, None]
+        return tuple((*x[:i], slice_size(size, a, b, None), *x[i + 1:]) for a, b in zip(cuts, cuts[1:]))
+    n = _int(indices_or_sections, "tensor_split's sections")
+    if n < 1:
+        raise ShapeError(f"tensor_split needs at least 1 section, got {n}")
+    return tuple((*x[:i], floor_div(size - j + n - 1, n), *x[i + 1:]) for j in range(n))
+
+
+@register(torch.unflatten, "unflatten")
+def unflatten(x, dim: int, sizes):
+    """As nn.Unflatten: x[dim] becomes sizes (one -1 inferred), whose product must equal it."""
+    return _reshape_rules.unflatten(SimpleNamespace(dim=dim, unflattened_size=tuple(sizes)), x)
 
 
 @register(torch.unbind, "unbind")
