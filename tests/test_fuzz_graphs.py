@@ -217,3 +217,51 @@ def test_reshape_minus_one_of_a_sum_of_halves():
     assert rep.output_shape == (ss.symbols("N"), 5, sympy.floor(H / 2) + 1, 2, sympy.floor((W + 2) / 4))
     assert [ss.fmt(c.expr) for c in rep.domain] == ["floor(W/2) + 1 ≡ 0 (mod 2)"]
     agrees_everywhere(Fn(fn), "N,4,H,W", [{"N": n, "H": h, "W": w} for n in (1, 2) for h in (1, 2) for w in range(1, 8)])
+
+
+class LambdaDownsample(nn.Module):
+    """Issue #11 case 5 (timm lambda_resnet26t, stages.3.0.add): the main path pools with floor,
+    the shortcut with ceil_mode; at odd sizes the two differ, and torch still adds them where one
+    of them is 1 (H = 33 gives 1 against 2 in the last stage)."""
+
+    def __init__(self):
+        super().__init__()
+        self.main = nn.AvgPool2d(2, 2)
+        self.short = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)
+
+    def forward(self, x):
+        return self.main(x) + self.short(x)
+
+
+def test_issue11_case5_lambda_resnet_broadcast_at_odd_sizes():
+    rep = ss.trace(LambdaDownsample(), "1,4,H,W")
+    res = agrees_everywhere(LambdaDownsample(), "1,4,H,W", [{"H": h, "W": w} for h in range(2, 8) for w in (2, 3, 4)])
+    runs = [(p["H"], p["W"]) for p in res.sizes if not rep.violations(**p)]
+    assert (3, 3) in runs and (3, 2) in runs and (5, 4) not in runs
+
+
+class PoolingViT(nn.Module):
+    """Issue #11 case 4 (timm pit_ti_224): a strided patch conv, a fixed-size position embedding
+    added to its output, tokens with a class token, and a strided depthwise pooling conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 16, stride=8)
+        self.pos = nn.Parameter(torch.zeros(1, 8, 27, 27))
+        self.cls = nn.Parameter(torch.zeros(1, 1, 8))
+        self.pool = nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=8)
+
+    def forward(self, x):
+        x = self.patch(x) + self.pos
+        b, c, h, w = x.shape
+        tokens = torch.cat([self.cls.expand(b, -1, -1), x.flatten(2).transpose(1, 2)], dim=1)
+        x = tokens[:, 1:].transpose(1, 2).reshape(b, c, h, w)
+        return self.pool(x)
+
+
+def test_issue11_case4_pit_position_embedding():
+    rep = ss.trace(PoolingViT(), "1,3,H,W")
+    assert [ss.fmt(c.expr) for c in rep.domain][2:4] == ["floor(H/8) - 1 = 27 or floor(H/8) - 1 = 1",
+                                                        "floor(W/8) - 1 = 27 or floor(W/8) - 1 = 1"]
+    agrees_everywhere(PoolingViT(), "1,3,H,W", [{"H": h, "W": w} for h, w in [
+        (224, 224), (231, 224), (232, 224), (216, 224), (16, 16), (23, 224), (24, 224), (240, 240)]])
