@@ -374,6 +374,9 @@ def _fixed_param(rng, shape, m):
     k = rng.randint(1, r)
     dims = tuple(1 if rng.random() < 0.3 else d for d in shape[r - k:])
     m.add_param(name, f"torch.zeros{dims}", torch.zeros(dims))
+    if r >= 3 and rng.random() < 0.3:  # a bias given to attention as its mask (timm's Attention2d)
+        return Step(f"F.scaled_dot_product_attention(x, x, x, attn_mask=self.{name})",
+                    lambda m, x, x0: F.scaled_dot_product_attention(x, x, x, attn_mask=getattr(m, name)))
     return Step(f"x + self.{name}", lambda m, x, x0: x + getattr(m, name))
 
 

@@ -265,3 +265,24 @@ def test_issue11_case4_pit_position_embedding():
                                                         "floor(W/8) - 1 = 27 or floor(W/8) - 1 = 1"]
     agrees_everywhere(PoolingViT(), "1,3,H,W", [{"H": h, "W": w} for h, w in [
         (224, 224), (231, 224), (232, 224), (216, 224), (16, 16), (23, 224), (24, 224), (240, 240)]])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.tensor_split(3, 0)[1].amax(dim=(0, 2), keepdim=True),
+    lambda x: x[..., 3:].amin(-1),
+    lambda x: x[..., 3:].argmax(-1),
+    lambda x: x[..., 3:].max(-1)[0],
+    lambda x: x[..., 3:].max() + x,
+])
+def test_max_and_min_of_an_empty_dim_are_outside_the_domain(fn):
+    """torch raises on a max or min over a dim of size 0 (a split piece or a slice that can be empty)."""
+    agrees_everywhere(Fn(fn), "N,5,L", [{"N": n, "L": l} for n in (1, 2, 3) for l in (1, 3, 4, 5)])
+
+
+def test_avg_pool_with_a_kernel_that_can_be_zero():
+    """F.avg_pool1d(x, x.shape[-1]) after a slice that is empty at L = 1: torch says 'stride should
+    not be zero'; the kernel must be >= 1."""
+    model = Fn(lambda x: F.avg_pool1d(x[..., 1:3], x[..., 1:3].shape[-1]))
+    rep = ss.trace(model, "1,4,L")
+    assert [ss.fmt(c.expr) for c in rep.domain][0] == "Min(3, L) - 1 >= 1"
+    agrees_everywhere(model, "1,4,L", [{"L": n} for n in range(1, 6)])

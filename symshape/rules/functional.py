@@ -91,7 +91,14 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     """As nn.AvgPoolNd."""
     nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) and len(kernel_size) > 1 else len(x) - 2
     cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
-    return _pool.avg_pool(cls(kernel_size, stride if stride else None, padding, ceil_mode=ceil_mode), x)
+    out = _pool.avg_pool(cls(kernel_size, stride if stride else None, padding, ceil_mode=ceil_mode), x)
+    sizes = [sympy.sympify(k, strict=True) for k in ntuple(kernel_size, nd) + (ntuple(stride, nd) if stride else ())]
+    reqs = [at_least(k, 1, "the kernel size and stride must be >= 1") for k in sizes if not always_nonnegative(k - 1)]
+    if not reqs:
+        return out
+    if not isinstance(out, Out):
+        out = Out(out)
+    return Out(out.shape, out.macs, tuple(reqs) + tuple(out.requires), out.windows)
 
 
 _ADAPTIVE = {F.adaptive_avg_pool1d: nn.AdaptiveAvgPool1d, F.adaptive_avg_pool2d: nn.AdaptiveAvgPool2d,

@@ -445,9 +445,8 @@ register(operator.getitem)(getitem)
 
 # ---------------------------------------------------------------- reductions
 
-@register(torch.mean, torch.sum, torch.amax, torch.amin, torch.std, torch.var, torch.logsumexp, torch.prod,
-          torch.argmax, torch.argmin, torch.any, torch.all,
-          "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "argmax", "argmin", "any", "all")
+@register(torch.mean, torch.sum, torch.std, torch.var, torch.logsumexp, torch.prod, torch.any, torch.all,
+          "mean", "sum", "std", "var", "logsumexp", "prod", "any", "all")
 def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
     """Drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim."""
     dim = kwargs.get("axis", dim)
@@ -459,15 +458,28 @@ def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
     return tuple(sympy.Integer(1) if i in dims else d for i, d in enumerate(x) if keepdim or i not in dims)
 
 
+@register(torch.amax, torch.amin, torch.argmax, torch.argmin, "amax", "amin", "argmax", "argmin")
+def reduce_nonempty(x, dim=None, keepdim: bool = False, *args, **kwargs):
+    """As :func:`reduce`; the reduced dims (all when dim is None) must not be empty: a maximum or
+    minimum of nothing has no value, and torch raises."""
+    out = reduce(x, dim, keepdim, *args, **kwargs)
+    dim = kwargs.get("axis", dim)
+    dims = range(len(x)) if dim is None else sorted(
+        {dim_index(d, len(x), "the reduction") for d in (dim if isinstance(dim, (tuple, list)) else [dim])})
+    reqs = tuple((sympy.Ge(x[i], 1), f"a max or min over dim {i} needs it non-empty")
+                 for i in dims if not always_nonnegative(x[i] - 1))
+    return Out(out, 0, reqs) if reqs else out
+
+
 @register(torch.max, torch.min, "max", "min")
 def max_min(x, dim=None, keepdim: bool = False):
-    """Without dim: a 0-d tensor; with a tensor: element-wise; with a dim: (values, indices)."""
-    if dim is None:
-        return ()
+    """Without dim: a 0-d tensor (x must not be empty); with a tensor: element-wise; with a dim:
+    (values, indices), the dim not empty."""
     if is_tensor(dim):
         return broadcast(x, dim)
-    out = reduce(x, dim, keepdim)
-    return (out, out)
+    out = reduce_nonempty(x, dim, keepdim)
+    shape, reqs = (out.shape, out.requires) if isinstance(out, Out) else (out, ())
+    return Out(shape if dim is None else (shape, shape), 0, reqs)
 
 
 # ---------------------------------------------------------------- more shape ops
