@@ -286,3 +286,15 @@ def test_avg_pool_with_a_kernel_that_can_be_zero():
     rep = ss.trace(model, "1,4,L")
     assert [ss.fmt(c.expr) for c in rep.domain][0] == "Min(3, L) - 1 >= 1"
     agrees_everywhere(model, "1,4,L", [{"L": n} for n in range(1, 6)])
+
+
+def test_reshape_minus_one_when_together_cancels_into_halves():
+    """reshape(N + 6, 4, -1) of (N + 6, 2, 3(L - 4)): sympy.together cancels the quotient into
+    3L/2 - 6, a sum of fractions whose denominator it no longer shows; the divisibility was lost."""
+    def fn(x):
+        x = F.pad(x, (-2, -2, -1, -1, 3, 3))
+        return x.repeat(1, 1, 3).reshape(x.size(0), 4, -1)
+    rep = ss.trace(Fn(fn), "N,4,L")
+    assert rep.output_shape == (ss.symbols("N") + 6, 4, sympy.floor(3 * L / 2) - 6)
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["L >= 5", "L ≡ 0 (mod 2)"]
+    agrees_everywhere(Fn(fn), "N,4,L", [{"N": n, "L": l} for n in (1, 2) for l in range(3, 10)])

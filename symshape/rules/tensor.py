@@ -72,6 +72,9 @@ def reshape(x, *shape):
         else:
             rest = numel / known  # common factors cancel without expanding the product
             num, den = sympy.fraction(sympy.together(rest))  # together: (floor(W/2) + 1)/2 is a sum of halves
+            if den == 1:  # together may cancel into a sum of fractions: (3L - 12)(2N + 12)/(4N + 24) = 3L/2 - 6
+                num, den = sympy.fraction(sympy.together(num))
+                rest = num / den
             if den != 1:
                 rest = sympy.cancel(rest)
                 num, den = sympy.fraction(sympy.together(rest))
