@@ -298,3 +298,23 @@ def test_reshape_minus_one_when_together_cancels_into_halves():
     assert rep.output_shape == (ss.symbols("N") + 6, 4, sympy.floor(3 * L / 2) - 6)
     assert [ss.fmt(c.expr) for c in rep.domain] == ["L >= 5", "L ≡ 0 (mod 2)"]
     agrees_everywhere(Fn(fn), "N,4,L", [{"N": n, "L": l} for n in (1, 2) for l in range(3, 10)])
+
+
+class MaskBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(2, 1, 13, 13), requires_grad=False)
+
+    def forward(self, x):
+        return F.scaled_dot_product_attention(x, x, x, attn_mask=self.bias)
+
+
+def test_sdpa_mask_of_a_larger_batch_raises_as_torch_runs_it():
+    """A mask of batch 2 against a query of batch 1: the CPU kernel raises; under FlopCounterMode
+    SDPA decomposes and broadcasts (output batch 2). check decides the domain by a plain run."""
+    rep = ss.trace(MaskBatch(), "N,2,H,W")
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["N = 2", "H = 13"]
+    x = torch.zeros(1, 2, 13, 1)
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        MaskBatch()(x)
+    agrees_everywhere(MaskBatch(), "N,2,H,W", [{"N": n, "H": 13, "W": w} for n in (1, 2, 3) for w in (1, 4)])

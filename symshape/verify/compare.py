@@ -2,6 +2,8 @@
 :class:`Comparison` records and :class:`CheckResult`."""
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Optional
 import sympy
@@ -10,7 +12,7 @@ from torch import nn
 
 from ..printing import fmt
 from ..symbols import ShapeError
-from .observing import FLOPCOUNTER_BLIND_SPOTS, META_DIVERGENCES, ObserveError, observe
+from .observing import FLOPCOUNTER_BLIND_SPOTS, META_DIVERGENCES, ObserveError, input_dtype, observe
 from .sampling import default_sizes
 
 __all__ = ["check", "CheckResult", "Comparison"]
@@ -245,6 +247,23 @@ def _check_arguments(model, rep, sizes, n, device):
         raise ShapeError(f"check: device {device!r:.40} is not a torch device ({err})".split("\n")[0]) from None
 
 
+def _plain_run(model, shape, dtype):
+    """An ObserveError if a CPU copy of the model raises on zeros of *shape* when run as a user
+    runs it (no counting mode), else None. FlopCounterMode decomposes some ops: there SDPA
+    broadcasts a mask of a larger batch, where the CPU kernel raises."""
+    work = copy.deepcopy(model).cpu()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            work(torch.zeros(shape, dtype=dtype or input_dtype(model)))
+    except Exception as exc:  # torch rejects the size: the domain comparison records it
+        kind = type(model).__name__
+        return ObserveError(f"torch raised in module '' ({kind}) with input shapes ({shape},) on cpu: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", "", kind,
+                            (shape,), "cpu")
+    return None
+
+
 def _ints(value):
     """A predicted shape as ints (nested for several outputs), or None where it is not numeric."""
     if isinstance(value, tuple):
@@ -284,6 +303,8 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
                 observe(model, shape, device="cpu", dtype=dtype)
             except ObserveError as e:
                 err = e
+            if err is None and blamed is None:
+                err = _plain_run(model, shape, dtype)
         needs = f"layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)}"
         if err is None:
             empty = next((o for o in obs.values() if _has_zero(o.out_shape)), None)
