@@ -318,3 +318,15 @@ def test_sdpa_mask_of_a_larger_batch_raises_as_torch_runs_it():
     with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
         MaskBatch()(x)
     agrees_everywhere(MaskBatch(), "N,2,H,W", [{"N": n, "H": 13, "W": w} for n in (1, 2, 3) for w in (1, 4)])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: F.max_pool1d(x[..., 1:2:2], 2, 1, 1, ceil_mode=True),
+    lambda x: F.avg_pool1d(x[..., 2:], 2, 1, 1),
+    lambda x: F.adaptive_max_pool1d(x[..., 2:], 2),
+    lambda x: nn.functional.conv1d(x[..., 2:], torch.zeros(3, 5, 2), padding=1),
+])
+def test_pools_and_convs_refuse_an_empty_input(fn):
+    """A slice that is empty at small L, then a pool or conv whose padding would still give an
+    output: torch raises on the empty input (the CPU conv; meta runs it)."""
+    agrees_everywhere(Fn(fn), "2,5,L", [{"L": n} for n in range(1, 6)])
