@@ -325,6 +325,7 @@ def test_sdpa_mask_of_a_larger_batch_raises_as_torch_runs_it():
     lambda x: F.avg_pool1d(x[..., 2:], 2, 1, 1),
     lambda x: F.adaptive_max_pool1d(x[..., 2:], 2),
     lambda x: nn.functional.conv1d(x[..., 2:], torch.zeros(3, 5, 2), padding=1),
+    lambda x: F.unfold(x[..., 2:].unsqueeze(2), 1, padding=1, stride=3),
 ])
 def test_pools_and_convs_refuse_an_empty_input(fn):
     """A slice that is empty at small L, then a pool or conv whose padding would still give an

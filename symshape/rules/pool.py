@@ -141,7 +141,7 @@ def fractional_max_pool(m, x):
 @register(nn.Unfold)
 def unfold(m: nn.Unfold, x):
     """Sliding blocks (im2col) of a (N, C, H, W) or (C, H, W) input: out = (N, C·kh·kw, oh·ow),
-    o = floor((L + 2p - d(k - 1) - 1)/s) + 1 per spatial dim, each >= 1. MACs = 0."""
+    o = floor((L + 2p - d(k - 1) - 1)/s) + 1 per spatial dim, each >= 1, the input not empty. MACs = 0."""
     from .window import windows
 
     lead, c, sizes = split_spatial(x, 2)
@@ -152,4 +152,4 @@ def unfold(m: nn.Unfold, x):
     kernel = 1
     for w in wins:
         kernel *= w.kernel
-    return Out((*lead, c * kernel, out[0] * out[1]), 0, tuple(reqs))
+    return Out((*lead, c * kernel, out[0] * out[1]), 0, tuple(reqs) + nonempty(c, sizes))
