@@ -18,7 +18,10 @@ __all__ = ["implied_by_bounds", "sign_on", "direction"]
 def _sign(e, lows: dict, free) -> Optional[int]:
     """+1 when e >= 0 everywhere on the region (free symbols >= their lows), -1 when e <= 0, else None."""
     dirs = {_dir(e, s, lows, free) for s in _free(e) & free}
-    v = compile_expr(e)(lows)
+    try:
+        v = compile_expr(e)(lows)
+    except ZeroDivisionError:  # e.g. 1/floor(L/2) at the corner L = 0: no sign shown
+        return None
     if dirs <= {0, 1} and v >= 0:
         return 1
     if dirs <= {0, -1} and v <= 0 and e.is_number:

@@ -455,6 +455,9 @@ class Report:
         ...
         symshape.symbols.ShapeError: 'C' is not a size of this model; its sizes are H, W
         """
+        if not isinstance(sizes, Mapping):
+            raise ShapeError(f"sizes must map size names to positive integers (such as {{'H': 224}}), "
+                             f"got {type(sizes).__name__} {sizes!r:.60}")
         by_name = {s.name: s for s in self.symbols}
         values = {}
         for name, value in sizes.items():
@@ -495,6 +498,8 @@ class Report:
         (a float ``scale_factor`` or ``output_ratio`` on a size above 2**40) may part from the closed
         form: a trace at those sizes gives torch's value there.
         """
+        if sizes is not None and not isinstance(sizes, Mapping):
+            self.values(sizes)  # raises the ShapeError that says what sizes must be
         given = {**(sizes or {}), **more}
         values = self.values(given)
         memo: dict = {}  # each distinct sub-expression is evaluated once for the whole report

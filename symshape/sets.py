@@ -66,7 +66,9 @@ class IntSet:
     __slots__ = ("pieces",)
 
     def __init__(self, pieces: Iterable = ()):
-        ps = sorted(p for p in pieces if p is not None)
+        # by lo, then hi with unbounded last (a tuple with hi None does not compare with an int)
+        ps = sorted((p for p in pieces if p is not None),
+                    key=lambda p: (p[0], p[1] is None, p[1] or 0, p[2], p[3]))
         self.pieces = tuple(self._merge(ps))
 
     @staticmethod

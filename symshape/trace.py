@@ -366,11 +366,19 @@ def trace(model: nn.Module, input_shape) -> Report:
     with FX_LOCK, _unchanged(model):
         out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
+    try:
+        if isinstance(out, (str, bytes)) or (isinstance(out, (tuple, list)) and any(
+                isinstance(d, (str, bytes, float, bool)) for d in out)):
+            raise TypeError(out)  # a shape is a tuple of sizes; text or numbers are not one
+        output = as_output(out)
+    except (TypeError, ValueError):  # the forward returned a number, a string, ...: no shape to report
+        raise tracer.fail("", kind, (shape,), f"the forward returned {type(out).__name__} {out!r:.60}, not a tensor "
+                                              "(or a tuple, list or dict of tensors); return the tensor") from None
     return Report(
         model=type(model).__name__,
         input_shape=shape,
         layers=tuple(tracer.layers),
-        output_shape=as_output(out),
+        output_shape=output,
         params=params,
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),

@@ -196,7 +196,7 @@ class _Terminal:
 def test_a_slow_solve_shows_its_time_on_a_terminal_only():
     import time
 
-    from symshape.cli import busy
+    from symshape.progress import busy
 
     term = _Terminal()
     with busy("solving", stream=term, after=0.05, every=0.05) as b:

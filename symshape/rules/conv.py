@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from ..symbols import ShapeError
 from .common import _SPATIAL, at_least, check_channels, fmt_shape, fmt_size, prod, split_spatial
+from .pool import nonempty
 from .registry import Out, register
 from .window import Window, same_padding
 
@@ -63,6 +64,7 @@ def conv(m: nn.modules.conv._ConvNd, x):
             out.append(o)
     if m.padding_mode != "zeros":
         reqs += _padding_requirements(m.padding_mode, pads, sizes)
+    reqs += nonempty(c, sizes)
     macs = prod(lead) * m.out_channels * (m.in_channels // m.groups) * prod(m.kernel_size) * prod(out)
     return Out((*lead, sympy.Integer(m.out_channels), *out), macs, tuple(reqs), wins)
 

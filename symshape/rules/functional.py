@@ -26,7 +26,7 @@ from . import activation as _activation, conv as _conv, linear as _linear, norm 
 from .common import at_least, fmt_shape, ntuple
 from .registry import Out, register
 from .elementwise import is_tensor, unary
-from .resample import nearest_windows, output_requirements, pad_windows
+from .resample import nearest_windows, nonempty_requirements, output_requirements, pad_windows
 
 __all__ = ["conv", "conv_transpose", "linear", "interpolate", "pad"]
 
@@ -91,7 +91,14 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     """As nn.AvgPoolNd."""
     nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) and len(kernel_size) > 1 else len(x) - 2
     cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
-    return _pool.avg_pool(cls(kernel_size, stride if stride else None, padding, ceil_mode=ceil_mode), x)
+    out = _pool.avg_pool(cls(kernel_size, stride if stride else None, padding, ceil_mode=ceil_mode), x)
+    sizes = [sympy.sympify(k, strict=True) for k in ntuple(kernel_size, nd) + (ntuple(stride, nd) if stride else ())]
+    reqs = [at_least(k, 1, "the kernel size and stride must be >= 1") for k in sizes if not always_nonnegative(k - 1)]
+    if not reqs:
+        return out
+    if not isinstance(out, Out):
+        out = Out(out)
+    return Out(out.shape, out.macs, tuple(reqs) + tuple(out.requires), out.windows)
 
 
 _ADAPTIVE = {F.adaptive_avg_pool1d: nn.AdaptiveAvgPool1d, F.adaptive_avg_pool2d: nn.AdaptiveAvgPool2d,
@@ -161,8 +168,19 @@ def pad(x, pad, mode="constant", value=None):
                                               "input size"))
         elif not always_nonnegative(out[i] - 1):
             reqs.append(at_least(out[i], 1, "the padded size must be >= 1"))
+        crop = sum(min(int(p), 0) for p in (left, right) if p.is_Integer)
+        if crop < 0 and any(p.is_positive for p in (left, right)) and not always_nonnegative(x[i] + crop):
+            reqs.append(at_least(x[i] + crop, 0,
+                                 "negative padding crops first (narrow), so it must not exceed the input size"))
+    reqs += nonempty_requirements(mode, x, nd)
     return Out(tuple(out), 0, tuple(r for r in reqs if r[0] is not sympy.true),
                pad_windows(pads) if mode == "constant" else ())
+
+
+@register(F.unfold)
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """As nn.Unfold: sliding blocks (N, C·kh·kw, oh·ow)."""
+    return _pool.unfold(nn.Unfold(kernel_size, dilation, padding, stride), x)
 
 
 @register(F.layer_norm)

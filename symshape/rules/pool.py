@@ -4,6 +4,7 @@ from __future__ import annotations
 import sympy
 import torch.nn as nn
 
+from ..decide import always_nonnegative
 from ..floors import scaled_floor
 from ..symbols import ShapeError
 from .common import at_least, ntuple, split_spatial
@@ -73,7 +74,14 @@ def _pool(m, x, kernel, stride, padding, dilation, ceil_mode, cover=False):
             reqs.append(at_least(size, k, f"avg_pool3d needs the unpadded input to cover the kernel {k}"))
         out.append(o)
         wins.append(w)
-    return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs), tuple(wins))
+    return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs) + nonempty(c, sizes), tuple(wins))
+
+
+def nonempty(c, sizes) -> tuple:
+    """Pools and convolutions need the channels and spatial dims of their input non-empty (only the
+    batch may be 0): torch raises there even where padding would give an output."""
+    return tuple(at_least(d, 1, "the input must not be empty (only its batch may be 0)")
+                 for d in (c, *sizes) if not (d.is_positive or always_nonnegative(d - 1)))
 
 
 @register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
@@ -106,7 +114,7 @@ def adaptive_pool(m, x):
     lead, c, sizes = split_spatial(x, nd)
     want = ntuple(m.output_size, nd)
     out = [size if w is None else sympy.Integer(w) for size, w in zip(sizes, want)]
-    return Out((*lead, c, *out))
+    return Out((*lead, c, *out), 0, nonempty(sympy.Integer(1), sizes))
 
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
@@ -128,3 +136,20 @@ def fractional_max_pool(m, x):
         else:
             reqs.append((sympy.Le(o + k - 1, size), f"output size + kernel size - 1 <= input size (kernel {k})"))
     return Out((*lead, c, *out), sympy.Integer(0), tuple(reqs))
+
+
+@register(nn.Unfold)
+def unfold(m: nn.Unfold, x):
+    """Sliding blocks (im2col) of a (N, C, H, W) or (C, H, W) input: out = (N, C·kh·kw, oh·ow),
+    o = floor((L + 2p - d(k - 1) - 1)/s) + 1 per spatial dim, each >= 1, the input not empty. MACs = 0."""
+    from .window import windows
+
+    lead, c, sizes = split_spatial(x, 2)
+    wins = windows(2, m.kernel_size, m.stride, m.padding, m.dilation)
+    out = [w.out(size) for size, w in zip(sizes, wins)]
+    reqs = [at_least(o, 1, f"the sliding blocks must fit: the padded input must cover the kernel extent {w.extent}")
+            for o, w in zip(out, wins)]
+    kernel = 1
+    for w in wins:
+        kernel *= w.kernel
+    return Out((*lead, c * kernel, out[0] * out[1]), 0, tuple(reqs) + nonempty(c, sizes))

@@ -59,7 +59,8 @@ def mm(a, b):
 def einsum(equation, *operands):
     """Explicit-output einsum ('ij,jk->ik', with ...); every letter's size must agree across operands.
     MACs of a two-operand contraction = the product of the sizes of the letters that survive
-    torch's pre-summing (in both operands or in the output), as torch's bmm counts them."""
+    torch's pre-summing (in both operands or in the output), as torch's bmm counts them, where a
+    contracted letter has size >= 2 (else torch multiplies element-wise: 0, as for 'ij,ij->ij')."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)) and not is_tensor(operands[0]):
         operands = tuple(operands[0])
     eq = equation.replace(" ", "")
@@ -99,5 +100,9 @@ def einsum(equation, *operands):
     if len(terms) == 2:
         a, b = set(terms[0].replace("...", "")), set(terms[1].replace("...", ""))
         keep = [c for c in sizes if c in rhs or (c in a and c in b)]
-        macs = prod(sizes[c] for c in keep) * prod(ell or ())
+        inner = prod(sizes[c] for c in a & b if c not in rhs)
+        # torch squeezes contracted letters of size 1; with none left it multiplies (no bmm, 0 MACs)
+        some = sympy.Integer(0) if not (a & b) - set(rhs) else (
+            sympy.Integer(1 if inner >= 2 else 0) if inner.is_Integer else sympy.Min(1, inner - 1))
+        macs = prod(sizes[c] for c in keep) * prod(ell or ()) * some
     return Out(shape, macs, tuple(reqs))

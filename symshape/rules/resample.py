@@ -105,7 +105,18 @@ def pad(m, x):
         if min(left, 0) + min(right, 0) < 0:
             reqs.append(at_least(size + min(left, 0) + min(right, 0), 0,
                                  "negative padding crops first (narrow), so it must not exceed the input size"))
+    reqs += nonempty_requirements(mode, x, nd)
     return Out(tuple(out), 0, tuple(reqs), pad_windows(pads) if mode == "constant" else ())
+
+
+def nonempty_requirements(mode: str, x, nd: int) -> list:
+    """Reflect and replicate padding need every dim but the batch non-empty, circular the padded
+    dims (torch raises on an empty one, even where the padding would fill it)."""
+    first = len(x) - nd if mode == "circular" else len(x) - nd - 1
+    if mode == "constant":
+        return []
+    return [at_least(x[i], 1, f"{mode} padding needs a non-empty input along dim {i}")
+            for i in range(max(first, 0), len(x)) if not (x[i].is_Integer or x[i].is_positive)]
 
 
 def pad_windows(pads) -> tuple:

@@ -56,6 +56,11 @@ def reshape(x, *shape):
     reqs = []
     if -1 in sizes:
         known = prod(s for s in sizes if s != -1)
+        if known == 0:
+            raise ShapeError(f"cannot view {fmt_shape(x)} as {tuple(sizes)}: the -1 is ambiguous next to a size 0")
+        if not known.is_Integer:
+            reqs.append((sympy.Ge(known, 1), f"view/reshape with -1 needs the other sizes' product "
+                                             f"{fmt_size(known)} to be at least 1"))
         if known.is_Integer:
             if numel.is_Integer and int(numel) % int(known):
                 raise ShapeError(f"cannot view {fmt_shape(x)} ({numel} elements) as {tuple(sizes)}: "
@@ -66,14 +71,20 @@ def reshape(x, *shape):
                              f"view/reshape needs the {fmt_size(numel)} elements to be divisible by {known}"))
         else:
             rest = numel / known  # common factors cancel without expanding the product
-            num, den = sympy.fraction(rest)
+            num, den = sympy.fraction(sympy.together(rest))  # together: (floor(W/2) + 1)/2 is a sum of halves
+            if den == 1:  # together may cancel into a sum of fractions: (3L - 12)(2N + 12)/(4N + 24) = 3L/2 - 6
+                num, den = sympy.fraction(sympy.together(num))
+                rest = num / den
             if den != 1:
                 rest = sympy.cancel(rest)
-                num, den = sympy.fraction(rest)
-            if den != 1:
-                rest = floor_div(num, den) if den.is_Integer else sympy.floor(rest)
-                reqs.append((sympy.Eq(rest * known, numel),
-                             f"view/reshape needs the elements to be divisible by {fmt_shape([known])[1:-2]}"))
+                num, den = sympy.fraction(sympy.together(rest))
+            why = f"view/reshape needs the elements to be divisible by {fmt_shape([known])[1:-2]}"
+            if den != 1 and den.is_Integer:  # numel/known = num/den: whole where den divides num
+                rest = floor_div(num, den)
+                reqs.append((sympy.Eq(sympy.Mod(num, den), 0), why))
+            elif den != 1:
+                rest = sympy.floor(rest)
+                reqs.append((sympy.Eq(rest * known, numel), why))
         sizes = [rest if s == -1 else s for s in sizes]
     else:
         same = same_size(prod(sizes), numel)
@@ -140,10 +151,15 @@ def movedim(x, source, destination):
 
 @register(torch.squeeze, "squeeze")
 def squeeze(x, dim=None):
-    """Drops size-1 dims (all, or the given ones); a symbolic size is kept."""
-    if dim is None:
-        return tuple(d for d in x if d != 1)
-    dims = {dim_index(d, len(x), "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
+    """Drops size-1 dims (all, or the given ones). A symbolic size that can be 1 is refused: torch
+    drops it there and keeps it elsewhere, so the rank itself would depend on the size."""
+    dims = range(len(x)) if dim is None else {
+        dim_index(d, len(x), "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
+    for i in dims:
+        if not x[i].is_Integer and not always_nonnegative(x[i] - 2):
+            raise ShapeError(f"squeeze of dim {i} of {fmt_shape(x)}: the size {fmt_size(x[i])} can be 1, where torch "
+                             "drops the dim (elsewhere it keeps it), so the rank depends on the size; squeeze a dim "
+                             "of fixed size 1, or index it (x[:, 0]) where it is always 1")
     return tuple(d for i, d in enumerate(x) if not (i in dims and d == 1))
 
 
@@ -266,16 +282,42 @@ def split(x, split_size_or_sections, dim: int = 0):
 
 @register(torch.chunk, "chunk")
 def chunk(x, chunks: int, dim: int = 0):
-    """Pieces of ceil(L/chunks) along dim (torch may return fewer than chunks for small fixed L)."""
+    """Pieces of ceil(L/chunks) along dim, the last one what remains (torch returns fewer than chunks
+    pieces where (chunks - 1)·ceil(L/chunks) >= L: for a symbolic L, a domain condition)."""
     i = dim_index(dim, len(x), "chunk")
     size = x[i]
     if size.is_Integer:
         step = -(-int(size) // chunks)
         return split(x, max(step, 1), dim)
+    if chunks == 1:
+        return Out((tuple(x),))
     step = ceil_div(size, chunks)
-    reqs = (sympy.Eq(sympy.Mod(size, chunks), 0), f"chunk({chunks}) along a symbolic dim needs it divisible by "
-                                                   f"{chunks} (else the number of pieces depends on the size)"),
-    return Out(tuple((*x[:i], step, *x[i + 1:]) for _ in range(chunks)), 0, reqs)
+    last = floor_div(size, 2) if chunks == 2 else size - (chunks - 1) * step
+    reqs = (sympy.Ge(size, 2) if chunks == 2 else sympy.Ge(last, 1), f"chunk({chunks}) along a symbolic dim of size {fmt_size(size)} gives {chunks} "
+                               f"pieces only where {chunks - 1}·ceil({fmt_size(size)}/{chunks}) < {fmt_size(size)} "
+                               "(else the number of pieces depends on the size)"),
+    return Out(tuple((*x[:i], step if j < chunks - 1 else last, *x[i + 1:]) for j in range(chunks)), 0, reqs)
+
+
+@register(torch.tensor_split, "tensor_split")
+def tensor_split(x, indices_or_sections, dim: int = 0):
+    """n sections: always n pieces, piece i of ceil((L - i)/n) (the first L mod n one longer);
+    a list of indices: the slices between them, as torch clamps them."""
+    i = dim_index(dim, len(x), "tensor_split")
+    size = x[i]
+    if isinstance(indices_or_sections, (list, tuple)):
+        cuts = [None, *indices_or_sections, None]
+        return tuple((*x[:i], slice_size(size, a, b, None), *x[i + 1:]) for a, b in zip(cuts, cuts[1:]))
+    n = _int(indices_or_sections, "tensor_split's sections")
+    if n < 1:
+        raise ShapeError(f"tensor_split needs at least 1 section, got {n}")
+    return tuple((*x[:i], floor_div(size - j + n - 1, n), *x[i + 1:]) for j in range(n))
+
+
+@register(torch.unflatten, "unflatten")
+def unflatten(x, dim: int, sizes):
+    """As nn.Unflatten: x[dim] becomes sizes (one -1 inferred), whose product must equal it."""
+    return _reshape_rules.unflatten(SimpleNamespace(dim=dim, unflattened_size=tuple(sizes)), x)
 
 
 @register(torch.unbind, "unbind")
@@ -406,9 +448,8 @@ register(operator.getitem)(getitem)
 
 # ---------------------------------------------------------------- reductions
 
-@register(torch.mean, torch.sum, torch.amax, torch.amin, torch.std, torch.var, torch.logsumexp, torch.prod,
-          torch.argmax, torch.argmin, torch.any, torch.all,
-          "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "argmax", "argmin", "any", "all")
+@register(torch.mean, torch.sum, torch.std, torch.var, torch.logsumexp, torch.prod, torch.any, torch.all,
+          "mean", "sum", "std", "var", "logsumexp", "prod", "any", "all")
 def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
     """Drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim."""
     dim = kwargs.get("axis", dim)
@@ -420,15 +461,28 @@ def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
     return tuple(sympy.Integer(1) if i in dims else d for i, d in enumerate(x) if keepdim or i not in dims)
 
 
+@register(torch.amax, torch.amin, torch.argmax, torch.argmin, "amax", "amin", "argmax", "argmin")
+def reduce_nonempty(x, dim=None, keepdim: bool = False, *args, **kwargs):
+    """As :func:`reduce`; the reduced dims (all when dim is None) must not be empty: a maximum or
+    minimum of nothing has no value, and torch raises."""
+    out = reduce(x, dim, keepdim, *args, **kwargs)
+    dim = kwargs.get("axis", dim)
+    dims = range(len(x)) if dim is None else sorted(
+        {dim_index(d, len(x), "the reduction") for d in (dim if isinstance(dim, (tuple, list)) else [dim])})
+    reqs = tuple((sympy.Ge(x[i], 1), f"a max or min over dim {i} needs it non-empty")
+                 for i in dims if not always_nonnegative(x[i] - 1))
+    return Out(out, 0, reqs) if reqs else out
+
+
 @register(torch.max, torch.min, "max", "min")
 def max_min(x, dim=None, keepdim: bool = False):
-    """Without dim: a 0-d tensor; with a tensor: element-wise; with a dim: (values, indices)."""
-    if dim is None:
-        return ()
+    """Without dim: a 0-d tensor (x must not be empty); with a tensor: element-wise; with a dim:
+    (values, indices), the dim not empty."""
     if is_tensor(dim):
         return broadcast(x, dim)
-    out = reduce(x, dim, keepdim)
-    return (out, out)
+    out = reduce_nonempty(x, dim, keepdim)
+    shape, reqs = (out.shape, out.requires) if isinstance(out, Out) else (out, ())
+    return Out(shape if dim is None else (shape, shape), 0, reqs)
 
 
 # ---------------------------------------------------------------- more shape ops

@@ -66,7 +66,10 @@ class _Cond:
     def holds(self, env) -> bool:
         if self.rel == "or":
             return any(all(c.holds(env) for c in conj) for conj in self.parts)
-        v = compile_expr(self.f)(env)
+        try:
+            v = compile_expr(self.f)(env)
+        except ZeroDivisionError:  # undefined there (a division by a size that is 0): a violation, as in Report.violations
+            return False
         return v % self.g == 0 if self.rel == "mod" else _OPS[self.rel](v)
 
     def split(self):

@@ -59,6 +59,8 @@ def _symbols(over) -> tuple:
         over = [p for p in over.replace(",", " ").split() if p]
     if isinstance(over, (sympy.Symbol, str)):
         over = [over]
+    if not isinstance(over, (list, tuple, set, frozenset)) or not all(isinstance(s, (str, sympy.Symbol)) for s in over):
+        raise ShapeError(f"over= must name the sizes to solve for (a symbol, a name, or a list of them), got {over!r:.60}")
     return tuple(size_symbol(s if isinstance(s, str) else s.name) for s in over)
 
 
@@ -69,10 +71,15 @@ def _bounds(bounds, syms) -> dict:
     if isinstance(bounds, tuple) and len(bounds) == 2 and not isinstance(bounds[0], tuple):
         bounds = {s: bounds for s in syms}
     by_name = {s.name: s for s in syms}
+    if not isinstance(bounds, dict) or not all(isinstance(v, (tuple, list)) and len(v) == 2 for v in bounds.values()):
+        raise ShapeError(f"bounds= must be (lo, hi) or {{name: (lo, hi)}} (hi None: unbounded), got {bounds!r:.60}")
     for k, (lo, hi) in dict(bounds).items():
         name = k if isinstance(k, str) else k.name
         if name not in by_name:
             raise ShapeError(f"bounds name {name!r}, which is not among the symbols solved for: {', '.join(by_name)}")
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (lo, hi)) or (
+                lo is not None and hi is not None and lo > hi):
+            raise ShapeError(f"bounds for {name} must be integers lo <= hi (hi None: unbounded), got {(lo, hi)!r:.60}")
         ranges[by_name[name]] = ranges[by_name[name]] & IntSet.interval(max(1, lo if lo is not None else 1), hi)
     return ranges
 

@@ -2,8 +2,10 @@
 :class:`Comparison` records and :class:`CheckResult`."""
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 import sympy
 import torch
 from torch import nn
@@ -11,7 +13,7 @@ from torch import nn
 from ..printing import fmt
 from ..report import module_of
 from ..symbols import ShapeError
-from .observing import FLOPCOUNTER_BLIND_SPOTS, META_DIVERGENCES, ObserveError, observe
+from .observing import FLOPCOUNTER_BLIND_SPOTS, META_DIVERGENCES, ObserveError, input_dtype, observe
 from .sampling import default_sizes
 
 __all__ = ["check", "CheckResult", "Comparison"]
@@ -195,6 +197,7 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
     <BLANKLINE>
     H=28, W=28: outside the domain, and torch raises there, as predicted: layer '3' (Linear) needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5408; torch raised in module '3' (Linear): RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3872 and 5408x10)
     """
+    _check_arguments(model, rep, sizes, n, device)
     sizes = default_sizes(rep, n) if sizes is None else list(sizes)
     names = {s.name: s for s in rep.symbols}
     by_path = dict(model.named_modules(remove_duplicate=False))
@@ -203,12 +206,20 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
         first.setdefault(id(module), name)
     comparisons, points = [], []
     for given in sizes:
+        if not isinstance(given, Mapping):
+            raise ShapeError(f"check: each size must be a dict of the report's sizes, such as {{'H': 224}}, "
+                             f"got {given!r:.60}")
         point = {(k.name if isinstance(k, sympy.Symbol) else k): v for k, v in dict(given).items()}
         if set(point) != set(names):
             missing, extra = sorted(set(names) - set(point)), sorted(set(point) - set(names))
             raise ShapeError(f"check: sizes {point} must give exactly the report's sizes {', '.join(names) or '(none)'}"
                              + (f"; missing {', '.join(missing)}" if missing else "")
                              + (f"; unknown {', '.join(extra)}" if extra else ""))
+        point = {s.name: int(v) for s, v in rep.values(point).items()}  # positive integers, or a ShapeError
+        shape = [d.subs({names[k]: v for k, v in point.items()}) for d in rep.input_shape]
+        if any(int(d) >= 2 ** 63 for d in shape):
+            raise ShapeError(f"check: torch cannot make an input of shape {tuple(int(d) for d in shape)} "
+                             "(a size beyond 2**63 - 1); check at smaller sizes")
         points.append(point)
         comparisons += _check_at(model, rep, point, device, by_path, first, dtype)
         if progress is not None:
@@ -219,6 +230,39 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
         notes = (f"{len(loose)} report layers are not modules of the model ({', '.join(map(repr, loose))}): "
                  "they are compared through the model's output shape and total MACs only",)
     return CheckResult(type(model).__name__, str(device), tuple(points), tuple(comparisons), notes)
+
+
+def _check_arguments(model, rep, sizes, n, device):
+    """ShapeErrors for arguments of the wrong kind, before anything runs."""
+    if not isinstance(model, nn.Module):
+        raise ShapeError(f"check() needs the torch.nn.Module that was traced, got {type(model).__name__}")
+    if not hasattr(rep, "domain") or not hasattr(rep, "symbols"):
+        raise ShapeError(f"check() needs the report of trace(model, ...), got {type(rep).__name__}")
+    if sizes is not None and (isinstance(sizes, (str, bytes, Mapping)) or not hasattr(sizes, "__iter__")):
+        raise ShapeError(f"check: sizes must be a list of dicts such as [{{'H': 224}}], got {sizes!r:.60}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ShapeError(f"check: n must be a positive integer, got {n!r:.60}")
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ShapeError(f"check: device {device!r:.40} is not a torch device ({err})".split("\n")[0]) from None
+
+
+def _plain_run(model, shape, dtype):
+    """An ObserveError if a CPU copy of the model raises on zeros of *shape* when run as a user
+    runs it (no counting mode), else None. FlopCounterMode decomposes some ops: there SDPA
+    broadcasts a mask of a larger batch, where the CPU kernel raises."""
+    work = copy.deepcopy(model).cpu()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            work(torch.zeros(shape, dtype=dtype or input_dtype(model)))
+    except Exception as exc:  # torch rejects the size: the domain comparison records it
+        kind = type(model).__name__
+        return ObserveError(f"torch raised in module '' ({kind}) with input shapes ({shape},) on cpu: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", "", kind,
+                            (shape,), "cpu")
+    return None
 
 
 def _ints(value):
@@ -253,12 +297,15 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
     if violated:
         cond = violated[0]
         blamed = by_path.get(cond.layer)
-        if err is None and blamed is not None and torch.device(device).type == "meta" and isinstance(
-                blamed, tuple(META_DIVERGENCES)):
+        if err is None and torch.device(device).type == "meta" and (
+                blamed is None or isinstance(blamed, tuple(META_DIVERGENCES))):
+            # a known divergence, or a function call (F.interpolate to size 0 runs on meta, raises on CPU)
             try:
                 observe(model, shape, device="cpu", dtype=dtype)
             except ObserveError as e:
                 err = e
+            if err is None and blamed is None:
+                err = _plain_run(model, shape, dtype)
         needs = f"layer {cond.layer!r} ({cond.kind}) needs {fmt(cond.expr)}"
         if err is None:
             empty = next((o for o in obs.values() if _has_zero(o.out_shape)), None)
@@ -266,6 +313,10 @@ def _check_at(model, rep, point, device, by_path, first, dtype=None):
                 return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
                                f"outside the domain ({needs}); torch runs, but module {empty.layer!r} ({empty.kind}) "
                                f"outputs the empty tensor {empty.out_shape}, which the domain excludes")]
+            if obs.empty is not None:
+                return [domain("ok", cond.layer, cond.kind, "raises", "empty", fmt(cond.expr),
+                               f"outside the domain ({needs}); torch runs, but the call {obs.empty}, "
+                               "which the domain excludes")]
             return [domain("mismatch", cond.layer, cond.kind, "raises", "runs", fmt(cond.expr),
                            f"outside the domain ({needs}: {cond.reason}), but torch runs there")]
         order = {}

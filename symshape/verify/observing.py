@@ -56,6 +56,7 @@ from typing import Optional, Union
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..symbols import ShapeError
@@ -184,12 +185,16 @@ class Observations(dict):
 
     * ``device``: where the model actually ran (``"meta"`` or, after a fallback, ``"cpu"``);
     * ``fallback_reason``: ``None``, or why the meta run failed and CPU was used.
+
+    ``empty`` names the first torch function call (a functional or a tensor method, as a graph
+    calls them; not inside modules' own calls) whose output had a size-0 dim, or is ``None``.
     """
 
-    def __init__(self, entries, device: str, fallback_reason: Optional[str] = None):
+    def __init__(self, entries, device: str, fallback_reason: Optional[str] = None, empty: Optional[str] = None):
         super().__init__(entries)
         self.device = device
         self.fallback_reason = fallback_reason
+        self.empty = empty
 
     def __repr__(self) -> str:
         return (f"Observations({dict.__repr__(self)}, device={self.device!r}, "
@@ -445,6 +450,7 @@ def _run(model, specs, device, dtype):
     stack = []          # [module, name, in_shapes, flops at entry]
     seen = {}           # id(module) -> dict(in_shapes, out_shape, flops, calls, caveat)
     handles = []
+    watch = _EmptyWatch()
 
     def pre_hook(module, args):
         name = names[id(module)][0]
@@ -473,7 +479,7 @@ def _run(model, specs, device, dtype):
         with _counting_mode(work, device):
             args = [_make_input(s, device, dtype, generator) for s in specs]
             try:
-                with counter:
+                with counter, watch:
                     work(*args)
             except Exception as exc:
                 if stack:
@@ -492,7 +498,25 @@ def _run(model, specs, device, dtype):
         entries[name] = Observed(name, type(module).__name__, rec["in_shapes"], rec["out_shape"],
                                  rec["flops"] // 2, rec["calls"], rec["caveat"], tuple(rec["call_shapes"]),
                                  tuple(rec["call_macs"]))
-    return Observations(entries, device.type), None
+    return Observations(entries, device.type, empty=watch.first), None
+
+
+class _EmptyWatch(TorchFunctionMode):
+    """Remembers the first torch function call whose output has a size-0 dim (the domain excludes
+    empty tensors, also those a functional call makes between modules)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.first is None:
+            for o in (out if isinstance(out, (tuple, list)) else (out,)):
+                if isinstance(o, torch.Tensor) and 0 in o.shape:
+                    self.first = f"{getattr(func, '__name__', func)} outputs the empty tensor {tuple(o.shape)}"
+                    break
+        return out
 
 
 def _fresh():
