@@ -167,12 +167,17 @@ def as_output(value):
 
 
 def output_record(value):
-    """:func:`as_output` for a record of a module call: ``None`` where the call returned no shapes
-    (``None``, a number, an object)."""
-    try:
-        return as_output(value)
-    except (ShapeError, TypeError, ValueError):
-        return None
+    """What a module call returned, for its record: a :class:`Shape` for a tensor (the front ends
+    carry tensors as Shape), :class:`Outputs` for a tuple, list or dict (``None`` for each item that
+    is not a tensor: a patch grid's (H, W) is ``(None, None)``, as torch's observation reads it),
+    ``None`` for anything else."""
+    if isinstance(value, (Shape, Outputs)):
+        return value
+    if isinstance(value, Mapping):
+        return Outputs({k: output_record(v) for k, v in value.items()})
+    if isinstance(value, (tuple, list)):
+        return Outputs([output_record(v) for v in value])
+    return None
 
 
 def shapes_of(value) -> tuple:

@@ -109,3 +109,32 @@ def test_the_executor_records_each_module_call():
     assert rep.layer("head").out_shape == (1, 4, H, W) and rep.layer("block").params == 584
     res = ss.check(Guarded(), rep, sizes=[{"H": 3, "W": 6}])
     assert res.ok and {("block", "shape"), ("head", "macs")} <= {(c.layer, c.what) for c in res.comparisons}
+
+
+class PatchEmbed(nn.Module):
+    """Returns the tokens and the grid size (ints), as timm's PatchEmbed in mvitv2 and xcit do."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(self, x):
+        x = self.proj(x)
+        return x.flatten(2).transpose(1, 2), (x.shape[-2], x.shape[-1])
+
+
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.patch_embed = PatchEmbed()
+
+    def forward(self, x):
+        x, (h, w) = self.patch_embed(x)
+        return x.reshape(x.shape[0], h, w, -1)
+
+
+def test_a_module_that_returns_sizes_beside_a_tensor_is_checked_on_its_tensor():
+    rep = ss.trace(Tokens(), "1,3,H,W")
+    tokens = (1, floor_div(H, 4) * floor_div(W, 4), 8)
+    assert rep.layer("patch_embed").out_shape == (tokens, (None, None))
+    assert ss.check(Tokens(), rep).ok
