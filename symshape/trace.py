@@ -42,6 +42,7 @@ class Tracer:
         self._calls: dict = {}  # qualified name -> how many times it was called so far
         self._seen: set = set()
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
+        self._pins: tuple = (0, {})  # (len(domain), {size: value} for each size the domain fixes)
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
 
     def lows(self) -> dict:
@@ -50,13 +51,31 @@ class Tracer:
             self._lows = (len(self.domain), lower_bounds(self.domain))
         return self._lows[1]
 
+    def pins(self) -> dict:
+        """The sizes that the domain collected so far fixes to one value (``H = 224``: a model that
+        asserts its input size), as ``{symbol: value}``."""
+        if self._pins[0] != len(self.domain):
+            pins = {}
+            for cond in self.domain:
+                e = cond.expr
+                if isinstance(e, sympy.Equality):
+                    for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
+                        if a.is_Symbol and b.is_Integer:
+                            pins[a] = b
+            self._pins = (len(self.domain), pins)
+        return self._pins[1]
+
     def simplify(self, value):
-        """A size, relation or shape (or several) with Max/Min and disjunctions decided by the
-        domain's lower bounds (:func:`~symshape.decide.under_bounds`): the formulas hold only
-        inside the domain, so what the domain decides is replaced."""
+        """A size, relation or shape (or several) with the sizes the domain fixes put in, and
+        Max/Min and disjunctions decided by the domain's lower bounds
+        (:func:`~symshape.decide.under_bounds`): the formulas hold only inside the domain, so what
+        the domain decides is replaced."""
         if isinstance(value, (tuple, list)):
             return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
                 Shape(self.simplify(v) for v in value)
+        pins = self.pins()
+        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(pins):
+            value = value.xreplace(pins)
         if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
             return under_bounds(value, self.lows(), _proves)
         return value

@@ -1,7 +1,9 @@
 """One record per call (``pool``, ``pool#2``) and a record for every module, containers included."""
 import json
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import symshape as ss
 from symshape.floors import floor_div
@@ -138,3 +140,24 @@ def test_a_module_that_returns_sizes_beside_a_tensor_is_checked_on_its_tensor():
     tokens = (1, floor_div(H, 4) * floor_div(W, 4), 8)
     assert rep.layer("patch_embed").out_shape == (tokens, (None, None))
     assert ss.check(Tokens(), rep).ok
+
+
+class FixedSize(nn.Module):
+    """A model that asserts its input size (timm's strict_img_size), then computes with it."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(self, x):
+        torch._assert(x.shape[-1] == 32, "the width must be 32")
+        x = self.proj(x)
+        pad = (7 - x.shape[-1] % 7) % 7  # a window partition's padding, computed from the size
+        return F.pad(x, (0, pad))
+
+
+def test_a_size_the_domain_fixes_is_put_into_later_formulas():
+    rep = ss.trace(FixedSize(), "1,3,H,W")
+    assert [str(c.expr) for c in rep.domain] == ["Eq(W, 32)", "H >= 4"]
+    assert rep.output_shape == (1, 8, floor_div(H, 4), 14)  # (7 - 8 % 7) % 7 = 6: 8 + 6
+    assert ss.check(FixedSize(), rep).ok

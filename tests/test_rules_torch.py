@@ -186,7 +186,8 @@ class FunctionalNorm(nn.Module):
 
 @pytest.mark.parametrize("kind, spec, domain, points", [
     ("group", "N,4,H,W", ["H*N*W >= 2"], [(1, 1, 1), (2, 1, 1), (1, 1, 2), (1, 3, 3)]),
-    ("group_weight", "1,C,H,W", ["C = 4", "C ≡ 0 (mod 2)", "H*W*floor(C/2) >= 2"], [(4, 1, 1), (2, 1, 1), (6, 1, 1), (4, 3, 3)]),
+    # C = 4 fixes C: the later conditions are put in at C = 4 and hold (sizes are >= 1)
+    ("group_weight", "1,C,H,W", ["C = 4"], [(4, 1, 1), (2, 1, 1), (6, 1, 1), (4, 3, 3)]),
     ("batch_train", "N,4,H,W", ["H*N*W >= 2"], [(1, 1, 1), (2, 1, 1), (1, 2, 3)]),
     ("batch_eval", "N,4,H,W", [], [(1, 1, 1), (3, 2, 2)]),
     ("instance", "N,4,H,W", ["H*W >= 2"], [(1, 1, 1), (2, 1, 1), (1, 1, 2)]),

@@ -45,10 +45,14 @@ def at_least(expr, low: int, why: str) -> tuple:
 def equal(got, want, why: str) -> tuple:
     """The requirement ``got == want`` (kept unevaluated where sympy already sees that it never holds,
     so that the tracer can say why)."""
-    rel = sympy.Eq(got, want)
-    if rel is sympy.false and any(getattr(v, "free_symbols", None) for v in (got, want)):
-        rel = sympy.Eq(got, want, evaluate=False)
-    return (rel, why)
+    if not any(getattr(v, "free_symbols", None) for v in (got, want)):
+        return (sympy.Eq(got, want), why)
+    diff = sympy.sympify(got, strict=True) - sympy.sympify(want, strict=True)
+    if diff == 0:
+        return (sympy.true, why)
+    # unevaluated: sympy's own evaluation of an equation between floors rewrites them (seconds on a
+    # Swin window partition); the tracer and the solver decide it
+    return (sympy.Eq(got, want, evaluate=False), why)
 
 
 def divisible(expr, by: int, why: str) -> tuple:
