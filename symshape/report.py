@@ -398,6 +398,7 @@ class Report:
     sizes: Mapping = field(default_factory=dict)
     modules: tuple = ()
     itemsize: int = 4
+    frozen: int = 0
 
     @property
     def macs(self) -> sympy.Expr:

@@ -403,6 +403,7 @@ def trace(model: nn.Module, input_shape) -> Report:
         symbols=_symbols_in_order(shape),
         modules=tuple(tracer.modules),
         itemsize=_itemsize(model),
+        frozen=sum(p.numel() for p in model.parameters() if not p.requires_grad),
     )
 
 

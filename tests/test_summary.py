@@ -55,8 +55,10 @@ DEPTH2 = "\n".join([
     '(no layer)  parameters                                                             1                                                   0',
     '----------  ------------  --------------------------------------------------  ------  --------------------------------------------------',
     'output (1, 10)',
-    'params 1,467',
+    'params 1,467 (1,467 trainable, 0 frozen; 5,868 bytes at 4 bytes each)',
     'MACs   1152*(floor((H - 5)/4) + 1)*(floor((W - 5)/4) + 1) + 216*(floor((H - 3)/2) + 1)*(floor((W - 3)/2) + 1) + 80',
+    "output bytes 32*(floor((H - 9)/8) + 1)*(floor((W - 9)/8) + 1) + 224*(floor((H - 5)/4) + 1)*(floor((W - 5)/4) + 1) "
+    "+ 64*(floor((H - 3)/2) + 1)*(floor((W - 3)/2) + 1) + 104 (every layer's output, 4 bytes per element)",
     'runs when H >= 9, W >= 9',
     'MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs',
 ])
@@ -78,8 +80,9 @@ AT = "\n".join([
     '(no layer)  parameters                         1       0',
     '----------  ------------  --------------  ------  ------',
     'output (1, 10)',
-    'params 1,467',
+    'params 1,467 (1,467 trainable, 0 frozen; 5,868 bytes at 4 bytes each)',
     'MACs   148,688',
+    "output bytes 36,200 (every layer's output, 4 bytes per element)",
     'MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs',
 ])
 
@@ -162,3 +165,13 @@ def test_cli_depth(capsys):
         "use --format text\n"))
     assert cli(capsys, "summary", "seed_case2", "--depth", "0") == (2, "", (
         "symshape: error: --depth takes a positive number of levels (1: the top-level modules), got 0\n"))
+
+
+def test_grouped_summary_counts_frozen_parameters():
+    net = Net()
+    for p in net.stem.parameters():
+        p.requires_grad_(False)
+    rep = ss.trace(net, "1,3,H,W")
+    assert rep.frozen == 224
+    assert "params 1,467 (1,243 trainable, 224 frozen; 5,868 bytes at 4 bytes each)" in rep.summary(depth=1)
+    assert ss.render.json.from_json(rep.to_json()).frozen == 224

@@ -216,6 +216,7 @@ def to_dict(report: Report) -> dict:
             "out_shape": _shape_out(call.out_shape), "params": call.params, "layers": [call.first, call.stop],
         } for call in report.modules],
         **({"itemsize": report.itemsize} if report.itemsize != 4 else {}),
+        **({"frozen": report.frozen} if report.frozen else {}),
     }
 
 
@@ -310,6 +311,7 @@ def from_dict(data: dict) -> Report:
         modules=tuple(_module_in(item, f"modules[{i}]", len(layers))
                       for i, item in enumerate(_get(data, "modules", list, "", "a list", default=[]))),
         itemsize=_get(data, "itemsize", int, "", "an integer", default=4),
+        frozen=_get(data, "frozen", int, "", "an integer", default=0),
     )
 
 

@@ -89,7 +89,7 @@ def _saved_line(mem):
     return f"saved  {_num(sympy.factor(sympy.Add(*mem[1])))} bytes for backward in training ({dtype})"
 
 
-def _render(report, rows, notes=(), saved=None) -> str:
+def _render(report, rows, notes=(), saved=None, sizes_too=False) -> str:
     """The aligned table of *rows* (a header row first) under the report's heading, then the
     totals; the numeric columns (params, MACs and a memory column) are aligned right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -105,7 +105,13 @@ def _render(report, rows, notes=(), saved=None) -> str:
     out = [head, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule, *notes]
     out.append(f"output {_shape(report.output_shape)}")
     out.append(f"params {report.params:,}")
+    if sizes_too:  # the grouped summary: trainable and frozen, and bytes
+        out[-1] += (f" ({report.params - report.frozen:,} trainable, {report.frozen:,} frozen; "
+                    f"{report.params * report.itemsize:,} bytes at {report.itemsize} bytes each)")
     out.append(f"MACs   {_num(report.macs)}")
+    if sizes_too:
+        out.append(f"output bytes {_num(report.activations * report.itemsize)} (every layer's output, "
+                   f"{report.itemsize} bytes per element)")
     if saved:
         out.append(saved)
     if report.domain:
@@ -155,7 +161,8 @@ def summary(report, depth=None, memory=None) -> str:
     grouped by module path down to *depth* parts of the qualified names. A group's row gives the
     sum of its layers' parameters (each module once) and MACs, its last layer's output shape, and
     "N layers" for the type (a module called N times shows its type and xN); its sub-groups follow,
-    indented. Parameters that no layer holds (a class token, a position embedding) get a row.
+    indented. Parameters that no layer holds (a class token, a position embedding) get a row. Under
+    the table: trainable and frozen parameters and their bytes, and the bytes of every layer's output.
     *memory* adds the memory column, as in :func:`table` (a group's cell: its layers' sum).
 
     >>> import torch.nn as nn, symshape as ss
@@ -168,8 +175,9 @@ def summary(report, depth=None, memory=None) -> str:
     1      Flatten   (1, 8*(H - 2)*(W - 2))       0                    0
     -----  --------  ----------------------  ------  -------------------
     output (1, 8*(H - 2)*(W - 2))
-    params 224
+    params 224 (224 trainable, 0 frozen; 896 bytes at 4 bytes each)
     MACs   216*(H - 2)*(W - 2)
+    output bytes 96*(H - 2)*(W - 2) (every layer's output, 4 bytes per element)
     runs when H >= 3, W >= 3
     MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs
     """
@@ -185,7 +193,7 @@ def summary(report, depth=None, memory=None) -> str:
     if outside > 0:
         rows.append(("(no layer)", "parameters", "", f"{outside:,}", "0") + (("0",) if mem else ()))
     notes = [f"(layers share parameters: the rows count {-outside:,} of them more than once)"] if outside < 0 else []
-    return _render(report, rows, notes, _saved_line(mem))
+    return _render(report, rows, notes, _saved_line(mem), sizes_too=True)
 
 
 def domain_summary(domain) -> list:
