@@ -195,7 +195,7 @@ def _ties(conds, syms, ranges):
     return rest + extra, ties
 
 
-def solve(conditions, over, bounds=None) -> SolutionSet:
+def solve(conditions, over, bounds=None, *, _exact_only=False) -> SolutionSet:
     """The integer sizes of ``over`` (positive, within ``bounds``) at which every condition holds.
 
     *conditions*: a sympy relation or a list of them (``Eq``, ``<=``, ``>=``, ``<``, ``>``, ``Ne``,
@@ -225,6 +225,8 @@ def solve(conditions, over, bounds=None) -> SolutionSet:
     conds, ties = _ties(conds, list(syms), ranges)
     free = [s for s in syms if s not in ties]
     ctx = _Ctx()
+    if _exact_only:  # the tracer's quick question (feasible): no scans, no steps; _NoScan escapes
+        ctx.no_scan, ctx.record = True, False
     try:
         boxes = _solve(conds, free, ranges, {}, ctx)
         if boxes or ctx.scanned:
@@ -328,8 +330,8 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
     if _holds_somewhere(conds, tuple(symbols)):
         return None
     try:
-        ans = solve(conds, over=tuple(symbols))
-    except ShapeError:  # a function the solver cannot evaluate: say nothing rather than guess
+        ans = solve(conds, over=tuple(symbols), _exact_only=True)
+    except (ShapeError, _NoScan):  # cannot evaluate, or only a scan would tell: say nothing rather than guess
         return None
     # a bounded scan proves nothing about the sizes beyond it
     return None if not ans.is_empty or ans.scanned else ans.reason
