@@ -51,7 +51,6 @@ from torch.overrides import TorchFunctionMode
 from .decide import always_nonnegative
 from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
-from .report import ModuleCall, output_record
 from .rules.registry import rule_for
 from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
                        _shapes, _tensor_dunder, _unwrap, _wrap)
@@ -181,9 +180,7 @@ class Executor:
         finally:
             self.stack.pop()
         if module is not self.root:  # the root's record is made by Tracer.run_module
-            self.tracer.modules.append(ModuleCall(
-                self.tracer.call_name(name), kind, tuple(_shapes(_unwrap((tuple(args), kwargs)))),
-                output_record(_unwrap(out)), sum(p.numel() for p in module.parameters()), first, len(self.tracer.layers)))
+            self.tracer.record_call(name, module, _unwrap((tuple(args), kwargs)), _unwrap(out), first)
         return out
 
     # -- control flow -----------------------------------------------------------------------

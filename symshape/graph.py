@@ -38,7 +38,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .decide import compact
-from .report import ModuleCall, Shape, output_record
+from .report import Shape
 from .frontends import (FX_LOCK, _SIZE_FNS, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
                         qualify, walked)
 from .rules.registry import rule_for
@@ -57,11 +57,11 @@ class GraphTracer(fx.Tracer):
     Tracing is serialised across threads (see ``FX_LOCK``)."""
 
     def trace(self, root, concrete_args=None):
-        self.calls = []  # (path, kind, args, kwargs, output, first node, stop node) per inlined module call
+        self.calls = []  # (path, args, kwargs, output, first node, stop node) per inlined module call
         with FX_LOCK:
             graph = super().trace(root, concrete_args)
-        graph.symshape_calls = [(path, kind, _nodes(args), _nodes(kwargs), _nodes(out), first, stop)
-                                for path, kind, args, kwargs, out, first, stop in self.calls]
+        graph.symshape_calls = [(path, _nodes(args), _nodes(kwargs), _nodes(out), first, stop)
+                                for path, args, kwargs, out, first, stop in self.calls]
         return graph
 
     def call_module(self, m, forward, args, kwargs):
@@ -72,7 +72,7 @@ class GraphTracer(fx.Tracer):
             return super().call_module(m, forward, args, kwargs)
         first = len(self.graph.nodes)
         out = super().call_module(m, forward, args, kwargs)
-        self.calls.append((path, type(m).__name__, args, kwargs, out, first, len(self.graph.nodes)))
+        self.calls.append((path, args, kwargs, out, first, len(self.graph.nodes)))
         return out
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
@@ -222,15 +222,10 @@ def _record_calls(tracer, module, graph, name: str, env: dict, made: list) -> No
     def value(v):
         return fx.node.map_aggregate(v, lambda n: env.get(n) if isinstance(n, fx.Node) else n)
 
-    for path, kind, args, kwargs, out, first, stop in sorted(getattr(graph, "symshape_calls", ()), key=lambda c: c[5]):
-        try:
-            params = sum(p.numel() for p in module.get_submodule(path).parameters())
-        except AttributeError:
-            params = 0
-        tensors = tuple(v for v in _tensors(list(value(args)) + list(value(kwargs).values())))
-        tracer.modules.append(ModuleCall(tracer.call_name(qualify(name, path)), kind, tensors, output_record(value(out)),
-                                         params, made[first] if first < len(made) else len(tracer.layers),
-                                         made[stop] if stop < len(made) else len(tracer.layers)))
+    for path, args, kwargs, out, first, stop in sorted(getattr(graph, "symshape_calls", ()), key=lambda c: c[4]):
+        tracer.record_call(qualify(name, path), module.get_submodule(path), (value(args), value(kwargs)), value(out),
+                           made[first] if first < len(made) else len(tracer.layers),
+                           made[stop] if stop < len(made) else len(tracer.layers))
 
 
 def _call(tracer, node, target, args, kw, prefix, names):

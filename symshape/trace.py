@@ -18,7 +18,7 @@ import torch.nn as nn
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import lower_bounds, under_bounds
 from .floors import simplify_relation
-from .frontends import FX_LOCK, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
+from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
@@ -133,6 +133,14 @@ class Tracer:
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 
+    def record_call(self, name: str, module: nn.Module, inputs, out, first: int, stop: Optional[int] = None) -> None:
+        """Record one call of a module that was walked rather than ruled (a
+        :class:`~symshape.report.ModuleCall`): the tensor shapes among *inputs*, what it returned,
+        its parameters and the layers ``first:stop`` it made (``stop``: the layers so far)."""
+        self.modules.append(ModuleCall(self.call_name(name), type(module).__name__, tuple(_tensors(inputs)),
+                                       output_record(out), sum(p.numel() for p in module.parameters()), first,
+                                       len(self.layers) if stop is None else stop))
+
     def call_name(self, name: str) -> str:
         """*name* for its first call, ``name#2`` for the second, and so on: one record per call."""
         n = self._calls[name] = self._calls.get(name, 0) + 1
@@ -199,11 +207,9 @@ class Tracer:
         else:
             walk = None
         if walk is not None:
-            call, first = self.call_name(name), len(self.layers)
+            first = len(self.layers)
             out = walk(inputs[0] if inputs else None)
-            params = sum(p.numel() for p in module.parameters())
-            self.modules.append(ModuleCall(call, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                           output_record(out), params, first, len(self.layers)))
+            self.record_call(name, module, inputs, out, first)
             return out
         raise self.fail(
             name, kind, inputs,
