@@ -160,6 +160,8 @@ def always_nonnegative(expr) -> Optional[bool]:
     expr = sympy.expand(sympy.sympify(expr, strict=True))
     if expr.is_number:
         return bool(expr >= 0)
+    if expr.has(sympy.Max, sympy.Min):
+        return _nonnegative_through_extremum(expr)
     groups: dict = {}
     const = sympy.Integer(0)
     for term in sympy.Add.make_args(expr):
@@ -181,6 +183,22 @@ def always_nonnegative(expr) -> Optional[bool]:
     except _Undecided:
         return None
     return total >= 0
+
+
+def _nonnegative_through_extremum(expr) -> Optional[bool]:
+    """``c*Max(a, b, ...) + r >= 0`` (c > 0) holds where some ``c*a + r >= 0`` always holds, and
+    where every one does for ``Min`` (the other way round for c < 0); True or None (undecided)."""
+    for m in expr.atoms(sympy.Max, sympy.Min):
+        rest = expr.xreplace({m: sympy.Integer(0)})
+        c = sympy.expand(expr - rest) / m
+        if not c.is_number or c == 0:
+            continue
+        parts = [always_nonnegative(c * a + rest) for a in m.args]
+        if (isinstance(m, sympy.Max) == (c > 0)) and any(p is True for p in parts):
+            return True
+        if all(p is True for p in parts):
+            return True
+    return None
 
 
 def decide_le(a, b) -> Optional[bool]:
@@ -284,18 +302,61 @@ def lower_bounds(relations) -> dict:
     >>> lower_bounds([H >= 7, W > 2, sympy.Eq(sympy.Mod(H, 2), 0)])
     {H: 7, W: 3}
     """
-    lows: dict = {}
+    return _bounds(relations, low=True)
+
+
+def upper_bounds(relations) -> dict:
+    """``{symbol: highest size}`` from the relations ``X <= c``, ``X < c`` and ``X = c`` among
+    *relations* (a piece of a piecewise report: ``W <= 12``).
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> upper_bounds([H <= 12, W < 9, H <= 20])
+    {H: 12, W: 8}
+    """
+    return _bounds(relations, low=False)
+
+
+def _bounds(relations, low: bool) -> dict:
+    """The tightest ``X >= c`` (*low*) or ``X <= c`` bound of each symbol among *relations*."""
+    kinds = (sympy.GreaterThan, sympy.StrictGreaterThan) if low else (sympy.LessThan, sympy.StrictLessThan)
+    found: dict = {}
     for rel in relations:
         rel = getattr(rel, "expr", rel)
-        if not isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.Equality)):
+        if not isinstance(rel, (*kinds, sympy.Equality)):
             continue
         x, c = rel.args
         if not (x.is_Symbol and c.is_Integer):
             continue
-        low = int(c) + (1 if isinstance(rel, sympy.StrictGreaterThan) else 0)
-        if low > lows.get(x, 1):
-            lows[x] = low
-    return lows
+        strict = isinstance(rel, kinds[1])
+        if low:
+            bound = int(c) + strict
+            if bound > found.get(x, 1):
+                found[x] = bound
+        else:
+            bound = int(c) - strict
+            if bound < found.get(x, bound + 1):
+                found[x] = bound
+    return found
+
+
+_RANGE = 512  # sizes of one symbol tried one by one where the domain bounds it above
+
+
+def _nonnegative_in_range(expr, lows: dict, highs: dict) -> bool:
+    """Whether ``expr >= 0`` (of one size symbol) at every size of its bounded range."""
+    free = expr.free_symbols
+    if len(free) != 1:
+        return False
+    (x,) = free
+    hi = highs.get(x)
+    lo = lows.get(x, 1)
+    if hi is None or hi - lo > _RANGE:
+        return False
+    try:
+        return all(expr.xreplace({x: sympy.Integer(v)}) >= 0 for v in range(lo, hi + 1))
+    except TypeError:
+        return False
 
 
 def _nonnegative_above(expr, shift: dict) -> bool:
@@ -303,13 +364,14 @@ def _nonnegative_above(expr, shift: dict) -> bool:
     return bool(always_nonnegative(expr.xreplace(shift) if shift else expr))
 
 
-def under_bounds(expr, lows: dict, proves=None):
+def under_bounds(expr, lows: dict, proves=None, highs=None):
     """*expr* simplified for sizes at or above *lows* (``{symbol: lowest size}``; see
     :func:`lower_bounds`): each ``Max``/``Min`` loses the arguments that another one bounds, and
     in a disjunction the equations that cannot hold there are dropped. Decided with
     :func:`always_nonnegative`, or by ``proves(diff, lows)`` when given (a function that shows
     ``diff >= 0`` at every size at or above *lows*, for products of sizes); what is not decided is
-    left as it is.
+    left as it is. *highs* (:func:`upper_bounds`) also decides a comparison of one size that
+    the domain bounds above, size by size.
 
     >>> from symshape.symbols import symbols
     >>> from symshape.floors import floor_div
@@ -321,6 +383,8 @@ def under_bounds(expr, lows: dict, proves=None):
     (H - 2, Max(0, H - 2))
     >>> under_bounds(sympy.Or(sympy.Eq(H, 16), sympy.Eq(H, 1)), {H: 7})
     Eq(H, 16)
+    >>> under_bounds(sympy.Max(7, floor_div(H - 1, 2) + 1), {}, highs={H: 12})
+    7
     """
     expr = sympy.sympify(expr, strict=True)
     if not expr.has(sympy.Max, sympy.Min, sympy.Or):
@@ -328,7 +392,8 @@ def under_bounds(expr, lows: dict, proves=None):
     shift = {s: s + lo - 1 for s, lo in lows.items() if lo > 1}
 
     def nonnegative(d) -> bool:
-        return _nonnegative_above(d, shift) or bool(proves is not None and proves(d, lows))
+        return (_nonnegative_above(d, shift) or bool(proves is not None and proves(d, lows))
+                or bool(highs) and _nonnegative_in_range(d, lows, highs))
 
     def walk(e):
         if not e.args or e.is_Number:

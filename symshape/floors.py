@@ -372,6 +372,8 @@ def simplify_relation(rel):
     H <= 7
     >>> simplify_relation(sympy.Ge(floor_div(H + 6, 2) + 1, 1))
     True
+    >>> simplify_relation(sympy.Lt(floor_div(H - 1, 2) + 1, 7))
+    H <= 12
 
     An equation ``A = m*floor(A/m)`` (a concatenation of a map with its pooled-and-upsampled
     copy, say) is divisibility, ``A ≡ 0 (mod m)``:
@@ -383,6 +385,12 @@ def simplify_relation(rel):
     """
     if isinstance(rel, sympy.Equality):
         return _divisibility(rel)
+    if isinstance(rel, (sympy.StrictGreaterThan, sympy.StrictLessThan)) and (rel.lhs - rel.rhs).is_integer:
+        # between integers a < b is a <= b - 1 (a branch's negated side: floor((H - 1)/2) + 1 < 7 is H <= 12)
+        wide = (sympy.Ge if isinstance(rel, sympy.StrictGreaterThan) else sympy.Le)(
+            rel.lhs - rel.rhs, 1 if isinstance(rel, sympy.StrictGreaterThan) else -1)
+        done = simplify_relation(wide) if isinstance(wide, (sympy.GreaterThan, sympy.LessThan)) else wide
+        return rel if isinstance(done, (sympy.GreaterThan, sympy.LessThan)) and done.lhs == wide.lhs else done
     if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):
         sign = 1 if isinstance(rel, sympy.GreaterThan) else -1
         form = _monotone_form(sympy.expand(rel.lhs - rel.rhs))

@@ -42,6 +42,12 @@ class SizePrinter(StrPrinter):
             return f"{self._print(lhs.args[0])} ≡ 0 (mod {self._print(lhs.args[1])})"
         return f"{self._print(lhs)} = {self._print(rhs)}"
 
+    def _print_Unequality(self, expr):
+        lhs, rhs = expr.args
+        if isinstance(lhs, sympy.Mod) and rhs == 0:
+            return f"{self._print(lhs.args[0])} ≢ 0 (mod {self._print(lhs.args[1])})"
+        return f"{self._print(lhs)} ≠ {self._print(rhs)}"
+
     def _print_floor(self, expr):
         return self._print_rounding("floor", expr)
 
@@ -73,6 +79,8 @@ def fmt(expr) -> str:
     ('H ≡ 0 (mod 32)', '64*floor(H/8) = 256')
     >>> fmt(sympy.Or(sympy.Eq(H, 1), sympy.Eq(H, 16)))
     'H = 16 or H = 1'
+    >>> fmt(sympy.Ne(H, 240)), fmt(sympy.Ne(sympy.Mod(H, 2), 0))
+    ('H ≠ 240', 'H ≢ 0 (mod 2)')
     """
     return _PRINTER.doprint(sympy.sympify(expr, strict=True))
 

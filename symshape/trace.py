@@ -10,20 +10,21 @@ import contextlib
 import functools
 import inspect
 import itertools
+from dataclasses import replace
 from typing import Iterable, Optional
 
 import sympy
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
-from .decide import lower_bounds, under_bounds
+from .decide import lower_bounds, under_bounds, upper_bounds
 from .floors import simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
-from .symbols import ShapeError, parse_shape
+from .symbols import BothBranches, ShapeError, parse_shape
 
 __all__ = ["trace", "Tracer"]
 
@@ -42,6 +43,7 @@ class Tracer:
         self._calls: dict = {}  # qualified name -> how many times it was called so far
         self._seen: set = set()
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
+        self._highs: tuple = (0, {})
         self._pins: tuple = (0, {})  # (len(domain), {size: value} for each size the domain fixes)
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
 
@@ -50,6 +52,12 @@ class Tracer:
         if self._lows[0] != len(self.domain):
             self._lows = (len(self.domain), lower_bounds(self.domain))
         return self._lows[1]
+
+    def highs(self) -> dict:
+        """The highest size of each symbol that the domain bounds above (a piece: ``W <= 12``)."""
+        if self._highs[0] != len(self.domain):
+            self._highs = (len(self.domain), upper_bounds(self.domain))
+        return self._highs[1]
 
     def pins(self) -> dict:
         """The sizes that the domain collected so far fixes to one value (``H = 224``: a model that
@@ -77,7 +85,7 @@ class Tracer:
         if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(pins):
             value = value.xreplace(pins)
         if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
-            return under_bounds(value, self.lows(), _proves)
+            return under_bounds(value, self.lows(), _proves, self.highs())
         return value
 
     def produced(self, value, index: int) -> None:
@@ -104,16 +112,16 @@ class Tracer:
         if expr is sympy.true:
             return
         if expr is sympy.false:
-            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
+            raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}"))
         if expr in self._seen:
             return
         never = _never(given)
         if never:
-            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
-        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and any(
-                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):
-            # nested floors (TF-style 'same' padding computed from the size) that simplify_relation
-            # leaves: dropped where they hold for every size
+            raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{never}"))
+        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and (expr.has(sympy.Max, sympy.Min) or any(
+                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor))):
+            # nested floors (TF-style 'same' padding computed from the size) or a Max (a size padded
+            # up to a minimum) that simplify_relation leaves: dropped where they hold for every size
             from .decide import always_nonnegative
 
             big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)
@@ -129,7 +137,7 @@ class Tracer:
 
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
-                raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
+                raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}"))
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 
@@ -380,6 +388,70 @@ def trace(model: nn.Module, input_shape) -> Report:
     shape = Shape(parse_shape(input_shape))
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
+    pieces = _pieces(model, shape, (), [_MAX_PIECES])
+    return pieces[0] if len(pieces) == 1 else replace(pieces[0], pieces=tuple(pieces))
+
+
+_MAX_PIECES = 8  # pieces of a piecewise report (each a full trace of the forward)
+
+
+class _TooMany(Exception):
+    """The exploration of a forward's branches ran out of pieces."""
+
+
+def _nowhere(err: ShapeError) -> ShapeError:
+    err.nowhere = True  # the trace (or the piece being traced) holds at no size
+    return err
+
+
+def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> list:
+    """The reports of the pieces of *model* under the branch conditions *assumed*: one report
+    where its forward takes one path, else one per path (each side of a branch that runs at some
+    size is traced with its condition assumed; a side no size reaches is dropped). *budget* holds
+    how many more pieces may be traced (shared by the whole exploration)."""
+    from .solve.solver import feasible
+
+    try:
+        if budget[0] <= 0:
+            raise _TooMany
+        piece = _trace_piece(model, shape, assumed)
+        budget[0] -= 1
+        return [piece]
+    except BothBranches as err:
+        if any(err.taken == a.expr or err.other == a.expr for a in assumed):
+            raise ShapeError(f"{err}, even where its condition is assumed; symshape cannot split this forward "
+                             "into pieces: register a shape rule for the module that branches (@symshape.register), "
+                             "or fix the size it branches on in the input spec") from None
+        sides, dropped = [], []
+        for expr in (err.taken, err.other):
+            cond = Condition(expr, err.layer, err.kind, err.reason)
+            why = feasible(expr, [*err.domain, *(a.expr for a in assumed)])
+            if why is not None:
+                dropped.append(f"no size takes the other side ({why})")
+                continue
+            try:
+                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget)))
+            except _TooMany:
+                raise ShapeError(f"{err}; its branches on the sizes split it into more than {_MAX_PIECES} pieces, "
+                                 "each traced on its own: register a shape rule for the module that branches "
+                                 "(@symshape.register), or fix the size it branches on in the input spec") from None
+            except ShapeError as inner:
+                if not getattr(inner, "nowhere", False):
+                    raise
+                dropped.append(f"the other side fails: {str(inner).splitlines()[0]}")
+        if not sides:
+            raise _nowhere(ShapeError(f"{err}, and neither side runs: {'; '.join(dropped)}")) from None
+        out = []
+        for cond, reports in sides:
+            note = dropped[0] if dropped else "the other side is another piece of the report (rep.pieces)"
+            marked = replace(cond, reason=f"{cond.reason}; {note}")
+            out += [replace(r, domain=tuple(marked if c is cond else c for c in r.domain),
+                            branch=tuple(marked if c is cond else c for c in r.branch)) for r in reports]
+        return out
+
+
+def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple) -> Report:
+    """One trace of *model*, with the branch conditions *assumed* in its domain first."""
     tracer = Tracer()
     kind = type(model).__name__
     refusal = _global_hooks()
@@ -388,6 +460,9 @@ def trace(model: nn.Module, input_shape) -> Report:
     for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
         tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
     tracer.produced(shape, -1)
+    for cond in assumed:  # the branches this piece takes: decided before the forward asks
+        tracer._seen.add(cond.expr)
+        tracer.domain.append(cond)
     with FX_LOCK, _unchanged(model):
         out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
@@ -410,6 +485,7 @@ def trace(model: nn.Module, input_shape) -> Report:
         modules=tuple(tracer.modules),
         itemsize=_itemsize(model),
         frozen=sum(p.numel() for p in model.parameters() if not p.requires_grad),
+        branch=assumed,
     )
 
 

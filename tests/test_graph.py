@@ -260,23 +260,25 @@ class Branchy(nn.Module):
         return x
 
 
-def test_control_flow_on_sizes_that_runs_both_ways_is_refused_not_answered_one_sided():
+def test_control_flow_on_sizes_that_runs_both_ways_gives_two_pieces():
     """fx cannot trace ``if x.size(2) > 8``; the forward runs on stand-ins instead. Both branches run
-    in torch (crop above 8, keep below), so a domain ``H > 8`` would be a wrong answer at H <= 8:
-    the trace refuses, naming the condition, the layer and the line."""
+    in torch (crop above 8, keep below), so a domain ``H > 8`` alone would be a wrong answer at
+    H <= 8: each side is a piece of the report, with its condition and its formulas."""
     import inspect
 
     line = inspect.getsourcelines(Branchy.forward)[1] + 1
-    with pytest.raises(ss.ShapeError) as err:
-        ss.trace(nn.Sequential(nn.Conv2d(3, 3, 1), Branchy()), "1,3,H,W")
-    assert str(err.value) == (
-        f"layer '1' (Branchy) got input : its forward branches on the sizes (H > 8, the forward of '1' (Branchy) "
-        f"branches on it at test_graph.py:{line}) and the other branch runs too; symshape follows one branch at a "
-        f"time, so it cannot give one answer for every size: register a shape rule for the module that branches "
-        f"(@symshape.register), or fix the size it branches on in the input spec")
-    assert Branchy()(torch.zeros(1, 3, 5, 5)).shape == (1, 3, 5, 5)  # torch runs on the other side
-    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 3, 1), Branchy()), "1,3,11,W")  # a fixed size decides the branch
-    assert rep.output_shape == (1, 3, 8, W)
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), Branchy())
+    rep = ss.trace(model, "1,3,H,W")
+    assert [(tuple(c.expr for c in p.branch), p.output_shape) for p in rep.pieces] == [
+        ((H >= 9,), (1, 3, 8, W)), ((H <= 8,), (1, 3, H, W))]
+    assert str(rep.pieces[1].branch[0]) == (
+        f"H <= 8  [layer '1' (Branchy): the forward of '1' (Branchy) branches on it at test_graph.py:{line}; the other "
+        "side is another piece of the report (rep.pieces)]")
+    for h in range(1, 14):
+        assert rep.at(H=h, W=3).output_shape == tuple(model(torch.zeros(1, 3, h, 3)).shape)
+    assert str(rep.valid_inputs()) == "H ≥ 1, W ≥ 1"
+    rep = ss.trace(model, "1,3,11,W")  # a fixed size decides the branch
+    assert rep.output_shape == (1, 3, 8, W) and rep.pieces == ()
 
 
 def test_control_flow_in_a_submodule_is_named():
@@ -288,9 +290,8 @@ def test_control_flow_in_a_submodule_is_named():
         def forward(self, x):
             return self.inner(x) + 1
 
-    with pytest.raises(ss.ShapeError) as err:
-        ss.trace(Outer(), "1,3,H,W")
-    assert "(H > 8, the forward of 'inner' (Branchy) branches on it at test_graph.py:" in str(err.value)
+    rep = ss.trace(Outer(), "1,3,H,W")
+    assert "the forward of 'inner' (Branchy) branches on it at test_graph.py:" in rep.pieces[1].branch[0].reason
 
 
 def test_registered_rule_makes_a_leaf():

@@ -1,4 +1,4 @@
-"""Rules for tensor factories: zeros/ones/empty/rand/randn/full, new_* methods, arange and
+"""Rules for tensor factories: zeros/ones/empty/rand/randn/full, new_* methods, eye, arange and
 torch.tensor; their output shapes come from size arguments, which may be symbolic."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from ..floors import ceil_div
 from ..symbols import ShapeError
-from .common import _int, _sizes
+from .common import _int, _sizes, at_least
 from .registry import Out, register
 
 
@@ -34,6 +34,14 @@ def new_factory(x, *size, **kwargs):
 def new_full(x, size, fill_value, **kwargs):
     """out = size."""
     return _sizes((size,))
+
+
+@register(torch.eye)
+def eye(n, m=None, **kwargs):
+    """out = (n, m), m = n when not given; torch needs n, m >= 0 (0 gives an empty matrix)."""
+    n = sympy.sympify(n, strict=True)
+    m = n if m is None else sympy.sympify(m, strict=True)
+    return Out((n, m), 0, tuple(at_least(d, 0, "torch.eye needs sizes >= 0") for d in (n, m) if not d.is_Integer))
 
 
 @register(torch.arange)
