@@ -28,8 +28,10 @@ from typing import Optional
 import sympy
 
 from .evaluate import compile_expr
+from .floors import _ratio
 
-__all__ = ["always_nonnegative", "decide_le", "growth", "implied_periodically", "lower_bounds", "under_bounds"]
+__all__ = ["always_nonnegative", "decide_le", "first_sizes", "growth", "implied_periodically", "lower_bounds",
+           "under_bounds"]
 
 MAX_PERIOD = 50_000
 
@@ -119,17 +121,27 @@ def _affine_floors(expr, symbol) -> Optional[tuple]:
         elif atom == symbol:
             lin += c
         elif isinstance(atom, sympy.floor):
-            num, den = sympy.fraction(sympy.together(atom.args[0]))
-            if not den.is_Integer or den <= 0:
+            form = _floor_form(atom, symbol)
+            if form is None:
                 return None
-            poly = sympy.expand(num).as_coefficients_dict()
-            if set(poly) - {symbol, sympy.S.One} or not all(v.is_Integer for v in poly.values()):
-                return None
-            terms.append((c, int(poly.get(symbol, 0)), int(poly.get(sympy.S.One, 0)), int(den)))
+            terms.append((c, *form))
         else:
             return None
     d = math.lcm(lin.denominator, const.denominator, *(t[0].denominator for t in terms))
     return d, int(lin * d), int(const * d), [(int(c * d), a, b, m) for c, a, b, m in terms]
+
+
+@lru_cache(maxsize=65536)
+def _floor_form(atom, symbol) -> Optional[tuple]:
+    """``(a, b, m)`` with ``atom = floor((a·X + b)/m)``, integers, m > 0; else None."""
+    ratio = _ratio(atom.args[0])
+    if ratio is None:
+        return None
+    num, den = ratio
+    poly = sympy.expand(num).as_coefficients_dict()
+    if set(poly) - {symbol, sympy.S.One} or not all(v.is_Integer for v in poly.values()):
+        return None
+    return int(poly.get(symbol, 0)), int(poly.get(sympy.S.One, 0)), den
 
 
 def _group_minimum(expr, symbol) -> Optional[Fraction]:
@@ -157,7 +169,13 @@ def _group_minimum(expr, symbol) -> Optional[Fraction]:
 def always_nonnegative(expr) -> Optional[bool]:
     """True if ``expr >= 0`` for every positive integer value of its symbols, False if not, None
     when the expression is not a sum of one-symbol floor-affine terms (or its period is too long)."""
-    expr = sympy.expand(sympy.sympify(expr, strict=True))
+    expr = sympy.sympify(expr, strict=True)
+    return _always_nonnegative(expr) if expr.free_symbols else bool(expr >= 0)
+
+
+@lru_cache(maxsize=65536)
+def _always_nonnegative(expr) -> Optional[bool]:
+    expr = sympy.expand(expr)
     if expr.is_number:
         return bool(expr >= 0)
     groups: dict = {}
@@ -296,6 +314,56 @@ def lower_bounds(relations) -> dict:
         if low > lows.get(x, 1):
             lows[x] = low
     return lows
+
+
+def first_sizes(relations, lows: dict, limit: int = 4096) -> dict:
+    """*lows* (``{symbol: lowest size}``, from :func:`lower_bounds`) with each symbol raised to
+    the first size, from its low up, at which every relation of *relations* on that symbol alone
+    holds (within *limit* steps; a relation that cannot be evaluated exactly is left out).
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> first_sizes([H >= 3, sympy.Eq(floor_div(H - 1, 4) + 1, 8 * floor_div(H + 3, 32)), W >= 2], {H: 3, W: 2})
+    {H: 29, W: 2}
+    >>> first_sizes([64 * floor_div(H + 3, 32) * floor_div(W, 16) >= 1], {}) == {H: 29, W: 16}  # no factor is 0
+    True
+    """
+    from .evaluate import UnsupportedExpression
+
+    alone: dict = {}
+    for rel in _with_factors(getattr(r, "expr", r) for r in relations):
+        if len(rel.free_symbols) == 1 and not (isinstance(rel, sympy.GreaterThan) and rel.lhs.is_Symbol):
+            try:
+                fn = compile_expr(rel)
+            except UnsupportedExpression:
+                continue
+            alone.setdefault(next(iter(rel.free_symbols)), []).append(fn)
+    out = dict(lows)
+    for s, fns in alone.items():
+        low = out.get(s, 1)
+        try:
+            first = next((v for v in range(low, low + limit) if all(f({s: v}) for f in fns)), None)
+        except (ArithmeticError, TypeError, ValueError):
+            continue
+        if first is not None and first > low:
+            out[s] = first
+    return out
+
+
+def _with_factors(relations):
+    """*relations*, each ``c·f·g·… >= k`` (c, k >= 1) followed by ``f >= 1``, ``g >= 1``, … for its
+    factors in one symbol that are never negative: a product of sizes that is at least 1 has no
+    factor 0."""
+    for rel in relations:
+        yield rel
+        if isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan)) and rel.rhs.is_Integer and \
+                rel.rhs >= (1 if isinstance(rel, sympy.GreaterThan) else 0) and isinstance(rel.lhs, sympy.Mul):
+            c, factors = rel.lhs.as_coeff_mul()
+            if c > 0:
+                for f in factors:
+                    if len(f.free_symbols) == 1 and always_nonnegative(f):
+                        yield sympy.Ge(f, 1)
 
 
 def _nonnegative_above(expr, shift: dict) -> bool:

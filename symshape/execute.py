@@ -222,7 +222,7 @@ class Executor:
         t = self.tracer
         t.layers[:], t.domain[:], t._seen = list(state[0]), list(state[1]), set(state[2])
         t.modules[:], t._calls = list(state[3]), dict(state[4])
-        t._lows = (-1, {})
+        t._lows = t._pins = (-1, {})
 
     def _once(self, inputs, kwargs, forced, probe=None):
         self.forced, self.choices, self.counts, self.stack = forced, [], {}, []
