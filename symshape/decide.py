@@ -248,6 +248,11 @@ def compact(expr) -> sympy.Expr:
     expr = sympy.sympify(expr, strict=True)
     if expr.is_number or not expr.has(sympy.floor):
         return expr
+    return _compact(expr)
+
+
+@lru_cache(maxsize=65536)
+def _compact(expr) -> sympy.Expr:
     if any(f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):  # floors of floors: innermost first
         expr = expr.replace(lambda e: isinstance(e, sympy.floor) and len(e.free_symbols) == 1 and e.args[0].has(
             sympy.floor), lambda e: _compact_group(e, next(iter(e.free_symbols))))

@@ -137,7 +137,7 @@ class Tracer:
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
         given = self.simplify(sympy.sympify(expr, strict=True))
-        if isinstance(given, (sympy.GreaterThan, sympy.LessThan)) and any(
+        if isinstance(given, (sympy.GreaterThan, sympy.LessThan, sympy.Equality)) and any(
                 f.args[0].has(sympy.floor) for f in given.atoms(sympy.floor)):
             given = given.func(compact(given.lhs - given.rhs), 0)  # floors of floors (TF 'same' padding)
         expr = simplify_relation(given)
