@@ -44,6 +44,7 @@ class Tracer:
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
         self._pins: tuple = (0, {})  # (len(domain), what the domain fixes: see pins())
         self._pinned_for: tuple = (None, set())
+        self._pin_memo: tuple = (None, {})  # (the pins it was made for, {size: size with the pins put in})
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
 
     def lows(self) -> dict:
@@ -99,7 +100,13 @@ class Tracer:
         """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
         :meth:`pins` put in; what does not change stays the same object."""
         if isinstance(value, sympy.Basic):
-            return self.simplify(value) if not value.free_symbols.isdisjoint(self._pinned()) else value
+            pins = self.pins()  # a new dict whenever the domain changed: the memo holds for one domain
+            if self._pin_memo[0] is not pins:
+                self._pin_memo = (pins, {})
+            memo = self._pin_memo[1]
+            if value not in memo:
+                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(self._pinned()) else value
+            return memo[value]
         if isinstance(value, Shape) or type(value) in (tuple, list):
             items = [self._pin_args(v) for v in value]
             if all(a is b for a, b in zip(items, value)):
@@ -280,8 +287,8 @@ def _never(rel) -> str:
     if isinstance(rel, sympy.Equality):
         for a, b in ((rel.lhs, rel.rhs), (rel.rhs, rel.lhs)):
             if b.is_Integer and not a.is_number:
-                c, _ = sympy.factor_terms(a).as_coeff_Mul()
-                if c.is_Integer and c != 0 and int(b) % int(c):
+                c, _ = a.as_content_primitive()  # the integer common to every term (factor_terms: slow on long sums)
+                if c.is_Integer and c > 1 and int(b) % int(c):
                     return f": {b} is not a multiple of {c}, the factor common to every value of {fmt_size(a)}"
     return ""
 
