@@ -29,7 +29,7 @@ from typing import Optional
 import sympy
 
 __all__ = ["floor_div", "ceil_div", "mod", "smin", "canonical", "ScaledFloor", "scaled_floor", "affine",
-           "simplify_relation"]
+           "simplify_relation", "finest_floor"]
 
 
 def _as_int(value, what: str) -> int:
@@ -408,6 +408,43 @@ def simplify_relation(rel):
         bound = m * (t + 1) - 1 - b if m else t - b
         return sympy.Le(x, _floor_frac(bound, a))
     return rel
+
+
+def finest_floor(rel) -> Optional[tuple]:
+    """``(F, value)`` with ``F = value`` wherever the equation *rel* holds, for an equation in one
+    size that is an integer combination of at least two floors of it (and the size itself): F is
+    the floor with the smallest divisor, when its coefficient is ±1 once the common factor is
+    divided out, and *value* is the rest, with integer coefficients. None otherwise.
+
+    A window partition asserts that a strided size is a multiple of the window; put in every later
+    formula, the finer floor is gone and products of sizes cancel.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> finest_floor(sympy.Eq(floor_div(H - 1, 4) + 1, 8 * floor_div(H + 3, 32)))
+    (floor(H/4 - 1/4), 8*floor(H/32 + 3/32) - 1)
+    >>> finest_floor(sympy.Eq(4 * floor_div(H + 3, 32), 8 * floor_div(H + 3, 64)))
+    (floor(H/32 + 3/32), 2*floor(H/64 + 3/64))
+    >>> finest_floor(sympy.Eq(H, 8 * floor_div(H, 8))) is None   # a size itself stays
+    True
+    """
+    if not isinstance(rel, sympy.Equality) or len(rel.free_symbols) != 1:
+        return None
+    split = _split(rel.lhs - rel.rhs)
+    if split is None:
+        return None
+    terms, const = split
+    floors = [(_ratio(t.args[0]), t) for t in terms if isinstance(t, sympy.floor)]
+    if len(floors) < 2 or any(r is None for r, _ in floors) or any(
+            not (t.is_Symbol or isinstance(t, sympy.floor)) for t in terms):
+        return None
+    g = math.gcd(const, *terms.values())
+    finest = min(floors, key=lambda rt: (rt[0][1], sympy.default_sort_key(rt[1])))[1]
+    c = terms[finest] // g
+    if abs(c) != 1:
+        return None
+    rest = _join({t: -v // g * c for t, v in terms.items() if t is not finest}, -const // g * c)
+    return finest, rest
 
 
 def _divisibility(rel):

@@ -17,8 +17,8 @@ import sympy
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
-from .decide import lower_bounds, under_bounds, upper_bounds
-from .floors import simplify_relation
+from .decide import compact, first_sizes, lower_bounds, under_bounds, upper_bounds
+from .floors import finest_floor, simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
@@ -44,13 +44,18 @@ class Tracer:
         self._seen: set = set()
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
         self._highs: tuple = (0, {})
-        self._pins: tuple = (0, {})  # (len(domain), {size: value} for each size the domain fixes)
+        self._pins: tuple = (0, {})  # (len(domain), what the domain fixes: see pins())
+        self._pinned_for: tuple = (None, set())
+        self._pin_memo: tuple = (None, {})  # (the pins it was made for, {size: size with the pins put in})
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
 
     def lows(self) -> dict:
-        """The lowest size of each symbol that the domain collected so far allows."""
+        """The lowest size of each symbol that the domain collected so far allows: its bounds
+        (:func:`~symshape.decide.lower_bounds`), raised to the first size that meets every
+        condition on that symbol alone (a size that must be a multiple of a window is at least the
+        window)."""
         if self._lows[0] != len(self.domain):
-            self._lows = (len(self.domain), lower_bounds(self.domain))
+            self._lows = (len(self.domain), first_sizes(self.domain, lower_bounds(self.domain)))
         return self._lows[1]
 
     def highs(self) -> dict:
@@ -60,33 +65,72 @@ class Tracer:
         return self._highs[1]
 
     def pins(self) -> dict:
-        """The sizes that the domain collected so far fixes to one value (``H = 224``: a model that
-        asserts its input size), as ``{symbol: value}``."""
+        """What the domain collected so far fixes, to put in every later formula: each size it
+        fixes to one value (``H = 224``: a model that asserts its input size), as ``{symbol:
+        value}``, and each floor that an equation in one size gives in coarser floors
+        (:func:`~symshape.floors.finest_floor`: a window partition's multiple of the window)."""
         if self._pins[0] != len(self.domain):
             pins = {}
             for cond in self.domain:
                 e = cond.expr
+                found = None
                 if isinstance(e, sympy.Equality):
                     for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
                         if a.is_Symbol and b.is_Integer:
-                            pins[a] = b
+                            found = (a, b)
+                    found = found or finest_floor(e)
+                if found is not None and found[0] not in pins:
+                    key, value = found
+                    pins = {k: v.xreplace({key: value}) for k, v in pins.items()}
+                    pins[key] = value.xreplace(pins)
             self._pins = (len(self.domain), pins)
         return self._pins[1]
 
     def simplify(self, value):
-        """A size, relation or shape (or several) with the sizes the domain fixes put in, and
-        Max/Min and disjunctions decided by the domain's lower bounds
+        """A size, relation or shape (or several) with what the domain fixes put in (:meth:`pins`),
+        and Max/Min and disjunctions decided by the domain's lower bounds
         (:func:`~symshape.decide.under_bounds`): the formulas hold only inside the domain, so what
         the domain decides is replaced."""
         if isinstance(value, (tuple, list)):
             return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
                 Shape(self.simplify(v) for v in value)
         pins = self.pins()
-        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(pins):
-            value = value.xreplace(pins)
+        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(self._pinned()):
+            for _ in range(3):  # a floor put in may rebuild into another pinned one
+                before, value = value, value.xreplace(pins)
+                if value == before:
+                    break
         if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
             return under_bounds(value, self.lows(), _proves, self.highs())
         return value
+
+    def _pin_args(self, value):
+        """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
+        :meth:`pins` put in; what does not change stays the same object."""
+        if isinstance(value, sympy.Basic):
+            pins = self.pins()  # a new dict whenever the domain changed: the memo holds for one domain
+            if self._pin_memo[0] is not pins:
+                self._pin_memo = (pins, {})
+            memo = self._pin_memo[1]
+            if value not in memo:
+                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(self._pinned()) else value
+            return memo[value]
+        if isinstance(value, Shape) or type(value) in (tuple, list):
+            items = [self._pin_args(v) for v in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return Shape(items) if isinstance(value, Shape) else type(value)(items)
+        if type(value) is dict:
+            items = {k: self._pin_args(v) for k, v in value.items()}
+            return value if all(items[k] is v for k, v in value.items()) else items
+        return value
+
+    def _pinned(self) -> set:
+        """The symbols that :meth:`pins` mentions."""
+        pins = self.pins()
+        if self._pinned_for[0] is not pins:
+            self._pinned_for = (pins, set().union(*(k.free_symbols for k in pins)) if pins else set())
+        return self._pinned_for[1]
 
     def produced(self, value, index: int) -> None:
         """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
@@ -108,6 +152,9 @@ class Tracer:
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
         given = self.simplify(sympy.sympify(expr, strict=True))
+        if isinstance(given, (sympy.GreaterThan, sympy.LessThan, sympy.Equality)) and any(
+                f.args[0].has(sympy.floor) for f in given.atoms(sympy.floor)):
+            given = given.func(compact(given.lhs - given.rhs), 0)  # floors of floors (TF 'same' padding)
         expr = simplify_relation(given)
         if expr is sympy.true:
             return
@@ -128,7 +175,7 @@ class Tracer:
             if always_nonnegative(big - small):
                 return
         if len(expr.free_symbols) == 1 and isinstance(expr, (sympy.Equality, sympy.Unequality)):
-            from .decide import implied_periodically  # e.g. a cat after a branch on the parity of a size
+            from .asymptotics import implied_periodically  # e.g. a cat after a branch on the parity of a size
 
             if implied_periodically(expr, [c.expr for c in self.domain]):
                 return
@@ -160,6 +207,10 @@ class Tracer:
         ``shown``: the inputs to record and name in errors, when not all of ``inputs`` are tensors
         (a function call's sizes, dims and flags)."""
         name = self.call_name(name)
+        sources = tuple(self.producer(s) for s in (inputs if shown is None else shown))
+        if self.pins():  # inputs made before a condition that fixes a floor: in the later form, so products cancel
+            inputs, kwargs = self._pin_args(inputs), self._pin_args(kwargs)
+            shown = None if shown is None else self._pin_args(shown)
         try:
             result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
         except ShapeError as err:
@@ -183,8 +234,7 @@ class Tracer:
                                                 "expression of the sizes") from None
         attrs = {**(attrs or {}), **flags}
         self.layers.append(Layer(name, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, macs, attrs, tuple(out.windows),
-                                 tuple(self.producer(s) for s in inputs)))
+                                 shape, params, macs, attrs, tuple(out.windows), sources))
         self.produced(shape, len(self.layers) - 1)
         return shape
 
@@ -245,8 +295,8 @@ def _never(rel) -> str:
     if isinstance(rel, sympy.Equality):
         for a, b in ((rel.lhs, rel.rhs), (rel.rhs, rel.lhs)):
             if b.is_Integer and not a.is_number:
-                c, _ = sympy.factor_terms(a).as_coeff_Mul()
-                if c.is_Integer and c != 0 and int(b) % int(c):
+                c, _ = a.as_content_primitive()  # the integer common to every term (factor_terms: slow on long sums)
+                if c.is_Integer and c > 1 and int(b) % int(c):
                     return f": {b} is not a multiple of {c}, the factor common to every value of {fmt_size(a)}"
     return ""
 
