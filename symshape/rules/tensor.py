@@ -211,6 +211,49 @@ def repeat(x, *sizes):
     return tuple(d * r for d, r in zip(padded, reps))
 
 
+@register(torch.repeat_interleave, "repeat_interleave")
+def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
+    """Each element repeated in place: out[dim] = x[dim]·repeats for an integer repeats (dim None:
+    the input flattened, (numel·repeats,)); repeats >= 0, and output_size, when given, must equal
+    that length. A repeats tensor (one count per element of the dim, or one for all) gives a length
+    that is the sum of its values: output_size states it (torch's meta kernel needs it too), else a
+    ShapeError. ``torch.repeat_interleave(counts)`` alone is a tensor of sum(counts). MACs = 0."""
+    if repeats is None:  # torch.repeat_interleave(counts): the counts' values decide the length
+        x, repeats = (), x
+    flat = dim is None
+    if flat:
+        x, i = (prod(x),), 0
+    else:
+        i = dim_index(dim, len(x), "repeat_interleave")
+    size = x[i] if x else None
+    if is_tensor(repeats):
+        if len(repeats) > 1:
+            raise ShapeError(f"repeat_interleave: repeats must be 0-dim or 1-dim tensor, got {fmt_shape(repeats)}")
+        if output_size is None:
+            raise ShapeError("repeat_interleave with a repeats tensor: the output length is the sum of its values, "
+                             "which a shape does not carry; pass output_size=<that sum>, or repeat by an integer")
+        reqs = ()
+        if size is not None and repeats and not same_size(repeats[0], 1):
+            if same_size(repeats[0], size) is False:
+                raise ShapeError(f"repeat_interleave: repeats must have the same size as input along dim, got "
+                                 f"{fmt_size(repeats[0])} repeats for a dim of {fmt_size(size)}")
+            reqs = (equal(size, repeats[0], "repeat_interleave: one repeat count per element of the dim"),)
+        length = sympy.sympify(output_size, strict=True)
+    else:
+        r = sympy.sympify(repeats, strict=True)
+        if r.is_Integer and r < 0:
+            raise ShapeError(f"repeat_interleave: repeats must be non-negative, got {r}")
+        length = size * r
+        reqs = () if r.is_Integer else ((sympy.Ge(r, 0), "repeat_interleave: repeats must be non-negative"),)
+        if output_size is not None:
+            want = sympy.sympify(output_size, strict=True)
+            if same_size(want, length) is False:
+                raise ShapeError(f"repeat_interleave: output_size {fmt_size(want)} is not the length "
+                                 f"{fmt_size(length)} (= {fmt_size(size)}·{fmt_size(r)})")
+            reqs += (equal(want, length, "repeat_interleave: output_size must be the repeated length"),)
+    return Out((*x[:i], length, *x[i + 1:]), 0, reqs)
+
+
 # ---------------------------------------------------------------- concatenation and splitting
 
 @register(torch.cat, torch.concat, torch.concatenate)
