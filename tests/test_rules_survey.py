@@ -10,21 +10,23 @@ import sympy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import symshape as ss
 
 H, W, L = ss.symbols("H W L")
 
 
-def torch_out(model, shape, device="meta"):
-    """The output shape(s) of *model* on a zero tensor of *shape*, or the exception torch raised."""
+def torch_out(model, shape, device="meta", macs=False):
+    """The output shape(s) of *model* on a zero tensor of *shape* (with FlopCounterMode's MACs =
+    flops / 2 when *macs*), or the exception torch raised."""
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
             warnings.simplefilter("ignore")
             out = model.to(device)(torch.zeros(shape, device=device))
     except Exception as err:  # torch rejects the size
         return err
-    return _shapes(out)
+    return (_shapes(out), counter.get_total_flops() // 2) if macs else _shapes(out)
 
 
 def _shapes(out):
@@ -49,6 +51,7 @@ def agrees(model, spec, points, device="meta"):
             ran += 1
             assert not rep.violations(**sizes), (sizes, rep.violations(**sizes), got)
             assert _ints(rep.at(**sizes).output_shape) == got, (sizes, rep.at(**sizes).output_shape, got)
+            assert int(rep.at(**sizes).macs) == torch_out(model, shape, device, macs=True)[1], sizes
     return ran
 
 
@@ -142,3 +145,122 @@ def test_meshgrid_refusals():
         ss.trace(Call(lambda x: torch.meshgrid(x, x, indexing="ij")), "1,3,H,W")
     with pytest.raises(ss.ShapeError, match=r"meshgrid: indexing must be one of 'xy' or 'ij', got 'yx'"):
         ss.trace(Call(lambda x: torch.meshgrid(x[0, 0, 0], indexing="yx")), "1,3,H,W")
+
+
+# ---------------------------------------------------------------- math.ceil / floor / trunc on sizes, fold
+
+class SizeMath(nn.Module):
+    def forward(self, x):
+        _, _, h, w = x.shape
+        return x.new_zeros(math.ceil(h / 8), math.floor((w - 1) / 3), math.trunc(h / 3), math.ceil((h // 2 + 1) / 2))
+
+
+def test_math_ceil_floor_trunc_of_sizes_in_a_graph():
+    rep = ss.trace(SizeMath(), "1,3,H,W")
+    assert [layer.kind for layer in rep.layers] == ["Tensor.new_zeros"]  # fx traced it: no executor
+    assert rep.output_shape == (sympy.floor((H + 7) / 8), sympy.floor((W - 1) / 3), sympy.floor(H / 3),
+                                sympy.floor(H / 4) + 1)
+    points = [{"H": h, "W": w} for h, w in ((1, 1), (7, 4), (8, 9), (9, 10), (31, 3), (224, 225))]
+    assert agrees(SizeMath(), "1,3,H,W", points) == 6
+
+
+def test_math_trunc_of_a_size_that_may_be_negative_is_refused():
+    class Trunc(nn.Module):
+        def forward(self, x):
+            return x.new_zeros(math.trunc((x.shape[2] - 5) / 3))
+
+    with pytest.raises(ss.ShapeError, match=r"math.trunc\(\) of the size H/3 - 5/3, which may be negative: use "
+                                            r"math.floor or // instead"):
+        ss.trace(Trunc(), "1,3,H,W")
+
+
+class Outlook(nn.Module):
+    """timm VOLO's outlook attention, reduced to its shapes: unfold at stride 2, ceil of the size, fold back."""
+
+    def __init__(self, c=4, k=3, s=2):
+        super().__init__()
+        self.c, self.k, self.s = c, k, s
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        v = F.unfold(x, self.k, padding=1, stride=self.s)
+        hh, ww = math.ceil(h / self.s), math.ceil(w / self.s)
+        v = v.reshape(b, c * self.k * self.k, hh * ww)
+        return F.fold(v, output_size=(h, w), kernel_size=self.k, padding=1, stride=self.s)
+
+
+def test_fold_after_unfold_with_ceil_sizes_as_torch():
+    rep = ss.trace(Outlook(), "1,4,H,W")
+    assert rep.output_shape == (1, 4, H, W) and rep.domain == ()
+    points = [{"H": h, "W": w} for h, w in ((1, 1), (2, 3), (7, 8), (16, 5))]
+    assert agrees(Outlook(), "1,4,H,W", points) == 4
+
+
+@pytest.mark.parametrize("module, spec, points, want, domain", [
+    (nn.Fold((7, 5), 3, padding=1, stride=2), "1,27,L", [{"L": n} for n in (11, 12, 13)], (1, 3, 7, 5), ["L = 12"]),
+    (nn.Fold((7, 5), 3, padding=1, stride=2), "27,L", [{"L": n} for n in (11, 12)], (3, 7, 5), ["L = 12"]),
+    (nn.Fold((4, 4), 2), "2,C,9", [{"C": c} for c in (1, 3, 4, 8, 9, 12)], (2, sympy.floor(ss.symbols("C") / 4), 4, 4),
+     ["C ≡ 0 (mod 4)"]),
+    (nn.Fold((1, 1), 3), "1,27,1", [{}], None, None),
+])
+def test_fold_as_torch(module, spec, points, want, domain):
+    if want is None:
+        with pytest.raises(ss.ShapeError, match=r"needs floor\(\(1 - 3\)/1\) \+ 1 >= 1|never|fails for every"):
+            ss.trace(module, spec)
+        assert isinstance(torch_out(module, (1, 27, 1)), Exception)
+        return
+    rep = ss.trace(module, spec)
+    assert rep.output_shape == want
+    assert [repr(c) for c in rep.domain] == domain
+    assert agrees(module, spec, points) == 1 if "L" in spec else agrees(module, spec, points) >= 2
+
+
+def test_fold_refuses_other_ranks():
+    with pytest.raises(ss.ShapeError, match=r"fold expects a 2-d \(C·kh·kw, L\) or 3-d \(N, C·kh·kw, L\) input, "
+                                            r"got 4-d \(1, 27, L, 1\)"):
+        ss.trace(nn.Fold((7, 5), 3), "1,27,L,1")
+    with pytest.raises(ss.ShapeError, match=r"fold needs dim -2 \(18\) divisible by the kernel's 4 positions"):
+        ss.trace(nn.Fold((3, 3), 2), "1,18,L")
+
+
+# ---------------------------------------------------------------- plain functions fx keeps as calls
+
+def build_grid(feat_shape, indexing="ij", device=None):
+    """timm's _build_grid, reduced: a coordinate grid (*feat_shape, len(feat_shape))."""
+    if len(feat_shape) != 2:
+        raise ValueError(f"Expected 2 spatial dimensions, got {len(feat_shape)}")
+    t = [torch.arange(s, device=device).to(torch.float32) for s in feat_shape]
+    return torch.stack(torch.meshgrid(t, indexing=indexing), dim=-1)
+
+
+def crop_to(x, size):
+    """x cropped to size rows, with a Python branch on the sizes."""
+    if x.shape[-1] > size:
+        return x[..., :size]
+    return x
+
+
+torch.fx.wrap("build_grid")
+torch.fx.wrap("crop_to")
+
+
+class GridModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(self, x):
+        y = self.conv(x)
+        grid = build_grid((y.shape[2], y.shape[3]), device=y.device)
+        return grid.reshape(-1, 2) + crop_to(y.flatten(2).transpose(1, 2)[0], 2)
+
+
+def test_a_wrapped_function_on_symbolic_sizes_runs_as_written():
+    rep = ss.trace(GridModel(), "1,3,H,W")
+    gh, gw = sympy.floor(H / 4), sympy.floor(W / 4)
+    assert rep.output_shape == (gh * gw, 2)
+    names = [layer.name for layer in rep.layers]
+    assert "conv" in names and "build_grid.meshgrid" in names and "crop_to.getitem" in names, names
+    assert [repr(c) for c in rep.domain] == ["H >= 4", "W >= 4"]
+    points = [{"H": h, "W": w} for h, w in ((3, 8), (4, 4), (8, 13), (31, 17))]
+    assert agrees(GridModel(), "1,3,H,W", points) == 3

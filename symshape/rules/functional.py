@@ -183,6 +183,13 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     return _pool.unfold(nn.Unfold(kernel_size, dilation, padding, stride), x)
 
 
+@register(F.fold)
+def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """As nn.Fold: blocks (N, C·kh·kw, bh·bw) summed into (N, C, *output_size)."""
+    return _pool.fold(SimpleNamespace(output_size=output_size, kernel_size=kernel_size, dilation=dilation,
+                                      padding=padding, stride=stride), x)
+
+
 @register(F.layer_norm)
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """As nn.LayerNorm: out = in; the trailing dims must equal normalized_shape."""
