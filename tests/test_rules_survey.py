@@ -264,3 +264,54 @@ def test_a_wrapped_function_on_symbolic_sizes_runs_as_written():
     assert [repr(c) for c in rep.domain] == ["H >= 4", "W >= 4"]
     points = [{"H": h, "W": w} for h, w in ((3, 8), (4, 4), (8, 13), (31, 17))]
     assert agrees(GridModel(), "1,3,H,W", points) == 3
+
+
+# ---------------------------------------------------------------- list indices (advanced indexing)
+
+ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10]  # the start of a JPEG zigzag order, as timm's csatv2 indexes its DCT
+
+
+@pytest.mark.parametrize("fn, want", [
+    (lambda x: x[:, :, ZIGZAG], (1, 3, 8, W)),
+    (lambda x: x[:, :, [0, 2]], (1, 3, 2, W)),
+    (lambda x: x[..., [-1, 0, 3]], (1, 3, H, 3)),
+    (lambda x: x[:, [0, 1], 0, [1, 2]], (1, 2)),  # the int selects first: the two lists stay adjacent
+    (lambda x: x[:, [0, 1], :, [1, 2]], (2, 1, H)),  # not adjacent: their shape goes first
+    (lambda x: x[0, [0, 1], :, [1, 2]], (2, H)),
+    (lambda x: x[:, [0, 1], None, [1, 2]], (2, 1, 1, W)),
+    (lambda x: x[:, :, [[0, 1], [2, 3]]], (1, 3, 2, 2, W)),
+    (lambda x: x[:, [0, 2], [[0], [1]]], (1, 2, 2, W)),
+    (lambda x: x[:, [True, False, True]], (1, 2, H, W)),
+    (lambda x: x[:, :, []], (1, 3, 0, W)),
+    (lambda x: x[[0]][:, torch.tensor([2, 1])], (1, 2, H, W)),
+    (lambda x: x[:, 1:, [5, -6], ::2], (1, 2, 2, sympy.floor((W + 1) / 2))),
+])
+def test_list_index_as_torch(fn, want):
+    rep = ss.trace(Call(fn), "1,3,H,W")
+    assert rep.output_shape == want
+    points = [{"H": h, "W": w} for h, w in ((1, 1), (2, 2), (3, 5), (4, 3), (5, 4), (6, 6), (17, 9))]
+    assert agrees(Call(fn), "1,3,H,W", points, device="cpu") >= 1
+
+
+def test_list_index_bounds_on_symbolic_and_fixed_dims():
+    rep = ss.trace(Call(lambda x: x[:, :, ZIGZAG]), "1,3,H,W")
+    assert [repr(c) for c in rep.domain] == ["H >= 17"]
+    assert rep.domain[0].reason == "the list index's entries (0 to 16) must lie in [-size, size) of a dim of size H"
+    assert not rep.violations(H=17, W=1) and rep.violations(H=16, W=1)
+    assert isinstance(torch_out(Call(lambda x: x[:, :, ZIGZAG]), (1, 3, 16, 1), "cpu"), IndexError)
+    rep = ss.trace(Call(lambda x: x[:, :, [5, -6]]), "1,3,H,W")
+    assert [repr(c) for c in rep.domain] == ["H >= 6"]
+    with pytest.raises(ss.ShapeError, match=r"index 3 is out of bounds for a dim of size 3 \(entries must lie in "
+                                            r"\[-3, 2\]\)"):
+        ss.trace(Call(lambda x: x[:, [0, 3]]), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"index -4 is out of bounds for a dim of size 3"):
+        ss.trace(Call(lambda x: x[:, [-4]]), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"shape mismatch: indexing tensors could not be broadcast together "
+                                            r"with shapes \(3,\), \(2,\)"):
+        ss.trace(Call(lambda x: x[0, [0, 1, 2], [0, 1]]), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"the mask of 2 bools does not match the dim of size 3"):
+        ss.trace(Call(lambda x: x[:, [True, False]]), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"a nested list index must be rectangular"):
+        ss.trace(Call(lambda x: x[:, [[0, 1], [2]]]), "1,3,H,W")
+    rep = ss.trace(Call(lambda x: x[:, :, [True, False, True]]), "1,3,H,W")
+    assert rep.output_shape == (1, 3, 2, W) and [repr(c) for c in rep.domain] == ["H = 3"]

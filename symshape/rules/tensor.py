@@ -29,6 +29,7 @@ from ..symbols import ShapeError
 from . import reshape as _reshape_rules
 from .common import _int, _sizes, dim_index, equal, exact_div, fmt_shape, fmt_size, prod
 from .elementwise import broadcast, is_tensor, same_size
+from .indexing import is_list_index, list_index, place
 from .registry import Out, register
 from .window import Window
 
@@ -438,8 +439,13 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
 
 def getitem(x, index):
     """Basic indexing: an int drops a dim, a slice keeps it (clamped as torch does), None adds a
-    dim of 1, Ellipsis stands for the dims not named; an index tensor selects along its dim."""
+    dim of 1, Ellipsis stands for the dims not named. Advanced indexing (see :mod:`.indexing`): a
+    list of ints or an index tensor selects along its dim; several broadcast together, and their
+    shape goes in place where they are adjacent, else first."""
     items = list(index) if isinstance(index, tuple) and not is_tensor(index) else [index]
+    if len(items) == 1 and isinstance(items[0], list) and any(
+            it is None or it is Ellipsis or isinstance(it, (slice, list)) or is_tensor(it) for it in items[0]):
+        items = list(items[0])  # torch reads a list holding slices, Nones or sequences as a tuple of indices
     named = sum(1 for it in items if it is not None and it is not Ellipsis)
     if sum(1 for it in items if it is Ellipsis) > 1:
         raise ShapeError("an index can have only one Ellipsis (...)")
@@ -448,7 +454,7 @@ def getitem(x, index):
         items[k:k + 1] = [slice(None)] * (len(x) - named)
     if named > len(x):
         raise ShapeError(f"too many indices ({named}) for the {len(x)}-d tensor {fmt_shape(x)}")
-    out, i, reqs = [], 0, []
+    out, i, reqs, advanced = [], 0, [], []
     for it in items:
         if it is None:
             out.append(sympy.Integer(1))
@@ -457,8 +463,11 @@ def getitem(x, index):
         i += 1
         if isinstance(it, slice):
             out.append(slice_size(size, it.start, it.stop, it.step))
-        elif is_tensor(it):
-            out.extend(it)
+        elif is_tensor(it) or is_list_index(it):
+            shape, more = (tuple(it), ()) if is_tensor(it) else list_index(size, it)
+            advanced.append(shape)
+            reqs.extend(more)
+            out.append(None)
         elif isinstance(it, (int, sympy.Expr)) and not isinstance(it, bool):
             v = sympy.sympify(it, strict=True)
             if v.is_Integer:
@@ -468,6 +477,16 @@ def getitem(x, index):
         else:
             raise ShapeError(f"unsupported index {it!r}")
     out.extend(x[i:])
+    if advanced:
+        joint = advanced[0]
+        if len(advanced) > 1:
+            try:
+                b = broadcast(*[tuple(sympy.Integer(d) if isinstance(d, int) else d for d in a) for a in advanced])
+            except ShapeError:
+                raise ShapeError("shape mismatch: indexing tensors could not be broadcast together with shapes "
+                                 + ", ".join(fmt_shape(a) for a in advanced)) from None
+            joint, reqs = b.shape, reqs + list(b.requires)
+        out = list(place(out, tuple(joint)))
     windows = ()
     if all(isinstance(it, slice) for it in items):  # slices only: each keeps its dim, a crop with a step
         windows = tuple(None if it == slice(None) else _slice_window(size, it) for size, it in zip(x, items))
