@@ -23,6 +23,8 @@ def torch_out(model, shape, device="meta", macs=False):
     try:
         with torch.no_grad(), warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
             warnings.simplefilter("ignore")
+            if device != "meta" and any(p.is_meta for p in model.parameters()):
+                model = model.to_empty(device=device)  # an earlier comparison moved it to the meta device
             out = model.to(device)(torch.zeros(shape, device=device))
     except Exception as err:  # torch rejects the size
         return err
@@ -315,3 +317,93 @@ def test_list_index_bounds_on_symbolic_and_fixed_dims():
         ss.trace(Call(lambda x: x[:, [[0, 1], [2]]]), "1,3,H,W")
     rep = ss.trace(Call(lambda x: x[:, :, [True, False, True]]), "1,3,H,W")
     assert rep.output_shape == (1, 3, 2, W) and [repr(c) for c in rep.domain] == ["H = 3"]
+
+
+# ---------------------------------------------------------------- recurrent layers
+
+N = ss.symbols("N")
+RNNS = [
+    (nn.LSTM(8, 16), "L,N,8", ((L, N, 16), ((1, N, 16), (1, N, 16))), 1536),
+    (nn.LSTM(8, 16, batch_first=True, num_layers=2, bidirectional=True), "N,L,8",
+     ((N, L, 32), ((4, N, 16), (4, N, 16))), 9216),
+    (nn.LSTM(8, 16, proj_size=4, num_layers=2), "L,N,8", ((L, N, 4), ((2, N, 4), (2, N, 16))), 832 + 512 + 64),
+    (nn.LSTM(8, 16, proj_size=4, bidirectional=True), "L,8", ((L, 8), ((2, 4), (2, 16))), 2 * 832),
+    (nn.GRU(8, 16, num_layers=3), "L,N,8", ((L, N, 16), (3, N, 16)), 1152 + 1536 + 1536),
+    (nn.GRU(8, 16, batch_first=True, bidirectional=True), "N,L,8", ((N, L, 32), (2, N, 16)), 2 * 1152),
+    (nn.RNN(8, 16, nonlinearity="relu", bias=False), "L,8", ((L, 16), (1, 16)), 384),
+    (nn.RNN(8, 16, num_layers=2, bidirectional=True), "L,N,8", ((L, N, 32), (4, N, 16)), 2 * (384 + 768)),
+]
+
+
+def _hand_count(m, length, n):
+    """The gate matrix products, counted from the weights: each weight matrix (rows x cols) multiplies
+    a vector of cols per step, per sample, per direction (bias excluded)."""
+    return sum(w.shape[0] * w.shape[1] for name, w in m.named_parameters() if name.startswith("weight")) * length * n
+
+
+@pytest.mark.parametrize("module, spec, want, per_step", RNNS)
+def test_recurrent_as_torch(module, spec, want, per_step):
+    rep = ss.trace(module, spec)
+    assert rep.output_shape == want
+    batched = spec.count(",") == 2
+    assert rep.macs == per_step * L * (N if batched else 1)
+    assert rep.macs.subs({L: 5, N: 3}) == _hand_count(module, 5, 3 if batched else 1)
+    assert rep.domain == ()  # L >= 1 holds for every size symbol
+    points = [{"L": length, "N": n} for length, n in ((1, 1), (5, 3), (2, 7))]
+    assert agrees(module, spec, [{k: v for k, v in p.items() if k in spec} for p in points]) == 3
+    # torch raises at L = 0 ("Expected sequence length to be larger than 0"): a sequence that can be empty
+    dim = spec.split(",").index("L")
+    seq = nn.Sequential(Call(lambda x: x.narrow(dim, 2, x.shape[dim] - 2)), module)
+    rep = ss.trace(seq, spec)
+    assert [repr(c) for c in rep.domain] == ["L >= 3"]
+    assert rep.domain[0].reason == f"{type(module).__name__} needs a sequence length larger than 0"
+    assert agrees(seq, spec, [{k: v for k, v in p.items() if k in spec} for p in [{"L": 2, "N": 1}, {"L": 3, "N": 2}]]) == 1
+    assert isinstance(torch_out(module, tuple(0 if t == "L" else 1 if t == "N" else int(t) for t in spec.split(","))),
+                      RuntimeError)
+
+
+def test_recurrent_macs_on_the_cpu():
+    # GRU and RNN decompose into addmm on the CPU too; the CPU's fused LSTM kernel counts nothing
+    for module, spec, _, per_step in RNNS:
+        shape = tuple(5 if t == "L" else 2 if t == "N" else int(t) for t in spec.split(","))
+        got = torch_out(module, shape, "cpu", macs=True)[1]
+        want = per_step * 5 * (2 if "N" in spec else 1)
+        if isinstance(module, nn.LSTM) and not module.proj_size:
+            assert got == 0
+        else:
+            assert got == want, module
+
+
+class WithState(nn.Module):
+    def __init__(self, rnn, batch_dim=1, states=None):
+        super().__init__()
+        self.rnn, self.batch_dim, self.states = rnn, batch_dim, states
+
+    def forward(self, x):
+        layers = self.rnn.num_layers * (2 if self.rnn.bidirectional else 1)
+        h0 = x.new_zeros(layers, x.shape[self.batch_dim] if self.states is None else self.states, self.rnn.hidden_size)
+        if isinstance(self.rnn, nn.LSTM):
+            return self.rnn(x, (h0, h0.clone()))
+        return self.rnn(x, h0)
+
+
+def test_recurrent_with_given_state():
+    rep = ss.trace(WithState(nn.LSTM(8, 16, num_layers=2)), "L,N,8")
+    assert rep.output_shape == ((L, N, 16), ((2, N, 16), (2, N, 16)))
+    assert agrees(WithState(nn.GRU(8, 16, bidirectional=True)), "L,3,8", [{"L": 1}, {"L": 4}]) == 2
+    with pytest.raises(ss.ShapeError, match=r"GRU: expected hidden state of shape \(2, 3, 16\), got \(2, 4, 16\)"):
+        ss.trace(WithState(nn.GRU(8, 16, bidirectional=True), states=4), "L,3,8")
+    assert isinstance(torch_out(WithState(nn.GRU(8, 16, bidirectional=True), states=4), (2, 3, 8)), RuntimeError)
+    rep = ss.trace(WithState(nn.RNN(8, 16), states=3), "L,N,8")
+    assert [repr(c) for c in rep.domain] == ["N = 3"]
+
+
+def test_recurrent_refusals():
+    with pytest.raises(ss.ShapeError, match=r"LSTM: the input's last dim must be input_size=8, got 7"):
+        ss.trace(nn.LSTM(8, 16), "L,N,7")
+    assert isinstance(torch_out(nn.LSTM(8, 16), (2, 2, 7)), RuntimeError)
+    with pytest.raises(ss.ShapeError, match=r"GRU: expected input to be 2-d \(L, input_size\) unbatched or 3-d "
+                                            r"batched, got 4-d \(1, L, N, 8\)"):
+        ss.trace(nn.GRU(8, 16), "1,L,N,8")
+    rep = ss.trace(nn.RNN(8, 16), "L,N,C")
+    assert [repr(c) for c in rep.domain] == ["C = 8"]
