@@ -407,3 +407,44 @@ def test_recurrent_refusals():
         ss.trace(nn.GRU(8, 16), "1,L,N,8")
     rep = ss.trace(nn.RNN(8, 16), "L,N,C")
     assert [repr(c) for c in rep.domain] == ["C = 8"]
+
+
+# ---------------------------------------------------------------- int() of a symbolic size
+
+class RelPos(nn.Module):
+    """timm SAM's get_rel_pos, reduced: a fixed table interpolated to 2·max(q, k) - 1 rows, sized by int()."""
+
+    def __init__(self):
+        super().__init__()
+        self.rel_pos = nn.Parameter(torch.zeros(27, 8))
+
+    def forward(self, x):
+        q = x.shape[2]
+        max_rel_dist = int(2 * max(q, q) - 1)
+        table = F.interpolate(self.rel_pos.reshape(1, 27, -1).permute(0, 2, 1), size=max_rel_dist, mode="linear")
+        return table.reshape(-1, max_rel_dist).permute(1, 0)
+
+
+def test_int_of_a_symbolic_size_is_refused_with_what_to_do():
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(RelPos(), "1,3,H,W")
+    assert str(err.value) == (
+        "the model (RelPos) got input (1, 3, H, W): its forward uses int() of the symbolic size 2*H - 1 at "
+        "test_rules_survey.py:" + str(RelPos.forward.__code__.co_firstlineno + 2) + ": `max_rel_dist = int(2 * max(q, q) - 1)`: "
+        "Python's int() must return a number, so the size cannot stay symbolic past it; the size is already an "
+        "integer, so in your own code drop the int(); else register a shape rule for RelPos "
+        "(@symshape.register(RelPos)), or give H a fixed value in the input spec")
+    # with H fixed it traces, and agrees with torch
+    rep = ss.trace(RelPos(), "1,3,14,W")
+    assert rep.output_shape == (27, 8)
+    assert agrees(RelPos(), "1,3,14,W", [{"W": 1}, {"W": 5}]) == 2
+
+    class Half(nn.Module):
+        def forward(self, x):
+            return x.new_zeros(int(x.shape[2] / 2))
+
+    with pytest.raises(ss.ShapeError, match=r"its forward uses int\(\) of the symbolic size H/2 at test_rules_survey.py:"
+                                            r"\d+: `return x.new_zeros\(int\(x.shape\[2\] / 2\)\)`: Python's int\(\) must "
+                                            r"return a number; use // or math.floor/math.ceil instead, register a shape "
+                                            r"rule for Half, or give H a fixed value"):
+        ss.trace(Half(), "1,3,H,W")
