@@ -448,3 +448,31 @@ def test_int_of_a_symbolic_size_is_refused_with_what_to_do():
                                             r"return a number; use // or math.floor/math.ceil instead, register a shape "
                                             r"rule for Half, or give H a fixed value"):
         ss.trace(Half(), "1,3,H,W")
+
+
+# ---------------------------------------------------------------- one_hot
+
+class PositionOneHot(nn.Module):
+    """timm Gemma4's position embedding, reduced: one-hot positions times a table."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(2, classes, 6))
+        self.classes = classes
+
+    def forward(self, x):
+        ids = torch.zeros(1, x.shape[2] * x.shape[3], 2, dtype=torch.long, device=x.device)
+        hot = F.one_hot(ids, num_classes=self.classes).permute(0, 2, 1, 3).to(self.table)
+        return (hot @ self.table).sum(dim=1)
+
+
+def test_one_hot_as_torch():
+    rep = ss.trace(PositionOneHot(), "1,3,H,W")
+    assert rep.output_shape == (1, H * W, 6)
+    assert rep.macs == 120 * H * W
+    assert agrees(PositionOneHot(), "1,3,H,W", [{"H": 1, "W": 1}, {"H": 3, "W": 5}, {"H": 8, "W": 2}]) == 3
+    with pytest.raises(ss.ShapeError, match=r"one_hot with num_classes=-1 takes the number of classes from the largest "
+                                            r"value in the tensor, which a shape does not carry; pass num_classes"):
+        ss.trace(Call(lambda x: F.one_hot(x.long())), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"one_hot's num_classes must be a fixed integer, got H"):
+        ss.trace(Call(lambda x: F.one_hot(x.long(), x.shape[2])), "1,3,H,W")

@@ -109,7 +109,8 @@ def more_than_one(dims, why: str) -> tuple:
 def _int(value, what: str) -> int:
     if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool):
         return int(value)
-    raise ShapeError(f"{what} must be a fixed integer, got {fmt_size(value) if isinstance(value, sympy.Expr) else value!r}")
+    shown = fmt_size(value) if isinstance(value, sympy.Expr) else repr(value)
+    raise ShapeError(f"{what} must be a fixed integer, got {shown}")
 
 
 def _sizes(args) -> tuple:
