@@ -108,6 +108,15 @@ def test_repeat_interleave_domain_and_refusals():
         ss.trace(Call(lambda x: x.repeat_interleave(torch.tensor([[1]]), dim=1, output_size=3)), "1,3,H,W")
     with pytest.raises(ss.ShapeError, match=r"output_size 5 is not the length 6 \(= 3·2\)"):
         ss.trace(Call(lambda x: x.repeat_interleave(2, dim=1, output_size=5)), "1,3,H,W")
+    counts = Call(lambda x: torch.repeat_interleave(x[0, 0, 0].long(), output_size=7))  # counts of a symbolic length
+    assert ss.trace(counts, "1,3,H,W").output_shape == (7,)
+    assert agrees(counts, "1,3,H,W", [{"H": 2, "W": 1}, {"H": 1, "W": 9}]) == 2  # meta: torch trusts output_size
+    with pytest.raises(ss.ShapeError, match=r"repeat_interleave\(counts\): the output length is the sum of the "
+                                            r"counts, which a shape does not carry; pass output_size=<that sum>"):
+        ss.trace(Call(lambda x: torch.repeat_interleave(x[0, 0, 0].long())), "1,3,H,W")
+    with pytest.raises(ss.ShapeError, match=r"repeat_interleave\(counts\) needs a 1-d tensor of counts, got "
+                                            r"\(1, 3, H, W\)"):
+        ss.trace(Call(lambda x: torch.repeat_interleave(x.long(), output_size=7)), "1,3,H,W")
     with pytest.raises(ss.ShapeError, match=r"repeat_interleave: dim 4 is out of range for a 4-d input"):
         ss.trace(Call(lambda x: x.repeat_interleave(2, dim=4)), "1,3,H,W")
     # a repeats tensor along a symbolic dim: one count per element, a domain condition
@@ -287,6 +296,7 @@ ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10]  # the start of a JPEG zigzag order, as timm
     (lambda x: x[:, :, []], (1, 3, 0, W)),
     (lambda x: x[[0]][:, torch.tensor([2, 1])], (1, 2, H, W)),
     (lambda x: x[:, 1:, [5, -6], ::2], (1, 2, 2, sympy.floor((W + 1) / 2))),
+    (lambda x: x[[[0], [1]]], (1, H, W)),  # a list of lists is read as a tuple of indices (torch 2.13, deprecated)
 ])
 def test_list_index_as_torch(fn, want):
     rep = ss.trace(Call(fn), "1,3,H,W")

@@ -219,8 +219,13 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     that length. A repeats tensor (one count per element of the dim, or one for all) gives a length
     that is the sum of its values: output_size states it (torch's meta kernel needs it too), else a
     ShapeError. ``torch.repeat_interleave(counts)`` alone is a tensor of sum(counts). MACs = 0."""
-    if repeats is None:  # torch.repeat_interleave(counts): the counts' values decide the length
-        x, repeats = (), x
+    if repeats is None:  # torch.repeat_interleave(counts): index i repeated counts[i] times
+        if len(x) != 1:
+            raise ShapeError(f"repeat_interleave(counts) needs a 1-d tensor of counts, got {fmt_shape(x)}")
+        if output_size is None:
+            raise ShapeError("repeat_interleave(counts): the output length is the sum of the counts, which a shape "
+                             "does not carry; pass output_size=<that sum>")
+        return (sympy.sympify(output_size, strict=True),)
     flat = dim is None
     if flat:
         x, i = (prod(x),), 0
