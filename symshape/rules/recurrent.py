@@ -8,7 +8,7 @@ in their number of gates and in LSTM's cell state and projection).
 >>> out.shape
 ((L, N, 32), ((4, N, 16), (4, N, 16)))
 >>> out.macs
-5120*L*N
+9216*L*N
 """
 from __future__ import annotations
 
