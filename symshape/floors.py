@@ -28,8 +28,8 @@ from typing import Optional
 
 import sympy
 
-__all__ = ["floor_div", "ceil_div", "mod", "smin", "canonical", "ScaledFloor", "scaled_floor", "affine",
-           "simplify_relation", "finest_floor"]
+__all__ = ["floor_div", "ceil_div", "floor_of", "ceil_of", "whole_parts_out", "mod", "smin", "canonical",
+           "ScaledFloor", "scaled_floor", "affine", "simplify_relation", "finest_floor"]
 
 
 def _as_int(value, what: str) -> int:
@@ -160,6 +160,55 @@ def ceil_div(num, m) -> sympy.Expr:
     """
     m = _as_int(m, "the divisor")
     return floor_div(sympy.sympify(num, strict=True) + m - 1, m)
+
+
+def floor_of(expr) -> sympy.Expr:
+    """``floor(expr)`` of a rational combination of sizes (``math.floor(H / 8)``), as
+    :func:`floor_div` of its numerator by its integer denominator where it has that form.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> floor_of(H / 8), floor_of((floor_div(H - 7, 8) + 1) / 2), floor_of(H / H)
+    (floor(H/8), floor(H/16 + 1/16), 1)
+    """
+    num, den = sympy.fraction(sympy.together(sympy.sympify(expr, strict=True)))
+    if den.is_Integer and den > 0 and num.is_integer:
+        return floor_div(num, int(den))
+    return sympy.floor(expr)
+
+
+def ceil_of(expr) -> sympy.Expr:
+    """``ceil(expr)`` of a rational combination of sizes (``math.ceil(H / 8)``), as :func:`ceil_div`.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> ceil_of(H / 8), ceil_of((floor_div(H - 7, 8) + 1) / 2)
+    (floor(H/8 + 7/8), floor(H/16 + 9/16))
+    """
+    num, den = sympy.fraction(sympy.together(sympy.sympify(expr, strict=True)))
+    if den.is_Integer and den > 0 and num.is_integer:
+        return ceil_div(num, int(den))
+    return sympy.ceiling(expr)
+
+
+def whole_parts_out(expr) -> sympy.Expr:
+    """*expr* with each ``floor(y + c)`` (c a number) written ``floor(y + c - k) + k``, k = floor(c),
+    so that equal sizes built two ways (``floor((H - 1)/2) + 1`` from a window, ``floor((H + 1)/2)``
+    from a ceil) become the same expression: for comparing sizes, not for printing.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> whole_parts_out(floor_div(H - 1, 2) + 1) == whole_parts_out(floor_div(H + 1, 2))
+    True
+    """
+    expr = sympy.sympify(expr, strict=True)
+    swaps = {}
+    for f in expr.atoms(sympy.floor):
+        const = f.args[0].as_coeff_Add()[0]
+        k = math.floor(const) if const.is_Rational else 0
+        if k:
+            swaps[f] = sympy.floor(f.args[0] - k) + k
+    return expr.xreplace(swaps) if swaps else expr
 
 
 def mod(num, m) -> sympy.Expr:

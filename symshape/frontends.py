@@ -5,6 +5,7 @@ and size methods give."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import threading
 from typing import Optional
@@ -16,8 +17,8 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
 
-from .decide import compact
-from .floors import floor_div, mod
+from .decide import always_nonnegative, compact
+from .floors import ceil_of, floor_div, floor_of, mod
 from .report import Shape
 from .rules.registry import Out
 from .symbols import ShapeError
@@ -110,7 +111,7 @@ _RELATIONS = {operator.eq: sympy.Eq, operator.ne: sympy.Ne, operator.lt: sympy.L
 
 
 def size_op(fn, args):
-    """Arithmetic on sizes: exact integer floor algebra for ``//`` and ``%``, sympy relations for
+    """Arithmetic on sizes: exact integer floor algebra for ``//``, ``%`` and math.ceil/floor/trunc, sympy relations for
     comparisons, sympy arithmetic otherwise; Python values when nothing is symbolic.
 
     >>> from symshape.symbols import symbols
@@ -119,6 +120,8 @@ def size_op(fn, args):
     (floor(H/2 - 1/2), True)
     >>> size_op(operator.eq, (H, 224))
     Eq(H, 224)
+    >>> size_op(math.ceil, (H / 8,)), size_op(math.floor, ((H - 1) / 2,))
+    (floor(H/8 + 7/8), floor(H/2 - 1/2))
     """
     if not any(_is_symbolic(a) for a in args):
         return fn(*[_concrete(a) for a in args])
@@ -135,6 +138,14 @@ def size_op(fn, args):
         return sympy.Mod(a[0], a[1])
     if fn in (operator.truediv, operator.itruediv):
         return a[0] / a[1]
+    if fn is math.ceil:
+        return ceil_of(a[0])
+    if fn is math.floor:
+        return floor_of(a[0])
+    if fn is math.trunc:
+        if not always_nonnegative(a[0]):
+            raise ShapeError(f"math.trunc() of the size {a[0]}, which may be negative: use math.floor or // instead")
+        return floor_of(a[0])
     if fn in (operator.and_, operator.iand):
         return sympy.And(*a)
     if fn in (operator.or_, operator.ior):
@@ -146,7 +157,8 @@ def size_op(fn, args):
 
 _SIZE_FNS = {getattr(operator, n) for n in (
     "add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge",
-    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")}
+    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")} | {
+    math.ceil, math.floor, math.trunc}
 
 
 def _tensor_attr(x: Shape, attr: str):

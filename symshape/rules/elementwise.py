@@ -20,7 +20,7 @@ import sympy
 import torch
 
 from ..decide import always_nonnegative
-from ..floors import smin
+from ..floors import smin, whole_parts_out
 from ..symbols import ShapeError
 from .common import dim_index, fmt_shape, fmt_size
 from .registry import Out, register
@@ -46,7 +46,7 @@ def same_size(a, b):
     if a == b:
         return True
     diff = sympy.expand(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True))
-    if diff == 0:
+    if diff == 0 or sympy.expand(whole_parts_out(diff)) == 0:
         return True
     if diff.is_number:
         return False
