@@ -1,0 +1,148 @@
+"""The fallback for ops with no shape rule (symshape/fallback.py): torch's meta kernel run on
+symbolic sizes, compared with torch itself (meta device, FlopCounterMode) inside and outside the
+domain it gives, through both front ends."""
+import itertools
+
+import pytest
+import sympy
+import torch
+import torch.nn as nn
+
+import symshape as ss
+from symshape.rules.registry import rule_for
+from torch_ref import torch_shape_and_macs
+
+H, W, L = ss.symbols("H W L")
+
+
+class Op(nn.Module):
+    """A module whose forward is one call, ``fn(x)``; with ``branch``, a Python ``if`` on a size
+    first, so that the executing front end runs it instead of torch.fx."""
+
+    def __init__(self, fn, branch=False, weight=None):
+        super().__init__()
+        self.fn, self.branch = fn, branch
+        if weight is not None:
+            self.weight = nn.Parameter(torch.zeros(weight))
+
+    def forward(self, x):
+        if self.branch and x.shape[-1] > 0:
+            x = x * 1
+        return self.fn(self, x)
+
+
+#: (name, function of (module, x), input spec, its symbols, no rule for these)
+CASES = [
+    ("diff", lambda m, x: torch.diff(x, n=2), "2,L", "L", [torch.diff]),
+    ("rot90", lambda m, x: torch.rot90(x), "2,3,H,W", "HW", [torch.rot90]),
+    ("cartesian_prod", lambda m, x: torch.cartesian_prod(x, x), "L", "L", [torch.cartesian_prod]),
+    ("cdist", lambda m, x: torch.cdist(x, x), "2,L,8", "L", [torch.cdist]),
+    ("block_diag", lambda m, x: torch.block_diag(x, x.t()), "H,W", "HW", [torch.block_diag]),
+    ("tril", lambda m, x: torch.tril(x, -1), "H,W", "HW", [torch.tril]),
+    ("outer", lambda m, x: torch.outer(x, x), "L", "L", [torch.outer]),
+    ("diag", lambda m, x: torch.diag(x), "L", "L", [torch.diag]),
+    ("diagonal", lambda m, x: torch.diagonal(x, 1), "H,W", "HW", [torch.diagonal]),
+    ("repeat_interleave", lambda m, x: torch.repeat_interleave(x, 2, dim=1), "3,L", "L", [torch.repeat_interleave]),
+    ("atleast_3d", lambda m, x: torch.atleast_3d(x), "L", "L", [torch.atleast_3d]),
+    ("tensordot", lambda m, x: torch.tensordot(x, m.weight, dims=1), "H,8", "H", [torch.tensordot]),
+    ("logcumsumexp", lambda m, x: torch.logcumsumexp(x, 1), "2,L", "L", [torch.logcumsumexp]),
+    ("cummax", lambda m, x: torch.cummax(x, 1)[0], "2,L", "L", [torch.cummax]),
+    ("fliplr", lambda m, x: torch.fliplr(x), "H,W", "HW", [torch.fliplr]),
+    ("kron", lambda m, x: torch.kron(x, x), "2,L", "L", [torch.kron]),
+    ("vander", lambda m, x: torch.vander(x), "L", "L", [torch.vander]),
+]
+WEIGHTS = {"tensordot": (8, 5)}
+SIZES = (1, 2, 3, 5, 25, 26, 31, 224)
+
+
+def _points(symbols):
+    for values in itertools.product(SIZES, repeat=len(symbols)):
+        if len(symbols) == 1 or values[0] in (1, 2, 26, 224) or values[1] in (1, 2, 26, 224):
+            yield dict(zip(symbols, values))
+
+
+@pytest.mark.parametrize("branch", [False, True], ids=["fx", "executor"])
+@pytest.mark.parametrize("name, fn, spec, symbols, ops", CASES, ids=[c[0] for c in CASES])
+def test_fallback_agrees_with_torch(name, fn, spec, symbols, ops, branch):
+    assert all(rule_for(op) is None for op in ops), f"{name} has a rule now: pick another op for this test"
+    model = Op(fn, branch, WEIGHTS.get(name))
+    rep = ss.trace(model, spec)
+    used = [layer for layer in rep.layers if layer.attrs.get("fallback") == "meta"]
+    assert used, f"{name}: no layer used the fallback"
+    dims = [d.strip() for d in spec.split(",")]
+    inside = 0
+    for point in _points(symbols):
+        shape = [int(d) if d.isdigit() else point[d] for d in dims]
+        got, macs = torch_shape_and_macs(model, shape)
+        failed = rep.violations(**point)
+        values = rep.values(point)
+        if not failed:
+            inside += 1
+            assert not isinstance(got, Exception), f"{name} at {point}: symshape says it runs, torch raises {got}"
+            assert tuple(rep.output_shape.subs(values)) == got, f"{name} at {point}"
+            assert sympy.sympify(rep.macs).subs(values) == macs, f"{name} at {point}: MACs"
+        elif not isinstance(got, Exception):
+            # outside: torch's kernel takes another path there, and the formula is not its answer
+            formula = tuple(rep.output_shape.subs(values))
+            assert formula != got or sympy.sympify(rep.macs).subs(values) != macs or all(
+                "torch's meta kernel" in c.why for c in failed), f"{name} at {point}: {failed} excludes a size " \
+                                                                  f"where the formula holds"
+    assert inside, f"{name}: no sampled size inside the domain"
+
+
+def test_exact_formulas():
+    def trace(fn, spec, weight=None):
+        return ss.trace(Op(fn, weight=weight), spec)
+
+    rep = trace(lambda m, x: torch.diff(x, n=2), "2,L")
+    assert rep.output_shape == (2, L - 2)
+    # at L = 1 torch gives (2, 0), not L - 2: the formula holds where torch's kernel took this path
+    assert [str(c) for c in rep.domain] == ["L >= 2  [layer 'diff' (diff): torch's meta kernel for torch.diff "
+                                            "assumes L ≥ 2]"]
+    rep = trace(lambda m, x: torch.block_diag(x, x.t()), "H,W")
+    assert rep.output_shape == (H + W, H + W) and not rep.domain
+    rep = trace(lambda m, x: torch.cartesian_prod(x, x), "L")
+    assert rep.output_shape == (L ** 2, 2) and not rep.domain  # a size-1 broadcast check, verified at L = 1
+    rep = trace(lambda m, x: torch.diagonal(x, 1), "H,W")
+    assert rep.output_shape == (sympy.Min(H, W - 1),) and not rep.domain
+    rep = trace(lambda m, x: torch.tensordot(x, m.weight, dims=1), "H,8", weight=(8, 5))
+    assert rep.output_shape == (H, 5) and rep.macs == 40 * H
+    rep = trace(lambda m, x: torch.kron(x, x), "2,L")  # torch's kernel reads the sizes as numbers
+    assert rep.output_shape == (4, 224 ** 2)
+    assert [str(c) for c in rep.domain] == ["L = 224  [layer 'kron' (kron): torch's meta kernel for aten.size "
+                                            "assumes L = 224]"]
+
+
+def test_the_report_marks_the_fallback():
+    rep = ss.trace(Op(lambda m, x: torch.rot90(x)), "2,3,H,W")
+    layer = rep.layer("rot90")
+    assert layer.attrs["fallback"] == "meta" and rep.output_shape == (3, 2, H, W)
+    lines = rep.summary().splitlines()
+    assert lines[3].split() == ["rot90", "rot90*", "(3,", "2,", "H,", "W)", "0", "0"]
+    assert lines[5] == ("* no symshape rule: formula from torch's meta kernel run on symbolic sizes "
+                         "(symshape.fallback)")
+    markdown = rep.to_markdown()
+    assert "| rot90\\* |" in markdown and "\\* no symshape rule: formula from torch's meta kernel" in markdown
+    plain = ss.trace(nn.Sequential(nn.ReLU()), "2,3,H,W").summary()
+    assert "*" not in plain and "meta kernel" not in plain
+
+
+@pytest.mark.parametrize("branch", [False, True], ids=["fx", "executor"])
+def test_data_dependent_op_is_refused(branch):
+    model = Op(lambda m, x: x.masked_select(x > 0), branch)
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(model, "2,L")
+    assert str(err.value) == (
+        "layer 'masked_select' (Tensor.masked_select) got input (2, L), (2, L): Tensor.masked_select has no shape "
+        "rule, and its output size depends on the values in its input, not only on sizes (torch's meta kernel "
+        "cannot compute it); symshape cannot give it a formula: register a rule with @symshape.register that "
+        "states the size you expect")
+
+
+def test_an_op_torch_refuses_is_named():
+    model = Op(lambda m, x: torch.cdist(x, x[:, :, :3]))
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(model, "2,L,8")
+    assert str(err.value).startswith("layer 'cdist' (cdist) got input (2, L, 8), (2, L, 3): torch.cdist has no "
+                                     "shape rule, and torch's meta kernel refuses the call at typical sizes "
+                                     "(every symbol 224): RuntimeError: ")
