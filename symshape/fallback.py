@@ -44,7 +44,7 @@ import torch
 import torch.utils._sympy.functions as tf
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .floors import ceil_div, floor_div, mod, smin
+from .floors import affine, ceil_div, floor_div, mod, smin
 from .rules.registry import Out
 from .symbols import ShapeError
 
@@ -380,19 +380,20 @@ _MAX_EXCLUDED = 4  # points a guard excludes that are checked by running torch's
 
 
 def _excluded_points(rel) -> Optional[list]:
-    """The few values of the one symbol of *rel* where it fails, or None (several symbols, or many values)."""
+    """The few values (at most ``_MAX_EXCLUDED``) of the one symbol of *rel*, an affine relation,
+    where it fails; None where it has several symbols, is not affine, or fails at many values."""
     if len(rel.free_symbols) != 1 or not isinstance(rel, (sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt)):
         return None
-    (s,) = rel.free_symbols
-    try:
-        if rel.subs(s, 10 ** 9) is not sympy.true:
-            return None
-        points = [v for v in range(1, 257) if rel.subs(s, v) is sympy.false]
-    except (TypeError, ZeroDivisionError):  # a size divided by a size that is 0 there
+    form = affine(rel.lhs - rel.rhs)
+    if form is None:
         return None
-    if len(points) > _MAX_EXCLUDED or points and points[-1] > 256 - 8:
-        return None
-    return [(s, v) for v in points]
+    ((s, a),), b = tuple(form[0].items()), form[1]
+    if isinstance(rel, sympy.Ne):  # a*s + b != 0
+        return [(s, -b // a)] if -b % a == 0 and -b // a >= 1 else []
+    if (a > 0) != isinstance(rel, (sympy.Ge, sympy.Gt)):
+        return None  # an upper bound: it fails at every large size
+    points = [v for v in range(1, _MAX_EXCLUDED + 2) if rel.subs(s, v) is sympy.false]
+    return [(s, v) for v in points] if len(points) <= _MAX_EXCLUDED else None
 
 
 def _holds_where_excluded(rel, result, target, method, args, kwargs, label) -> bool:
