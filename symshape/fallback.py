@@ -292,7 +292,7 @@ def meta_out(target, method: bool, args: tuple, kwargs: dict) -> Out:
     *method*) with symshape arguments (shapes for tensors, sympy expressions for sizes)."""
     label = _op_label(target, method)
     try:
-        key = (target, method, args, tuple(sorted(kwargs.items())))
+        key = (target, method, _freeze(args), _freeze(kwargs))
         hash(key)
     except TypeError:
         key = None
@@ -312,6 +312,21 @@ def meta_out(target, method: bool, args: tuple, kwargs: dict) -> Out:
                 _CACHE.clear()
             _CACHE[key] = result
     return result
+
+
+def _freeze(v):
+    """A hashable key for a call's argument: shapes tagged (a tensor is not a tuple of sizes), lists as tuples."""
+    from .report import Shape
+
+    if isinstance(v, Shape):
+        return ("shape",) + tuple(v)
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__,) + tuple(_freeze(x) for x in v)
+    if isinstance(v, dict):
+        return ("dict",) + tuple((k, _freeze(x)) for k, x in sorted(v.items()))
+    if isinstance(v, slice):
+        return ("slice", _freeze(v.start), _freeze(v.stop), _freeze(v.step))
+    return (type(v).__name__, v)
 
 
 def _compute(target, method, args, kwargs, label):

@@ -24,6 +24,7 @@ class Op(nn.Module):
         self.fn, self.branch = fn, branch
         if weight is not None:
             self.weight = nn.Parameter(torch.zeros(weight))
+        self.register_buffer("index", torch.tensor([0, 0, 1]))
 
     def forward(self, x):
         if self.branch and x.shape[-1] > 0:
@@ -48,10 +49,15 @@ CASES = [
     ("logcumsumexp", lambda m, x: torch.logcumsumexp(x, 1), "2,L", "L", [torch.logcumsumexp]),
     ("cummax", lambda m, x: torch.cummax(x, 1)[0], "2,L", "L", [torch.cummax]),
     ("fliplr", lambda m, x: torch.fliplr(x), "H,W", "HW", [torch.fliplr]),
+    ("Tensor.diagonal", lambda m, x: x.diagonal(-1), "H,W", "HW", ["diagonal"]),
+    ("Tensor.index_select", lambda m, x: x.index_select(1, m.index), "3,L", "L", ["index_select"]),
     ("kron", lambda m, x: torch.kron(x, x), "2,L", "L", [torch.kron]),
     ("vander", lambda m, x: torch.vander(x), "L", "L", [torch.vander]),
 ]
 WEIGHTS = {"tensordot": (8, 5)}
+#: ops whose domain is narrower than where the formula holds: torch's kernel picks another algorithm
+#: (cdist: matrix products for more than 25 rows) that gives the same sizes and MACs
+PATH_ONLY = {"cdist"}
 SIZES = (1, 2, 3, 5, 25, 26, 31, 224)
 
 
@@ -82,11 +88,10 @@ def test_fallback_agrees_with_torch(name, fn, spec, symbols, ops, branch):
             assert tuple(rep.output_shape.subs(values)) == got, f"{name} at {point}"
             assert sympy.sympify(rep.macs).subs(values) == macs, f"{name} at {point}: MACs"
         elif not isinstance(got, Exception):
-            # outside: torch's kernel takes another path there, and the formula is not its answer
+            # outside, where torch runs: its kernel takes another path there, and the formula is not its answer
             formula = tuple(rep.output_shape.subs(values))
-            assert formula != got or sympy.sympify(rep.macs).subs(values) != macs or all(
-                "torch's meta kernel" in c.why for c in failed), f"{name} at {point}: {failed} excludes a size " \
-                                                                  f"where the formula holds"
+            assert formula != got or sympy.sympify(rep.macs).subs(values) != macs or name in PATH_ONLY, \
+                f"{name} at {point}: {failed} excludes a size where the formula holds"
     assert inside, f"{name}: no sampled size inside the domain"
 
 
