@@ -35,7 +35,9 @@ L >= 2  [layer 'diff' (diff): torch's meta kernel for torch.diff assumes L ≥ 2
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import re
 import threading
 from typing import Optional
 
@@ -58,14 +60,9 @@ _CACHE: dict = {}
 _CACHE_MAX = 4096
 _LOCK = threading.RLock()
 
-#: torch functions whose guards only pick strides or a memory format, never a size
-_STRIDE_ONLY = {"is_contiguous", "is_channels_last_contiguous", "is_channels_last_contiguous_2d",
-                "is_channels_last_contiguous_3d", "is_non_overlapping_and_dense", "compute_elementwise_output_strides",
-                "compute_elementwise_output_logical_to_physical_perm", "make_contiguous_strides_for",
-                "make_channels_last_strides_for", "_compute_contiguous_strides", "is_channels_last_strides_2d",
-                "is_channels_last_strides_3d", "suggest_memory_format", "_definitely_contiguous",
-                "definitely_contiguous", "is_contiguous_for_memory_format", "compute_required_storage_length",
-                "_maybe_broadcast", "should_use_contiguous"}
+#: torch functions whose guards only pick strides or a memory format, never a size (by their names:
+#: ``is_contiguous``, ``_is_non_overlapping_and_dense_or_false``, ``make_contiguous_strides_for``, ...)
+_STRIDE_ONLY = re.compile(r"contiguous|strides?(_|$)|dense|overlapping|memory_format|storage_length")
 
 
 class _Untranslatable(Exception):
@@ -268,7 +265,9 @@ def _op_label(target, method: bool) -> str:
         return f"Tensor.{target}"
     module = getattr(target, "__module__", "") or ""
     name = getattr(target, "__name__", None) or str(target)
-    return f"F.{name}" if module in ("torch.nn.functional", "torch._C._nn") else f"torch.{name}"
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{name}"
+    return f"torch.{name}" if module == "torch" or module.startswith("torch.") else name
 
 
 def _run(target, method: bool, args, kwargs, dtypes):
@@ -377,7 +376,7 @@ def _translate_run(call, out, recorder, before, label):
         guards = []
         for i, guard in enumerate(call.env.guards[before:], start=before):
             frame = guard.sloc.framework_loc
-            if getattr(frame, "name", None) in _STRIDE_ONLY:
+            if _STRIDE_ONLY.search(getattr(frame, "name", None) or "") and "_prims_common" in (frame.filename or ""):
                 continue
             rel = translate(guard.expr, call.symbols)
             for part in (rel.args if isinstance(rel, sympy.And) else (rel,)):
@@ -465,6 +464,12 @@ def eligible(target, method: bool = False) -> bool:
     module = getattr(target, "__module__", None) or ""
     return callable(target) and (module == "torch" or module.startswith("torch.")) and \
         not module.startswith(("torch.fx", "torch.nn.modules"))
+
+
+def runnable(fn) -> bool:
+    """Whether *fn* is a plain Python function (a model's helper that torch.fx kept as one call, such as
+    a grid built from sizes): its body, made of torch ops, can run on fake tensors too."""
+    return inspect.isfunction(fn) and not (getattr(fn, "__module__", "") or "").startswith("torch")
 
 
 def meta_rule(target, method: bool = False):

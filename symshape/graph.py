@@ -38,7 +38,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .decide import compact
-from .fallback import FALLBACK, eligible, meta_rule
+from .fallback import FALLBACK, eligible, meta_rule, runnable
 from .report import Shape
 from .frontends import (FX_LOCK, _SIZE_FNS, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
                         qualify, walked)
@@ -262,6 +262,9 @@ def _call(tracer, node, target, args, kw, prefix, names):
             if target in (max, min) and len(args) == 2:
                 return sympy.Max(*args) if target is max else sympy.Min(*args)
             rule = rule_for(target)
+            if rule is None and runnable(target):  # a helper of sizes only: its body on torch's meta kernels
+                return tracer.apply(names(prefix, node), _op_name(node), meta_rule(target), None, tuple(args), kw,
+                                    attrs={**FALLBACK, "function": function_name(target)}, shown=())
             if rule is None and not eligible(target):
                 raise ShapeError(f"no rule for {_op_name(node)} on symbolic sizes {args}; register one with "
                                  f"@symshape.register({_op_name(node)})")

@@ -95,6 +95,37 @@ def test_fallback_agrees_with_torch(name, fn, spec, symbols, ops, branch):
     assert inside, f"{name}: no sampled size inside the domain"
 
 
+@torch.fx.wrap
+def grid(h, w):
+    """A position grid built from sizes only (timm's _build_grid): torch.fx keeps it as one call."""
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.stack([ys, xs]).float()
+
+
+class Grid(nn.Module):
+    def __init__(self, branch=False):
+        super().__init__()
+        self.branch = branch
+
+    def forward(self, x):
+        if self.branch and x.shape[-1] > 0:
+            x = x * 1
+        return x + grid(x.shape[2], x.shape[3])
+
+
+@pytest.mark.parametrize("branch", [False, True], ids=["fx", "executor"])
+def test_a_helper_of_sizes_runs_on_meta_kernels(branch):
+    rep = ss.trace(Grid(branch), "1,2,H,W")
+    assert rep.output_shape == (1, 2, H, W)
+    assert any(layer.attrs.get("fallback") == "meta" for layer in rep.layers)
+    for h, w in [(1, 1), (2, 2), (4, 6), (5, 9), (9, 4)]:
+        got, macs = torch_shape_and_macs(Grid(branch), [1, 2, h, w], device="cpu")
+        if rep.violations(H=h, W=w):
+            assert isinstance(got, Exception), (h, w, rep.violations(H=h, W=w))
+        else:
+            assert tuple(rep.output_shape.subs(rep.values({"H": h, "W": w}))) == got, (h, w)
+
+
 def test_exact_formulas():
     def trace(fn, spec, weight=None):
         return ss.trace(Op(fn, weight=weight), spec)
