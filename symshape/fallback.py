@@ -46,7 +46,7 @@ import torch
 import torch.utils._sympy.functions as tf
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .floors import affine, ceil_div, floor_div, mod, smin
+from .floors import ceil_div, floor_div, mod, smin
 from .rules.registry import Out
 from .symbols import ShapeError
 
@@ -394,20 +394,34 @@ _MAX_EXCLUDED = 4  # points a guard excludes that are checked by running torch's
 
 
 def _excluded_points(rel) -> Optional[list]:
-    """The few values (at most ``_MAX_EXCLUDED``) of the one symbol of *rel*, an affine relation,
-    where it fails; None where it has several symbols, is not affine, or fails at many values."""
+    """The few values (at most ``_MAX_EXCLUDED``) of the one symbol of *rel* where it fails, or None
+    (several symbols, or not shown to fail at few values only). The difference of its sides must
+    move one way in the symbol (shown from its structure) and grow past 0: then, past the first
+    value where it is positive, the relation holds for good (``H != 2``, ``floor(W/2) >= 2``)."""
+    from .monotone import direction
+
     if len(rel.free_symbols) != 1 or not isinstance(rel, (sympy.Ne, sympy.Ge, sympy.Gt, sympy.Le, sympy.Lt)):
         return None
-    form = affine(rel.lhs - rel.rhs)
-    if form is None:
+    (s,) = rel.free_symbols
+    diff = rel.lhs - rel.rhs if isinstance(rel, (sympy.Ne, sympy.Ge, sympy.Gt)) else rel.rhs - rel.lhs
+    way = direction(diff, s, {s: 1}, frozenset({s}))
+    if isinstance(rel, sympy.Ne) and way == -1:
+        diff, way = -diff, 1
+    if way != 1:
         return None
-    ((s, a),), b = tuple(form[0].items()), form[1]
-    if isinstance(rel, sympy.Ne):  # a*s + b != 0
-        return [(s, -b // a)] if -b % a == 0 and -b // a >= 1 else []
-    if (a > 0) != isinstance(rel, (sympy.Ge, sympy.Gt)):
-        return None  # an upper bound: it fails at every large size
-    points = [v for v in range(1, _MAX_EXCLUDED + 2) if rel.subs(s, v) is sympy.false]
-    return [(s, v) for v in points] if len(points) <= _MAX_EXCLUDED else None
+    points = []
+    for v in range(1, 65):
+        try:
+            holds, positive = rel.subs(s, v), diff.subs(s, v) > 0
+        except (TypeError, ZeroDivisionError):  # a size divided by a size that is 0 there
+            return None
+        if holds is sympy.false:
+            points.append((s, v))
+        if len(points) > _MAX_EXCLUDED or holds not in (sympy.true, sympy.false):
+            return None
+        if holds is sympy.true and positive is sympy.true:
+            return points
+    return None
 
 
 def _holds_where_excluded(rel, result, target, method, args, kwargs, label) -> bool:
