@@ -48,6 +48,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .floors import ceil_div, floor_div, mod, smin
 from .rules.registry import Out
+from .standins import _TYPICAL  # the executor's typical size: every symbol's hint
 from .symbols import ShapeError
 
 __all__ = ["meta_rule", "meta_out", "translate", "eligible", "FALLBACK"]
@@ -55,7 +56,6 @@ __all__ = ["meta_rule", "meta_out", "translate", "eligible", "FALLBACK"]
 #: the attr that marks a layer whose formula came from torch's meta kernel
 FALLBACK = {"fallback": "meta"}
 
-_TYPICAL = 224  # the executor's typical size: every symbol's hint
 _CACHE: dict = {}
 _CACHE_MAX = 4096
 _LOCK = threading.RLock()
@@ -437,7 +437,7 @@ def _holds_where_excluded(rel, result, target, method, args, kwargs, label) -> b
             shape2, macs2, guards2 = _compute(target, method, _subs(args, s, v), _subs(kwargs, s, v), label)
         except ShapeError:
             return False
-        if _subs(shape, s, v) != shape2 or sympy.simplify(macs.subs(s, v) - macs2) != 0:
+        if _subs(shape, s, v) != shape2 or sympy.expand(macs.subs(s, v) - macs2) != 0:
             return False
         others = {g.subs(s, v) for g, _ in guards if g != rel}
         if any(g not in others for g, _ in guards2):
