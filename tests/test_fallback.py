@@ -182,3 +182,24 @@ def test_an_op_torch_refuses_is_named():
     assert str(err.value).startswith("layer 'cdist' (cdist) got input (2, L, 8), (2, L, 3): torch.cdist has no "
                                      "shape rule, and torch's meta kernel refuses the call at typical sizes "
                                      "(every symbol 224): RuntimeError: ")
+
+
+def test_translation_is_exact_or_refused():
+    """Each of torch's size functions, translated, equals torch's own value at every size tried."""
+    import torch.utils._sympy.functions as tf
+
+    from symshape.fallback import _Untranslatable, translate
+
+    s, t = sympy.Symbol("s0", integer=True, positive=True), sympy.Symbol("s1", integer=True, positive=True)
+    exprs = [tf.FloorDiv(s - 1, 2) + 1, tf.CeilDiv(s, 7), tf.Mod(s, 5), tf.PythonMod(3 * s + 1, 4),
+             tf.ModularIndexing(s, 3, 4), tf.Max(s, 2 * t - 3), tf.Min(s, t), tf.CleanDiv(4 * s, 2),
+             tf.FloorToInt(tf.FloatTrueDiv(s, 3)), tf.CeilToInt(tf.FloatTrueDiv(s, 3)), tf.FloorDiv(s * t, t),
+             tf.PowByNatural(s, 2), sympy.Eq(tf.Mod(s, 8), 0)]
+    for expr in exprs:
+        ours = translate(expr, {s: H, t: W})
+        for h, w in itertools.product((1, 2, 3, 7, 8, 9, 224), (1, 5, 16)):
+            want = expr.subs({s: h, t: w})
+            assert ours.subs({H: h, W: w}) == want, (expr, h, w)
+    for expr in (tf.FloatTrueDiv(s, 3), tf.ToFloat(s), tf.FloorDiv(s, -2), sympy.Symbol("u0")):
+        with pytest.raises(_Untranslatable):
+            translate(expr, {s: H})
