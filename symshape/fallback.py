@@ -46,7 +46,7 @@ import torch
 import torch.utils._sympy.functions as tf
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .floors import ceil_div, floor_div, mod, smin
+from .floors import ceil_div, floor_div, mod, simplify_relation, smin
 from .rules.registry import Out
 from .standins import _TYPICAL  # the executor's typical size: every symbol's hint
 from .symbols import ShapeError
@@ -169,7 +169,7 @@ class _Recorder(TorchDispatchMode):
 class _Call:
     """One op on fake tensors with symbolic sizes, and the translation of what torch did."""
 
-    def __init__(self):
+    def __init__(self, hints=None):
         from torch._subclasses.fake_tensor import FakeTensorMode
         from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
@@ -177,6 +177,7 @@ class _Call:
         self.mode = FakeTensorMode(shape_env=self.env)
         self.by_expr: dict = {}  # symshape expression -> SymInt
         self.symbols: dict = {}  # torch symbol -> symshape expression
+        self.hints = hints or {}  # symshape symbol -> its hint, where not the typical size
 
     def size(self, expr):
         """A symshape size as an int or a SymInt: built from one torch symbol per symshape symbol
@@ -217,7 +218,7 @@ class _Call:
         from torch.fx.experimental.symbolic_shapes import DimDynamic
         from torch.utils._sympy.numbers import int_oo
 
-        hint = expr.subs({s: _TYPICAL for s in expr.free_symbols})
+        hint = expr.subs({s: self.hints.get(s, _TYPICAL) for s in expr.free_symbols})
         if not hint.is_Integer or not expr.is_integer:
             raise _Untranslatable(f"the size {expr}, which is not an integer")
         sym = self.env.create_symbol(int(hint), ConstantSource(f"symshape_{len(self.symbols)}"),
@@ -270,8 +271,8 @@ def _op_label(target, method: bool) -> str:
     return f"torch.{name}" if module == "torch" or module.startswith("torch.") else name
 
 
-def _run(target, method: bool, args, kwargs, dtypes):
-    call = _Call()
+def _run(target, method: bool, args, kwargs, dtypes, hints=None):
+    call = _Call(hints)
     counter = [0]
     with call.mode:
         fargs = call.value(tuple(args), dtypes, counter)
@@ -328,7 +329,7 @@ def _freeze(v):
     return (type(v).__name__, v)
 
 
-def _compute(target, method, args, kwargs, label):
+def _compute(target, method, args, kwargs, label, hints=None):
     """``(shape, macs, [(guard, aten op)])`` of one run at the typical hints."""
     first = None
     quiet = logging.getLogger("torch._subclasses.fake_tensor")
@@ -336,7 +337,7 @@ def _compute(target, method, args, kwargs, label):
     try:
         for dtypes in _DTYPES:  # the tensors' dtypes are not known: float first, then indices and masks
             try:
-                call, out, recorder, before = _run(target, method, args, kwargs, dtypes)
+                call, out, recorder, before = _run(target, method, args, kwargs, dtypes, hints)
                 break
             except _Untranslatable as err:
                 raise ShapeError(f"torch's meta kernel for {label} cannot run on these sizes: {err}") from None
@@ -425,24 +426,46 @@ def _excluded_points(rel) -> Optional[list]:
 
 
 def _holds_where_excluded(rel, result, target, method, args, kwargs, label) -> bool:
-    """Whether the formula holds where the guard *rel* fails too: torch's kernel, run again at each
-    such point (the other symbols still symbolic), gives the same sizes and MACs under no other guard.
-    Then the guard only chose torch's path (a size-1 broadcast check, say), not the result."""
-    points = _excluded_points(rel)
-    if not points:
-        return False
+    """Whether the formula holds where the guard *rel* fails too, so that *rel* only chose torch's
+    path (a size-1 broadcast check, an algorithm), not the result. Shown by torch's kernel itself:
+
+    * at each of the few values of its one size where *rel* fails, run there (the other sizes still
+      symbolic), it gives the same sizes and MACs under none but the other guards; or
+    * run with that size's hint where *rel* fails (still symbolic), it gives the same formula and
+      MACs under none but the other guards and the negation of *rel*: the formula holds on both sides.
+    """
     shape, macs, guards = result
-    for s, v in points:
-        try:
-            shape2, macs2, guards2 = _compute(target, method, _subs(args, s, v), _subs(kwargs, s, v), label)
-        except ShapeError:
-            return False
-        if _subs(shape, s, v) != shape2 or sympy.expand(macs.subs(s, v) - macs2) != 0:
-            return False
-        others = {g.subs(s, v) for g, _ in guards if g != rel}
-        if any(g not in others for g, _ in guards2):
-            return False
-    return True
+    points = _excluded_points(rel)
+    if points:
+        return all(_same_at(rel, result, target, method, args, kwargs, label, s, v) for s, v in points)
+    if len(rel.free_symbols) != 1:
+        return False
+    (s,) = rel.free_symbols
+    try:
+        v = next((v for v in (1, 2, 3, 4, 8, 16, 32, 64, 128) if rel.subs(s, v) is sympy.false), None)
+    except (TypeError, ZeroDivisionError):
+        return False
+    if v is None:
+        return False
+    try:
+        shape2, macs2, guards2 = _compute(target, method, args, kwargs, label, hints={s: v})
+    except ShapeError:
+        return False
+    allowed = {simplify_relation(g) for g, _ in guards if g != rel} | {simplify_relation(sympy.Not(rel))}
+    return shape2 == shape and sympy.expand(macs2 - macs) == 0 and all(
+        simplify_relation(g) in allowed for g, _ in guards2)
+
+
+def _same_at(rel, result, target, method, args, kwargs, label, s, v) -> bool:
+    shape, macs, guards = result
+    try:
+        shape2, macs2, guards2 = _compute(target, method, _subs(args, s, v), _subs(kwargs, s, v), label)
+    except ShapeError:
+        return False
+    if _subs(shape, s, v) != shape2 or sympy.expand(macs.subs(s, v) - macs2) != 0:
+        return False
+    others = {g.subs(s, v) for g, _ in guards if g != rel}
+    return all(g in others for g, _ in guards2)
 
 
 def _subs(v, s, value):
@@ -461,7 +484,6 @@ def _subs(v, s, value):
 
 
 def _show(rel) -> str:
-    from .floors import simplify_relation
     from .printing import fmt
 
     rel = simplify_relation(rel)
