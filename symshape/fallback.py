@@ -174,7 +174,7 @@ class _Call:
         from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
         self.env = ShapeEnv(specialize_zero_one=False, duck_shape=False)
-        self.mode = FakeTensorMode(shape_env=self.env)
+        self.mode = FakeTensorMode(shape_env=self.env, allow_non_fake_inputs=True)  # a helper's constants
         self.by_expr: dict = {}  # symshape expression -> SymInt
         self.symbols: dict = {}  # torch symbol -> symshape expression
         self.hints = hints or {}  # symshape symbol -> its hint, where not the typical size

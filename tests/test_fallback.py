@@ -205,3 +205,25 @@ def test_translation_is_exact_or_refused():
     for expr in (tf.FloatTrueDiv(s, 3), tf.ToFloat(s), tf.FloorDiv(s, -2), sympy.Symbol("u0")):
         with pytest.raises(_Untranslatable):
             translate(expr, {s: H})
+
+
+SCALE = torch.arange(4.0)
+
+
+@torch.fx.wrap
+def scaled_ramp(n):
+    """A helper of a size that also reads a constant tensor of its module."""
+    return torch.arange(n)[:, None] * SCALE
+
+
+class Ramp(nn.Module):
+    def forward(self, x):
+        return x + scaled_ramp(x.shape[1])
+
+
+def test_a_helper_may_read_constant_tensors():
+    rep = ss.trace(Ramp(), "2,L,4")
+    assert rep.output_shape == (2, L, 4) and not rep.domain
+    assert rep.layer("scaled_ramp").attrs == {"fallback": "meta", "function": "test_fallback.scaled_ramp"}
+    for n in (1, 2, 7):
+        assert torch_shape_and_macs(Ramp(), [2, n, 4], device="cpu")[0] == (2, n, 4)
