@@ -4,21 +4,25 @@ When a front end meets a torch function or ``Tensor`` method that no rule covers
 gives a rule for it that runs the op itself on FakeTensors whose sizes are torch symbols
 (``torch.fx.experimental.symbolic_shapes.ShapeEnv`` with ``FakeTensorMode``):
 
-* each distinct symbolic size of the call (a tensor's dim or a size argument) becomes one torch
-  symbol, with its value at the typical size (224 for every symbol) as the hint, so torch's kernel
-  takes the path it takes at a typical size;
+* each size symbol of the call's sizes (a tensor's dims, size arguments) becomes one torch symbol
+  with the typical size (224) as its hint, and each size is built from them (``floor(n/m)`` as
+  ``n // m``, ``Min`` as ``sym_min``), so torch sees how the sizes relate and takes the path it
+  takes at a typical size; a size that cannot be built so is one torch symbol of its own;
 * the output sizes torch computes (``FloorDiv``, ``CeilDiv``, ``Mod``, ``ModularIndexing``,
   ``Max``, ``Min``, ...) are translated into symshape's floor algebra; an expression that cannot be
   translated exactly is a ShapeError, never a guess;
 * the guards torch records while its kernel runs (a size compared, a size specialized to a
   constant) become domain conditions, with the reason "torch's meta kernel for aten.xxx assumes
   ...": the formula is only claimed where torch's kernel takes the same path. Guards that only
-  choose strides or a memory format (which never change a shape) are not conditions;
+  choose strides or a memory format (which never change a shape) are not conditions, and a guard
+  on one size is dropped where torch's kernel, run on its other side, shows the same formula
+  there (see :func:`_holds_where_excluded`);
 * MACs are the formulas of ``torch.utils.flop_counter`` (flops / 2) for the aten ops the kernel
   dispatched, evaluated on the same symbols; 0 for ops it does not count;
 * an op whose output size depends on the values in a tensor (``nonzero``, ``unique``,
   ``masked_select``) is refused, with the layer named by the tracer.
 
+A plain Python helper of sizes that torch.fx keeps as one call (a position grid) runs the same way.
 Results are cached by the call's op and arguments (they depend on nothing else).
 
 >>> import torch, torch.nn as nn
@@ -51,7 +55,7 @@ from .rules.registry import Out
 from .standins import _TYPICAL  # the executor's typical size: every symbol's hint
 from .symbols import ShapeError
 
-__all__ = ["meta_rule", "meta_out", "translate", "eligible", "FALLBACK"]
+__all__ = ["meta_rule", "meta_out", "translate", "eligible", "runnable", "FALLBACK"]
 
 #: the attr that marks a layer whose formula came from torch's meta kernel
 FALLBACK = {"fallback": "meta"}
