@@ -304,12 +304,11 @@ def meta_out(target, method: bool, args: tuple, kwargs: dict) -> Out:
         if key is not None and key in _CACHE:
             return _CACHE[key]
     shape, macs, guards = _compute(target, method, args, kwargs, label)
-    requires = []
-    for rel, op in guards:
-        if _holds_where_excluded(rel, (shape, macs, guards), target, method, args, kwargs, label):
-            continue
-        requires.append((rel, f"torch's meta kernel for {op} assumes {_show(rel)}"))
-    result = Out(shape, macs, tuple(requires))
+    kept = list(guards)  # the formula holds where all of these hold: one guard is dropped at a time
+    for guard in guards:
+        if _holds_where_excluded(guard[0], (shape, macs, kept), target, method, args, kwargs, label):
+            kept.remove(guard)
+    result = Out(shape, macs, tuple((rel, f"torch's meta kernel for {op} assumes {_show(rel)}") for rel, op in kept))
     with _LOCK:
         if key is not None:
             if len(_CACHE) >= _CACHE_MAX:
@@ -433,10 +432,14 @@ def _holds_where_excluded(rel, result, target, method, args, kwargs, label) -> b
     """Whether the formula holds where the guard *rel* fails too, so that *rel* only chose torch's
     path (a size-1 broadcast check, an algorithm), not the result. Shown by torch's kernel itself:
 
-    * at each of the few values of its one size where *rel* fails, run there (the other sizes still
-      symbolic), it gives the same sizes and MACs under none but the other guards; or
+    * at each of the few values of its one size where *rel* fails, the fallback there (the other sizes
+      still symbolic; its own guards checked the same way) gives the same sizes and MACs under none
+      but the guards still kept; or
     * run with that size's hint where *rel* fails (still symbolic), it gives the same formula and
-      MACs under none but the other guards and the negation of *rel*: the formula holds on both sides.
+      MACs under none but the guards still kept and the negation of *rel*: the formula holds on both sides.
+
+    Guards are dropped one at a time, each checked against those still kept, so two guards never
+    vouch for each other.
     """
     shape, macs, guards = result
     points = _excluded_points(rel)
@@ -462,14 +465,14 @@ def _holds_where_excluded(rel, result, target, method, args, kwargs, label) -> b
 
 def _same_at(rel, result, target, method, args, kwargs, label, s, v) -> bool:
     shape, macs, guards = result
-    try:
-        shape2, macs2, guards2 = _compute(target, method, _subs(args, s, v), _subs(kwargs, s, v), label)
+    try:  # the whole fallback there (one size fewer): its own guards checked the same way, recursively
+        there = meta_out(target, method, _subs(args, s, v), _subs(kwargs, s, v))
     except ShapeError:
         return False
-    if _subs(shape, s, v) != shape2 or sympy.expand(macs.subs(s, v) - macs2) != 0:
+    if _subs(shape, s, v) != there.shape or sympy.expand(macs.subs(s, v) - there.macs) != 0:
         return False
     others = {g.subs(s, v) for g, _ in guards if g != rel}
-    return all(g in others for g, _ in guards2)
+    return all(g in others for g, _ in there.requires)
 
 
 def _subs(v, s, value):
