@@ -52,6 +52,7 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
 from .decide import always_nonnegative
+from .fallback import FALLBACK, eligible, meta_rule
 from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
 from .rules.registry import rule_for
@@ -154,6 +155,9 @@ class Executor:
         kind = f"Tensor.{target}" if method else op
         rule = rule_for(target)
         tensors = tuple(_shapes([uargs, ukw]))
+        attrs = None
+        if rule is None and eligible(target, method):  # torch's meta kernel on symbolic sizes stands in
+            rule, attrs = meta_rule(target, method), dict(FALLBACK)
         if rule is None:
             name, owner_kind, inputs = self.stack[-1]
             raise self.tracer.fail(name, owner_kind, inputs,
@@ -163,7 +167,8 @@ class Executor:
                                    f"given as shapes, returning the output shape)")
         if self.armed:
             raise _Probe
-        out = self.tracer.apply(self._layer_name(op), kind, compacting(rule), None, uargs, ukw, shown=tensors)
+        out = self.tracer.apply(self._layer_name(op), kind, compacting(rule), None, uargs, ukw, attrs=attrs,
+                                shown=tensors)
         return _wrap(out)
 
     def torch_call(self, func, args, kwargs):
