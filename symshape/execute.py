@@ -196,6 +196,8 @@ class Executor:
         if negation in tracer._seen or negation is sympy.true:
             return False
         known = _implied(rel, tracer)
+        if known is None:
+            known = _implied_by_domain(rel, negation, tracer)
         if known is not None:
             return known
         k = len(self.choices)
@@ -322,6 +324,44 @@ def _implied(rel, tracer) -> Optional[bool]:
             continue
         if always_nonnegative(diff) or implied_by_bounds(sympy.Ge(diff, 0), lows):
             return value
+    return None
+
+
+def _upper_bounded(rel, domain) -> bool:
+    """Whether a domain inequality bounds a size of *rel* from above (``W <= 54``, ``2*H < W``): only
+    then can the domain decide an inequality that its lower bounds leave open."""
+    syms = rel.free_symbols
+    for cond in domain:
+        e = cond.expr
+        if isinstance(e, (sympy.GreaterThan, sympy.StrictGreaterThan)) and e.rhs.free_symbols & syms:
+            return True
+        if isinstance(e, (sympy.LessThan, sympy.StrictLessThan)) and e.lhs.free_symbols & syms:
+            return True
+    return False
+
+
+def _implied_by_domain(rel, negation, tracer) -> Optional[bool]:
+    """Whether the whole domain collected so far decides *rel*, else None: a one-size equation or
+    disequation over its period (``h % 4`` after ``assert h % 8 == 0``), an inequality by the
+    solver where the domain bounds a size from above (``if w <= 61`` after ``if w > 54: raise``).
+    Without this the branch taken at the typical size could contradict the domain, which would
+    then be empty: a model that runs, reported as running nowhere."""
+    from .decide import implied_periodically
+
+    known = [c.expr for c in tracer.domain]
+    if isinstance(rel, (sympy.Equality, sympy.Unequality)) and len(rel.free_symbols) == 1:
+        if implied_periodically(rel, known):
+            return True
+        if isinstance(negation, (sympy.Equality, sympy.Unequality)) and implied_periodically(negation, known):
+            return False
+        return None
+    if _upper_bounded(rel, tracer.domain):
+        from .solve.solver import feasible  # the solver's core: relations on sizes, no report
+
+        if feasible(rel, known) is not None:
+            return False
+        if feasible(negation, known) is not None:
+            return True
     return None
 
 

@@ -5,6 +5,7 @@ and size methods give."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import threading
 from typing import Optional
@@ -17,7 +18,7 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
 
 from .decide import compact
-from .floors import floor_div, mod
+from .floors import ceil_div, floor_div, mod
 from .report import Shape
 from .rules.registry import Out
 from .symbols import ShapeError
@@ -135,6 +136,8 @@ def size_op(fn, args):
         return sympy.Mod(a[0], a[1])
     if fn in (operator.truediv, operator.itruediv):
         return a[0] / a[1]
+    if fn in (math.ceil, math.floor):
+        return rounded(a[0], up=fn is math.ceil)
     if fn in (operator.and_, operator.iand):
         return sympy.And(*a)
     if fn in (operator.or_, operator.ior):
@@ -144,9 +147,25 @@ def size_op(fn, args):
     return fn(*a)
 
 
+def rounded(expr, up: bool):
+    """``math.ceil`` (*up*) or ``math.floor`` of a size expression, in the floor algebra where it is
+    a sum over an integer denominator (``ceil(H/2)`` as ``floor((H + 1)/2)``).
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> rounded(H / 2, up=True), rounded((H - 1) / 3, up=False)
+    (floor(H/2 + 1/2), floor(H/3 - 1/3))
+    """
+    num, den = sympy.fraction(sympy.together(expr))
+    if den.is_Integer and den > 0:
+        return (ceil_div if up else floor_div)(num, int(den))
+    return sympy.ceiling(expr) if up else sympy.floor(expr)
+
+
 _SIZE_FNS = {getattr(operator, n) for n in (
     "add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge",
-    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")}
+    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")} | {math.ceil,
+                                                                                                     math.floor}
 
 
 def _tensor_attr(x: Shape, attr: str):

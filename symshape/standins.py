@@ -21,8 +21,7 @@ import sympy
 import torch
 
 from .decide import always_nonnegative, compact
-from .floors import ceil_div, floor_div
-from .frontends import _any, _tensor_method_value, _tensors, size_op
+from .frontends import _any, _tensor_method_value, _tensors, rounded, size_op
 from .report import Outputs, Shape
 from .symbols import ShapeError
 
@@ -89,12 +88,10 @@ class Size(torch.SymInt):
         return _size(sympy.Abs(self.expr))
 
     def __ceil__(self):
-        num, den = sympy.fraction(sympy.together(self.expr))
-        return _size(ceil_div(num, int(den)) if den.is_Integer and den > 0 else sympy.ceiling(self.expr))
+        return _size(rounded(self.expr, up=True))
 
     def __floor__(self):
-        num, den = sympy.fraction(sympy.together(self.expr))
-        return _size(floor_div(num, int(den)) if den.is_Integer and den > 0 else sympy.floor(self.expr))
+        return _size(rounded(self.expr, up=False))
 
     def __trunc__(self):
         if always_nonnegative(self.expr):

@@ -109,12 +109,15 @@ def lp_pool(m, x):
 @register(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 def adaptive_pool(m, x):
-    """out = output_size (a None entry keeps L); MACs = 0."""
+    """out = output_size (a None entry keeps L; a size computed from the input's, such as
+    ``math.ceil(h / 2)``, may be symbolic and must be >= 0); MACs = 0."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     want = ntuple(m.output_size, nd)
-    out = [size if w is None else sympy.Integer(w) for size, w in zip(sizes, want)]
-    return Out((*lead, c, *out), 0, nonempty(sympy.Integer(1), sizes))
+    out = [size if w is None else sympy.sympify(w, strict=True) for size, w in zip(sizes, want)]
+    reqs = tuple(at_least(o, 0, "the output size must be >= 0") for o, w in zip(out, want)
+                 if w is not None and not always_nonnegative(o))
+    return Out((*lead, c, *out), 0, reqs + nonempty(sympy.Integer(1), sizes))
 
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)

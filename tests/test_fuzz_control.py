@@ -1,0 +1,184 @@
+"""Random modules with control flow on sizes against torch (symshape.testing_control, the executing
+front end), and the bugs that the control campaign (benchmarks/campaign_control.py) found, each a
+regression test against torch: shapes, MACs (FlopCounterMode flops / 2) and the domain both ways,
+through symshape.check, and the exact texts of what symshape refuses."""
+import inspect
+import math
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import sympy
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import symshape as ss
+from symshape.testing_control import INT_OF_SYMBOLIC, TWO_SIDED, random_control
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from campaign_control import compare, expected_refusal  # noqa: E402
+
+H, W = ss.symbols("H W")
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_random_control_flow_agrees_with_torch(chunk):
+    """Fixed seeds (10 per chunk): every module traces and agrees with torch at its reference size,
+    the domain's edges, sizes just outside and random sizes near the reference, or is refused with
+    the exact text expected (int() of a symbolic size, a branch where both sides run)."""
+    for seed in range(10 * chunk, 10 * chunk + 10):
+        c = random_control(random.Random(seed), max_steps=5, two_sided=True, int_of_symbolic=True,
+                           name=f"<control {seed}>")
+        got = compare(c, random.Random(seed), extra=1, limit=6)
+        assert got.refused is None and set(got.buckets) <= {"agree", "refused as expected"}, (
+            f"seed {seed}\n{c.source()}\n{got}")
+
+
+def test_the_seeds_draw_every_kind_of_step():
+    kinds = set()
+    for seed in range(40):
+        kinds |= set(random_control(random.Random(seed), max_steps=5, two_sided=True, int_of_symbolic=True).kinds)
+    assert {"guard", "decided", "decided mod", "upper", "one-sided", "same", "pad multiple", "int fixed",
+            TWO_SIDED, INT_OF_SYMBOLIC} <= kinds, kinds
+
+
+def test_source_is_what_runs():
+    """The module is compiled from its source: a traceback and symshape's messages show its lines."""
+    c = random_control(random.Random(3), name="<control 3>")
+    model = c.model()
+    assert inspect.getsource(type(model).forward).strip().startswith("def forward(self, x):")
+    assert c.source().count("\n") == len(c.source().splitlines())
+    lines = c.source().splitlines()
+    assert [lines[i - 1].strip() for i in c.lines] == [s.lines[0] for s in c.steps]
+
+
+def agrees(model, spec, points):
+    rep = ss.trace(model, spec)
+    res = ss.check(model, rep, sizes=points)
+    assert res.ok, res.short()
+    return rep, res
+
+
+class UpperGuard(nn.Module):
+    """Seeds 1, 8 and 16 of the first run: a guard bounds W from above, a later comparison is
+    decided by it. The branch was taken at the typical size 224 instead (the domain's lower bounds
+    do not decide it): refused as 'both branches run', or, with a later equation on W, refused as
+    'fails for every input size'; where nothing later looked, the domain was empty."""
+
+    def forward(self, x):
+        if x.shape[-1] > 54:
+            raise ValueError("the width must be at most 54")
+        if x.shape[-1] <= 61:
+            x = x + 1
+        else:
+            x = x[..., ::2]
+        assert x.shape[-1] % 2 == 0, "the width must be a multiple of 2"
+        return x
+
+
+def test_a_comparison_decided_by_an_upper_bound():
+    rep, res = agrees(UpperGuard(), "1,3,H,W", [{"H": 2, "W": w} for w in (1, 2, 52, 53, 54, 55, 56, 62, 64)])
+    assert rep.output_shape == (1, 3, H, W)
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["W <= 54", "W ≡ 0 (mod 2)"]
+    assert [p["W"] for p in res.sizes if not rep.violations(**p)] == [2, 52, 54]
+
+
+class ModGuard(nn.Module):
+    """A divisibility guard decides a later parity-like test: after W ≡ 0 (mod 6), W % 3 == 0 holds.
+    At the typical size 224 (not a multiple of 3) the else branch was taken and W ≢ 0 (mod 3)
+    added: a domain that no size satisfies, for a model that runs at every multiple of 6."""
+
+    def forward(self, x):
+        if x.shape[-1] % 6 != 0:
+            raise ValueError("the width must be a multiple of 6")
+        if x.shape[-1] % 3 == 0:
+            x = F.pad(x, (1, 0, 1, 0))
+        else:
+            x = x * 2
+        return x
+
+
+def test_a_divisibility_decided_by_an_earlier_guard():
+    rep, res = agrees(ModGuard(), "1,3,H,W", [{"H": 2, "W": w} for w in range(1, 14)])
+    assert rep.output_shape == (1, 3, H + 1, W + 1)
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["W ≡ 0 (mod 6)"]
+    assert [p["W"] for p in res.sizes if not rep.violations(**p)] == [6, 12]
+
+
+class CeilPool(nn.Module):
+    """math.ceil of a size with no control flow: torch.fx records a call of math.ceil, which the
+    graph front end refused ('no rule for ceil on symbolic sizes'); an adaptive pool to a symbolic
+    size then failed in its rule (sympy.Integer of an expression)."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, (math.ceil(x.shape[-2] / 2), math.floor(x.shape[-1] / 3)))
+
+
+def test_math_ceil_and_an_adaptive_pool_to_a_computed_size():
+    rep, _ = agrees(CeilPool(), "1,2,H,W", [{"H": h, "W": w} for h in (1, 2, 3, 5) for w in (1, 2, 3, 4, 7)])
+    assert rep.output_shape == (1, 2, ss.ceil_div(H, 2), sympy.floor(W / 3))
+    assert rep.at(H=5, W=2).output_shape == (1, 2, 3, 0)  # an empty output: torch runs
+
+
+class CeilPoolAfterGuard(CeilPool):
+    def forward(self, x):
+        assert x.shape[-1] >= 3, "the width must be at least 3"
+        return super().forward(x)
+
+
+def test_adaptive_pool_to_a_computed_size_in_the_executor():
+    rep, _ = agrees(CeilPoolAfterGuard(), "1,2,H,W", [{"H": h, "W": w} for h in (1, 2, 3) for w in (2, 3, 4, 7)])
+    assert rep.output_shape == (1, 2, ss.ceil_div(H, 2), sympy.floor(W / 3))
+
+
+class IntOfSize(nn.Module):
+    def forward(self, x):
+        x = F.max_pool2d(x, 2)
+        return x[..., :int(x.shape[-1])]
+
+
+def test_int_of_a_symbolic_size_is_refused_with_its_line():
+    line = inspect.getsourcelines(IntOfSize.forward)[1] + 2
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(IntOfSize(), "1,3,H,W")
+    assert str(err.value) == (
+        "the model (IntOfSize) got input (1, 3, H, W): its forward uses int() of the symbolic size floor(W/2) "
+        "(Python's int() must return a number); use the size itself, or // for a division at "
+        f"test_fuzz_control.py:{line}: `return x[..., :int(x.shape[-1])]`")
+
+
+class BothRun(nn.Module):
+    def forward(self, x):
+        if x.shape[-1] >= 32:
+            x = F.max_pool2d(x, 2, 1)
+        else:
+            x = x * 2
+        return x
+
+
+def test_a_branch_where_both_sides_run_is_refused():
+    line = inspect.getsourcelines(BothRun.forward)[1] + 1
+    assert tuple(BothRun()(torch.zeros(1, 1, 4, 40)).shape) == (1, 1, 3, 39)
+    assert tuple(BothRun()(torch.zeros(1, 1, 4, 4)).shape) == (1, 1, 4, 4)
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(BothRun(), "1,1,H,W")
+    assert str(err.value) == (
+        "the model (BothRun) got input : its forward branches on the sizes (W >= 32, the forward of the model "
+        f"(BothRun) branches on it at test_fuzz_control.py:{line}) and the other branch runs too; symshape follows "
+        "one branch at a time, so it cannot give one answer for every size: register a shape rule for the module "
+        "that branches (@symshape.register), or fix the size it branches on in the input spec")
+
+
+def test_expected_refusal_names_the_int_step():
+    """The campaign's own expectation for int() of a symbolic size: the size the module without the
+    step gives, compared by value (the trace may write it otherwise than the report)."""
+    seed = next(s for s in range(200) if random_control(random.Random(s), int_of_symbolic=True).kinds[-1:]
+                == (INT_OF_SYMBOLIC,))
+    c = random_control(random.Random(seed), int_of_symbolic=True, name="<control>")
+    want = expected_refusal(c)
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(c.model(), c.spec)
+    assert want.matches(str(err.value)), (str(err.value), str(want))
+    assert not want.matches(str(err.value).replace("at <control>:", "at <control>:1"))
