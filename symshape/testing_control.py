@@ -15,18 +15,16 @@ included), driven only by a ``random.Random``; like :mod:`symshape.testing_graph
 decided by torch itself: each drawn step is kept only if the module runs on the meta device at the
 reference size.
 
->>> c = random_control(random.Random(5))
+>>> c = random_control(random.Random(17))
 >>> c.spec, c.ref
-('N,3,H,W', {'N': 3, 'H': 30, 'W': 61})
->>> print(c.source().splitlines()[14])
-        if x.shape[-2] % 3 != 0:
+('N,4,H,W', {'N': 2, 'H': 31, 'W': 31})
+>>> print(c.source().splitlines()[17])
+        if x.size(0) > 3:
 >>> import symshape as ss
 >>> rep = ss.trace(c.model(), c.spec)
->>> rep.output_shape
-(N, 4, floor(H/2) + 1, floor(W/2) + 1)
 >>> print(rep.domain[0])
-H ≡ 0 (mod 3)  [layer '' (Net): the height H is not a multiple of 3 (the forward of the model (Net) raises otherwise, at <control>:15)]
->>> ss.check(c.model(), rep, sizes=[c.ref]).ok
+N <= 3  [layer '' (Net): the batch must be at most 3 (the forward of the model (Net) raises otherwise, at <control>:18)]
+>>> ss.check(c.model(), rep, sizes=[c.ref, {"N": 4, "H": 31, "W": 31}]).ok
 True
 """
 from __future__ import annotations
@@ -51,6 +49,27 @@ INT_OF_SYMBOLIC = "int of symbolic"
 _HELPERS = {
     "same": ["def get_same_padding(x, k, s, d):",
              "    return max((math.ceil(x / s) - 1) * s + (k - 1) * d + 1 - x, 0)"],
+    "Conv2dSame": ["class Conv2dSame(nn.Conv2d):",
+                   "    def forward(self, x):",
+                   "        ih, iw = x.size()[-2:]",
+                   "        pad_h = get_same_padding(ih, self.kernel_size[0], self.stride[0], self.dilation[0])",
+                   "        pad_w = get_same_padding(iw, self.kernel_size[1], self.stride[1], self.dilation[1])",
+                   "        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))",
+                   "        return F.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)"],
+    "WindowPool": ["class WindowPool(nn.Module):",
+                   "    def __init__(self, window, strict):",
+                   "        super().__init__()",
+                   "        self.window, self.strict = window, strict",
+                   "        self.pool = nn.AvgPool2d(window)",
+                   "",
+                   "    def forward(self, x):",
+                   "        h, w = x.shape[-2:]",
+                   "        if self.strict and (h % self.window or w % self.window):",
+                   "            raise ValueError(f\"{h}x{w} is not a multiple of the window {self.window}\")",
+                   "        pad_h, pad_w = -h % self.window, -w % self.window",
+                   "        if pad_h or pad_w:",
+                   "            x = F.pad(x, (0, pad_w, 0, pad_h))",
+                   "        return self.pool(x)"],
 }
 
 
@@ -217,6 +236,40 @@ def _guard_max(rng, st):
     return Step((), lines, "upper", st.sym)
 
 
+def _guard_joint(rng, st):
+    """Guards on several sizes: a square input, a size pinned to one value (timm's fixed img_size),
+    the product of the sizes bounded (a token budget), the batch bounded; then a comparison they
+    decide."""
+    n, c, h, w = st.shape
+    form = rng.randrange(4)
+    if form == 0:
+        if h != w:
+            return None
+        lines = ["if x.shape[-2] != x.shape[-1]:",
+                 "    raise ValueError(f\"the input must be square, not {x.shape[-2]}x{x.shape[-1]}\")"]
+        test = "x.shape[-2] == x.shape[-1]"
+    elif form == 1:
+        d, what, v, sym = _dim(rng, st)
+        lines = [f"torch._assert(x.shape[{d}] == {v}, f\"the {what} must be {v}, not {{x.shape[{d}]}}\")"]
+        test = f"x.shape[{d}] * 2 == {2 * v}"
+    elif form == 2:
+        m = h * w + rng.randint(0, 64)
+        lines = [f"if x.shape[-2] * x.shape[-1] > {m}:", f"    raise ValueError(\"at most {m} positions\")"]
+        test = f"x.shape[-2] * x.shape[-1] <= {m + rng.randint(0, 8)}"
+    else:
+        m = n + rng.randint(0, 3)
+        lines = [f"if x.size(0) > {m}:", f"    raise ValueError(\"the batch must be at most {m}\")"]
+        test = f"x.size(0) <= {m}"
+    if rng.random() < 0.6:
+        lines += [f"if {test}:", "    x = x + 1", "else:", f"    {_other(rng)}"]
+    return Step((), tuple(lines), "joint", st.sym)
+
+
+def _flatten(rng, st):
+    """The last step: ``x.view(x.size(0), -1)`` or ``torch.flatten(x, 1)``."""
+    return Step((), (rng.choice(("x = x.view(x.size(0), -1)", "x = torch.flatten(x, 1)")),), "flatten", st.sym)
+
+
 def _one_sided(rng, st):
     """A branch whose other side raises: the domain is the branch's condition."""
     d, what, v, sym = _dim(rng, st)
@@ -249,6 +302,22 @@ def _pad_same(rng, st):
              "x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))",
              f"x = self.{name}(x)")
     return Step((f"self.{name} = nn.Conv2d({c}, {o}, {k}, stride={s})",), lines, "same", st.sym, ("same",))
+
+
+def _submodule(rng, st):
+    """A submodule with control flow of its own: timm's Conv2dSame, or a window pool that pads to
+    a multiple of its window (``if pad_h or pad_w``: decided only where the sizes are fixed) or
+    refuses sizes that are not multiples."""
+    c = st.shape[1]
+    name = f"block{st.k}"
+    if rng.random() < 0.5:
+        k, s = rng.randint(1, 5), rng.randint(1, 3)
+        init = f"self.{name} = Conv2dSame({c}, {rng.randint(1, 6)}, {k}, stride={s})"
+        return Step((init,), (f"x = self.{name}(x)",), "submodule", st.sym, ("same", "Conv2dSame"))
+    m = rng.randint(2, 4)
+    strict = rng.random() < 0.5 or st.sym[1] or st.sym[2]  # padding where both sides run: strict
+    init = f"self.{name} = WindowPool({m}, strict={strict})"
+    return Step((init,), (f"x = self.{name}(x)",), "submodule", st.sym, ("WindowPool",))
 
 
 def _pad_multiple(rng, st):
@@ -341,8 +410,8 @@ def _int_symbolic(rng, st):
 
 STEP_MAKERS: dict = {
     "conv": (_conv, 3), "pool": (_pool, 3), "guard mod": (_guard_mod, 3), "guard min": (_guard_min, 3),
-    "guard max": (_guard_max, 1), "one-sided": (_one_sided, 2), "same": (_pad_same, 2),
-    "pad multiple": (_pad_multiple, 2), "halves": (_halves, 1), "crop": (_crop_multiple, 1),
+    "guard max": (_guard_max, 1), "joint": (_guard_joint, 2), "one-sided": (_one_sided, 2), "same": (_pad_same, 2),
+    "pad multiple": (_pad_multiple, 2), "submodule": (_submodule, 2), "halves": (_halves, 1), "crop": (_crop_multiple, 1),
     "int fixed": (_int_fixed, 1), "loop": (_loop, 1), "adaptive": (_adaptive, 1), "head": (_head, 1),
 }
 """name -> (maker(rng, state) -> Step or None, weight)."""
@@ -387,7 +456,8 @@ def random_control(rng: random.Random, max_steps: int = 6, two_sided: bool = Fal
     each kept only if torch runs the module with it at the reference size with 4 dims, no empty dim
     and at most 400,000 elements. With ``two_sided`` a step may branch with both sides running
     (:data:`TWO_SIDED`); with ``int_of_symbolic`` the last step may be ``int()`` of a symbolic size
-    (:data:`INT_OF_SYMBOLIC`). *name* is the file name the source is compiled under.
+    (:data:`INT_OF_SYMBOLIC`, a quarter of the modules); else it is sometimes a flatten to
+    ``(N, -1)``. *name* is the file name the source is compiled under.
 
     >>> [random_control(random.Random(s)).source() for s in range(3)] == [random_control(random.Random(s)).source() for s in range(3)]
     True
@@ -418,8 +488,9 @@ def random_control(rng: random.Random, max_steps: int = 6, two_sided: bool = Fal
                 helpers = hs
                 st = _State(out, step.sym, st.k + 1)
                 break
-    if int_of_symbolic and rng.random() < 0.25:
-        step = _int_symbolic(rng, st)
+    last = rng.random()
+    if int_of_symbolic and last < 0.25 or last > 0.85:
+        step = (_int_symbolic if last < 0.25 else _flatten)(rng, st)
         if step is not None and _runs(_source(steps + [step], helpers)[0], name, shape) is not None:
             steps.append(step)
     assert _runs(_source(steps, helpers)[0], name, shape) is not None, "torch must run every module built"

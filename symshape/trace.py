@@ -58,10 +58,13 @@ class Tracer:
             pins = {}
             for cond in self.domain:
                 e = cond.expr
-                if isinstance(e, sympy.Equality):
-                    for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
-                        if a.is_Symbol and b.is_Integer:
-                            pins[a] = b
+                if isinstance(e, sympy.Equality) and len(e.free_symbols) == 1:
+                    (s,) = e.free_symbols  # a linear equation in one size: H + 1 = 38 fixes H = 37
+                    d = e.lhs - e.rhs
+                    if d.is_polynomial(s) and sympy.degree(d, s) == 1:
+                        value = -d.subs(s, 0) / d.coeff(s, 1)
+                        if value.is_Integer:
+                            pins[s] = value
             self._pins = (len(self.domain), pins)
         return self._pins[1]
 
@@ -97,6 +100,13 @@ class Tracer:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
         return ShapeError(f"{where} got input {_describe(inputs)}: {message}")
 
+    def never(self, name: str, kind: str, inputs, message: str) -> ShapeError:
+        """:meth:`fail` for a condition that no size (in the domain) meets, marked ``empty_domain``:
+        the path traced runs at no size (the executing front end then tries its last branch's other side)."""
+        err = self.fail(name, kind, inputs, message)
+        err.empty_domain = True
+        return err
+
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
         given = self.simplify(sympy.sympify(expr, strict=True))
@@ -104,12 +114,12 @@ class Tracer:
         if expr is sympy.true:
             return
         if expr is sympy.false:
-            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
+            raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
         if expr in self._seen:
             return
         never = _never(given)
         if never:
-            raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
+            raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
         if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and any(
                 f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):
             # nested floors (TF-style 'same' padding computed from the size) that simplify_relation
@@ -129,7 +139,7 @@ class Tracer:
 
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
-                raise self.fail(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
+                raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 

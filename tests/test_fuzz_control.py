@@ -182,3 +182,142 @@ def test_expected_refusal_names_the_int_step():
         ss.trace(c.model(), c.spec)
     assert want.matches(str(err.value)), (str(err.value), str(want))
     assert not want.matches(str(err.value).replace("at <control>:", "at <control>:1"))
+
+
+class WindowsThenBounds(nn.Module):
+    """Campaign seed 3558406063 (and 3428074291, 1673822090): after padding to a multiple of 3 and
+    partitioning into windows the width is ceil(W/3); an assert bounds it from below, and a later
+    test of the same size was not decided (the domain's lower bounds on W do not invert the ceil):
+    refused as 'the other branch runs too'."""
+
+    def forward(self, x):
+        _, _, h, w = x.shape
+        x = F.pad(x, (0, (3 - w % 3) % 3))
+        n, c, hp, wp = x.shape
+        x = x.view(n, c, hp, wp // 3, 3).sum(-1)
+        assert x.shape[-1] >= 13, "the width must be at least 13"
+        if x.shape[-1] < 5:
+            x = x * 2
+        else:
+            x = F.max_pool2d(x, 2, 1, 1)
+        return x
+
+
+def test_bounds_on_the_same_size_decide_a_later_comparison():
+    rep, res = agrees(WindowsThenBounds(), "1,3,H,W", [{"H": 2, "W": w} for w in (1, 36, 37, 38, 39, 40, 60)])
+    assert rep.output_shape[:3] == (1, 3, H + 1)
+    assert all(rep.at(H=2, W=w).output_shape[3] == -(-w // 3) + 1 for w in range(37, 100))
+    assert [p["W"] for p in res.sizes if not rep.violations(**p)] == [37, 38, 39, 40, 60]
+
+
+class TokenBudget(nn.Module):
+    """A bound on the number of positions H·W (the solver does not decide products), then a test
+    of the same product: the else branch was taken at the typical size, and its flatten reached a
+    conv as a 3-d input (refused as 'a spatial dim missing')."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 1)
+
+    def forward(self, x):
+        if x.shape[-2] * x.shape[-1] > 1005:
+            raise ValueError("at most 1005 positions")
+        if x.shape[-2] * x.shape[-1] <= 1013:
+            x = x + 1
+        else:
+            x = x.flatten(2)
+        return self.conv(x)
+
+
+def test_a_bound_on_a_product_of_sizes_decides_a_test_of_it():
+    rep, res = agrees(TokenBudget(), "1,2,H,W", [{"H": h, "W": w} for h, w in ((1, 1), (1, 1005), (1, 1006),
+                                                                                (31, 32), (32, 32), (3, 335))])
+    assert rep.output_shape == (1, 3, H, W)
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["H*W <= 1005"]
+    assert [(p["H"], p["W"]) for p in res.sizes if not rep.violations(**p)] == [(1, 1), (1, 1005), (31, 32), (3, 335)]
+
+
+class PinnedAfterPool(nn.Module):
+    """torch._assert(x.shape[-2] == 38) after a pool that gives H + 1: the equation fixes H = 37, but
+    only a size equal to a number was taken as fixed, so a later test of the same size
+    (2·(H + 1) == 76) was not decided: refused as 'the other branch runs too'."""
+
+    def forward(self, x):
+        x = F.max_pool2d(x, 4, 1, 2)
+        torch._assert(x.shape[-2] == 38, "the height must be 38")
+        if x.shape[-2] * 2 == 76:
+            x = x + 1
+        else:
+            x = x.flatten(2)
+        return F.avg_pool2d(x, 2)
+
+
+def test_a_linear_equation_in_one_size_fixes_it():
+    rep, res = agrees(PinnedAfterPool(), "2,1,H,W", [{"H": h, "W": w} for h in (36, 37, 38) for w in (1, 5)])
+    assert rep.output_shape == (2, 1, 19, sympy.floor((W - 1) / 2) + 1)
+    assert [(p["H"], p["W"]) for p in res.sizes if not rep.violations(**p)] == [(37, 1), (37, 5)]
+
+
+class AssertMessage(nn.Module):
+    """timm's PatchEmbed: torch._assert(H == 224, f"Input height ({H}) doesn't match model (224).")
+    with no other control flow goes through torch.fx, which formats the message with its proxy:
+    the reason read 'Input height (Proxy(getitem_2))'."""
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        torch._assert(H == 32, f"Input height ({H}) doesn't match model (32).")
+        return x.flatten(2)
+
+
+def test_an_assert_message_formatted_by_fx_shows_the_size():
+    rep, _ = agrees(AssertMessage(), "1,3,H,W", [{"H": 32, "W": 4}, {"H": 31, "W": 4}])
+    assert str(rep.domain[0]) == "H = 32  [layer 'assert' (_assert): Input height (H) doesn't match model (32).]"
+
+
+class FloorEquation(nn.Module):
+    """Campaign seed 200: torch._assert(x.shape[-1] == 5) after a stride-4 pool (floor((W - 1)/4) + 1
+    = 5: W from 17 to 20, no single value to fix), then a test of twice that size: not decided,
+    refused as 'the other branch runs too'."""
+
+    def forward(self, x):
+        x = F.max_pool2d(x, 1, 4)
+        torch._assert(x.shape[-1] == 5, f"the width must be 5, not {x.shape[-1]}")
+        if x.shape[-1] * 2 == 10:
+            x = x + 1
+        else:
+            x = x * 2
+        return x
+
+
+def test_an_equation_on_a_floor_decides_a_test_of_a_multiple():
+    rep, res = agrees(FloorEquation(), "1,2,H,W", [{"H": 1, "W": w} for w in range(15, 23)])
+    assert [p["W"] for p in res.sizes if not rep.violations(**p)] == [17, 18, 19, 20]
+    assert str(rep.domain[0]) == ("floor((W - 1)/4) + 1 = 5  [layer '' (FloorEquation): the width must be 5, not "
+                                  "floor(W/4 - 1/4) + 1 (asserted at test_fuzz_control.py:"
+                                  f"{inspect.getsourcelines(FloorEquation.forward)[1] + 2})]")
+
+
+class BranchThenPin(nn.Module):
+    """Campaign seeds 1752660907 and 4114596829: a branch taken at the typical size (H >= 40), then
+    an assert that fixes the size to one the branch excludes (H - 1 = 37 needs H = 38): the trace
+    stopped with 'fails for every input size' instead of trying the branch's other side, where the
+    model runs (H = 37)."""
+
+    def forward(self, x):
+        if x.shape[-2] >= 40:
+            x = F.max_pool2d(x, 2, 1)
+        else:
+            x = x * 2
+        torch._assert(x.shape[-2] == 37, "the height must be 37")
+        return x
+
+
+def test_a_branch_whose_path_runs_at_no_size_is_left_for_the_other():
+    rep, res = agrees(BranchThenPin(), "1,1,H,W", [{"H": h, "W": 3} for h in range(35, 42)])
+    assert rep.output_shape == (1, 1, H, W)  # the formula before the assert; the domain fixes H = 37
+    line = inspect.getsourcelines(BranchThenPin.forward)[1] + 1
+    assert [str(c) for c in rep.domain] == [
+        "H < 40  [layer '' (BranchThenPin): the other branch leads to a condition that no size meets (the forward "
+        f"of the model (BranchThenPin) raises otherwise, at test_fuzz_control.py:{line})]",
+        f"H = 37  [layer '' (BranchThenPin): the height must be 37 (asserted at test_fuzz_control.py:{line + 4})]"]
+    assert [p["H"] for p in res.sizes if not rep.violations(**p)] == [37]
