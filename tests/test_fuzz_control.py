@@ -321,3 +321,21 @@ def test_a_branch_whose_path_runs_at_no_size_is_left_for_the_other():
         f"of the model (BranchThenPin) raises otherwise, at test_fuzz_control.py:{line})]",
         f"H = 37  [layer '' (BranchThenPin): the height must be 37 (asserted at test_fuzz_control.py:{line + 4})]"]
     assert [p["H"] for p in res.sizes if not rep.violations(**p)] == [37]
+
+
+class LoopOverChannels(nn.Module):
+    """Campaign seeds 4013429303 and 2878895044 (and its four modules over 60 s): a crop that can be
+    empty (H < 5), then x = x + x[:, i:i + 1] in a loop over the channels. Broadcasting a size
+    against itself gave size·Min(1, size), nested once more each time round: the size doubled in
+    length per iteration (over 800 characters after three)."""
+
+    def forward(self, x):
+        x = x[:, :, :x.shape[-2] - x.shape[-2] % 5]
+        for i in range(x.shape[1]):
+            x = x + x[:, i:i + 1]
+        return x
+
+
+def test_a_size_broadcast_against_itself_stays_itself():
+    rep, _ = agrees(LoopOverChannels(), "1,4,H,W", [{"H": h, "W": 2} for h in (1, 4, 5, 6, 10, 11)])
+    assert rep.output_shape == (1, 4, 5 * sympy.floor(H / 5), W)

@@ -69,9 +69,11 @@ def _larger(sizes) -> sympy.Expr:
 
     >>> from symshape.symbols import symbols
     >>> H, W = symbols("H W")
-    >>> _larger([H, W]), _larger([H - 1, H])
-    (Max(H, W), H*Min(1, H - 1))
+    >>> _larger([H, W]), _larger([H - 1, H]), _larger([H - 1])
+    (Max(H, W), H*Min(1, H - 1), H - 1)
     """
+    if len(sizes) == 1:  # one size other than 1 (0 against 1 is 0): that size, with no Min to nest in loops
+        return sizes[0]
     keep = list(sizes)
     for a in list(keep):
         if any(b is not a and always_nonnegative(b - a) for b in keep):
