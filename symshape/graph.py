@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import operator
 import os
+import re
 import traceback
 from typing import Optional
 
@@ -39,6 +40,7 @@ import torch.nn as nn
 
 from .decide import compact
 from .fallback import FALLBACK, eligible, meta_rule, runnable
+from .printing import fmt
 from .report import Shape
 from .frontends import (FX_LOCK, _SIZE_FNS, _Opaque, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
                         qualify, walked)
@@ -213,8 +215,21 @@ def interpret(tracer, module, graph: fx.Graph, name: str, inputs: tuple, kwargs:
             sub = module.get_submodule(node.target)
             env[node] = tracer.run_module(sub, qualify(name, node.target), tuple(args), kw or None)
         else:  # call_function, call_method
+            if node.target is torch._assert and len(args) > 1 and "Proxy(" in str(args[1]):
+                args = (args[0], _message(str(args[1]), env)) + tuple(args[2:])
             env[node] = _call(tracer, node, node.target, args, kw, name, names)
     raise ShapeError(f"the graph of {kind} has no output")
+
+
+def _message(text: str, env: dict) -> str:
+    """An assert's message that fx formatted with its proxies (timm's ``f"Input height ({H}) doesn't
+    match"`` reads ``Proxy(getitem_2)``), with each proxy's symbolic size written in."""
+    values = {n.name: v for n, v in env.items()}
+
+    def size(m):
+        v = values.get(m.group(1))
+        return fmt(v) if isinstance(v, (int, sympy.Expr)) else m.group(0)
+    return re.sub(r"Proxy\((\w+)\)", size, text)
 
 
 def _record_calls(tracer, module, graph, name: str, env: dict, made: list) -> None:
