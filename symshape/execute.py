@@ -55,7 +55,8 @@ from .decide import always_nonnegative
 from .fallback import FALLBACK, eligible, meta_rule
 from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
-from .rules.registry import rule_for
+from .report import Shape
+from .rules.registry import Out, rule_for
 from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
                        _shapes, _tensor_dunder, _unwrap, _wrap)
 from .symbols import BothBranches, ShapeError
@@ -180,7 +181,7 @@ class Executor:
             self.tracer.require(name, kind, inputs, args[0].rel, f"{message} (asserted at {_at()})")
             return None
         if not _has_symbolic((args, kwargs)):
-            return func(*args, **kwargs)  # fixed tensors (buffers, constants): torch itself
+            return self.fixed_call(func, args, kwargs)
         name = getattr(func, "__name__", "")
         if name == "__get__":
             attr = getattr(getattr(func, "__self__", None), "__name__", "")
@@ -192,6 +193,25 @@ class Executor:
                     return self.call(fn, (args[1], args[0]) if swap else args, kwargs)
             return self.call(name, args, kwargs, method=True)
         return self.call(func, args, kwargs)
+
+    def fixed_call(self, func, args, kwargs):
+        """A call on fixed tensors only (weights, buffers, constants): torch computes it. Where it
+        multiplies (a relative-position bias from the weights: einsum, matmul), it is a layer with
+        the constant MACs torch's FlopCounterMode counts, as check's torch run counts them."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        tensors = _real_tensors((args, kwargs))
+        if self.armed or getattr(func, "__name__", "") == "__get__" or not tensors:
+            return func(*args, **kwargs)
+        with FlopCounterMode(display=False) as counter:
+            out = func(*args, **kwargs)
+        flops = counter.get_total_flops()
+        if flops and isinstance(out, torch.Tensor):
+            op = getattr(func, "__name__", None) or "op"
+            shapes = tuple(Shape(t.shape) for t in tensors)
+            made = Out(Shape(out.shape), flops // 2)
+            self.tracer.apply(self._layer_name(op), op, lambda *a, **k: made, None, (), None, shown=shapes)
+        return out
 
     def module_call(self, module: nn.Module, args, kwargs):
         name = self.names.get(id(module)) or qualify(self.stack[-1][0] if self.stack else "", type(module).__name__)
@@ -449,6 +469,16 @@ class Executor:
         return self.tracer.fail(self.root_name, type(self.root).__name__, (),
                                 f"running its forward on symbolic sizes raised {type(err).__name__}{at}: {text}; on "
                                 f"every branch of the size conditions tried")
+
+
+def _real_tensors(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _real_tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _real_tensors(v)]
+    return []
 
 
 def _implied(rel, tracer) -> Optional[bool]:
