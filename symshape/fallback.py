@@ -308,6 +308,12 @@ def meta_out(target, method: bool, args: tuple, kwargs: dict) -> Out:
     for guard in guards:
         if _holds_where_excluded(guard[0], (shape, macs, kept), target, method, args, kwargs, label):
             kept.remove(guard)
+    for rel, op in kept:  # a size torch's kernel needed as a number (float() of it): fixed to its hint's value
+        if isinstance(rel, sympy.Equality) and rel.free_symbols and \
+                (rel.lhs - rel.rhs).subs({s: _TYPICAL for s in rel.free_symbols}) == 0:
+            raise ShapeError(f"torch's meta kernel for {op} fixes {_show(rel)}: it reads the size as a number "
+                             f"(float() or a Python int of it), so its formula would hold at that size only; give the "
+                             f"size a fixed value in the input spec, or register a rule with @symshape.register")
     result = Out(shape, macs, tuple((rel, f"torch's meta kernel for {op} assumes {_show(rel)}") for rel, op in kept))
     with _LOCK:
         if key is not None:

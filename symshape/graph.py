@@ -45,7 +45,7 @@ from .report import Shape
 from .frontends import (FX_LOCK, _SIZE_FNS, _Opaque, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
                         qualify, walked)
 from .rules.registry import rule_for
-from .symbols import ShapeError
+from .symbols import BothBranches, ShapeError
 
 __all__ = ["run_graph", "fx_graph", "GraphTracer"]
 
@@ -278,7 +278,13 @@ def _call(tracer, node, target, args, kw, prefix, names):
                 return sympy.Max(*args) if target is max else sympy.Min(*args)
             rule = rule_for(target)
             if rule is None and inspect.isfunction(target) and not _is_torch(target):
-                return _run_executed(tracer, target, args, kw, names(prefix, node))  # fx.wrap'ed: sizes in, a value out
+                try:  # fx.wrap'ed: sizes in, a value out; run as written
+                    return _run_executed(tracer, target, args, kw, names(prefix, node))
+                except BothBranches:
+                    raise
+                except ShapeError:  # float() of a size, say: on torch's meta kernels if it is sizes only
+                    if not runnable(target):
+                        raise
             if rule is None and runnable(target):  # a helper of sizes only: its body on torch's meta kernels
                 return tracer.apply(names(prefix, node), _op_name(node), meta_rule(target), None, tuple(args), kw,
                                     attrs={**FALLBACK, "function": function_name(target)}, shown=())
@@ -408,4 +414,11 @@ def _run_executed(tracer, fn, args, kw, name):
         return v
 
     apply = type(fn.__name__, (_Apply,), {"__module__": getattr(fn, "__module__", __name__)})(fn)
-    return run_forward(tracer, apply, name, plain(tuple(args)), plain(dict(kw)))
+    saved = (list(tracer.layers), list(tracer.domain), set(tracer._seen), list(tracer.modules), dict(tracer._calls))
+    try:
+        return run_forward(tracer, apply, name, plain(tuple(args)), plain(dict(kw)))
+    except ShapeError:  # leave the trace as it was, for the caller's other way
+        tracer.layers[:], tracer.domain[:], tracer._seen = saved[0], saved[1], saved[2]
+        tracer.modules[:], tracer._calls = saved[3], saved[4]
+        tracer._lows = tracer._highs = tracer._pins = (-1, {})
+        raise
