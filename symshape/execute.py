@@ -57,9 +57,10 @@ from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
 from .report import Shape
 from .rules.registry import Out, rule_for
-from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
+from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, Cond, Size, Stand, _at, _has_symbolic,
                        _shapes, _tensor_dunder, _unwrap, _wrap)
 from .symbols import BothBranches, ShapeError
+from .explore import _Explore, Paths, typical as _typical
 
 __all__ = ["run_forward", "Executor", "Stand", "Size", "Cond"]
 
@@ -68,30 +69,10 @@ _MAX_PROBES = 8  # other branches tried for the model's own error message
 _NO_SIZE = "the other branch leads to a condition that no size meets"
 
 
-_MAX_PATHS = 16  # paths of one module call traced side by side (explore.py)
-
-
 class _Probe(BaseException):
     """Ends a probe run: the other branch reached an op without raising."""
 
 
-class _Explore(BaseException):
-    """A module call met a size condition no path of it has been compared on: trace its paths."""
-
-    def __init__(self, frame):
-        super().__init__()
-        self.frame = frame
-
-
-class _Local(BaseException):
-    """While a module call's paths are traced: a condition the path has not fixed yet."""
-
-    def __init__(self, rel, frame: str):
-        super().__init__()
-        self.rel, self.frame = rel, frame
-
-
-_ABORT = "abort"  # too many paths
 
 
 @dataclasses.dataclass
@@ -122,7 +103,7 @@ def _module_call(module, *args, **kwargs):
 _ORIGINAL_CALL = nn.Module.__call__
 
 
-class Executor:
+class Executor(Paths):
     """Runs one module's forward on stand-ins, recording layers and conditions in *tracer*."""
 
     def __init__(self, tracer, module: nn.Module, name: str):
@@ -294,77 +275,6 @@ class Executor:
         if self.probe == k:
             self.armed = True
         return value
-
-    # -- paths of one module call (explore.py) ------------------------------------------------------
-    def _path_value(self, rel, negation) -> bool:
-        """While a module call's paths are traced: the value the path fixed, its condition added to
-        the domain (the path's region), or _Local for a condition it has not fixed."""
-        frame, forced, region = self.exploring
-        if rel not in forced:
-            raise _Local(rel, self.stack[-1][0])
-        value = forced[rel]
-        name, kind, inputs = self.stack[-1]
-        before = len(self.tracer.domain)
-        self.tracer.require(name, kind, inputs, rel if value else negation, f"a path of {frame[0]!r}")
-        if len(self.tracer.domain) > before:
-            region.append(self.tracer.domain[-1])
-        return value
-
-    def _explore(self, module, frame, args, kwargs) -> None:
-        """Trace every path of this module call and learn which of its conditions are inert."""
-        from .explore import inert_conditions
-
-        snapshot, key = self.entries[id(frame)]
-        self.explored.add(key)
-        try:
-            tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
-        finally:
-            self.exploring = None
-            self._restore_snapshot(snapshot)
-        if tree is not _ABORT:
-            self.inert.update(inert_conditions(tree))
-
-    def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
-        """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""
-        from .explore import RAISES, Leaf, Node
-
-        self._restore_snapshot(snapshot)
-        region: list = []
-        self.exploring = (frame, forced, region)
-        t = self.tracer
-        layers, domain = len(t.layers), len(t.domain)
-        try:
-            out = module.forward(*args, **kwargs)
-        except _Local as e:
-            first = _typical(e.rel)
-            sides = {}
-            for value in (first, not first):
-                sides[value] = self._paths(module, frame, args, kwargs, snapshot, {**forced, e.rel: value}, budget)
-                if sides[value] is _ABORT:
-                    return _ABORT
-            return Node(e.frame, e.rel, first, sides)
-        except ShapeError as err:
-            return None if getattr(err, "nowhere", False) else RAISES
-        except Exception:  # noqa: BLE001 - the model's own raise on this path: a guard, for the executor
-            return RAISES
-        budget[0] -= 1
-        if budget[0] < 0:
-            return _ABORT
-        added = [c for c in t.domain[domain:] if not any(c is r for r in region)]
-        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added))
-
-    def _snapshot(self):
-        t = self.tracer
-        return (len(t.layers), len(t.domain), len(t.modules), dict(t._calls), dict(self.counts), len(self.choices))
-
-    def _restore_snapshot(self, snap) -> None:
-        t = self.tracer
-        for c in t.domain[snap[1]:]:
-            t._seen.discard(c.expr)
-        del t.layers[snap[0]:], t.domain[snap[1]:], t.modules[snap[2]:]
-        t._calls, self.counts = dict(snap[3]), dict(snap[4])
-        del self.choices[snap[5]:]
-        t._lows, t._highs, t._pins = (-1, {}), (-1, {}), (-1, {})
 
     # -- running ------------------------------------------------------------------------------
     def _state(self):
@@ -594,11 +504,6 @@ def _decided_by_spans(rel, domain) -> Optional[bool]:
     if (lo is not None and khi is not None and khi < lo) or (hi is not None and klo is not None and klo > hi):
         return False
     return None
-
-
-def _typical(rel) -> bool:
-    value = rel.subs({s: _TYPICAL for s in rel.free_symbols})
-    return bool(value) if value in (sympy.true, sympy.false) else True
 
 
 def run_forward(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):

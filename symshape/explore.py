@@ -9,6 +9,7 @@ every path of the module call (a tree of :class:`Node` over the conditions it br
 the richer one's layers, output and domain give, at every size of the other side's region, what the
 other side gives (:func:`~symshape.regions.holds_on`, exact). A condition is *inert* when every node
 that branches on it merges; the executor then follows the richer side and adds no condition.
+:class:`Paths` is the executor's part that traces the paths (mixed into the Executor).
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ import sympy
 
 from .regions import factor_pairs, holds_on
 from .report import Shape
+from .standins import _TYPICAL, _unwrap
+from .symbols import ShapeError
 
-__all__ = ["Leaf", "Node", "RAISES", "inert_conditions"]
+__all__ = ["Leaf", "Node", "RAISES", "inert_conditions", "Paths", "typical"]
 
 RAISES = "raises"  # a path on which the forward raised: its condition is a guard, for the executor
 
@@ -185,3 +188,104 @@ def _about(region, x) -> list:
     """The region's relations on *x* alone (dropping the others only widens the region: a
     stronger check)."""
     return [r for r in region if r.free_symbols == {x}]
+
+
+# ------------------------------------------------------------ tracing the paths (the executor's side)
+
+_MAX_PATHS = 16  # paths of one module call traced side by side (explore.py)
+
+
+class _Explore(BaseException):
+    """A module call met a size condition no path of it has been compared on: trace its paths."""
+
+    def __init__(self, frame):
+        super().__init__()
+        self.frame = frame
+
+
+class _Local(BaseException):
+    """While a module call's paths are traced: a condition the path has not fixed yet."""
+
+    def __init__(self, rel, frame: str):
+        super().__init__()
+        self.rel, self.frame = rel, frame
+
+
+_ABORT = "abort"  # too many paths
+
+
+def typical(rel) -> bool:
+    """The side of a size comparison at the typical size (224 for every size): the one followed first."""
+    value = rel.subs({s: _TYPICAL for s in rel.free_symbols})
+    return bool(value) if value in (sympy.true, sympy.false) else True
+
+
+class Paths:
+    """The executor's part that traces every path of one module call (mixed into
+    :class:`~symshape.execute.Executor`, whose tracer, stack, counts and choices it uses)."""
+
+    def _path_value(self, rel, negation) -> bool:
+        """While a module call's paths are traced: the value the path fixed, its condition added to
+        the domain (the path's region), or _Local for a condition it has not fixed."""
+        frame, forced, region = self.exploring
+        if rel not in forced:
+            raise _Local(rel, self.stack[-1][0])
+        value = forced[rel]
+        name, kind, inputs = self.stack[-1]
+        before = len(self.tracer.domain)
+        self.tracer.require(name, kind, inputs, rel if value else negation, f"a path of {frame[0]!r}")
+        if len(self.tracer.domain) > before:
+            region.append(self.tracer.domain[-1])
+        return value
+
+    def _explore(self, module, frame, args, kwargs) -> None:
+        """Trace every path of this module call and learn which of its conditions are inert."""
+        snapshot, key = self.entries[id(frame)]
+        self.explored.add(key)
+        try:
+            tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
+        finally:
+            self.exploring = None
+            self._restore_snapshot(snapshot)
+        if tree is not _ABORT:
+            self.inert.update(inert_conditions(tree))
+
+    def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
+        """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""
+        self._restore_snapshot(snapshot)
+        region: list = []
+        self.exploring = (frame, forced, region)
+        t = self.tracer
+        layers, domain = len(t.layers), len(t.domain)
+        try:
+            out = module.forward(*args, **kwargs)
+        except _Local as e:
+            first = typical(e.rel)
+            sides = {}
+            for value in (first, not first):
+                sides[value] = self._paths(module, frame, args, kwargs, snapshot, {**forced, e.rel: value}, budget)
+                if sides[value] is _ABORT:
+                    return _ABORT
+            return Node(e.frame, e.rel, first, sides)
+        except ShapeError as err:
+            return None if getattr(err, "nowhere", False) else RAISES
+        except Exception:  # noqa: BLE001 - the model's own raise on this path: a guard, for the executor
+            return RAISES
+        budget[0] -= 1
+        if budget[0] < 0:
+            return _ABORT
+        added = [c for c in t.domain[domain:] if not any(c is r for r in region)]
+        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added))
+
+    def _snapshot(self):
+        t = self.tracer
+        return (len(t.layers), len(t.domain), len(t.modules), dict(t._calls), dict(self.counts), len(self.choices))
+
+    def _restore_snapshot(self, snap) -> None:
+        t = self.tracer
+        for c in t.domain[snap[1]:]:
+            t._seen.discard(c.expr)
+        del t.layers[snap[0]:], t.domain[snap[1]:], t.modules[snap[2]:]
+        t._calls, self.counts = dict(snap[3]), dict(snap[4])
+        del self.choices[snap[5]:]
+        t._lows, t._highs, t._pins = (-1, {}), (-1, {}), (-1, {})
