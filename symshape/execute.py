@@ -301,6 +301,7 @@ class Executor(Paths):
         return _unwrap(out)
 
     def run(self, inputs, kwargs):
+        self.shown = tuple(_shapes(inputs))  # what the forward got, for its messages
         start = self._state()
         forced, first = [], None
         for _ in range(_MAX_RUNS):
@@ -360,7 +361,7 @@ class Executor(Paths):
             negation = simplify_relation(sympy.Not(choice.rel))
             taken, other = (choice.rel, negation) if choice.value else (negation, choice.rel)
             text = str(self.tracer.fail(
-                self.root_name, type(self.root).__name__, (),
+                self.root_name, type(self.root).__name__, self.shown,
                 f"its forward branches on the sizes ({cond!r}, {cond.reason}) and the other branch runs too"))
             raise BothBranches(text, taken, other, cond.layer, cond.kind, cond.reason,
                                [c.expr for c in self.tracer.domain[:choice.index]])
@@ -376,7 +377,7 @@ class Executor(Paths):
                   if not os.path.abspath(f.filename).startswith((_HERE, _TORCH))]
         at = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}: `{frames[-1].line}`" if frames else ""
         text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return self.tracer.fail(self.root_name, type(self.root).__name__, (),
+        return self.tracer.fail(self.root_name, type(self.root).__name__, self.shown,
                                 f"running its forward on symbolic sizes raised {type(err).__name__}{at}: {text}; on "
                                 f"every branch of the size conditions tried")
 

@@ -125,7 +125,7 @@ def test_a_side_that_always_raises_is_no_piece():
     (cond,) = [c for c in rep.domain if c.layer == ""]
     assert str(cond) == (
         "L >= 8  [layer '' (RaisesLater): the forward of the model (RaisesLater) branches on it at test_pieces.py:113; "
-        "the other side fails: the model (RaisesLater) got input : running its forward on symbolic sizes raised "
+        "the other side fails: the model (RaisesLater) got input (1, 2, L): running its forward on symbolic sizes raised "
         "ValueError at test_pieces.py:118: `raise ValueError(\"too short\")`: too short; on every branch of the size "
         "conditions tried]")
     assert str(rep.valid_inputs()) == "L ≥ 8"
@@ -174,7 +174,7 @@ class Many(nn.Module):
 def test_more_than_eight_pieces_is_refused_with_the_reason():
     with pytest.raises(ss.ShapeError) as err:
         ss.trace(Many(), "1,L")
-    assert str(err.value).startswith("the model (Many) got input : its forward branches on the sizes (")
+    assert str(err.value).startswith("the model (Many) got input (1, L): its forward branches on the sizes (")
     assert str(err.value).endswith("and the other branch runs too; its branches on the sizes split it into more "
                                    "than 8 pieces, each traced on its own: register a shape rule for the module "
                                    "that branches (@symshape.register), or fix the size it branches on in the "
