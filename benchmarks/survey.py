@@ -1,6 +1,6 @@
-"""Survey symshape on models nobody on the team wrote: a timm sample (one model per timm module, the
-smallest variant by name, plus well-known ones), segmentation_models_pytorch's architectures and
-torchvision's classifiers.
+"""Survey symshape on models nobody on the team wrote: a timm sample (the smallest model of every
+family of every timm module, plus well-known ones), segmentation_models_pytorch's architectures with
+three encoders each, and torchvision's classifiers, segmentation models and detection backbones.
 
     python benchmarks/survey.py timm|smp|torchvision [--limit N] [--timeout S] [--out FILE.jsonl] [NAME ...]
 
@@ -21,6 +21,7 @@ import argparse
 import collections
 import json
 import multiprocessing as mp
+import re
 import statistics
 import sys
 import time
@@ -38,19 +39,36 @@ WELL_KNOWN = ["resnet50", "efficientnet_b0", "convnext_tiny", "vit_base_patch16_
 SMALL = ("pico", "femto", "atto", "nano", "xxs", "xxsmall", "xx_small", "tiny", "xs", "small", "s12", "b0", "18", "_t")
 
 
+def family(name: str) -> str:
+    """A timm model's family: the letters its name starts with, and a version ("resnet50d" ->
+    "resnet", "efficientformerv2_l" -> "efficientformerv2", "tf_efficientnet_b0" -> "tf")."""
+    return re.match(r"[a-z]+(?:v\d+)?", name).group(0)
+
+
 def timm_names(limit=None) -> list:
+    """The well-known models, then the smallest model of every family of every timm module."""
     import timm
 
     names = list(WELL_KNOWN)
     for module in sorted(timm.list_modules()):
-        candidates = sorted(timm.list_models(module=module))
-        if not candidates:
-            continue
-        small = [n for n in candidates if any(t in n for t in SMALL)] or candidates
-        pick = min(small, key=lambda n: (len(n), n))
-        if pick not in names:
-            names.append(pick)
+        families: dict = {}
+        for n in sorted(timm.list_models(module=module)):
+            families.setdefault(family(n), []).append(n)
+        for candidates in families.values():
+            small = [n for n in candidates if any(t in n for t in SMALL)] or candidates
+            pick = min(small, key=lambda n: (len(n), n))
+            if pick not in names:
+                names.append(pick)
     return names[:limit] if limit else names
+
+
+SMP_ARCHS = ("Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet", "PAN", "DeepLabV3", "DeepLabV3Plus",
+             "UPerNet", "Segformer", "DPT")
+SMP_ENCODERS = ("resnet18", "mobilenet_v2", "efficientnet-b0")
+DPT_ENCODER = "tu-vit_small_patch16_224.augreg_in21k"  # DPT takes ViT encoders only
+TV_SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+TV_BACKBONES = ("resnet_fpn:resnet18", "resnet_fpn:resnet50", "mobilenet_fpn:mobilenet_v3_large",
+                "mobilenet_fpn:mobilenet_v3_small")
 
 
 def build(source: str, name: str):
@@ -62,16 +80,25 @@ def build(source: str, name: str):
             model = timm.create_model(name, pretrained=False)
         h, w = model.pretrained_cfg.get("input_size", (3, 224, 224))[1:]
         return model.eval(), "1,3,H,W", (h, w)
-    if source == "smp":
+    if source == "smp":  # "Arch:encoder", as shipped (the model's own input check included)
         import segmentation_models_pytorch as smp
 
+        arch, _, encoder = name.partition(":")
         with torch.device("meta"):
-            model = getattr(smp, name)(encoder_name="resnet18", encoder_weights=None)
+            model = getattr(smp, arch)(encoder_name=encoder or "resnet18", encoder_weights=None)
         return model.eval(), "1,3,H,W", (256, 256)
     import torchvision
+    from torchvision.models.detection import backbone_utils
 
     with torch.device("meta"):
-        model = torchvision.models.get_model(name)
+        if name.startswith("resnet_fpn:"):  # the detection backbones (a dict of FPN maps)
+            model = backbone_utils.resnet_fpn_backbone(backbone_name=name.split(":")[1], weights=None)
+        elif name.startswith("mobilenet_fpn:"):
+            model = backbone_utils.mobilenet_backbone(backbone_name=name.split(":")[1], weights=None, fpn=True)
+        elif name in TV_SEGMENTATION:
+            model = torchvision.models.get_model(name, weights=None, weights_backbone=None)
+        else:
+            model = torchvision.models.get_model(name)
     size = {"inception_v3": 320, "googlenet": 256}.get(name, 224)
     return model.eval(), "1,3,H,W", (size, size)
 
@@ -82,11 +109,13 @@ def names_for(source: str, limit) -> list:
     if source == "smp":
         import segmentation_models_pytorch as smp
 
-        return [n for n in ("Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet", "PAN", "DeepLabV3",
-                            "DeepLabV3Plus", "UPerNet", "Segformer", "DPT") if hasattr(smp, n)][:limit]
+        names = [f"{a}:{e}" for a in SMP_ARCHS if hasattr(smp, a) and a != "DPT" for e in SMP_ENCODERS]
+        names += [f"DPT:{DPT_ENCODER}"] if hasattr(smp, "DPT") else []
+        return names[:limit]
     import torchvision
 
-    return sorted(torchvision.models.list_models(module=torchvision.models))[:limit]
+    names = sorted(torchvision.models.list_models(module=torchvision.models)) + list(TV_SEGMENTATION)
+    return (names + list(TV_BACKBONES))[:limit]
 
 
 def survey_one(source: str, name: str) -> dict:
@@ -106,6 +135,8 @@ def survey_one(source: str, name: str) -> dict:
         return {**row, "status": "no trace", "trace_s": time.perf_counter() - start,
                 "reason": f"raw {type(err).__name__}: {err}".splitlines()[0][:300]}
     row["trace_s"] = time.perf_counter() - start
+    if rep.pieces:
+        row["pieces"] = len(rep.pieces)
     try:
         from symshape.verify import default_sizes
 
@@ -116,7 +147,7 @@ def survey_one(source: str, name: str) -> dict:
     except Exception as err:
         return {**row, "status": "no check", "reason": f"{type(err).__name__}: {err}".splitlines()[0][:300]}
     if result.ok:
-        return {**row, "status": "agree", "sizes": len(sizes)}
+        return {**row, "status": "agree", "sizes": len(sizes), "comparisons": len(result.comparisons)}
     return {**row, "status": "wrong", "reason": str(result.mismatches[0])[:400]}
 
 

@@ -30,6 +30,7 @@ from . import export as _export  # noqa: F401  (attaches rep.dynamic_shapes())
 from . import memory as _memory  # noqa: F401  (attaches rep.memory())
 from . import memory_ops as _memory_ops  # noqa: F401  (memory rules of attention and LRN)
 from . import conventions as _conventions  # noqa: F401  (attaches rep.macs_as())
+from . import pieces as _pieces  # noqa: F401  (attaches rep.piecewise())
 from .conventions import Count
 from .memory import Memory
 from .rules.registry import Out, register

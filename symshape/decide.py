@@ -28,8 +28,9 @@ from typing import Optional
 import sympy
 
 from .evaluate import compile_expr
+from .floors import _ratio
 
-__all__ = ["always_nonnegative", "decide_le", "growth", "implied_periodically", "lower_bounds", "under_bounds"]
+__all__ = ["always_nonnegative", "decide_le", "first_sizes", "lower_bounds", "under_bounds", "upper_bounds"]
 
 MAX_PERIOD = 50_000
 
@@ -119,17 +120,27 @@ def _affine_floors(expr, symbol) -> Optional[tuple]:
         elif atom == symbol:
             lin += c
         elif isinstance(atom, sympy.floor):
-            num, den = sympy.fraction(sympy.together(atom.args[0]))
-            if not den.is_Integer or den <= 0:
+            form = _floor_form(atom, symbol)
+            if form is None:
                 return None
-            poly = sympy.expand(num).as_coefficients_dict()
-            if set(poly) - {symbol, sympy.S.One} or not all(v.is_Integer for v in poly.values()):
-                return None
-            terms.append((c, int(poly.get(symbol, 0)), int(poly.get(sympy.S.One, 0)), int(den)))
+            terms.append((c, *form))
         else:
             return None
     d = math.lcm(lin.denominator, const.denominator, *(t[0].denominator for t in terms))
     return d, int(lin * d), int(const * d), [(int(c * d), a, b, m) for c, a, b, m in terms]
+
+
+@lru_cache(maxsize=65536)
+def _floor_form(atom, symbol) -> Optional[tuple]:
+    """``(a, b, m)`` with ``atom = floor((a·X + b)/m)``, integers, m > 0; else None."""
+    ratio = _ratio(atom.args[0])
+    if ratio is None:
+        return None
+    num, den = ratio
+    poly = sympy.expand(num).as_coefficients_dict()
+    if set(poly) - {symbol, sympy.S.One} or not all(v.is_Integer for v in poly.values()):
+        return None
+    return int(poly.get(symbol, 0)), int(poly.get(sympy.S.One, 0)), den
 
 
 def _group_minimum(expr, symbol) -> Optional[Fraction]:
@@ -157,9 +168,17 @@ def _group_minimum(expr, symbol) -> Optional[Fraction]:
 def always_nonnegative(expr) -> Optional[bool]:
     """True if ``expr >= 0`` for every positive integer value of its symbols, False if not, None
     when the expression is not a sum of one-symbol floor-affine terms (or its period is too long)."""
-    expr = sympy.expand(sympy.sympify(expr, strict=True))
+    expr = sympy.sympify(expr, strict=True)
+    return _always_nonnegative(expr) if expr.free_symbols else bool(expr >= 0)
+
+
+@lru_cache(maxsize=65536)
+def _always_nonnegative(expr) -> Optional[bool]:
+    expr = sympy.expand(expr)
     if expr.is_number:
         return bool(expr >= 0)
+    if expr.has(sympy.Max, sympy.Min):
+        return _nonnegative_through_extremum(expr)
     groups: dict = {}
     const = sympy.Integer(0)
     for term in sympy.Add.make_args(expr):
@@ -181,6 +200,22 @@ def always_nonnegative(expr) -> Optional[bool]:
     except _Undecided:
         return None
     return total >= 0
+
+
+def _nonnegative_through_extremum(expr) -> Optional[bool]:
+    """``c*Max(a, b, ...) + r >= 0`` (c > 0) holds where some ``c*a + r >= 0`` always holds, and
+    where every one does for ``Min`` (the other way round for c < 0); True or None (undecided)."""
+    for m in expr.atoms(sympy.Max, sympy.Min):
+        rest = expr.xreplace({m: sympy.Integer(0)})
+        c = sympy.expand(expr - rest) / m
+        if not c.is_number or c == 0:
+            continue
+        parts = [always_nonnegative(c * a + rest) for a in m.args]
+        if (isinstance(m, sympy.Max) == (c > 0)) and any(p is True for p in parts):
+            return True
+        if all(p is True for p in parts):
+            return True
+    return None
 
 
 def decide_le(a, b) -> Optional[bool]:
@@ -230,6 +265,11 @@ def compact(expr) -> sympy.Expr:
     expr = sympy.sympify(expr, strict=True)
     if expr.is_number or not expr.has(sympy.floor):
         return expr
+    return _compact(expr)
+
+
+@lru_cache(maxsize=65536)
+def _compact(expr) -> sympy.Expr:
     if any(f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):  # floors of floors: innermost first
         expr = expr.replace(lambda e: isinstance(e, sympy.floor) and len(e.free_symbols) == 1 and e.args[0].has(
             sympy.floor), lambda e: _compact_group(e, next(iter(e.free_symbols))))
@@ -284,18 +324,111 @@ def lower_bounds(relations) -> dict:
     >>> lower_bounds([H >= 7, W > 2, sympy.Eq(sympy.Mod(H, 2), 0)])
     {H: 7, W: 3}
     """
-    lows: dict = {}
+    return _bounds(relations, low=True)
+
+
+def upper_bounds(relations) -> dict:
+    """``{symbol: highest size}`` from the relations ``X <= c``, ``X < c`` and ``X = c`` among
+    *relations* (a piece of a piecewise report: ``W <= 12``).
+
+    >>> from symshape.symbols import symbols
+    >>> H, W = symbols("H W")
+    >>> upper_bounds([H <= 12, W < 9, H <= 20])
+    {H: 12, W: 8}
+    """
+    return _bounds(relations, low=False)
+
+
+def _bounds(relations, low: bool) -> dict:
+    """The tightest ``X >= c`` (*low*) or ``X <= c`` bound of each symbol among *relations*."""
+    kinds = (sympy.GreaterThan, sympy.StrictGreaterThan) if low else (sympy.LessThan, sympy.StrictLessThan)
+    found: dict = {}
     for rel in relations:
         rel = getattr(rel, "expr", rel)
-        if not isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.Equality)):
+        if not isinstance(rel, (*kinds, sympy.Equality)):
             continue
         x, c = rel.args
         if not (x.is_Symbol and c.is_Integer):
             continue
-        low = int(c) + (1 if isinstance(rel, sympy.StrictGreaterThan) else 0)
-        if low > lows.get(x, 1):
-            lows[x] = low
-    return lows
+        strict = isinstance(rel, kinds[1])
+        if low:
+            bound = int(c) + strict
+            if bound > found.get(x, 1):
+                found[x] = bound
+        else:
+            bound = int(c) - strict
+            if bound < found.get(x, bound + 1):
+                found[x] = bound
+    return found
+
+
+_RANGE = 512  # sizes of one symbol tried one by one where the domain bounds it above
+
+
+def _nonnegative_in_range(expr, lows: dict, highs: dict) -> bool:
+    """Whether ``expr >= 0`` (of one size symbol) at every size of its bounded range."""
+    free = expr.free_symbols
+    if len(free) != 1:
+        return False
+    (x,) = free
+    hi = highs.get(x)
+    lo = lows.get(x, 1)
+    if hi is None or hi - lo > _RANGE:
+        return False
+    try:
+        return all(expr.xreplace({x: sympy.Integer(v)}) >= 0 for v in range(lo, hi + 1))
+    except TypeError:
+        return False
+
+
+def first_sizes(relations, lows: dict, limit: int = 4096) -> dict:
+    """*lows* (``{symbol: lowest size}``, from :func:`lower_bounds`) with each symbol raised to
+    the first size, from its low up, at which every relation of *relations* on that symbol alone
+    holds (within *limit* steps; a relation that cannot be evaluated exactly is left out).
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> first_sizes([H >= 3, sympy.Eq(floor_div(H - 1, 4) + 1, 8 * floor_div(H + 3, 32)), W >= 2], {H: 3, W: 2})
+    {H: 29, W: 2}
+    >>> first_sizes([64 * floor_div(H + 3, 32) * floor_div(W, 16) >= 1], {}) == {H: 29, W: 16}  # no factor is 0
+    True
+    """
+    from .evaluate import UnsupportedExpression
+
+    alone: dict = {}
+    for rel in _with_factors(getattr(r, "expr", r) for r in relations):
+        if len(rel.free_symbols) == 1 and not (isinstance(rel, sympy.GreaterThan) and rel.lhs.is_Symbol):
+            try:
+                fn = compile_expr(rel)
+            except UnsupportedExpression:
+                continue
+            alone.setdefault(next(iter(rel.free_symbols)), []).append(fn)
+    out = dict(lows)
+    for s, fns in alone.items():
+        low = out.get(s, 1)
+        try:
+            first = next((v for v in range(low, low + limit) if all(f({s: v}) for f in fns)), None)
+        except (ArithmeticError, TypeError, ValueError):
+            continue
+        if first is not None and first > low:
+            out[s] = first
+    return out
+
+
+def _with_factors(relations):
+    """*relations*, each ``c·f·g·… >= k`` (c, k >= 1) followed by ``f >= 1``, ``g >= 1``, … for its
+    factors in one symbol that are never negative: a product of sizes that is at least 1 has no
+    factor 0."""
+    for rel in relations:
+        yield rel
+        if isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan)) and rel.rhs.is_Integer and \
+                rel.rhs >= (1 if isinstance(rel, sympy.GreaterThan) else 0) and isinstance(rel.lhs, sympy.Mul):
+            c, factors = rel.lhs.as_coeff_mul()
+            if c > 0:
+                for f in factors:
+                    if len(f.free_symbols) == 1 and always_nonnegative(f):
+                        yield sympy.Ge(f, 1)
 
 
 def _nonnegative_above(expr, shift: dict) -> bool:
@@ -303,13 +436,14 @@ def _nonnegative_above(expr, shift: dict) -> bool:
     return bool(always_nonnegative(expr.xreplace(shift) if shift else expr))
 
 
-def under_bounds(expr, lows: dict, proves=None):
+def under_bounds(expr, lows: dict, proves=None, highs=None):
     """*expr* simplified for sizes at or above *lows* (``{symbol: lowest size}``; see
     :func:`lower_bounds`): each ``Max``/``Min`` loses the arguments that another one bounds, and
     in a disjunction the equations that cannot hold there are dropped. Decided with
     :func:`always_nonnegative`, or by ``proves(diff, lows)`` when given (a function that shows
     ``diff >= 0`` at every size at or above *lows*, for products of sizes); what is not decided is
-    left as it is.
+    left as it is. *highs* (:func:`upper_bounds`) also decides a comparison of one size that
+    the domain bounds above, size by size.
 
     >>> from symshape.symbols import symbols
     >>> from symshape.floors import floor_div
@@ -321,6 +455,8 @@ def under_bounds(expr, lows: dict, proves=None):
     (H - 2, Max(0, H - 2))
     >>> under_bounds(sympy.Or(sympy.Eq(H, 16), sympy.Eq(H, 1)), {H: 7})
     Eq(H, 16)
+    >>> under_bounds(sympy.Max(7, floor_div(H - 1, 2) + 1), {}, highs={H: 12})
+    7
     """
     expr = sympy.sympify(expr, strict=True)
     if not expr.has(sympy.Max, sympy.Min, sympy.Or):
@@ -328,7 +464,8 @@ def under_bounds(expr, lows: dict, proves=None):
     shift = {s: s + lo - 1 for s, lo in lows.items() if lo > 1}
 
     def nonnegative(d) -> bool:
-        return _nonnegative_above(d, shift) or bool(proves is not None and proves(d, lows))
+        return (_nonnegative_above(d, shift) or bool(proves is not None and proves(d, lows))
+                or bool(highs) and _nonnegative_in_range(d, lows, highs))
 
     def walk(e):
         if not e.args or e.is_Number:
@@ -355,142 +492,3 @@ def under_bounds(expr, lows: dict, proves=None):
         return e.func(*args)
 
     return walk(expr)
-
-
-# ---------------------------------------------------------------- growth as one size grows
-
-_FUZZ = Fraction(1, 2 ** 40)  # relative error allowed on a lead coefficient that passed through doubles
-
-
-@lru_cache(maxsize=65536)
-def _mentions(e, x) -> bool:
-    return x in e.free_symbols
-
-
-def _lead(e, x, env) -> Optional[tuple]:
-    """``(d, c, err, fuzzy)``: e = c·x^d + O(x^err) as x → ∞ (other symbols fixed by env), err < d
-    (err None: no error term); fuzzy when c passed through torch's double product. None: not known."""
-    if not _mentions(e, x):
-        v = compile_expr(e)(env)
-        v = Fraction(v) if not isinstance(v, bool) else Fraction(int(v))
-        return (0, v, None, False) if v != 0 else (None, Fraction(0), None, False)
-    if e == x:
-        return 1, Fraction(1), None, False
-    if isinstance(e, sympy.Add):
-        parts = [_lead(a, x, env) for a in e.args]
-        if any(p is None for p in parts):
-            return None
-        parts = [p for p in parts if p[0] is not None]
-        top = max(p[0] for p in parts)
-        c = sum((p[1] for p in parts if p[0] == top), Fraction(0))
-        fuzzy = any(p[3] for p in parts)
-        if fuzzy and abs(c) <= _FUZZ * sum(abs(p[1]) for p in parts if p[0] == top):
-            return None
-        if c == 0:
-            return None  # the leading terms cancel: the next order is not tracked
-        errs = [p[0] for p in parts if p[0] < top] + [p[2] for p in parts if p[2] is not None]
-        return top, c, max(errs) if errs else None, fuzzy
-    if isinstance(e, sympy.Mul):
-        parts = [_lead(a, x, env) for a in e.args]
-        if any(p is None for p in parts):
-            return None
-        if any(p[0] is None for p in parts):  # a zero factor
-            return None, Fraction(0), None, False
-        d = sum(p[0] for p in parts)
-        c = math.prod((p[1] for p in parts), start=Fraction(1))
-        gaps = [p[0] - p[2] for p in parts if p[2] is not None]
-        return d, c, (d - min(gaps)) if gaps else None, any(p[3] for p in parts)
-    if isinstance(e, sympy.Pow) and e.args[1].is_Integer and int(e.args[1]) > 0:
-        p = _lead(e.args[0], x, env)
-        if p is None or p[0] is None:
-            return None
-        n = int(e.args[1])
-        return n * p[0], p[1] ** n, None if p[2] is None else n * p[0] - (p[0] - p[2]), p[3]
-    if isinstance(e, (sympy.floor, sympy.ceiling)):
-        p = _lead(e.args[0], x, env)
-        if p is None or p[0] is None or p[0] < 1:
-            return None
-        return p[0], p[1], max(p[2] if p[2] is not None else 0, 0), p[3]
-    if type(e).__name__ == "ScaledFloor":
-        p = _lead(e.args[0], x, env)
-        if p is None or p[0] is None or p[0] < 1:
-            return None
-        return p[0], p[1] * Fraction(float(e.args[1])), max(p[2] if p[2] is not None else 0, 0), True
-    if isinstance(e, (sympy.Min, sympy.Max)):
-        parts = [_lead(a, x, env) for a in e.args]
-        if any(p is None or p[0] is None for p in parts):
-            return None
-        key = sorted(parts, key=lambda p: (p[1] > 0, p[0] if p[1] > 0 else -p[0], p[1]))
-        pick = key[-1] if isinstance(e, sympy.Max) else key[0]
-        if sum(1 for p in parts if (p[0], p[1]) == (pick[0], pick[1])) > 1 or pick[3]:
-            return None  # equal leading terms: which one wins is not decided here
-        return pick if pick[2] is None or pick[2] < pick[0] else None
-    return None
-
-
-def growth(expr, x, env) -> Optional[int]:
-    """Where ``expr`` goes as the size ``x`` grows, the other symbols fixed by *env*: +1 to +∞,
-    -1 to -∞, 0 when x does not occur; None when that is not shown (leading terms cancel, a Mod,
-    a limit that is finite, ...).
-
-    >>> from symshape.symbols import symbols
-    >>> from symshape.floors import floor_div
-    >>> H, W = symbols("H W")
-    >>> growth(H * (H + 1) - 10**40, H, {}), growth(3 - floor_div(H, 2) * W, H, {W: 5})
-    (1, -1)
-    >>> growth(2 * floor_div(H, 2) - H, H, {}) is None
-    True
-    """
-    expr = sympy.sympify(expr, strict=True)
-    if x not in expr.free_symbols:
-        return 0
-    try:
-        p = _lead(expr, x, env)
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError):
-        return None
-    if p is None:
-        return None
-    d, c, err, _ = p
-    if d is None or d <= 0 or (err is not None and err >= d):
-        return None
-    return 1 if c > 0 else -1
-
-
-def implied_periodically(rel, known) -> bool:
-    """Whether the one-symbol (in)equation *rel* holds wherever the one-symbol equations and
-    disequations of *known* on the same symbol hold, when every difference involved is periodic
-    (slope 0): checked over one common period. False means "not shown".
-
-    >>> from symshape.symbols import symbols
-    >>> from symshape.floors import floor_div
-    >>> H = symbols("H")
-    >>> even = sympy.Eq(2 * floor_div(H + 15, 16), floor_div(H + 7, 8))   # ceil(H/8) is even
-    >>> implied_periodically(sympy.Eq(floor_div(H + 7, 8), 2 * floor_div(H + 15, 16)), [even])
-    True
-    >>> implied_periodically(sympy.Eq(sympy.Mod(H, 16), 0), [even])
-    False
-    """
-    if len(rel.free_symbols) != 1 or not isinstance(rel, (sympy.Equality, sympy.Unequality)):
-        return False
-    (s,) = rel.free_symbols
-    rels = [rel] + [k for k in known if isinstance(k, (sympy.Equality, sympy.Unequality)) and k.free_symbols == {s}]
-    if len(rels) == 1:
-        return False
-    diffs = []
-    try:
-        for r in rels:
-            d = r.lhs - r.rhs
-            if _slope(d, s) != 0:
-                return False
-            diffs.append((d, _term_period(d, s), isinstance(r, sympy.Equality)))
-        period = math.lcm(*(p for _, p, _ in diffs))
-        if period > 4096:
-            return False
-        columns = [(_values(d, s, period)[:period], eq) for d, _, eq in diffs]
-    except (_Undecided, TypeError, ValueError):
-        return False
-    target, rest = columns[0], columns[1:]
-    for i in range(period):
-        if all((col[i] == 0) == eq for col, eq in rest) and (target[0][i] == 0) != target[1]:
-            return False
-    return True

@@ -17,7 +17,10 @@ module the tracer runs the forward itself, as written, with each tensor replaced
   The branch is the one that holds at a typical size (224), unless that branch makes the forward
   raise: then the run is repeated with the other one, and the model's own error message becomes the
   condition's reason (``if h % 32 != 0: raise RuntimeError(msg)`` gives ``Mod(H, 32) = 0`` with
-  *msg*). Only that branch is traced: the domain says so, the formulas hold inside it.
+  *msg*). Where the other side runs too (it reaches an op without raising), the run ends with
+  :class:`~symshape.symbols.BothBranches`, and :func:`~symshape.trace.trace` traces each side as a
+  piece of a piecewise report (``rep.pieces``). A comparison that the domain rules out on one side
+  (``floor(H/32) = 7`` where ``floor(H/16) = 7`` holds) is decided, not a branch.
 
 Branching on tensor values (``if x.sum() > 0``) is refused with a ShapeError naming the module.
 
@@ -54,7 +57,7 @@ from .frontends import FX_LOCK, compacting, qualify, unsupported
 from .rules.registry import rule_for
 from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
                        _shapes, _tensor_dunder, _unwrap, _wrap)
-from .symbols import ShapeError
+from .symbols import BothBranches, ShapeError
 
 __all__ = ["run_forward", "Executor", "Stand", "Size", "Cond"]
 
@@ -63,8 +66,30 @@ _MAX_PROBES = 8  # other branches tried for the model's own error message
 _NO_SIZE = "the other branch leads to a condition that no size meets"
 
 
+_MAX_PATHS = 16  # paths of one module call traced side by side (explore.py)
+
+
 class _Probe(BaseException):
     """Ends a probe run: the other branch reached an op without raising."""
+
+
+class _Explore(BaseException):
+    """A module call met a size condition no path of it has been compared on: trace its paths."""
+
+    def __init__(self, frame):
+        super().__init__()
+        self.frame = frame
+
+
+class _Local(BaseException):
+    """While a module call's paths are traced: a condition the path has not fixed yet."""
+
+    def __init__(self, rel, frame: str):
+        super().__init__()
+        self.rel, self.frame = rel, frame
+
+
+_ABORT = "abort"  # too many paths
 
 
 @dataclasses.dataclass
@@ -109,6 +134,10 @@ class Executor:
         self.counts: dict = {}
         self.probe: Optional[int] = None
         self.armed = False
+        self.exploring = None  # (frame, forced conditions, region conditions added) while paths are traced
+        self.inert: dict = {}  # (module name, condition) -> the side followed: both sides give the same
+        self.explored: set = set()  # (module name, domain at its call) whose paths were compared
+        self.entries: dict = {}  # id(stack entry) -> (snapshot, key) of the module call
 
     # -- operations -------------------------------------------------------------------------
     def _layer_name(self, op: str) -> str:
@@ -174,12 +203,23 @@ class Executor:
         if refusal:
             raise self.tracer.fail(name, kind, _unwrap(tuple(args)), refusal)
         shapes = tuple(_shapes(_unwrap(tuple(args))))
-        self.stack.append((name, kind, shapes))
+        frame = (name, kind, shapes)
+        self.stack.append(frame)
         first = len(self.tracer.layers)
+        if module is not self.root:
+            self.entries[id(frame)] = (self._snapshot(), (name, tuple(c.expr for c in self.tracer.domain)))
         try:
-            out = module.forward(*args, **kwargs)
+            while True:
+                try:
+                    out = module.forward(*args, **kwargs)
+                    break
+                except _Explore as e:
+                    if e.frame is not frame:
+                        raise
+                    self._explore(module, frame, args, kwargs)  # then run it again, knowing what is inert
         finally:
             self.stack.pop()
+            self.entries.pop(id(frame), None)
         if module is not self.root:  # the root's record is made by Tracer.run_module
             self.tracer.record_call(name, module, _unwrap((tuple(args), kwargs)), _unwrap(out), first)
         return out
@@ -201,6 +241,15 @@ class Executor:
             known = _implied_by_domain(rel, negation, tracer)
         if known is not None:
             return known
+        frame = self.stack[-1]
+        if self.exploring is not None:
+            return self._path_value(rel, negation)
+        inert = self.inert.get((frame[0], rel))
+        if inert is not None:
+            return inert
+        entry = self.entries.get(id(frame))
+        if entry is not None and self.probe is None and entry[1] not in self.explored:
+            raise _Explore(frame)
         k = len(self.choices)
         if k < len(self.forced):
             value, flipped, reason = self.forced[k]
@@ -210,11 +259,87 @@ class Executor:
         who = f"the forward of {name!r} ({kind})" if name else f"the forward of the model ({kind})"
         why = f"{reason} ({who} raises otherwise, at {_at()})" if reason else f"{who} branches on it at {_at()}"
         before = len(tracer.domain)
-        tracer.require(name, kind, inputs, rel if value else negation, why)
+        try:
+            tracer.require(name, kind, inputs, rel if value else negation, why)
+        except ShapeError as err:
+            if not getattr(err, "nowhere", False) or k < len(self.forced):
+                raise
+            return not value  # no size of the domain so far takes this side: the domain decides it
         self.choices.append(_Choice(rel, value, flipped, reason, before if len(tracer.domain) > before else None))
         if self.probe == k:
             self.armed = True
         return value
+
+    # -- paths of one module call (explore.py) ------------------------------------------------------
+    def _path_value(self, rel, negation) -> bool:
+        """While a module call's paths are traced: the value the path fixed, its condition added to
+        the domain (the path's region), or _Local for a condition it has not fixed."""
+        frame, forced, region = self.exploring
+        if rel not in forced:
+            raise _Local(rel, self.stack[-1][0])
+        value = forced[rel]
+        name, kind, inputs = self.stack[-1]
+        before = len(self.tracer.domain)
+        self.tracer.require(name, kind, inputs, rel if value else negation, f"a path of {frame[0]!r}")
+        if len(self.tracer.domain) > before:
+            region.append(self.tracer.domain[-1])
+        return value
+
+    def _explore(self, module, frame, args, kwargs) -> None:
+        """Trace every path of this module call and learn which of its conditions are inert."""
+        from .explore import inert_conditions
+
+        snapshot, key = self.entries[id(frame)]
+        self.explored.add(key)
+        try:
+            tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
+        finally:
+            self.exploring = None
+            self._restore_snapshot(snapshot)
+        if tree is not _ABORT:
+            self.inert.update(inert_conditions(tree))
+
+    def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
+        """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""
+        from .explore import RAISES, Leaf, Node
+
+        self._restore_snapshot(snapshot)
+        region: list = []
+        self.exploring = (frame, forced, region)
+        t = self.tracer
+        layers, domain = len(t.layers), len(t.domain)
+        try:
+            out = module.forward(*args, **kwargs)
+        except _Local as e:
+            first = _typical(e.rel)
+            sides = {}
+            for value in (first, not first):
+                sides[value] = self._paths(module, frame, args, kwargs, snapshot, {**forced, e.rel: value}, budget)
+                if sides[value] is _ABORT:
+                    return _ABORT
+            return Node(e.frame, e.rel, first, sides)
+        except ShapeError as err:
+            return None if getattr(err, "nowhere", False) else RAISES
+        except Exception:  # noqa: BLE001 - the model's own raise on this path: a guard, for the executor
+            return RAISES
+        budget[0] -= 1
+        if budget[0] < 0:
+            return _ABORT
+        added = [c for c in t.domain[domain:] if not any(c is r for r in region)]
+        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added))
+
+    def _snapshot(self):
+        t = self.tracer
+        return (len(t.layers), len(t.domain), len(t.modules), dict(t._calls), dict(self.counts), len(self.choices))
+
+    def _restore_snapshot(self, snap) -> None:
+        t = self.tracer
+        for c in t.domain[snap[1]:]:
+            t._seen.discard(c.expr)
+        del t.layers[snap[0]:], t.domain[snap[1]:], t.modules[snap[2]:]
+        t._calls, self.counts = dict(snap[3]), dict(snap[4])
+        del self.choices[snap[5]:]
+        t._lows, t._highs, t._pins = (-1, {}), (-1, {}), (-1, {})
 
     # -- running ------------------------------------------------------------------------------
     def _state(self):
@@ -225,10 +350,10 @@ class Executor:
         t = self.tracer
         t.layers[:], t.domain[:], t._seen = list(state[0]), list(state[1]), set(state[2])
         t.modules[:], t._calls = list(state[3]), dict(state[4])
-        t._lows = (-1, {})
+        t._lows, t._highs, t._pins = (-1, {}), (-1, {}), (-1, {})
 
     def _once(self, inputs, kwargs, forced, probe=None):
-        self.forced, self.choices, self.counts, self.stack = forced, [], {}, []
+        self.forced, self.choices, self.counts, self.stack, self.entries = forced, [], {}, [], {}
         self.probe, self.armed = probe, False
         with FX_LOCK:
             saved = (nn.Module.__call__, builtins.max, builtins.min, getattr(_STATE, "executor", None))
@@ -249,7 +374,7 @@ class Executor:
                 out = self._once(inputs, kwargs, forced)
                 break
             except ShapeError as err:
-                if not getattr(err, "empty_domain", False):
+                if not getattr(err, "nowhere", False):
                     raise
                 first = first or err  # the branches taken lead to a condition no size meets: try the other
                 j = next((i for i in reversed(range(len(self.choices))) if not self.choices[i].flipped), None)
@@ -259,8 +384,10 @@ class Executor:
             except Exception as err:  # the model's own raise (or an op torch would refuse): try the other branch
                 first = first or err
                 j = next((i for i in reversed(range(len(self.choices))) if not self.choices[i].flipped), None)
-                if j is None:
-                    raise (first if isinstance(first, ShapeError) else self._failure(first)) from None
+                if j is None:  # every path raises: no size runs (in the piece being traced)
+                    failure = first if isinstance(first, ShapeError) else self._failure(first)
+                    failure.nowhere = True
+                    raise failure from None
                 message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             forced = [(c.value, c.flipped, c.reason) for c in self.choices[:j]] + \
                      [(not self.choices[j].value, True, message)]
@@ -284,7 +411,7 @@ class Executor:
             except _Probe:
                 pass
             except ShapeError as err:
-                if getattr(err, "empty_domain", False):
+                if getattr(err, "nowhere", False):
                     messages[j] = _NO_SIZE
             except Exception as err:
                 text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -293,12 +420,15 @@ class Executor:
                 self._restore(final)
         one_sided = [c for j, c in enumerate(choices) if not c.flipped and c.index is not None and j not in messages]
         if one_sided:  # the other side runs too: a domain condition there would be a wrong answer
-            cond = self.tracer.domain[one_sided[0].index]
-            raise self.tracer.fail(self.root_name, type(self.root).__name__, (),
-                                   f"its forward branches on the sizes ({cond!r}, {cond.reason}) and the other branch "
-                                   f"runs too; symshape follows one branch at a time, so it cannot give one answer "
-                                   f"for every size: register a shape rule for the module that branches "
-                                   f"(@symshape.register), or fix the size it branches on in the input spec")
+            choice = one_sided[0]
+            cond = self.tracer.domain[choice.index]
+            negation = simplify_relation(sympy.Not(choice.rel))
+            taken, other = (choice.rel, negation) if choice.value else (negation, choice.rel)
+            text = str(self.tracer.fail(
+                self.root_name, type(self.root).__name__, (),
+                f"its forward branches on the sizes ({cond!r}, {cond.reason}) and the other branch runs too"))
+            raise BothBranches(text, taken, other, cond.layer, cond.kind, cond.reason,
+                               [c.expr for c in self.tracer.domain[:choice.index]])
         for j, text in messages.items():
             cond = self.tracer.domain[choices[j].index]
             who = f"the forward of {cond.layer!r} ({cond.kind})" if cond.layer else f"the forward of the model ({cond.kind})"
@@ -358,7 +488,7 @@ def _implied_by_domain(rel, negation, tracer) -> Optional[bool]:
     ``if w > 54: raise``).
     Without this the branch taken at the typical size could contradict the domain, which would
     then be empty: a model that runs, reported as running nowhere."""
-    from .decide import implied_periodically
+    from .asymptotics import implied_periodically
 
     known = [c.expr for c in tracer.domain]
     if isinstance(rel, (sympy.Equality, sympy.Unequality)) and len(rel.free_symbols) == 1:

@@ -28,8 +28,8 @@ from typing import Optional
 
 import sympy
 
-__all__ = ["floor_div", "ceil_div", "mod", "smin", "canonical", "ScaledFloor", "scaled_floor", "affine",
-           "simplify_relation"]
+__all__ = ["floor_div", "ceil_div", "floor_of", "ceil_of", "whole_parts_out", "mod", "smin", "canonical",
+           "ScaledFloor", "scaled_floor", "affine", "simplify_relation", "finest_floor"]
 
 
 def _as_int(value, what: str) -> int:
@@ -160,6 +160,55 @@ def ceil_div(num, m) -> sympy.Expr:
     """
     m = _as_int(m, "the divisor")
     return floor_div(sympy.sympify(num, strict=True) + m - 1, m)
+
+
+def floor_of(expr) -> sympy.Expr:
+    """``floor(expr)`` of a rational combination of sizes (``math.floor(H / 8)``), as
+    :func:`floor_div` of its numerator by its integer denominator where it has that form.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> floor_of(H / 8), floor_of((floor_div(H - 7, 8) + 1) / 2), floor_of(H / H)
+    (floor(H/8), floor(H/16 + 1/16), 1)
+    """
+    num, den = sympy.fraction(sympy.together(sympy.sympify(expr, strict=True)))
+    if den.is_Integer and den > 0 and num.is_integer:
+        return floor_div(num, int(den))
+    return sympy.floor(expr)
+
+
+def ceil_of(expr) -> sympy.Expr:
+    """``ceil(expr)`` of a rational combination of sizes (``math.ceil(H / 8)``), as :func:`ceil_div`.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> ceil_of(H / 8), ceil_of((floor_div(H - 7, 8) + 1) / 2)
+    (floor(H/8 + 7/8), floor(H/16 + 9/16))
+    """
+    num, den = sympy.fraction(sympy.together(sympy.sympify(expr, strict=True)))
+    if den.is_Integer and den > 0 and num.is_integer:
+        return ceil_div(num, int(den))
+    return sympy.ceiling(expr)
+
+
+def whole_parts_out(expr) -> sympy.Expr:
+    """*expr* with each ``floor(y + c)`` (c a number) written ``floor(y + c - k) + k``, k = floor(c),
+    so that equal sizes built two ways (``floor((H - 1)/2) + 1`` from a window, ``floor((H + 1)/2)``
+    from a ceil) become the same expression: for comparing sizes, not for printing.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> whole_parts_out(floor_div(H - 1, 2) + 1) == whole_parts_out(floor_div(H + 1, 2))
+    True
+    """
+    expr = sympy.sympify(expr, strict=True)
+    swaps = {}
+    for f in expr.atoms(sympy.floor):
+        const = f.args[0].as_coeff_Add()[0]
+        k = math.floor(const) if const.is_Rational else 0
+        if k:
+            swaps[f] = sympy.floor(f.args[0] - k) + k
+    return expr.xreplace(swaps) if swaps else expr
 
 
 def mod(num, m) -> sympy.Expr:
@@ -372,6 +421,8 @@ def simplify_relation(rel):
     H <= 7
     >>> simplify_relation(sympy.Ge(floor_div(H + 6, 2) + 1, 1))
     True
+    >>> simplify_relation(sympy.Lt(floor_div(H - 1, 2) + 1, 7))
+    H <= 12
 
     An equation ``A = m*floor(A/m)`` (a concatenation of a map with its pooled-and-upsampled
     copy, say) is divisibility, ``A ≡ 0 (mod m)``:
@@ -383,6 +434,12 @@ def simplify_relation(rel):
     """
     if isinstance(rel, sympy.Equality):
         return _divisibility(rel)
+    if isinstance(rel, (sympy.StrictGreaterThan, sympy.StrictLessThan)) and (rel.lhs - rel.rhs).is_integer:
+        # between integers a < b is a <= b - 1 (a branch's negated side: floor((H - 1)/2) + 1 < 7 is H <= 12)
+        wide = (sympy.Ge if isinstance(rel, sympy.StrictGreaterThan) else sympy.Le)(
+            rel.lhs - rel.rhs, 1 if isinstance(rel, sympy.StrictGreaterThan) else -1)
+        done = simplify_relation(wide) if isinstance(wide, (sympy.GreaterThan, sympy.LessThan)) else wide
+        return rel if isinstance(done, (sympy.GreaterThan, sympy.LessThan)) and done.lhs == wide.lhs else done
     if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):
         sign = 1 if isinstance(rel, sympy.GreaterThan) else -1
         form = _monotone_form(sympy.expand(rel.lhs - rel.rhs))
@@ -400,6 +457,43 @@ def simplify_relation(rel):
         bound = m * (t + 1) - 1 - b if m else t - b
         return sympy.Le(x, _floor_frac(bound, a))
     return rel
+
+
+def finest_floor(rel) -> Optional[tuple]:
+    """``(F, value)`` with ``F = value`` wherever the equation *rel* holds, for an equation in one
+    size that is an integer combination of at least two floors of it (and the size itself): F is
+    the floor with the smallest divisor, when its coefficient is ±1 once the common factor is
+    divided out, and *value* is the rest, with integer coefficients. None otherwise.
+
+    A window partition asserts that a strided size is a multiple of the window; put in every later
+    formula, the finer floor is gone and products of sizes cancel.
+
+    >>> from symshape.symbols import symbols
+    >>> H = symbols("H")
+    >>> finest_floor(sympy.Eq(floor_div(H - 1, 4) + 1, 8 * floor_div(H + 3, 32)))
+    (floor(H/4 - 1/4), 8*floor(H/32 + 3/32) - 1)
+    >>> finest_floor(sympy.Eq(4 * floor_div(H + 3, 32), 8 * floor_div(H + 3, 64)))
+    (floor(H/32 + 3/32), 2*floor(H/64 + 3/64))
+    >>> finest_floor(sympy.Eq(H, 8 * floor_div(H, 8))) is None   # a size itself stays
+    True
+    """
+    if not isinstance(rel, sympy.Equality) or len(rel.free_symbols) != 1:
+        return None
+    split = _split(rel.lhs - rel.rhs)
+    if split is None:
+        return None
+    terms, const = split
+    floors = [(_ratio(t.args[0]), t) for t in terms if isinstance(t, sympy.floor)]
+    if len(floors) < 2 or any(r is None for r, _ in floors) or any(
+            not (t.is_Symbol or isinstance(t, sympy.floor)) for t in terms):
+        return None
+    g = math.gcd(const, *terms.values())
+    finest = min(floors, key=lambda rt: (rt[0][1], sympy.default_sort_key(rt[1])))[1]
+    c = terms[finest] // g
+    if abs(c) != 1:
+        return None
+    rest = _join({t: -v // g * c for t, v in terms.items() if t is not finest}, -const // g * c)
+    return finest, rest
 
 
 def _divisibility(rel):

@@ -17,8 +17,8 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
 
-from .decide import compact
-from .floors import ceil_div, floor_div, mod
+from .decide import always_nonnegative, compact
+from .floors import ceil_of, floor_div, floor_of, mod
 from .report import Shape
 from .rules.registry import Out
 from .symbols import ShapeError
@@ -111,7 +111,7 @@ _RELATIONS = {operator.eq: sympy.Eq, operator.ne: sympy.Ne, operator.lt: sympy.L
 
 
 def size_op(fn, args):
-    """Arithmetic on sizes: exact integer floor algebra for ``//`` and ``%``, sympy relations for
+    """Arithmetic on sizes: exact integer floor algebra for ``//``, ``%`` and math.ceil/floor/trunc, sympy relations for
     comparisons, sympy arithmetic otherwise; Python values when nothing is symbolic.
 
     >>> from symshape.symbols import symbols
@@ -120,6 +120,8 @@ def size_op(fn, args):
     (floor(H/2 - 1/2), True)
     >>> size_op(operator.eq, (H, 224))
     Eq(H, 224)
+    >>> size_op(math.ceil, (H / 8,)), size_op(math.floor, ((H - 1) / 2,))
+    (floor(H/8 + 7/8), floor(H/2 - 1/2))
     """
     if not any(_is_symbolic(a) for a in args):
         return fn(*[_concrete(a) for a in args])
@@ -136,8 +138,14 @@ def size_op(fn, args):
         return sympy.Mod(a[0], a[1])
     if fn in (operator.truediv, operator.itruediv):
         return a[0] / a[1]
-    if fn in (math.ceil, math.floor):
-        return rounded(a[0], up=fn is math.ceil)
+    if fn is math.ceil:
+        return ceil_of(a[0])
+    if fn is math.floor:
+        return floor_of(a[0])
+    if fn is math.trunc:
+        if not always_nonnegative(a[0]):
+            raise ShapeError(f"math.trunc() of the size {a[0]}, which may be negative: use math.floor or // instead")
+        return floor_of(a[0])
     if fn in (operator.and_, operator.iand):
         return sympy.And(*a)
     if fn in (operator.or_, operator.ior):
@@ -147,25 +155,10 @@ def size_op(fn, args):
     return fn(*a)
 
 
-def rounded(expr, up: bool):
-    """``math.ceil`` (*up*) or ``math.floor`` of a size expression, in the floor algebra where it is
-    a sum over an integer denominator (``ceil(H/2)`` as ``floor((H + 1)/2)``).
-
-    >>> from symshape.symbols import symbols
-    >>> H = symbols("H")
-    >>> rounded(H / 2, up=True), rounded((H - 1) / 3, up=False)
-    (floor(H/2 + 1/2), floor(H/3 - 1/3))
-    """
-    num, den = sympy.fraction(sympy.together(expr))
-    if den.is_Integer and den > 0:
-        return (ceil_div if up else floor_div)(num, int(den))
-    return sympy.ceiling(expr) if up else sympy.floor(expr)
-
-
 _SIZE_FNS = {getattr(operator, n) for n in (
     "add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge",
-    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")} | {math.ceil,
-                                                                                                     math.floor}
+    "iadd", "isub", "imul", "ifloordiv", "itruediv", "imod", "and_", "or_", "not_", "iand", "ior")} | {
+    math.ceil, math.floor, math.trunc}
 
 
 def _tensor_attr(x: Shape, attr: str):

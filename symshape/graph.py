@@ -41,7 +41,7 @@ import torch.nn as nn
 from .decide import compact
 from .printing import fmt
 from .report import Shape
-from .frontends import (FX_LOCK, _SIZE_FNS, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
+from .frontends import (FX_LOCK, _SIZE_FNS, _Opaque, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
                         qualify, walked)
 from .rules.registry import rule_for
 from .symbols import ShapeError
@@ -276,6 +276,8 @@ def _call(tracer, node, target, args, kw, prefix, names):
             if target in (max, min) and len(args) == 2:
                 return sympy.Max(*args) if target is max else sympy.Min(*args)
             rule = rule_for(target)
+            if rule is None and inspect.isfunction(target) and not _is_torch(target):
+                return _run_executed(tracer, target, args, kw, names(prefix, node))  # fx.wrap'ed: sizes in, a value out
             if rule is None:
                 raise ShapeError(f"no rule for {_op_name(node)} on symbolic sizes {args}; register one with "
                                  f"@symshape.register({_op_name(node)})")
@@ -360,15 +362,41 @@ def _run_wrapped(tracer, fn, args, kw, name, names):
     hint = f"register a rule for it with @symshape.register({fn.__name__})"
     if _any(list(others.values()), lambda v: isinstance(v, Shape)):
         raise ShapeError(f"{fn.__name__} takes tensors inside containers; {hint}")
-    if _any(list(others.values()), _is_symbolic):
-        raise ShapeError(f"{fn.__name__} takes symbolic sizes as plain arguments; {hint}")
+    if _any(list(others.values()), _is_symbolic):  # sizes as plain arguments: run the function itself
+        return _run_executed(tracer, fn, args, kw, name)
     call = _Call(fn, signature, {k: _concrete(v) for k, v in others.items()}, tensor_names)
     try:
         graph = GraphTracer().trace(call)
-    except Exception as err:  # control flow on sizes inside the function
-        frame = _user_frame(err.__traceback__)
-        at = f" at {os.path.basename(frame.filename)}:{frame.lineno}: `{frame.line}`" if frame else ""
-        raise tracer.fail(name, fn.__name__, tuple(bound.arguments[k] for k in tensor_names),
-                          f"torch.fx cannot trace the function {fn.__name__}{at}: {str(err).splitlines()[0]}; "
-                          f"{hint} (a function of the call's arguments, tensors given as shapes)") from None
+    except Exception:  # control flow on sizes inside the function: run it as written
+        return _run_executed(tracer, fn, args, kw, name)
     return interpret(tracer, call, graph, name, tuple(bound.arguments[k] for k in tensor_names), {}, names)
+
+
+class _Apply(nn.Module):
+    """``fn(*args, **kwargs)`` as a module, so that the executor can run a plain function."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+
+def _run_executed(tracer, fn, args, kw, name):
+    """A plain Python function that fx kept as a call (``torch.fx.wrap``) and that takes symbolic
+    sizes (timm's ``_build_grid(feat_shape)``): run it as written on stand-ins (see execute.py),
+    its layers named under *name*."""
+    from .execute import run_forward
+
+    def plain(v):  # a device or dtype the graph carries but does not model: torch's default
+        if isinstance(v, _Opaque):
+            return None
+        if isinstance(v, (list, tuple)) and not isinstance(v, Shape):
+            return type(v)(plain(x) for x in v) if type(v) in (list, tuple) else v
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    apply = type(fn.__name__, (_Apply,), {"__module__": getattr(fn, "__module__", __name__)})(fn)
+    return run_forward(tracer, apply, name, plain(tuple(args)), plain(dict(kw)))

@@ -8,7 +8,7 @@ from typing import Optional
 
 import sympy
 
-from .decide import _mentions
+from .asymptotics import _mentions
 from .evaluate import compile_expr
 from .floors import ScaledFloor
 

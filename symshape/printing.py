@@ -8,18 +8,21 @@ rules' messages, renderers) prints through here.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 import sympy
 from sympy.printing.str import StrPrinter
+
+from .floors import _ratio
 
 __all__ = ["fmt", "fmt_shape", "grouped", "SizePrinter", "ExactPrinter", "expr_text"]
 
 
 def grouped(arg):
     """``(numerator, denominator)`` of a floor argument when the denominator is an integer > 1."""
-    num, den = sympy.fraction(sympy.together(arg))
-    if den.is_Integer and den > 1:
-        return num, den
+    ratio = _ratio(arg)  # cached: rules print the same floors in message after message
+    if ratio is not None and ratio[1] > 1:
+        return ratio[0], sympy.Integer(ratio[1])
     return None
 
 
@@ -41,6 +44,12 @@ class SizePrinter(StrPrinter):
         if isinstance(lhs, sympy.Mod) and rhs == 0:
             return f"{self._print(lhs.args[0])} ≡ 0 (mod {self._print(lhs.args[1])})"
         return f"{self._print(lhs)} = {self._print(rhs)}"
+
+    def _print_Unequality(self, expr):
+        lhs, rhs = expr.args
+        if isinstance(lhs, sympy.Mod) and rhs == 0:
+            return f"{self._print(lhs.args[0])} ≢ 0 (mod {self._print(lhs.args[1])})"
+        return f"{self._print(lhs)} ≠ {self._print(rhs)}"
 
     def _print_floor(self, expr):
         return self._print_rounding("floor", expr)
@@ -73,8 +82,15 @@ def fmt(expr) -> str:
     ('H ≡ 0 (mod 32)', '64*floor(H/8) = 256')
     >>> fmt(sympy.Or(sympy.Eq(H, 1), sympy.Eq(H, 16)))
     'H = 16 or H = 1'
+    >>> fmt(sympy.Ne(H, 240)), fmt(sympy.Ne(sympy.Mod(H, 2), 0))
+    ('H ≠ 240', 'H ≢ 0 (mod 2)')
     """
-    return _PRINTER.doprint(sympy.sympify(expr, strict=True))
+    return _fmt(sympy.sympify(expr, strict=True))
+
+
+@lru_cache(maxsize=16384)
+def _fmt(expr) -> str:
+    return _PRINTER.doprint(expr)
 
 
 def fmt_shape(shape) -> str:

@@ -399,6 +399,22 @@ class Report:
     modules: tuple = ()
     itemsize: int = 4
     frozen: int = 0
+    pieces: tuple = ()
+    branch: tuple = ()
+
+    def piece(self, sizes: Optional[Mapping] = None, **more) -> "Report":
+        """The piece of a piecewise report that holds at the given sizes (all of them), else
+        this report. A forward that branches on the sizes with both sides running
+        (``if h >= 224: ... else: ...``) gives one piece per path: ``pieces`` lists them, each a
+        full report whose ``branch`` holds the branch conditions that select it (they are in its
+        domain too); the report itself is the first piece, the one at a typical size (224)."""
+        if not self.pieces:
+            return self
+        values, memo = self.values({**(sizes or {}), **more}), {}
+        for piece in self.pieces:
+            if all(substitute(c.expr, values, memo) is not sympy.false for c in piece.branch):
+                return piece
+        return self
 
     @property
     def macs(self) -> sympy.Expr:
@@ -478,7 +494,10 @@ class Report:
         return values
 
     def violations(self, **sizes) -> list:
-        """The domain conditions that fail at the given sizes (empty: the model runs there)."""
+        """The domain conditions that fail at the given sizes (empty: the model runs there); in a
+        piecewise report, those of the piece the sizes select."""
+        if self.pieces:
+            return self.piece(sizes).violations(**sizes)
         values, memo = self.values(sizes), {}
 
         def fails(cond) -> bool:
@@ -507,6 +526,8 @@ class Report:
         if sizes is not None and not isinstance(sizes, Mapping):
             self.values(sizes)  # raises the ShapeError that says what sizes must be
         given = {**(sizes or {}), **more}
+        if self.pieces:
+            return self._piecewise_at(given, limits)
         values = self.values(given)
         memo: dict = {}  # each distinct sub-expression is evaluated once for the whole report
         remaining = []
@@ -529,6 +550,7 @@ class Report:
             domain=tuple(remaining),
             symbols=tuple(s for s in self.symbols if s not in values),
             sizes={**self.sizes, **{s.name: int(v) for s, v in values.items()}},
+            branch=tuple(c for c in remaining if any(c.reason == b.reason and c.layer == b.layer for b in self.branch)),
         )
         if limits:
             too_big, inexact = _torch_limits(self, result)
@@ -538,6 +560,22 @@ class Report:
             for _, message in inexact:
                 raise ShapeError(f"symshape cannot give torch's value at {at}: {message}")
         return result
+
+    def _piecewise_at(self, given: dict, limits: bool) -> "Report":
+        """``at`` of a piecewise report: the pieces the sizes can select (one when every size is
+        given), each at the sizes; the first that runs there, holding the others as its pieces."""
+        values, memo = self.values(given), {}
+        found, first = [], None
+        for piece in self.pieces:
+            if any(substitute(c.expr, values, memo) is sympy.false for c in piece.branch):
+                continue
+            try:
+                found.append(piece.at(given, limits))
+            except ShapeError as err:
+                first = first or err
+        if not found:
+            raise first or ShapeError(f"no piece of the report holds at {given}")
+        return found[0] if len(found) == 1 else replace(found[0], pieces=tuple(found))
 
     def __repr__(self) -> str:
         return (f"<Report {self.model} {self.input_shape!r} -> {self.output_shape!r}: "

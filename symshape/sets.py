@@ -483,7 +483,7 @@ class SolutionSet:
 
     def to_latex(self) -> str:
         r"""The set as LaTeX: boxes joined by ``\lor``."""
-        note = rf" \quad \text{{({_latex_text(self.note)})}}" if self.scanned else ""
+        note = rf" \quad \text{{({_latex_text(self.note)})}}" if self.note else ""
         if self.is_empty:
             return r"\emptyset" + note
         rows = self._rows(lambda s, n: s.latex(n), _tie_latex, r",\ ")

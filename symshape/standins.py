@@ -21,7 +21,8 @@ import sympy
 import torch
 
 from .decide import always_nonnegative, compact
-from .frontends import _any, _tensor_method_value, _tensors, rounded, size_op
+from .floors import ceil_of, floor_of
+from .frontends import _any, _tensor_method_value, _tensors, size_op
 from .report import Outputs, Shape
 from .symbols import ShapeError
 
@@ -88,10 +89,10 @@ class Size(torch.SymInt):
         return _size(sympy.Abs(self.expr))
 
     def __ceil__(self):
-        return _size(rounded(self.expr, up=True))
+        return _size(ceil_of(self.expr))
 
     def __floor__(self):
-        return _size(rounded(self.expr, up=False))
+        return _size(floor_of(self.expr))
 
     def __trunc__(self):
         if always_nonnegative(self.expr):
@@ -104,10 +105,16 @@ class Size(torch.SymInt):
         raise _where_error(f"round() of the symbolic size {self.expr}")
 
     def __int__(self):
+        names = ", ".join(sorted(s.name for s in self.expr.free_symbols))
         if self.expr.is_integer:
-            raise _where_error(f"int() of the symbolic size {self.expr} (Python's int() must return a number); "
-                               "use the size itself, or // for a division")
-        raise _where_error(f"int() of the symbolic size {self.expr}; use // or math.floor/math.ceil instead")
+            raise _where_error(
+                f"int() of the symbolic size {self.expr}",
+                lambda kind: f"Python's int() must return a number, so the size cannot stay symbolic past it; the size "
+                             f"is already an integer, so in your own code drop the int(); else register a shape rule for "
+                             f"{kind} (@symshape.register({kind})), or give {names} a fixed value in the input spec")
+        raise _where_error(f"int() of the symbolic size {self.expr}",
+                           lambda kind: "Python's int() must return a number; use // or math.floor/math.ceil "
+                                        f"instead, register a shape rule for {kind}, or give {names} a fixed value")
 
     def __index__(self):
         raise _where_error(f"the symbolic size {self.expr} is used as a Python index or count (range(), a list "
@@ -222,14 +229,18 @@ def _at() -> str:
     return f"{frame[0]}:{frame[1]}" if frame else "an unknown line"
 
 
-def _where_error(what: str) -> ShapeError:
+def _where_error(what: str, fix=None) -> ShapeError:
+    """A ShapeError for *what* the forward did, where it did it, and *fix* (a function of the
+    module's type name) after that."""
     ex = getattr(_STATE, "executor", None)
     frame = _user_frame()
     at = f" at {frame[0]}:{frame[1]}: `{frame[2]}`" if frame else ""
+    kind = ex.stack[-1][1] if ex is not None else "the module"
+    after = f": {fix(kind)}" if fix else ""
     if ex is None:
-        return ShapeError(f"{what}{at}")
+        return ShapeError(f"{what}{at}{after}")
     name, kind, inputs = ex.stack[-1]
-    return ex.tracer.fail(name, kind, inputs, f"its forward uses {what}{at}")
+    return ex.tracer.fail(name, kind, inputs, f"its forward uses {what}{at}{after}")
 
 
 class Stand:

@@ -24,6 +24,20 @@ class ShapeError(ValueError):
     what was expected, and how to fix it."""
 
 
+class BothBranches(ShapeError):
+    """A forward branches on the sizes and both sides run (``if h >= 224: ... else: ...``).
+
+    Raised by the executing front end; :func:`~symshape.trace.trace` catches it and traces each
+    side as a piece of a piecewise report. ``taken`` is the condition of the side that was traced
+    (as the domain holds it), ``other`` its negation; ``layer``, ``kind`` and ``reason`` say which
+    forward branches and where; ``domain`` the conditions collected before the branch."""
+
+    def __init__(self, message: str, taken, other, layer: str, kind: str, reason: str, domain=()):
+        super().__init__(message)
+        self.taken, self.other, self.layer, self.kind, self.reason = taken, other, layer, kind, reason
+        self.domain = tuple(domain)
+
+
 def size_symbol(name: str) -> sympy.Symbol:
     """The size symbol called *name*: integer and positive.
 

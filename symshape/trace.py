@@ -10,20 +10,21 @@ import contextlib
 import functools
 import inspect
 import itertools
+from dataclasses import replace
 from typing import Iterable, Optional
 
 import sympy
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
-from .decide import lower_bounds, under_bounds
-from .floors import simplify_relation
+from .decide import compact, first_sizes, lower_bounds, under_bounds, upper_bounds
+from .floors import finest_floor, simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .monotone import implied_by_bounds
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
-from .symbols import ShapeError, parse_shape
+from .symbols import BothBranches, ShapeError, parse_shape
 
 __all__ = ["trace", "Tracer"]
 
@@ -42,46 +43,94 @@ class Tracer:
         self._calls: dict = {}  # qualified name -> how many times it was called so far
         self._seen: set = set()
         self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
-        self._pins: tuple = (0, {})  # (len(domain), {size: value} for each size the domain fixes)
+        self._highs: tuple = (0, {})
+        self._pins: tuple = (0, {})  # (len(domain), what the domain fixes: see pins())
+        self._pinned_for: tuple = (None, set())
+        self._pin_memo: tuple = (None, {})  # (the pins it was made for, {size: size with the pins put in})
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
 
     def lows(self) -> dict:
-        """The lowest size of each symbol that the domain collected so far allows."""
+        """The lowest size of each symbol that the domain collected so far allows: its bounds
+        (:func:`~symshape.decide.lower_bounds`), raised to the first size that meets every
+        condition on that symbol alone (a size that must be a multiple of a window is at least the
+        window)."""
         if self._lows[0] != len(self.domain):
-            self._lows = (len(self.domain), lower_bounds(self.domain))
+            self._lows = (len(self.domain), first_sizes(self.domain, lower_bounds(self.domain)))
         return self._lows[1]
 
+    def highs(self) -> dict:
+        """The highest size of each symbol that the domain bounds above (a piece: ``W <= 12``)."""
+        if self._highs[0] != len(self.domain):
+            self._highs = (len(self.domain), upper_bounds(self.domain))
+        return self._highs[1]
+
     def pins(self) -> dict:
-        """The sizes that the domain collected so far fixes to one value (``H = 224``: a model that
-        asserts its input size), as ``{symbol: value}``."""
+        """What the domain collected so far fixes, to put in every later formula: each size it
+        fixes to one value (``H = 224``: a model that asserts its input size), as ``{symbol:
+        value}``, and each floor that an equation in one size gives in coarser floors
+        (:func:`~symshape.floors.finest_floor`: a window partition's multiple of the window)."""
         if self._pins[0] != len(self.domain):
             pins = {}
             for cond in self.domain:
                 e = cond.expr
-                if isinstance(e, sympy.Equality) and len(e.free_symbols) == 1:
-                    (s,) = e.free_symbols  # a linear equation in one size: H + 1 = 38 fixes H = 37
-                    d = e.lhs - e.rhs
-                    if d.is_polynomial(s) and sympy.degree(d, s) == 1:
-                        value = -d.subs(s, 0) / d.coeff(s, 1)
-                        if value.is_Integer:
-                            pins[s] = value
+                found = None
+                if isinstance(e, sympy.Equality):
+                    for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
+                        if a.is_Symbol and b.is_Integer:
+                            found = (a, b)
+                    found = found or finest_floor(e) or _linear_pin(e)
+                if found is not None and found[0] not in pins:
+                    key, value = found
+                    pins = {k: v.xreplace({key: value}) for k, v in pins.items()}
+                    pins[key] = value.xreplace(pins)
             self._pins = (len(self.domain), pins)
         return self._pins[1]
 
     def simplify(self, value):
-        """A size, relation or shape (or several) with the sizes the domain fixes put in, and
-        Max/Min and disjunctions decided by the domain's lower bounds
+        """A size, relation or shape (or several) with what the domain fixes put in (:meth:`pins`),
+        and Max/Min and disjunctions decided by the domain's lower bounds
         (:func:`~symshape.decide.under_bounds`): the formulas hold only inside the domain, so what
         the domain decides is replaced."""
         if isinstance(value, (tuple, list)):
             return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
                 Shape(self.simplify(v) for v in value)
         pins = self.pins()
-        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(pins):
-            value = value.xreplace(pins)
+        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(self._pinned()):
+            for _ in range(3):  # a floor put in may rebuild into another pinned one
+                before, value = value, value.xreplace(pins)
+                if value == before:
+                    break
         if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
-            return under_bounds(value, self.lows(), _proves)
+            return under_bounds(value, self.lows(), _proves, self.highs())
         return value
+
+    def _pin_args(self, value):
+        """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
+        :meth:`pins` put in; what does not change stays the same object."""
+        if isinstance(value, sympy.Basic):
+            pins = self.pins()  # a new dict whenever the domain changed: the memo holds for one domain
+            if self._pin_memo[0] is not pins:
+                self._pin_memo = (pins, {})
+            memo = self._pin_memo[1]
+            if value not in memo:
+                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(self._pinned()) else value
+            return memo[value]
+        if isinstance(value, Shape) or type(value) in (tuple, list):
+            items = [self._pin_args(v) for v in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return Shape(items) if isinstance(value, Shape) else type(value)(items)
+        if type(value) is dict:
+            items = {k: self._pin_args(v) for k, v in value.items()}
+            return value if all(items[k] is v for k, v in value.items()) else items
+        return value
+
+    def _pinned(self) -> set:
+        """The symbols that :meth:`pins` mentions."""
+        pins = self.pins()
+        if self._pinned_for[0] is not pins:
+            self._pinned_for = (pins, set().union(*(k.free_symbols for k in pins)) if pins else set())
+        return self._pinned_for[1]
 
     def produced(self, value, index: int) -> None:
         """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
@@ -100,37 +149,33 @@ class Tracer:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
         return ShapeError(f"{where} got input {_describe(inputs)}: {message}")
 
-    def never(self, name: str, kind: str, inputs, message: str) -> ShapeError:
-        """:meth:`fail` for a condition that no size (in the domain) meets, marked ``empty_domain``:
-        the path traced runs at no size (the executing front end then tries its last branch's other side)."""
-        err = self.fail(name, kind, inputs, message)
-        err.empty_domain = True
-        return err
-
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
         given = self.simplify(sympy.sympify(expr, strict=True))
+        if isinstance(given, (sympy.GreaterThan, sympy.LessThan, sympy.Equality)) and any(
+                f.args[0].has(sympy.floor) for f in given.atoms(sympy.floor)):
+            given = given.func(compact(given.lhs - given.rhs), 0)  # floors of floors (TF 'same' padding)
         expr = simplify_relation(given)
         if expr is sympy.true:
             return
         if expr is sympy.false:
-            raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
+            raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}"))
         if expr in self._seen:
             return
         never = _never(given)
         if never:
-            raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
-        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and any(
-                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor)):
-            # nested floors (TF-style 'same' padding computed from the size) that simplify_relation
-            # leaves: dropped where they hold for every size
+            raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{never}"))
+        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and (expr.has(sympy.Max, sympy.Min) or any(
+                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor))):
+            # nested floors (TF-style 'same' padding computed from the size) or a Max (a size padded
+            # up to a minimum) that simplify_relation leaves: dropped where they hold for every size
             from .decide import always_nonnegative
 
             big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)
             if always_nonnegative(big - small):
                 return
         if len(expr.free_symbols) == 1 and isinstance(expr, (sympy.Equality, sympy.Unequality)):
-            from .decide import implied_periodically  # e.g. a cat after a branch on the parity of a size
+            from .asymptotics import implied_periodically  # e.g. a cat after a branch on the parity of a size
 
             if implied_periodically(expr, [c.expr for c in self.domain]):
                 return
@@ -139,7 +184,7 @@ class Tracer:
 
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
-                raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
+                raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}"))
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 
@@ -162,6 +207,10 @@ class Tracer:
         ``shown``: the inputs to record and name in errors, when not all of ``inputs`` are tensors
         (a function call's sizes, dims and flags)."""
         name = self.call_name(name)
+        sources = tuple(self.producer(s) for s in (inputs if shown is None else shown))
+        if self.pins():  # inputs made before a condition that fixes a floor: in the later form, so products cancel
+            inputs, kwargs = self._pin_args(inputs), self._pin_args(kwargs)
+            shown = None if shown is None else self._pin_args(shown)
         try:
             result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
         except ShapeError as err:
@@ -185,8 +234,7 @@ class Tracer:
                                                 "expression of the sizes") from None
         attrs = {**(attrs or {}), **flags}
         self.layers.append(Layer(name, kind, tuple(as_output(s) if isinstance(s, tuple) else s for s in inputs),
-                                 shape, params, macs, attrs, tuple(out.windows),
-                                 tuple(self.producer(s) for s in inputs)))
+                                 shape, params, macs, attrs, tuple(out.windows), sources))
         self.produced(shape, len(self.layers) - 1)
         return shape
 
@@ -247,8 +295,8 @@ def _never(rel) -> str:
     if isinstance(rel, sympy.Equality):
         for a, b in ((rel.lhs, rel.rhs), (rel.rhs, rel.lhs)):
             if b.is_Integer and not a.is_number:
-                c, _ = sympy.factor_terms(a).as_coeff_Mul()
-                if c.is_Integer and c != 0 and int(b) % int(c):
+                c, _ = a.as_content_primitive()  # the integer common to every term (factor_terms: slow on long sums)
+                if c.is_Integer and c > 1 and int(b) % int(c):
                     return f": {b} is not a multiple of {c}, the factor common to every value of {fmt_size(a)}"
     return ""
 
@@ -390,6 +438,83 @@ def trace(model: nn.Module, input_shape) -> Report:
     shape = Shape(parse_shape(input_shape))
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
+    pieces = _pieces(model, shape, (), [_MAX_PIECES])
+    return pieces[0] if len(pieces) == 1 else replace(pieces[0], pieces=tuple(pieces))
+
+
+_MAX_PIECES = 8  # pieces of a piecewise report (each a full trace of the forward)
+
+
+class _TooMany(Exception):
+    """The exploration of a forward's branches ran out of pieces."""
+
+
+def _linear_pin(e) -> Optional[tuple]:
+    """``(size, value)`` for a linear equation in one size with an integer solution (``H + 1 = 38``
+    after a pool: H = 37), else None."""
+    if len(e.free_symbols) != 1:
+        return None
+    (s,) = e.free_symbols
+    d = e.lhs - e.rhs
+    if not d.is_polynomial(s) or sympy.degree(d, s) != 1:
+        return None
+    value = -d.subs(s, 0) / d.coeff(s, 1)
+    return (s, value) if value.is_Integer else None
+
+
+def _nowhere(err: ShapeError) -> ShapeError:
+    err.nowhere = True  # the trace (or the piece being traced) holds at no size
+    return err
+
+
+def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> list:
+    """The reports of the pieces of *model* under the branch conditions *assumed*: one report
+    where its forward takes one path, else one per path (each side of a branch that runs at some
+    size is traced with its condition assumed; a side no size reaches is dropped). *budget* holds
+    how many more pieces may be traced (shared by the whole exploration)."""
+    from .solve.solver import feasible
+
+    try:
+        if budget[0] <= 0:
+            raise _TooMany
+        piece = _trace_piece(model, shape, assumed)
+        budget[0] -= 1
+        return [piece]
+    except BothBranches as err:
+        if any(err.taken == a.expr or err.other == a.expr for a in assumed):
+            raise ShapeError(f"{err}, even where its condition is assumed; symshape cannot split this forward "
+                             "into pieces: register a shape rule for the module that branches (@symshape.register), "
+                             "or fix the size it branches on in the input spec") from None
+        sides, dropped = [], []
+        for expr in (err.taken, err.other):
+            cond = Condition(expr, err.layer, err.kind, err.reason)
+            why = feasible(expr, [*err.domain, *(a.expr for a in assumed)])
+            if why is not None:
+                dropped.append(f"no size takes the other side ({why})")
+                continue
+            try:
+                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget)))
+            except _TooMany:
+                raise ShapeError(f"{err}; its branches on the sizes split it into more than {_MAX_PIECES} pieces, "
+                                 "each traced on its own: register a shape rule for the module that branches "
+                                 "(@symshape.register), or fix the size it branches on in the input spec") from None
+            except ShapeError as inner:
+                if not getattr(inner, "nowhere", False):
+                    raise
+                dropped.append(f"the other side fails: {str(inner).splitlines()[0]}")
+        if not sides:
+            raise _nowhere(ShapeError(f"{err}, and neither side runs: {'; '.join(dropped)}")) from None
+        out = []
+        for cond, reports in sides:
+            note = dropped[0] if dropped else "the other side is another piece of the report (rep.pieces)"
+            marked = replace(cond, reason=f"{cond.reason}; {note}")
+            out += [replace(r, domain=tuple(marked if c is cond else c for c in r.domain),
+                            branch=tuple(marked if c is cond else c for c in r.branch)) for r in reports]
+        return out
+
+
+def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple) -> Report:
+    """One trace of *model*, with the branch conditions *assumed* in its domain first."""
     tracer = Tracer()
     kind = type(model).__name__
     refusal = _global_hooks()
@@ -398,6 +523,9 @@ def trace(model: nn.Module, input_shape) -> Report:
     for i, d in enumerate(shape):  # a size is never negative (rules ask for >= 1 where torch does)
         tracer.require("", kind, (shape,), sympy.Ge(d, 0), f"dim {i} of the input is a size, >= 0")
     tracer.produced(shape, -1)
+    for cond in assumed:  # the branches this piece takes: decided before the forward asks
+        tracer._seen.add(cond.expr)
+        tracer.domain.append(cond)
     with FX_LOCK, _unchanged(model):
         out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
@@ -420,6 +548,7 @@ def trace(model: nn.Module, input_shape) -> Report:
         modules=tuple(tracer.modules),
         itemsize=_itemsize(model),
         frozen=sum(p.numel() for p in model.parameters() if not p.requires_grad),
+        branch=assumed,
     )
 
 

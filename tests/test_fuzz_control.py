@@ -27,12 +27,13 @@ H, W = ss.symbols("H W")
 def test_random_control_flow_agrees_with_torch(chunk):
     """Fixed seeds (10 per chunk): every module traces and agrees with torch at its reference size,
     the domain's edges, sizes just outside and random sizes near the reference, or is refused with
-    the exact text expected (int() of a symbolic size, a branch where both sides run)."""
+    the exact text expected (int() of a symbolic size); a branch where both sides run gives pieces,
+    each compared at sizes inside it."""
     for seed in range(10 * chunk, 10 * chunk + 10):
         c = random_control(random.Random(seed), max_steps=5, two_sided=True, int_of_symbolic=True,
                            name=f"<control {seed}>")
         got = compare(c, random.Random(seed), extra=1, limit=6)
-        assert got.refused is None and set(got.buckets) <= {"agree", "refused as expected"}, (
+        assert got.refused is None and set(got.buckets) <= {"agree", "refused as expected", "refused: pieces"}, (
             f"seed {seed}\n{c.source()}\n{got}")
 
 
@@ -144,9 +145,11 @@ def test_int_of_a_symbolic_size_is_refused_with_its_line():
     with pytest.raises(ss.ShapeError) as err:
         ss.trace(IntOfSize(), "1,3,H,W")
     assert str(err.value) == (
-        "the model (IntOfSize) got input (1, 3, H, W): its forward uses int() of the symbolic size floor(W/2) "
-        "(Python's int() must return a number); use the size itself, or // for a division at "
-        f"test_fuzz_control.py:{line}: `return x[..., :int(x.shape[-1])]`")
+        "the model (IntOfSize) got input (1, 3, H, W): its forward uses int() of the symbolic size floor(W/2) at "
+        f"test_fuzz_control.py:{line}: `return x[..., :int(x.shape[-1])]`: Python's int() must return a number, so "
+        "the size cannot stay symbolic past it; the size is already an integer, so in your own code drop the int(); "
+        "else register a shape rule for IntOfSize (@symshape.register(IntOfSize)), or give W a fixed value in the "
+        "input spec")
 
 
 class BothRun(nn.Module):
@@ -158,17 +161,23 @@ class BothRun(nn.Module):
         return x
 
 
-def test_a_branch_where_both_sides_run_is_refused():
+def test_a_branch_where_both_sides_run_gives_two_pieces():
+    """Both sides of ``if w >= 32`` run: the report has one piece per side, each with its branch
+    condition, and each agrees with torch at sizes inside its own domain and at its edge."""
     line = inspect.getsourcelines(BothRun.forward)[1] + 1
-    assert tuple(BothRun()(torch.zeros(1, 1, 4, 40)).shape) == (1, 1, 3, 39)
-    assert tuple(BothRun()(torch.zeros(1, 1, 4, 4)).shape) == (1, 1, 4, 4)
-    with pytest.raises(ss.ShapeError) as err:
-        ss.trace(BothRun(), "1,1,H,W")
-    assert str(err.value) == (
-        "the model (BothRun) got input : its forward branches on the sizes (W >= 32, the forward of the model "
-        f"(BothRun) branches on it at test_fuzz_control.py:{line}) and the other branch runs too; symshape follows "
-        "one branch at a time, so it cannot give one answer for every size: register a shape rule for the module "
-        "that branches (@symshape.register), or fix the size it branches on in the input spec")
+    rep = ss.trace(BothRun(), "1,1,H,W")
+    assert [p.output_shape for p in rep.pieces] == [(1, 1, H - 1, W - 1), (1, 1, H, W)]
+    assert [[ss.fmt(c.expr) for c in p.branch] for p in rep.pieces] == [["W >= 32"], ["W <= 31"]]
+    assert rep.pieces[1].branch[0].reason == (f"the forward of the model (BothRun) branches on it at "
+                                              f"test_fuzz_control.py:{line}; the other side is another piece of "
+                                              "the report (rep.pieces)")
+    for piece, widths in zip(rep.pieces, ((32, 33, 40), (1, 2, 31))):
+        points = [{"H": h, "W": w} for h in (2, 4) for w in widths]
+        assert all(rep.piece(p) is piece for p in points)
+        res = ss.check(BothRun(), piece, sizes=points)
+        assert res.ok and len(res.mismatches) == 0 and len(res.comparisons) >= 12, res.short()
+    assert tuple(BothRun()(torch.zeros(1, 1, 4, 40)).shape) == rep.at(H=4, W=40).output_shape == (1, 1, 3, 39)
+    assert tuple(BothRun()(torch.zeros(1, 1, 4, 4)).shape) == rep.at(H=4, W=4).output_shape == (1, 1, 4, 4)
 
 
 def test_expected_refusal_names_the_int_step():
@@ -317,7 +326,7 @@ def test_a_branch_whose_path_runs_at_no_size_is_left_for_the_other():
     assert rep.output_shape == (1, 1, H, W)  # the formula before the assert; the domain fixes H = 37
     line = inspect.getsourcelines(BranchThenPin.forward)[1] + 1
     assert [str(c) for c in rep.domain] == [
-        "H < 40  [layer '' (BranchThenPin): the other branch leads to a condition that no size meets (the forward "
+        "H <= 39  [layer '' (BranchThenPin): the other branch leads to a condition that no size meets (the forward "
         f"of the model (BranchThenPin) raises otherwise, at test_fuzz_control.py:{line})]",
         f"H = 37  [layer '' (BranchThenPin): the height must be 37 (asserted at test_fuzz_control.py:{line + 4})]"]
     assert [p["H"] for p in res.sizes if not rep.violations(**p)] == [37]

@@ -165,3 +165,19 @@ def test_a_linear_that_fits_no_size_says_why():
         "layer '2' (Linear) got input (1, 8*(H - 2)*(W - 2)): needs the last dim of the input, 8*(H - 2)*(W - 2), "
         "to equal in_features=5401, which fails for every input size: 5401 is not a multiple of 8, the factor common "
         "to every value of 8*(H - 2)*(W - 2)")
+
+
+def test_eye_of_a_symbolic_size_as_torch():
+    """timm's BilinearAttnTransform builds torch.eye(x.shape[-1]) (bat_resnext26ts)."""
+    import torch.nn as nn
+
+    class Eye(nn.Module):
+        def forward(self, x):
+            return x @ torch.eye(x.shape[-1]) + torch.eye(x.shape[-2], x.shape[-1])
+
+    rep = ss.trace(Eye(), "2,H,W")
+    H, W = rep.symbols
+    assert rep.output_shape == (2, H, W) and rep.macs == 2 * H * W ** 2
+    for h, w in ((1, 1), (3, 5), (7, 2)):
+        assert rep.at(H=h, W=w).output_shape == tuple(Eye()(torch.zeros(2, h, w)).shape)
+    assert ss.check(Eye(), rep).ok

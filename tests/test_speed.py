@@ -128,3 +128,41 @@ def test_the_tracers_feasibility_question_never_scans():
     rel = sympy.Eq(-8 * floor_div(H + 15, 128) + floor_div(H - 1, 16) + 1 + floor_div(W, 3) * floor_div(H, 5), 7)
     assert feasible(rel, [H >= 225, W >= 225]) is None
     assert "not an integer" in feasible(sympy.Eq(32 * floor_div(H, 2) * floor_div(W, 2), 5400), [H >= 2, W >= 2])
+
+
+class WindowBlock(nn.Module):
+    """A MaxViT-style block: a strided stem, then attention in 8x8 windows (the size asserted a
+    multiple of the window, as timm asserts it), the windows put back and a residual add."""
+
+    def __init__(self, c=8, window=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, stride=4, padding=1)
+        self.window = window
+        self.qkv = nn.Linear(c, 3 * c)
+
+    def forward(self, x):
+        x = self.stem(x).permute(0, 2, 3, 1)
+        B, H, W, C = x.shape
+        wh = self.window
+        torch._assert(H % wh == 0, "height must be divisible by the window")
+        torch._assert(W % wh == 0, "width must be divisible by the window")
+        w = x.view(B, H // wh, wh, W // wh, wh, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, wh * wh, C)
+        q, k, v = self.qkv(w).chunk(3, dim=-1)
+        bias = torch.zeros(1, wh * wh, wh * wh)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        a = a.view(-1, H // wh, W // wh, wh, wh, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, H, W, C)
+        return x + a
+
+
+def test_window_partition_sizes_stay_factored_and_agree_with_torch():
+    """The assert fixes floor((H - 1)/4) + 1 = 8*floor((H + 3)/32): later formulas are put in that
+    form, so the windows' count is a product of floors, the batch of windows cancels back to 1
+    (no floor of a ratio of products, no Min(1, ...)) and the first size allowed is H = 29."""
+    model = WindowBlock().eval()
+    rep = ss.trace(model, "1,3,H,W")
+    assert str(rep.output_shape) == "(1, 8*floor((H + 3)/32), 8*floor((W + 3)/32), 8)"
+    sizes = [d for layer in rep.layers for d in layer.out_shape if isinstance(d, sympy.Basic)]
+    assert not any(d.has(sympy.Min, sympy.Max) or d.has(sympy.floor) and any(
+        f.args[0].has(sympy.floor) for f in d.atoms(sympy.floor)) for d in sizes)
+    res = ss.check(model, rep, sizes=[{"H": h, "W": w} for h, w in [(29, 29), (28, 29), (32, 61), (64, 36), (33, 29)]])
+    assert res.ok, "\n".join(map(str, res.mismatches))

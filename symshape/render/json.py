@@ -209,7 +209,7 @@ def to_dict(report: Report) -> dict:
             **({"memory": {"dtype": "float32", "output_bytes": expr_text(m[0]), "saved_bytes": expr_text(m[1])}}
                if m is not None else {}),
         } for layer, field, m in zip(report.layers, fields, mem)],
-        "domain": [{"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "reason": c.reason} for c in report.domain],
+        "domain": [_condition_out(c) for c in report.domain],
         "modules": [{
             "name": call.name, "kind": call.kind,
             "in_shapes": [_shape_out(s) if isinstance(s, tuple) else None for s in call.in_shapes],
@@ -217,7 +217,13 @@ def to_dict(report: Report) -> dict:
         } for call in report.modules],
         **({"itemsize": report.itemsize} if report.itemsize != 4 else {}),
         **({"frozen": report.frozen} if report.frozen else {}),
+        **({"branch": [_condition_out(c) for c in report.branch]} if report.branch else {}),
+        **({"pieces": [to_dict(p) for p in report.pieces]} if report.pieces else {}),
     }
+
+
+def _condition_out(c) -> dict:
+    return {"expr": expr_text(c.expr), "layer": c.layer, "kind": c.kind, "reason": c.reason}
 
 
 @report_method
@@ -312,6 +318,9 @@ def from_dict(data: dict) -> Report:
                       for i, item in enumerate(_get(data, "modules", list, "", "a list", default=[]))),
         itemsize=_get(data, "itemsize", int, "", "an integer", default=4),
         frozen=_get(data, "frozen", int, "", "an integer", default=0),
+        branch=tuple(_condition_in(c, f"branch[{i}]")
+                     for i, c in enumerate(_get(data, "branch", list, "", "a list", default=[]))),
+        pieces=tuple(from_dict(p) for p in _get(data, "pieces", list, "", "a list", default=[])),
     )
 
 

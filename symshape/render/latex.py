@@ -15,7 +15,7 @@ from sympy.printing.latex import LatexPrinter
 from ..printing import grouped
 from ..report import report_method
 from ..receptive import receptive_fields
-from .text import CONVENTION, domain_relations, domain_summary, field_cell, memory_column
+from .text import CONVENTION, domain_relations, domain_summary, field_cell, memory_column, pieces_lines
 
 __all__ = ["latex", "SizeLatexPrinter", "equations", "table", "to_latex", "document", "repr_latex", "escape"]
 
@@ -264,6 +264,7 @@ def to_latex(report, sizes: Optional[Mapping] = None, memory=None) -> str:
     parts.append(table(shown, memory=memory))
     if report.domain:
         parts.append("% the model runs when: " + ", ".join(domain_summary(report.domain)))
+    parts += [f"% {line}" for line in pieces_lines(report)]
     parts.append(f"% {CONVENTION}")
     return "\n".join(p for p in parts if p)
 
@@ -285,6 +286,13 @@ def document(report, sizes: Optional[Mapping] = None, title: Optional[str] = Non
     if report.domain:
         body += ["", r"{\raggedright The model runs when " + ", ".join(f"${m}$" for m in _domain_math(report))
                  + r".\par}"]
+    if report.pieces:
+        body += ["", f"The forward branches on the sizes and {len(report.pieces)} paths run; the table is piece 1's.",
+                 r"\begin{itemize}"]
+        body += [rf"\item piece {i} where " + ", ".join(f"${latex(r)}$" for r in domain_relations(p.branch))
+                 + f": output ${shape_latex(p.output_shape)}$, ${latex(p.macs)}$ MACs"
+                 for i, p in enumerate(report.pieces, 1)]
+        body.append(r"\end{itemize}")
     body += ["", escape(CONVENTION.replace(" x ", " × ")).replace("×", r"$\times$") + ".", r"\end{document}", ""]
     return "\n".join(body)
 

@@ -84,6 +84,12 @@ def to_markdown(report, sizes: Optional[Mapping] = None, memory=None) -> str:
                   f"{_math(latex(shown.macs))} MACs{total}."]
     if report.domain:
         lines.append("The model runs when " + ", ".join(_math(latex(r)) for r in domain_relations(report.domain)) + ".")
+    if report.pieces:
+        lines += ["", f"The forward branches on the sizes and {len(report.pieces)} paths run: the table is "
+                      "piece 1's; each piece holds where its conditions do."]
+        lines += [f"- piece {i} where {', '.join(_math(latex(r)) for r in domain_relations(p.branch))}: output "
+                  f"{_math(shape_latex(p.output_shape))}, {_math(latex(p.macs))} MACs"
+                  for i, p in enumerate(report.pieces, 1)]
     lines += ["", f"*{CONVENTION}*"]
     return "\n".join(lines)
 
@@ -102,4 +108,6 @@ def to_html(report) -> str:
             f"</thead><tbody>{rows}</tbody></table>"
             f"<p>output <code>{html.escape(str(report.output_shape))}</code>, {report.params:,} params, "
             f"MACs <code>{html.escape(fmt(report.macs))}</code>"
-            + (f"; runs when <code>{domain}</code>" if domain else "") + f"</p><p><i>{html.escape(CONVENTION)}</i></p>")
+            + (f"; runs when <code>{domain}</code>" if domain else "")
+            + (f" (piece 1 of {len(report.pieces)}: the forward branches on the sizes; see rep.pieces)"
+               if report.pieces else "") + f"</p><p><i>{html.escape(CONVENTION)}</i></p>")

@@ -116,8 +116,21 @@ def _render(report, rows, notes=(), saved=None, sizes_too=False) -> str:
         out.append(saved)
     if report.domain:
         out.append("runs when " + ", ".join(domain_summary(report.domain)))
+    out += pieces_lines(report)
     out.append(CONVENTION)
     return "\n".join(out)
+
+
+def pieces_lines(report) -> list:
+    """For a piecewise report, what each piece is: where it holds, its output and its MACs."""
+    if not report.pieces:
+        return []
+    out = [f"piecewise: the forward branches on the sizes and {len(report.pieces)} paths run (rep.pieces); "
+           "the table, the totals and 'runs when' above are piece 1's"]
+    for i, piece in enumerate(report.pieces, 1):
+        when = ", ".join(domain_summary(piece.branch)) or "always"
+        out.append(f"  piece {i} where {when}: output {_shape(piece.output_shape)}, MACs {_num(piece.macs)}")
+    return out
 
 
 def _groups(layers, level: int) -> dict:
@@ -214,5 +227,12 @@ def domain_relations(domain) -> list:
         elif e not in rest:
             rest.append(e)
     out = [sympy.Ge(s, v) for s, v in lower.items()] + [sympy.Le(s, v) for s, v in upper.items()]
-    # drop what the lower bounds already imply (e.g. BatchNorm's floor(H/4)*floor(W/4) >= 2 under H, W >= 8)
-    return out + [e for e in rest if not implied_by_bounds(e, lower)]
+    pins = {e.lhs: e.rhs for e in rest if isinstance(e, sympy.Equality) and e.lhs.is_Symbol and e.rhs.is_Integer}
+    # drop what the lower bounds already imply (e.g. BatchNorm's floor(H/4)*floor(W/4) >= 2 under H, W >= 8),
+    # and what a size fixed to one value decides (H ≠ 240 where H = 224)
+    pinned = [sympy.Eq(k, v) for k, v in pins.items()]
+
+    def decided(e) -> bool:
+        return bool(pins) and e not in pinned and e.xreplace(pins) is sympy.true
+
+    return out + [e for e in rest if not implied_by_bounds(e, lower) and not decided(e)]

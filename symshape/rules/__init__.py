@@ -2,7 +2,7 @@
 
 Importing this package registers every built-in rule.
 """
-from . import activation, conv, linear, norm, pool, reshape, resample  # noqa: F401  (registration)
+from . import activation, conv, linear, norm, pool, recurrent, reshape, resample  # noqa: F401  (registration)
 from . import attention, elementwise, factories, functional, products, tensor  # noqa: F401  (graph rules)
 from .registry import RULES, Out, register, rule_for
 

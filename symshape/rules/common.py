@@ -5,7 +5,7 @@ from typing import Sequence
 
 import sympy
 
-from ..floors import floor_div
+from ..floors import floor_div, whole_parts_out
 from ..printing import fmt
 from ..symbols import ShapeError
 
@@ -48,7 +48,7 @@ def equal(got, want, why: str) -> tuple:
     if not any(getattr(v, "free_symbols", None) for v in (got, want)):
         return (sympy.Eq(got, want), why)
     diff = sympy.sympify(got, strict=True) - sympy.sympify(want, strict=True)
-    if diff == 0:
+    if diff == 0 or diff.has(sympy.floor) and sympy.expand(whole_parts_out(diff)) == 0:
         return (sympy.true, why)
     # unevaluated: sympy's own evaluation of an equation between floors rewrites them (seconds on a
     # Swin window partition); the tracer and the solver decide it
@@ -109,7 +109,8 @@ def more_than_one(dims, why: str) -> tuple:
 def _int(value, what: str) -> int:
     if isinstance(value, (int, sympy.Integer)) and not isinstance(value, bool):
         return int(value)
-    raise ShapeError(f"{what} must be a fixed integer, got {fmt_size(value) if isinstance(value, sympy.Expr) else value!r}")
+    shown = fmt_size(value) if isinstance(value, sympy.Expr) else repr(value)
+    raise ShapeError(f"{what} must be a fixed integer, got {shown}")
 
 
 def _sizes(args) -> tuple:

@@ -20,7 +20,7 @@ import sympy
 import torch
 
 from ..decide import always_nonnegative
-from ..floors import smin
+from ..floors import smin, whole_parts_out
 from ..symbols import ShapeError
 from .common import dim_index, fmt_shape, fmt_size
 from .registry import Out, register
@@ -34,14 +34,24 @@ def is_tensor(value) -> bool:
 
 
 def same_size(a, b):
-    """True when a == b for every input size, False when never (different numbers), else None."""
+    """True when a == b for every input size, False when never (different numbers), else None.
+    Floors that differ in form only (``floor((H - 3)/8) + 1`` and ``floor((H + 5)/8)``) are the same.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H = symbols("H")
+    >>> same_size(floor_div(H - 3, 8) + 1, floor_div(H + 5, 8)), same_size(H, H + 1), same_size(H, floor_div(H, 2))
+    (True, False, None)
+    """
     if a == b:
         return True
     diff = sympy.expand(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True))
-    if diff == 0:
+    if diff == 0 or sympy.expand(whole_parts_out(diff)) == 0:
         return True
     if diff.is_number:
         return False
+    if diff.has(sympy.floor) and always_nonnegative(diff) and always_nonnegative(-diff):
+        return True
     return None
 
 
@@ -65,15 +75,21 @@ def stretches(a, b) -> sympy.Basic:
 def _larger(sizes) -> sympy.Expr:
     """The output size of a broadcast dim whose sizes other than 1 are all symbolic: each is 1 or
     the common size, so the output is their Max (without the sizes that another is always at
-    least), times ``Min(*sizes, 1)`` where a size can be 0 (0 against 1 broadcasts to 0).
+    least), times ``Min(*sizes, 1)`` where a size can be 0 (0 against 1 broadcasts to 0). A size
+    that is never 1 (a multiple of an integer >= 2) is the output: every other size is it or 1.
 
     >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
     >>> H, W = symbols("H W")
-    >>> _larger([H, W]), _larger([H - 1, H]), _larger([H - 1])
-    (Max(H, W), H*Min(1, H - 1), H - 1)
+    >>> _larger([H, W]), _larger([H - 1, H]), _larger([floor_div(H - 1, 4) + 1, 8 * floor_div(H + 3, 32)])
+    (Max(H, W), H*Min(1, H - 1), 8*floor(H/32 + 3/32))
     """
-    if len(sizes) == 1:  # one size other than 1 (0 against 1 is 0): that size, with no Min to nest in loops
+    if len(sizes) == 1:  # the others are 1: X·Min(X, 1) = X for every size X >= 0
         return sizes[0]
+    for s in sizes:
+        c, rest = s.as_content_primitive()
+        if c.is_Integer and c > 1 and rest.is_integer:
+            return s
     keep = list(sizes)
     for a in list(keep):
         if any(b is not a and always_nonnegative(b - a) for b in keep):

@@ -23,7 +23,7 @@ from ..decide import always_nonnegative
 from ..floors import scaled_floor
 from ..symbols import ShapeError
 from . import activation as _activation, conv as _conv, linear as _linear, norm as _norm, pool as _pool, reshape as _reshape
-from .common import at_least, fmt_shape, ntuple
+from .common import _int, at_least, fmt_shape, ntuple
 from .registry import Out, register
 from .elementwise import is_tensor, unary
 from .resample import nearest_windows, nonempty_requirements, output_requirements, pad_windows
@@ -181,6 +181,27 @@ def pad(x, pad, mode="constant", value=None):
 def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     """As nn.Unfold: sliding blocks (N, C·kh·kw, oh·ow)."""
     return _pool.unfold(nn.Unfold(kernel_size, dilation, padding, stride), x)
+
+
+@register(F.fold)
+def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """As nn.Fold: blocks (N, C·kh·kw, bh·bw) summed into (N, C, *output_size)."""
+    return _pool.fold(SimpleNamespace(output_size=output_size, kernel_size=kernel_size, dilation=dilation,
+                                      padding=padding, stride=stride), x)
+
+
+@register(F.one_hot)
+def one_hot(x, num_classes: int = -1):
+    """out = (*x, num_classes) for a fixed num_classes >= 1 (the values must be below it, which a
+    shape does not carry); num_classes=-1 takes max(values) + 1, known only from the data. MACs = 0."""
+    n = _int(num_classes, "one_hot's num_classes")
+    if n < 0:
+        raise ShapeError("one_hot with num_classes=-1 takes the number of classes from the largest value in the "
+                         "tensor, which a shape does not carry; pass num_classes")
+    if n == 0:
+        raise ShapeError("one_hot with num_classes=0 holds no class for any value (torch: 'Class values must be "
+                         "smaller than num_classes'); pass num_classes >= 1")
+    return (*x, sympy.Integer(n))
 
 
 @register(F.layer_norm)

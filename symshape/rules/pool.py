@@ -7,7 +7,7 @@ import torch.nn as nn
 from ..decide import always_nonnegative
 from ..floors import scaled_floor
 from ..symbols import ShapeError
-from .common import at_least, ntuple, split_spatial
+from .common import at_least, divisible, equal, exact_div, fmt_shape, ntuple, split_spatial
 from .registry import Out, register
 from .window import Window
 
@@ -110,14 +110,13 @@ def lp_pool(m, x):
           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 def adaptive_pool(m, x):
     """out = output_size (a None entry keeps L; a size computed from the input's, such as
-    ``math.ceil(h / 2)``, may be symbolic and must be >= 0); MACs = 0."""
+    ``max(7, x.shape[-2])``, must be >= 0: 0 gives an empty output); MACs = 0."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     want = ntuple(m.output_size, nd)
     out = [size if w is None else sympy.sympify(w, strict=True) for size, w in zip(sizes, want)]
-    reqs = tuple(at_least(o, 0, "the output size must be >= 0") for o, w in zip(out, want)
-                 if w is not None and not always_nonnegative(o))
-    return Out((*lead, c, *out), 0, reqs + nonempty(sympy.Integer(1), sizes))
+    symbolic = tuple(at_least(w, 0, "the output size must be >= 0") for w in out if not w.is_Integer)
+    return Out((*lead, c, *out), 0, nonempty(sympy.Integer(1), sizes) + symbolic)
 
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
@@ -156,3 +155,29 @@ def unfold(m: nn.Unfold, x):
     for w in wins:
         kernel *= w.kernel
     return Out((*lead, c * kernel, out[0] * out[1]), 0, tuple(reqs) + nonempty(c, sizes))
+
+
+@register(nn.Fold)
+def fold(m: nn.Fold, x):
+    """Sliding blocks summed back into an image (col2im), the inverse layout of nn.Unfold:
+    (N, C·kh·kw, L) or unbatched (C·kh·kw, L) -> (N, C, *output_size). The second dim must be
+    divisible by kh·kw and L must be the number of blocks bh·bw, b = floor((o + 2p - d(k - 1) - 1)/s) + 1
+    per output dim o, each >= 1; no dim but the batch may be 0. MACs = 0."""
+    from .window import windows
+
+    if len(x) not in (2, 3):
+        raise ShapeError(f"fold expects a 2-d (C·kh·kw, L) or 3-d (N, C·kh·kw, L) input, got {len(x)}-d {fmt_shape(x)}")
+    *lead, ck, length = x
+    out_sizes = tuple(sympy.sympify(o, strict=True) for o in ntuple(m.output_size, 2))
+    wins = windows(2, m.kernel_size, m.stride, m.padding, m.dilation)
+    kernel = wins[0].kernel * wins[1].kernel
+    blocks = [w.out(o) for o, w in zip(out_sizes, wins)]
+    reqs = [at_least(b, 1, f"the sliding blocks must fit in the output: output size + 2·padding must cover the "
+                           f"kernel extent {w.extent}") for b, w in zip(blocks, wins)]
+    if ck.is_Integer and int(ck) % kernel:
+        raise ShapeError(f"fold needs dim -2 ({ck}) divisible by the kernel's {kernel} positions")
+    if not ck.is_Integer:
+        reqs.append(divisible(ck, kernel, f"fold needs dim -2 divisible by the kernel's {kernel} positions"))
+    reqs.append(equal(length, blocks[0] * blocks[1], "fold needs dim -1 to be the number of sliding blocks"))
+    reqs += nonempty(ck, ())  # L >= 1 follows from L = bh·bw with each b >= 1
+    return Out((*lead, exact_div(ck, kernel), *out_sizes), 0, tuple(reqs))

@@ -29,6 +29,7 @@ from ..symbols import ShapeError
 from . import reshape as _reshape_rules
 from .common import _int, _sizes, dim_index, equal, exact_div, fmt_shape, fmt_size, prod
 from .elementwise import broadcast, is_tensor, same_size
+from .indexing import is_list_index, list_index, place
 from .registry import Out, register
 from .window import Window
 
@@ -209,6 +210,54 @@ def repeat(x, *sizes):
         raise ShapeError(f"repeat needs at least {len(x)} repeats for {fmt_shape(x)}, got {tuple(reps)}")
     padded = (sympy.Integer(1),) * (len(reps) - len(x)) + tuple(x)
     return tuple(d * r for d, r in zip(padded, reps))
+
+
+@register(torch.repeat_interleave, "repeat_interleave")
+def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
+    """Each element repeated in place: out[dim] = x[dim]·repeats for an integer repeats (dim None:
+    the input flattened, (numel·repeats,)); repeats >= 0, and output_size, when given, must equal
+    that length. A repeats tensor (one count per element of the dim, or one for all) gives a length
+    that is the sum of its values: output_size states it (torch's meta kernel needs it too), else a
+    ShapeError. ``torch.repeat_interleave(counts)`` alone is a tensor of sum(counts). MACs = 0."""
+    if repeats is None:  # torch.repeat_interleave(counts): index i repeated counts[i] times
+        if len(x) != 1:
+            raise ShapeError(f"repeat_interleave(counts) needs a 1-d tensor of counts, got {fmt_shape(x)}")
+        if output_size is None:
+            raise ShapeError("repeat_interleave(counts): the output length is the sum of the counts, which a shape "
+                             "does not carry; pass output_size=<that sum>")
+        return (sympy.sympify(output_size, strict=True),)
+    flat = dim is None
+    if flat:
+        x, i = (prod(x),), 0
+    else:
+        i = dim_index(dim, len(x), "repeat_interleave")
+    size = x[i] if x else None
+    if is_tensor(repeats):
+        if len(repeats) > 1:
+            raise ShapeError(f"repeat_interleave: repeats must be 0-dim or 1-dim tensor, got {fmt_shape(repeats)}")
+        if output_size is None:
+            raise ShapeError("repeat_interleave with a repeats tensor: the output length is the sum of its values, "
+                             "which a shape does not carry; pass output_size=<that sum>, or repeat by an integer")
+        reqs = ()
+        if size is not None and repeats and not same_size(repeats[0], 1):
+            if same_size(repeats[0], size) is False:
+                raise ShapeError(f"repeat_interleave: repeats must have the same size as input along dim, got "
+                                 f"{fmt_size(repeats[0])} repeats for a dim of {fmt_size(size)}")
+            reqs = (equal(size, repeats[0], "repeat_interleave: one repeat count per element of the dim"),)
+        length = sympy.sympify(output_size, strict=True)
+    else:
+        r = sympy.sympify(repeats, strict=True)
+        if r.is_Integer and r < 0:
+            raise ShapeError(f"repeat_interleave: repeats must be non-negative, got {r}")
+        length = size * r
+        reqs = () if r.is_Integer else ((sympy.Ge(r, 0), "repeat_interleave: repeats must be non-negative"),)
+        if output_size is not None:
+            want = sympy.sympify(output_size, strict=True)
+            if same_size(want, length) is False:
+                raise ShapeError(f"repeat_interleave: output_size {fmt_size(want)} is not the length "
+                                 f"{fmt_size(length)} (= {fmt_size(size)}·{fmt_size(r)})")
+            reqs += (equal(want, length, "repeat_interleave: output_size must be the repeated length"),)
+    return Out((*x[:i], length, *x[i + 1:]), 0, reqs)
 
 
 # ---------------------------------------------------------------- concatenation and splitting
@@ -395,8 +444,13 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
 
 def getitem(x, index):
     """Basic indexing: an int drops a dim, a slice keeps it (clamped as torch does), None adds a
-    dim of 1, Ellipsis stands for the dims not named; an index tensor selects along its dim."""
+    dim of 1, Ellipsis stands for the dims not named. Advanced indexing (see :mod:`.indexing`): a
+    list of ints or an index tensor selects along its dim; several broadcast together, and their
+    shape goes in place where they are adjacent, else first."""
     items = list(index) if isinstance(index, tuple) and not is_tensor(index) else [index]
+    if len(items) == 1 and isinstance(items[0], list) and any(
+            it is None or it is Ellipsis or isinstance(it, (slice, list)) or is_tensor(it) for it in items[0]):
+        items = list(items[0])  # torch reads a list holding slices, Nones or sequences as a tuple of indices
     named = sum(1 for it in items if it is not None and it is not Ellipsis)
     if sum(1 for it in items if it is Ellipsis) > 1:
         raise ShapeError("an index can have only one Ellipsis (...)")
@@ -405,7 +459,7 @@ def getitem(x, index):
         items[k:k + 1] = [slice(None)] * (len(x) - named)
     if named > len(x):
         raise ShapeError(f"too many indices ({named}) for the {len(x)}-d tensor {fmt_shape(x)}")
-    out, i, reqs = [], 0, []
+    out, i, reqs, advanced = [], 0, [], []
     for it in items:
         if it is None:
             out.append(sympy.Integer(1))
@@ -414,8 +468,11 @@ def getitem(x, index):
         i += 1
         if isinstance(it, slice):
             out.append(slice_size(size, it.start, it.stop, it.step))
-        elif is_tensor(it):
-            out.extend(it)
+        elif is_tensor(it) or is_list_index(it):
+            shape, more = (tuple(it), ()) if is_tensor(it) else list_index(size, it)
+            advanced.append(shape)
+            reqs.extend(more)
+            out.append(None)
         elif isinstance(it, (int, sympy.Expr)) and not isinstance(it, bool):
             v = sympy.sympify(it, strict=True)
             if v.is_Integer:
@@ -425,6 +482,16 @@ def getitem(x, index):
         else:
             raise ShapeError(f"unsupported index {it!r}")
     out.extend(x[i:])
+    if advanced:
+        joint = advanced[0]
+        if len(advanced) > 1:
+            try:
+                b = broadcast(*[tuple(sympy.Integer(d) if isinstance(d, int) else d for d in a) for a in advanced])
+            except ShapeError:
+                raise ShapeError("shape mismatch: indexing tensors could not be broadcast together with shapes "
+                                 + ", ".join(fmt_shape(a) for a in advanced)) from None
+            joint, reqs = b.shape, reqs + list(b.requires)
+        out = list(place(out, tuple(joint)))
     windows = ()
     if all(isinstance(it, slice) for it in items):  # slices only: each keeps its dim, a crop with a step
         windows = tuple(None if it == slice(None) else _slice_window(size, it) for size, it in zip(x, items))

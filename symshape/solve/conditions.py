@@ -103,6 +103,11 @@ def _parse(cond, label: str, out: list) -> None:
                          "or Eq(Mod(expr, 8), 0)")
     lhs, rhs = cond.args
     if rel == "eq":
+        pairs = tight_product(lhs, rhs) or tight_product(rhs, lhs)
+        if pairs:
+            for a, b in pairs:
+                _parse(sympy.Eq(a, b), label, out)
+            return
         for a, b in ((lhs, rhs), (rhs, lhs)):
             if isinstance(a, sympy.Mul) and len(a.args) == 2 and a.args[0].is_number and a.args[0] != 0:
                 a = a.args[1]  # 3*Mod(e, 2) = 0
@@ -110,6 +115,51 @@ def _parse(cond, label: str, out: list) -> None:
                 out.append(_Cond("mod", a.args[0], int(a.args[1]), cond, label))
                 return
     out.append(_Cond(rel, sympy.sympify(lhs - rhs, strict=True), 0, cond, label))
+
+
+def tight_product(lhs, rhs) -> Optional[list]:
+    """``c·a1·a2··· = d·b1·b2···`` where each factor has one size symbol, ``a_i >= k_i·b_i >= 0``
+    at every size for constants with ``k1·k2··· = d/c``, and every ``a_i >= 1``: the product on the
+    left is then at least the one on the right, equal only where every pair is (``3·H·W =
+    768·floor(H/16)·floor(W/16)``, a reshape that keeps every element, is ``H = 16·floor(H/16)``
+    and ``W = 16·floor(W/16)``). The pairs ``(a_i, k_i·b_i)``, else None.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> tight_product(3 * H * W, 768 * floor_div(H, 16) * floor_div(W, 16))
+    [(H, 16*floor(H/16)), (W, 16*floor(W/16))]
+    >>> tight_product(H * W, 4 * floor_div(H, 2) * floor_div(W + 1, 2)) is None  # W < 2*floor((W + 1)/2) at odd W
+    True
+    """
+    from fractions import Fraction
+
+    from ..decide import always_nonnegative
+    from ..regions import factor_pairs
+
+    paired = factor_pairs(lhs, rhs)
+    if paired is None or len(paired[2]) < 2 or paired[0] <= 0 or paired[1] <= 0:
+        return None
+    c, d, factors = paired
+    pairs, product = [], Fraction(1)
+    for a, b in factors:
+        (x,) = a.free_symbols
+        try:
+            ratios = {Fraction(int(compile_expr(a)({x: v}))) / int(compile_expr(b)({x: v})) for v in (2 ** 40, 2 ** 41)}
+        except (ZeroDivisionError, TypeError, ValueError):
+            return None
+        if len(ratios) != 1:
+            return None
+        k = ratios.pop()
+        if k.denominator != 1 or k < 1:
+            return None
+        kb = int(k) * b
+        if always_nonnegative(a - kb) is not True or always_nonnegative(b) is not True \
+                or always_nonnegative(a - 1) is not True:
+            return None
+        pairs.append((a, kb))
+        product *= k
+    return pairs if product == Fraction(int(d.p), int(d.q)) / Fraction(int(c.p), int(c.q)) else None
 
 
 def _monotone(cond: _Cond, syms, lows: dict, free) -> Optional[int]:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import sympy
 
-from ..decide import growth
+from ..asymptotics import growth
 from ..evaluate import compile_expr
 from ..monotone import _sign
 from ..printing import fmt

@@ -9,7 +9,7 @@ from typing import Optional
 
 import sympy
 
-from ..decide import _mentions, growth
+from ..asymptotics import _mentions, growth
 from ..evaluate import compile_expr
 from ..floors import preimage, simplify_relation
 from ..printing import fmt

@@ -98,7 +98,49 @@ def solve_report(report, *conditions, bounds=None):
     128 ≤ H ≤ 135, 8 ≤ W ≤ 15
     """
 
-    return solve([*report.domain, *conditions], over=report.symbols, bounds=bounds)
+    if report.pieces and all(_on_sizes_only(c) for c in conditions):
+        return union([solve([*p.domain, *conditions], over=report.symbols, bounds=bounds) for p in report.pieces])
+    answer = solve([*report.domain, *conditions], over=report.symbols, bounds=bounds)
+    if report.pieces:  # conditions on the formulas of the first piece: the answer is within that piece
+        where = ", ".join(repr(c) for c in report.branch)
+        answer.note = "; ".join(filter(None, [answer.note, (
+            f"the model is piecewise and these conditions are on the formulas of its first piece, so the answer "
+            f"covers only the sizes where {where}; ask the others with rep.pieces[k].solve(...)")]))
+    return answer
+
+
+def _on_sizes_only(condition) -> bool:
+    """Whether a condition is on the input sizes themselves (``W <= 20``, ``H = W``), the same in
+    every piece, rather than on a piece's formulas."""
+    expr = getattr(condition, "expr", condition)
+    return not isinstance(expr, sympy.Basic) or not expr.has(sympy.floor, sympy.ceiling, sympy.Max, sympy.Min,
+                                                              sympy.Mod, sympy.Piecewise)
+
+
+def _over_pieces(report, conditions_of, bounds):
+    """The union over the pieces of a piecewise report (each with its own formulas) of the sizes
+    that satisfy ``conditions_of(piece)``; for a report of one piece, its answer."""
+    if not report.pieces:
+        return report.solve(*conditions_of(report), bounds=bounds)
+    return union([solve([*p.domain, *conditions_of(p)], over=report.symbols, bounds=bounds) for p in report.pieces])
+
+
+def union(answers: list) -> SolutionSet:
+    """One answer for the pieces of a piecewise report: their boxes together (the pieces' domains
+    do not overlap), their notes and scan bounds kept."""
+    first = answers[0]
+    if any(a.ties != first.ties or a.symbols != first.symbols for a in answers):
+        raise ShapeError("the pieces of this report give answers of different forms (one ties sizes together, "
+                         "another not); ask each piece: [p.solve(...) for p in rep.pieces]")
+    scanned: dict = {}
+    for a in answers:
+        for s, top in a.scanned.items():
+            scanned[s] = min(top, scanned.get(s, top))
+    notes = list(dict.fromkeys(a.note for a in answers if a.note))
+    methods = list(dict.fromkeys(a.method for a in answers if a.method))
+    reasons = "; ".join(f"piece {i + 1}: {a.reason}" for i, a in enumerate(answers) if a.reason)
+    return SolutionSet(first.symbols, [b for a in answers for b in a.boxes], first.ties, ", ".join(methods),
+                       "; ".join(notes), reasons, [line for a in answers for line in a.steps], scanned)
 
 @report_method
 def valid_inputs(report, bounds=None):
@@ -146,7 +188,7 @@ def exact_inputs(report, bounds=None):
     H ≡ 0 (mod 8), H ≥ 8, W ≡ 0 (mod 8), W ≥ 8
     """
 
-    return report.solve(*exactness_conditions(report), bounds=bounds)
+    return _over_pieces(report, exactness_conditions, bounds)
 
 @report_method
 def inputs_for(report, name: str, shape, bounds=None):
@@ -161,7 +203,7 @@ def inputs_for(report, name: str, shape, bounds=None):
     >>> print(rep.inputs_for("146", (None, 1, 10)))
     1 ≤ H ≤ 32, 289 ≤ W ≤ 320
     """
-    return report.solve(*report.shape_conditions(name, shape), bounds=bounds)
+    return _over_pieces(report, lambda p: p.shape_conditions(name, shape), bounds)
 
 @report_method
 def shape_conditions(report, name: str, shape) -> list:

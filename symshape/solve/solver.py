@@ -10,7 +10,7 @@ Then the methods, in the order they are tried (the methods below):
   ``ceil((m(v - c) - b)/a) <= X <= floor((m(v - c) + m - 1 - b)/a)``;
 * one symbol, monotone (chains of floors, ``ScaledFloor``, sums and products of non-negative
   monotone factors): exact search on big integers, without a size limit where
-  :func:`~symshape.decide.growth` shows the condition changes (secant guesses, bisection);
+  :func:`~symshape.asymptotics.growth` shows the condition changes (secant guesses, bisection);
 * one symbol, periodic (divisibility ``Mod(e, g) = 0``, "no rows dropped", congruences of
   integer polynomials): the inverse mod g or the residues over one period;
 * several symbols, divisibility of integer polynomials: the residue tuples over one period;
@@ -291,14 +291,19 @@ def _why_empty(conds, free, ranges, ctx) -> str:
     return "the conditions contradict each other"
 
 
+_USUAL = (32, 64, 128, 224, 256, 384, 448, 512, 896, 1024)
+
+
 def _holds_somewhere(conds, syms) -> bool:
-    """Whether every condition holds at one of a few small sizes (a cheap first look)."""
+    """Whether every condition holds at one of a few small sizes, or at a usual image size in every
+    dim (a model's windows and strides often allow only multiples of 32 or of 224): a cheap first look."""
     try:
         parsed = _conditions(conds, syms)
     except ShapeError:
         return False
     k = len(syms)
     points = itertools.product(range(1, 5), repeat=k) if 4 ** k <= 256 else ((v,) * k for v in range(1, 17))
+    points = itertools.chain(points, ((v,) * k for v in _USUAL))
     try:
         return any(all(c.holds(dict(zip(syms, p))) for c in parsed) for p in points)
     except (ArithmeticError, TypeError, ValueError):

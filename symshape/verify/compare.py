@@ -221,7 +221,7 @@ def check(model: nn.Module, rep, sizes=None, *, n: int = 6, device: str = "meta"
             raise ShapeError(f"check: torch cannot make an input of shape {tuple(int(d) for d in shape)} "
                              "(a size beyond 2**63 - 1); check at smaller sizes")
         points.append(point)
-        comparisons += _check_at(model, rep, point, device, by_path, first, dtype)
+        comparisons += _check_at(model, rep.piece(point), point, device, by_path, first, dtype)
         if progress is not None:
             progress(len(points), len(sizes))
     loose = sorted({layer.name for layer in rep.layers if module_of(layer.name) not in by_path})

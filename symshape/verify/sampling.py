@@ -51,6 +51,8 @@ def default_sizes(rep, n: int = 6) -> list:
     >>> default_sizes(rep, n=4)
     [{'L': 8}, {'L': 32}, {'L': 16}, {'L': 33}, {'L': 7}, {'L': 12}]
     """
+    if rep.pieces:  # a piecewise report: each piece's sizes (inside it, on its edges, just outside)
+        return list({tuple(sorted(p.items())): p for piece in rep.pieces for p in default_sizes(piece, n)}.values())
     syms = list(rep.symbols)
     try:
         valid = rep.valid_inputs() if syms else None

@@ -1,0 +1,83 @@
+"""Time symshape's trace on named timm / torchvision models, each in a forked child with a time limit.
+
+    python benchmarks/bench_timm.py [--timeout S] [--repeat N] NAME [NAME ...]
+
+A NAME is a timm model (``maxvit_nano_rw_256``) or ``tv:NAME`` for a torchvision classifier
+(``tv:maxvit_t``). Needs timm / torchvision, which the project does not depend on: run it in their
+environment. The input is ``1,3,H,W``. Prints each model's best trace time of N (or its first
+error line, or the timeout), then the median and the slowest.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+
+def _build(name: str):
+    if name.startswith("tv:"):
+        import torchvision
+
+        return torchvision.models.get_model(name[3:], weights=None).eval()
+    import timm
+
+    return timm.create_model(name, pretrained=False).eval()
+
+
+def _child(queue, name: str, repeat: int) -> None:
+    import symshape as ss
+
+    warnings.simplefilter("ignore")
+    try:
+        model = _build(name)
+        best = None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            rep = ss.trace(model, "1,3,H,W")
+            took = time.perf_counter() - start
+            best = took if best is None else min(best, took)
+        queue.put((best, f"{len(rep.layers)} layers"))
+    except Exception as err:  # a failure is a result: its first line is printed
+        queue.put((time.perf_counter() - start, f"{type(err).__name__}: {str(err).strip().splitlines()[0][:100]}"))
+
+
+def run(name: str, timeout: float, repeat: int) -> tuple:
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, name, repeat))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        return None, f"over {timeout:.0f} s"
+    return queue.get(timeout=5) if not queue.empty() else (None, f"child exited {proc.exitcode}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    times = {}
+    for name in args.names:
+        took, note = run(name, args.timeout, args.repeat)
+        if took is not None:
+            times[name] = took
+        shown = f"{took:8.2f}s" if took is not None else f"{'-':>9}"
+        print(f"{name:28} {shown}  {note}", flush=True)
+    if times:
+        slowest = max(times, key=times.get)
+        print(f"median {statistics.median(times.values()):.2f} s, slowest {slowest} {times[slowest]:.2f} s, "
+              f"{sum(t > 2 for t in times.values())} over 2 s, {sum(t > 5 for t in times.values())} over 5 s")
+
+
+if __name__ == "__main__":
+    main()

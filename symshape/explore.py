@@ -1,0 +1,187 @@
+"""Which size branches of a module's forward make no difference: the paths of one module call,
+traced side by side (execute.py), compared exactly.
+
+A forward such as timm's window attention pads only where the size is not a multiple of the window
+(``if pad_b > 0: x = F.pad(...)``). Where pad_b = 0 the padding path gives what the other path
+gives, so the branch needs neither a domain condition nor a piece of its own. The executor traces
+every path of the module call (a tree of :class:`Node` over the conditions it branches on, with a
+:class:`Leaf` per path); :func:`inert_conditions` merges the tree bottom up: two sides merge when
+the richer one's layers, output and domain give, at every size of the other side's region, what the
+other side gives (:func:`~symshape.regions.holds_on`, exact). A condition is *inert* when every node
+that branches on it merges; the executor then follows the richer side and adds no condition.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Optional
+
+import sympy
+
+from .regions import factor_pairs, holds_on
+from .report import Shape
+
+__all__ = ["Leaf", "Node", "RAISES", "inert_conditions"]
+
+RAISES = "raises"  # a path on which the forward raised: its condition is a guard, for the executor
+
+
+@dataclasses.dataclass
+class Leaf:
+    """One path: ``region`` the relations that select it (the branch conditions taken, as the
+    domain holds them), ``out`` what the module returned (shapes and sizes), ``layers`` and
+    ``domain`` what the path added to the trace (the region's conditions left out)."""
+
+    region: tuple
+    out: object
+    layers: tuple
+    domain: tuple
+    value: Optional[bool] = None  # the side of the parent's condition this path took
+
+
+@dataclasses.dataclass
+class Node:
+    """A branch: the module *frame* compared *rel*; ``sides`` maps True/False to the subtree of
+    that side (a Node, a Leaf, None where no size takes it, or RAISES)."""
+
+    frame: str
+    rel: object
+    first: bool
+    sides: dict
+
+
+def inert_conditions(tree) -> dict:
+    """``{(frame, rel): side}`` for the conditions whose sides merge at every node of *tree*
+    that branches on them (*side*: the value whose path the executor follows)."""
+    verdicts: dict = {}
+    _merge(tree, verdicts)
+    return {key: value for key, value in verdicts.items() if value is not None}
+
+
+def _merge(tree, verdicts: dict):
+    """The one Leaf that *tree* merges into, else None (or RAISES); records each node's verdict."""
+    if not isinstance(tree, Node):
+        return tree
+    sides = {v: _merge(t, verdicts) for v, t in tree.sides.items()}
+    key = (tree.frame, tree.rel)
+    a, b = sides[tree.first], sides[not tree.first]
+    if a is RAISES or b is RAISES or (a is None and b is None):
+        verdicts[key] = None
+        return RAISES if RAISES in (a, b) else None
+    if a is None or b is None:  # no size takes one side: the domain decides it
+        return a if b is None else b
+    rich, poor, value = (b, a, not tree.first) if len(b.layers) > len(a.layers) else (a, b, tree.first)
+    if not _same_on(rich, poor):
+        verdicts[key] = None
+        return None
+    if verdicts.get(key, value) != value:
+        verdicts[key] = None
+    elif key not in verdicts or verdicts[key] is not None:
+        verdicts[key] = value
+    region = tuple(r for r in rich.region if r in poor.region)
+    return dataclasses.replace(rich, region=region)
+
+
+def _base(name: str) -> str:
+    return re.sub(r"_\d+$", "", name)
+
+
+def _same_on(rich: Leaf, poor: Leaf) -> bool:
+    """Whether *rich*'s path gives *poor*'s results at every size of *poor*'s region."""
+    region = poor.region
+    i, extras, pairs = 0, [], []
+    for layer in poor.layers:
+        while i < len(rich.layers) and not (rich.layers[i].kind == layer.kind
+                                            and _base(rich.layers[i].name) == _base(layer.name)):
+            extras.append(rich.layers[i])
+            i += 1
+        if i == len(rich.layers):
+            return False
+        pairs.append((rich.layers[i], layer))
+        i += 1
+    extras += rich.layers[i:]
+    for r, p in pairs:
+        if not (_values_on(r.in_shapes, p.in_shapes, region) and _values_on(r.out_shape, p.out_shape, region)
+                and _equal_on(r.macs, p.macs, region)):
+            return False
+    for r in extras:  # what only the richer path does must change nothing there
+        if not r.in_shapes or not _values_on(r.out_shape, r.in_shapes[0], region) or not _equal_on(r.macs, 0, region):
+            return False
+    if not _values_on(rich.out, poor.out, region):
+        return False
+    mine, theirs = [c.expr for c in rich.domain], [c.expr for c in poor.domain]
+    return all(e in theirs or _holds(e, region) for e in mine) and all(e in mine or _holds(e, region) for e in theirs)
+
+
+def _values_on(a, b, region) -> bool:
+    """Shapes, tuples of them, or sizes, equal at every size of the region."""
+    if isinstance(a, (tuple, list, Shape)) and isinstance(b, (tuple, list, Shape)):
+        return len(a) == len(b) and all(_values_on(x, y, region) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_values_on(a[k], b[k], region) for k in a)
+    if isinstance(a, (int, sympy.Basic)) and isinstance(b, (int, sympy.Basic)) and not isinstance(a, bool):
+        return _equal_on(a, b, region)
+    return a == b
+
+
+def _equal_on(a, b, region) -> bool:
+    a, b = sympy.sympify(a, strict=True), sympy.sympify(b, strict=True)
+    if a == b:
+        return True
+    free = a.free_symbols | b.free_symbols
+    if len(free) == 1:
+        (x,) = free
+        return holds_on(sympy.Eq(a, b, evaluate=False), _about(region, x), x) is True
+    # products of one-size factors: equal where the factors of each size are, up to constants whose
+    # product is the ratio of the two coefficients (16*H*W = 784*floor(-H/7)*floor(-W/7) where 7 | H, W)
+    paired = factor_pairs(a, b)
+    if paired is None or paired[0] == 0:
+        return False
+    ca, cb, pairs = paired
+    ratio = sympy.Integer(1)
+    for f, g in pairs:
+        (x,) = f.free_symbols
+        k = _ratio_at_a_point(f, g, _about(region, x), x)
+        if k is None or holds_on(sympy.Eq(f, k * g, evaluate=False), _about(region, x), x) is not True:
+            return False
+        ratio *= k
+    return ratio * ca == cb
+
+
+def _ratio_at_a_point(f, g, region, x, top: int = 1000):
+    """f/g at the first size of the region (up to *top*) where g is not 0, else None."""
+    from .evaluate import compile_expr
+
+    fc, gc, tests = compile_expr(f), compile_expr(g), [(compile_expr(r.lhs - r.rhs), type(r)) for r in region]
+    ops = {sympy.Equality: lambda v: v == 0, sympy.Unequality: lambda v: v != 0, sympy.GreaterThan: lambda v: v >= 0,
+           sympy.StrictGreaterThan: lambda v: v > 0, sympy.LessThan: lambda v: v <= 0,
+           sympy.StrictLessThan: lambda v: v < 0}
+    if any(t not in ops for _, t in tests):
+        return None
+    for v in range(1, top + 1):
+        point = {x: v}
+        if all(ops[t](c(point)) for c, t in tests):
+            den = gc(point)
+            if den != 0:
+                return sympy.Rational(fc(point), den)
+    return None
+
+
+def _holds(rel, region) -> bool:
+    """Whether a domain condition holds at every size of the region (one size symbol, or an
+    equation of products that pair by symbol)."""
+    if rel is sympy.true:
+        return True
+    free = rel.free_symbols
+    if len(free) == 1:
+        (x,) = free
+        return holds_on(rel, _about(region, x), x) is True
+    if isinstance(rel, sympy.Equality):
+        return _equal_on(rel.lhs, rel.rhs, region)
+    return False
+
+
+def _about(region, x) -> list:
+    """The region's relations on *x* alone (dropping the others only widens the region: a
+    stronger check)."""
+    return [r for r in region if r.free_symbols == {x}]

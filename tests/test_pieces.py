@@ -1,0 +1,234 @@
+"""Piecewise reports: a forward that branches on the sizes with both sides running is traced once
+per path; each piece holds where its branch conditions do, and every answer covers all pieces."""
+import itertools
+import json
+
+import pytest
+import sympy
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import symshape as ss
+from symshape.render.json import from_json
+from symshape.symbols import size_symbol
+
+H, W = size_symbol("H"), size_symbol("W")
+
+
+class ConvMlp(nn.Module):
+    """timm's VGG head: a 7x7 conv, with the map first pooled up to 7 where it is smaller."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Conv2d(8, 16, 7)
+
+    def forward(self, x):
+        if x.shape[-2] < 7 or x.shape[-1] < 7:
+            x = F.adaptive_avg_pool2d(x, (max(7, x.shape[-2]), max(7, x.shape[-1])))
+        return self.fc1(x)
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.mlp = ConvMlp()
+
+    def forward(self, x):
+        return self.mlp(self.conv(x))
+
+
+def _torch_shape(model, h, w):
+    try:
+        return tuple(model(torch.zeros(1, 3, h, w, device="meta")).shape)
+    except Exception:
+        return None
+
+
+def test_both_sides_of_a_branch_are_pieces_with_their_own_formulas():
+    rep = ss.trace(Head(), "1,3,H,W")
+    assert [tuple(c.expr for c in p.branch) for p in rep.pieces] == [(H >= 13, W >= 13), (H >= 13, W <= 12), (H <= 12,)]
+    assert [p.output_shape for p in rep.pieces] == [
+        (1, 16, sympy.floor((H - 1) / 2) - 5, sympy.floor((W - 1) / 2) - 5),
+        (1, 16, sympy.floor((H - 1) / 2) - 5, 1),
+        (1, 16, 1, sympy.Max(7, sympy.floor((W - 1) / 2) + 1) - 6)]
+    assert rep.output_shape == rep.pieces[0].output_shape and rep.domain == rep.pieces[0].domain
+    assert [layer.name for layer in rep.pieces[2].layers] == ["conv", "mlp.adaptive_avg_pool2d", "mlp.fc1"]
+    assert str(rep.pieces[1].branch[1]) == (
+        "W <= 12  [layer 'mlp' (ConvMlp): the forward of 'mlp' (ConvMlp) branches on it at test_pieces.py:27; "
+        "the other side is another piece of the report (rep.pieces)]")
+
+
+def test_every_answer_covers_every_piece_as_torch_runs():
+    model = Head()
+    rep = ss.trace(model, "1,3,H,W")
+    assert str(rep.valid_inputs()) == "H ≥ 1, W ≥ 1"
+    assert str(rep.inputs_for("mlp.fc1", (1, 1))) == "1 ≤ H ≤ 14, 1 ≤ W ≤ 14"
+    for h, w in itertools.product(range(1, 31), (1, 5, 12, 13, 14, 15, 40)):
+        want = _torch_shape(model, h, w)
+        assert rep.violations(H=h, W=w) == []
+        assert rep.at(H=h, W=w).output_shape == want, (h, w)
+        assert ((h, w) in rep.inputs_for("mlp.fc1", (1, 1))) == (want[2:] == (1, 1))
+    assert rep.at(H=5).pieces == ()  # H = 5 selects the third piece whatever W is
+    assert rep.at(H=5).output_shape == (1, 16, 1, sympy.Max(7, sympy.floor((W - 1) / 2) + 1) - 6)
+    assert len(rep.at(W=5).pieces) == 2  # W = 5: the second or the third piece, by H
+
+
+def test_check_compares_each_size_with_the_piece_that_holds_there():
+    model = Head()
+    res = ss.check(model, ss.trace(model, "1,3,H,W"))
+    assert res.ok, str(res)
+    points = {(p["H"] >= 13, p["W"] >= 13) for p in res.sizes} if hasattr(res, "sizes") else None
+    assert points is None or len(points) >= 3
+
+
+def test_conditions_on_formulas_answer_for_the_first_piece_and_say_so():
+    rep = ss.trace(Head(), "1,3,H,W")
+    answer = rep.solve(rep.macs <= 10 ** 6)
+    assert answer.note == ("the model is piecewise and these conditions are on the formulas of its first "
+                           "piece, so the answer covers only the sizes where H >= 13, W >= 13; ask the others "
+                           "with rep.pieces[k].solve(...)")
+    assert answer.note in str(answer) and "piecewise" in answer.to_latex()
+    assert str(rep.solve(W <= 20, H <= 3)) == "1 ≤ H ≤ 3, 1 ≤ W ≤ 20"  # on the sizes: every piece
+
+
+def test_summary_and_json_show_the_pieces():
+    rep = ss.trace(Head(), "1,3,H,W")
+    text = str(rep)
+    assert ("piecewise: the forward branches on the sizes and 3 paths run (rep.pieces); the table, the totals "
+            "and 'runs when' above are piece 1's") in text
+    assert "  piece 3 where H <= 12: output (1, 16, 1, Max(7, floor((W - 1)/2) + 1) - 6), MACs " in text
+    back = from_json(rep.to_json())
+    assert [p.branch for p in back.pieces] == [p.branch for p in rep.pieces]
+    assert [p.output_shape for p in back.pieces] == [p.output_shape for p in rep.pieces]
+    assert str(back.valid_inputs()) == "H ≥ 1, W ≥ 1"
+    assert "pieces" in json.loads(rep.to_json())
+
+
+class RaisesLater(nn.Module):
+    """The other side runs past the branch, then raises: not a piece but a domain condition."""
+
+    def forward(self, x):
+        if x.shape[-1] >= 8:
+            x = F.max_pool1d(x, 2)
+        else:
+            x = x * 2
+            if x.shape[-1] > 0:
+                raise ValueError("too short")
+        return x
+
+
+def test_a_side_that_always_raises_is_no_piece():
+    rep = ss.trace(RaisesLater(), "1,2,L")
+    assert rep.pieces == ()
+    (cond,) = [c for c in rep.domain if c.layer == ""]
+    assert str(cond) == (
+        "L >= 8  [layer '' (RaisesLater): the forward of the model (RaisesLater) branches on it at test_pieces.py:113; "
+        "the other side fails: the model (RaisesLater) got input : running its forward on symbolic sizes raised "
+        "ValueError at test_pieces.py:118: `raise ValueError(\"too short\")`: too short; on every branch of the size "
+        "conditions tried]")
+    assert str(rep.valid_inputs()) == "L ≥ 8"
+    assert ss.check(RaisesLater(), rep).ok
+
+
+class Windows(nn.Module):
+    """efficientvit's window attention: a branch on a stage size equal to the window, at two stages.
+    The domain of the first branch decides the second (floor(H/2) = 7 and floor(H/4) = 7 exclude
+    each other), which must not exclude sizes where torch runs."""
+
+    def forward(self, x):
+        x = F.max_pool2d(x, 2)
+        x = x * 2 if x.shape[-2] == 7 else F.pad(x, (0, 0, 0, 1))
+        x = F.max_pool2d(x, 2)
+        x = x * 2 if x.shape[-2] == 7 else F.pad(x, (0, 0, 0, 1))
+        return x
+
+
+def test_a_branch_the_domain_decides_is_not_a_new_piece():
+    model = Windows()
+    rep = ss.trace(model, "1,1,H,W")
+    assert str(rep.valid_inputs()) == "H ≥ 2, W ≥ 4"
+    for h, w in itertools.product(range(1, 70), (3, 4, 9)):
+        want = _torch_shape_1(model, h, w)
+        assert (rep.violations(H=h, W=w) == []) == (want is not None), (h, w)
+        if want is not None:
+            assert rep.at(H=h, W=w).output_shape == want, (h, w)
+    assert ss.check(model, rep).ok
+
+
+def _torch_shape_1(model, h, w):
+    try:
+        return tuple(model(torch.zeros(1, 1, h, w)).shape)
+    except Exception:
+        return None
+
+
+class Many(nn.Module):
+    def forward(self, x):
+        for k in (3, 5, 7, 11):
+            x = x * 2 if x.shape[-1] % k == 0 else x + 1
+        return x
+
+
+def test_more_than_eight_pieces_is_refused_with_the_reason():
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(Many(), "1,L")
+    assert str(err.value).startswith("the model (Many) got input : its forward branches on the sizes (")
+    assert str(err.value).endswith("and the other branch runs too; its branches on the sizes split it into more "
+                                   "than 8 pieces, each traced on its own: register a shape rule for the module "
+                                   "that branches (@symshape.register), or fix the size it branches on in the "
+                                   "input spec")
+
+
+class WindowAttention(nn.Module):
+    """Swin/TinyViT-style windows: pad to a multiple of the window only where needed. Where nothing
+    is padded the padding path gives what the other gives, so the branches are no pieces."""
+
+    def __init__(self, ws=7):
+        super().__init__()
+        self.ws, self.proj = ws, nn.Linear(16, 16)
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        pad_b = (self.ws - H % self.ws) % self.ws
+        pad_r = (self.ws - W % self.ws) % self.ws
+        padding = pad_b > 0 or pad_r > 0
+        if padding:
+            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        pH, pW = H + pad_b, W + pad_r
+        nH, nW = pH // self.ws, pW // self.ws
+        x = x.view(B, nH, self.ws, nW, self.ws, C).transpose(2, 3).reshape(B * nH * nW, self.ws * self.ws, C)
+        x = self.proj(x)
+        x = x.view(B, nH, nW, self.ws, self.ws, C).transpose(2, 3).reshape(B, pH, pW, C)
+        if padding:
+            x = x[:, :H, :W].contiguous()
+        return x
+
+
+class TwoStages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.a, self.b = nn.Conv2d(3, 16, 3, stride=2), WindowAttention(), WindowAttention()
+
+    def forward(self, x):
+        x = self.a(self.conv(x).permute(0, 2, 3, 1))
+        return self.b(F.max_pool2d(x.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1))
+
+
+def test_a_branch_whose_sides_give_the_same_is_neither_a_piece_nor_a_condition():
+    model = TwoStages()
+    rep = ss.trace(model, "1,3,H,W")
+    assert rep.pieces == ()
+    assert str(rep.valid_inputs()) == "H ≥ 5, W ≥ 5"
+    assert all("path" not in c.reason and "branches" not in c.reason for c in rep.domain)
+    assert [layer.name for layer in rep.layers if layer.kind == "pad"] == ["a.pad", "b.pad"]
+    for h, w in itertools.product(range(1, 60), (3, 5, 14, 16, 17, 30)):
+        try:
+            want = tuple(model(torch.zeros(1, 3, h, w)).shape)
+        except RuntimeError:
+            want = None
+        assert (rep.violations(H=h, W=w) == []) == (want is not None), (h, w)
+        if want is not None:
+            assert rep.at(H=h, W=w).output_shape == want, (h, w)
+    assert ss.check(model, rep).ok
