@@ -52,9 +52,12 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
 from .decide import always_nonnegative
+from .decided import implied_by_domain
+from .fallback import FALLBACK, eligible, meta_rule
 from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
-from .rules.registry import rule_for
+from .report import Shape
+from .rules.registry import Out, rule_for
 from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, _TYPICAL, Cond, Size, Stand, _at, _has_symbolic,
                        _shapes, _tensor_dunder, _unwrap, _wrap)
 from .symbols import BothBranches, ShapeError
@@ -155,6 +158,9 @@ class Executor:
         kind = f"Tensor.{target}" if method else op
         rule = rule_for(target)
         tensors = tuple(_shapes([uargs, ukw]))
+        attrs = None
+        if rule is None and eligible(target, method):  # torch's meta kernel on symbolic sizes stands in
+            rule, attrs = meta_rule(target, method), dict(FALLBACK)
         if rule is None:
             name, owner_kind, inputs = self.stack[-1]
             raise self.tracer.fail(name, owner_kind, inputs,
@@ -164,7 +170,8 @@ class Executor:
                                    f"given as shapes, returning the output shape)")
         if self.armed:
             raise _Probe
-        out = self.tracer.apply(self._layer_name(op), kind, compacting(rule), None, uargs, ukw, shown=tensors)
+        out = self.tracer.apply(self._layer_name(op), kind, compacting(rule), None, uargs, ukw, attrs=attrs,
+                                shown=tensors)
         return _wrap(out)
 
     def torch_call(self, func, args, kwargs):
@@ -175,7 +182,7 @@ class Executor:
             self.tracer.require(name, kind, inputs, args[0].rel, f"{message} (asserted at {_at()})")
             return None
         if not _has_symbolic((args, kwargs)):
-            return func(*args, **kwargs)  # fixed tensors (buffers, constants): torch itself
+            return self.fixed_call(func, args, kwargs)
         name = getattr(func, "__name__", "")
         if name == "__get__":
             attr = getattr(getattr(func, "__self__", None), "__name__", "")
@@ -187,6 +194,25 @@ class Executor:
                     return self.call(fn, (args[1], args[0]) if swap else args, kwargs)
             return self.call(name, args, kwargs, method=True)
         return self.call(func, args, kwargs)
+
+    def fixed_call(self, func, args, kwargs):
+        """A call on fixed tensors only (weights, buffers, constants): torch computes it. Where it
+        multiplies (a relative-position bias from the weights: einsum, matmul), it is a layer with
+        the constant MACs torch's FlopCounterMode counts, as check's torch run counts them."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        tensors = _real_tensors((args, kwargs))
+        if self.armed or getattr(func, "__name__", "") == "__get__" or not tensors:
+            return func(*args, **kwargs)
+        with FlopCounterMode(display=False) as counter:
+            out = func(*args, **kwargs)
+        flops = counter.get_total_flops()
+        if flops and isinstance(out, torch.Tensor):
+            op = getattr(func, "__name__", None) or "op"
+            shapes = tuple(Shape(t.shape) for t in tensors)
+            made = Out(Shape(out.shape), flops // 2)
+            self.tracer.apply(self._layer_name(op), op, lambda *a, **k: made, None, (), None, shown=shapes)
+        return out
 
     def module_call(self, module: nn.Module, args, kwargs):
         name = self.names.get(id(module)) or qualify(self.stack[-1][0] if self.stack else "", type(module).__name__)
@@ -238,7 +264,7 @@ class Executor:
             return False
         known = _implied(rel, tracer)
         if known is None:
-            known = _implied_by_domain(rel, negation, tracer)
+            known = implied_by_domain(rel, negation, tracer)
         if known is not None:
             return known
         frame = self.stack[-1]
@@ -374,7 +400,7 @@ class Executor:
                 out = self._once(inputs, kwargs, forced)
                 break
             except ShapeError as err:
-                if not getattr(err, "nowhere", False):
+                if not getattr(err, "empty_domain", False):
                     raise
                 first = first or err  # the branches taken lead to a condition no size meets: try the other
                 j = next((i for i in reversed(range(len(self.choices))) if not self.choices[i].flipped), None)
@@ -411,7 +437,7 @@ class Executor:
             except _Probe:
                 pass
             except ShapeError as err:
-                if getattr(err, "nowhere", False):
+                if getattr(err, "empty_domain", False):
                     messages[j] = _NO_SIZE
             except Exception as err:
                 text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -446,6 +472,16 @@ class Executor:
                                 f"every branch of the size conditions tried")
 
 
+def _real_tensors(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _real_tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _real_tensors(v)]
+    return []
+
+
 def _implied(rel, tracer) -> Optional[bool]:
     """Whether the domain's lower bounds decide an inequality, else None."""
     from .monotone import implied_by_bounds
@@ -464,100 +500,6 @@ def _implied(rel, tracer) -> Optional[bool]:
             continue
         if always_nonnegative(diff) or implied_by_bounds(sympy.Ge(diff, 0), lows):
             return value
-    return None
-
-
-def _upper_bounded(rel, domain) -> bool:
-    """Whether a domain inequality bounds a size of *rel* from above (``W <= 54``, ``2*H < W``): only
-    then can the domain decide an inequality that its lower bounds leave open."""
-    syms = rel.free_symbols
-    for cond in domain:
-        e = cond.expr
-        if isinstance(e, (sympy.GreaterThan, sympy.StrictGreaterThan)) and e.rhs.free_symbols & syms:
-            return True
-        if isinstance(e, (sympy.LessThan, sympy.StrictLessThan)) and e.lhs.free_symbols & syms:
-            return True
-    return False
-
-
-def _implied_by_domain(rel, negation, tracer) -> Optional[bool]:
-    """Whether the whole domain collected so far decides *rel*, else None: a one-size equation or
-    disequation over its period (``h % 4`` after ``assert h % 8 == 0``), bounds on one expression
-    (``2·(h + 1) == 76`` after ``h + 1 == 38``, ``h·w <= 1013`` after ``h·w <= 1005``), an
-    inequality by the solver where the domain bounds a size from above (``if w <= 61`` after
-    ``if w > 54: raise``).
-    Without this the branch taken at the typical size could contradict the domain, which would
-    then be empty: a model that runs, reported as running nowhere."""
-    from .asymptotics import implied_periodically
-
-    known = [c.expr for c in tracer.domain]
-    if isinstance(rel, (sympy.Equality, sympy.Unequality)) and len(rel.free_symbols) == 1:
-        if implied_periodically(rel, known):
-            return True
-        if isinstance(negation, (sympy.Equality, sympy.Unequality)) and implied_periodically(negation, known):
-            return False
-    spanned = _decided_by_spans(negation if isinstance(rel, sympy.Unequality) else rel, tracer.domain)
-    if spanned is not None:  # bounds on one expression: ``if h * w <= 1013`` after ``h * w > 1005`` raised
-        return spanned != isinstance(rel, sympy.Unequality)
-    if _upper_bounded(rel, tracer.domain):
-        from .solve.solver import feasible  # the solver's core: relations on sizes, no report
-
-        if feasible(rel, known) is not None:
-            return False
-        if feasible(negation, known) is not None:
-            return True
-    return None
-
-
-_SPAN_KINDS = {sympy.GreaterThan: (0, 1), sympy.StrictGreaterThan: (1, 1), sympy.LessThan: (0, -1),
-               sympy.StrictLessThan: (1, -1), sympy.Equality: (0, 0)}
-
-
-def _span(rel) -> Optional[tuple]:
-    """``(e, lo, hi)`` when *rel* compares ``k·e`` (an integer-valued expression of sizes, its sign
-    and factor normalized) with a number: it says ``lo <= e <= hi`` (None: no bound; ``lo > hi``:
-    never), else None."""
-    if type(rel) not in _SPAN_KINDS:
-        return None
-    strict, way = _SPAN_KINDS[type(rel)]
-    c, e = (rel.lhs - rel.rhs).as_coeff_Add()  # way·(e + c) >= strict, or e + c = 0
-    if not c.is_Rational or not e.free_symbols:
-        return None
-    k, e = sympy.factor_terms(e).as_coeff_Mul()
-    if not k.is_Rational or k == 0 or not e.is_integer:
-        return None
-    if e.could_extract_minus_sign():
-        e, k = -e, -k
-    if k < 0:
-        k, c, way = -k, -c, -way
-    v = -c / k  # way·(e - v) >= strict / k
-    if way == 0:
-        return (e, v, v) if v.is_Integer else (e, 1, 0)
-    if way > 0:
-        return e, int(sympy.floor(v)) + 1 if strict else int(sympy.ceiling(v)), None
-    return e, None, int(sympy.ceiling(v)) - 1 if strict else int(sympy.floor(v))
-
-
-def _decided_by_spans(rel, domain) -> Optional[bool]:
-    """Whether the domain's bounds on the expression that *rel* bounds decide it, else None."""
-    span = _span(rel)
-    if span is None:
-        return None
-    e, lo, hi = span
-    if lo is not None and hi is not None and lo > hi:
-        return False
-    klo = khi = None
-    for cond in domain:
-        other = _span(cond.expr)
-        if other is not None and other[0] == e:
-            if other[1] is not None and (klo is None or other[1] > klo):
-                klo = other[1]
-            if other[2] is not None and (khi is None or other[2] < khi):
-                khi = other[2]
-    if (lo is None or (klo is not None and klo >= lo)) and (hi is None or (khi is not None and khi <= hi)):
-        return True
-    if (lo is not None and khi is not None and khi < lo) or (hi is not None and klo is not None and klo > hi):
-        return False
     return None
 
 

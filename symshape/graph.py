@@ -39,6 +39,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .decide import compact
+from .fallback import FALLBACK, eligible, meta_rule, runnable
 from .printing import fmt
 from .report import Shape
 from .frontends import (FX_LOCK, _SIZE_FNS, _Opaque, _any, _concrete, _is_symbolic, _tensor_attr, _tensor_method_value, _tensors, size_op, compacting,
@@ -278,7 +279,10 @@ def _call(tracer, node, target, args, kw, prefix, names):
             rule = rule_for(target)
             if rule is None and inspect.isfunction(target) and not _is_torch(target):
                 return _run_executed(tracer, target, args, kw, names(prefix, node))  # fx.wrap'ed: sizes in, a value out
-            if rule is None:
+            if rule is None and runnable(target):  # a helper of sizes only: its body on torch's meta kernels
+                return tracer.apply(names(prefix, node), _op_name(node), meta_rule(target), None, tuple(args), kw,
+                                    attrs={**FALLBACK, "function": function_name(target)}, shown=())
+            if rule is None and not eligible(target):
                 raise ShapeError(f"no rule for {_op_name(node)} on symbolic sizes {args}; register one with "
                                  f"@symshape.register({_op_name(node)})")
         else:
@@ -288,9 +292,13 @@ def _call(tracer, node, target, args, kw, prefix, names):
     rule = rule_for(target)
     op_name = _op_name(node)
     kind = f"Tensor.{target}" if is_method else op_name
+    attrs = {}
     if rule is None:
         if not is_method and inspect.isfunction(target) and not _is_torch(target):
             return _run_wrapped(tracer, target, args, kw, names(prefix, node), names)
+        if eligible(target, is_method):  # torch's meta kernel on symbolic sizes stands in
+            rule, attrs = meta_rule(target, is_method), dict(FALLBACK)
+    if rule is None:
         raise ShapeError(
             f"no shape rule for {'the method ' if is_method else ''}{kind} (graph node {node.name!r} in "
             f"{prefix or 'the model'!r}) on inputs {', '.join(str(s) for s in tensors)}; register one with "
@@ -299,7 +307,8 @@ def _call(tracer, node, target, args, kw, prefix, names):
         )
     inplace = kw.get("inplace") is True or target in _INPLACE_OPERATORS or str(
         target if is_method else op_name).endswith("_") and not str(target).endswith("__")
-    attrs = {"inplace": True} if inplace else {}
+    if inplace:
+        attrs["inplace"] = True
     if not is_method:
         attrs["function"] = function_name(target)
     return tracer.apply(names(prefix, node), kind, compacting(rule), None, tuple(args), kw, attrs=attrs,

@@ -78,7 +78,14 @@ class Tracer:
                     for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
                         if a.is_Symbol and b.is_Integer:
                             found = (a, b)
-                    found = found or finest_floor(e) or _linear_pin(e)
+                    if found is None and len(e.free_symbols) == 1:
+                        (s,) = e.free_symbols  # a linear equation in one size: H + 1 = 38 fixes H = 37
+                        d = e.lhs - e.rhs
+                        if d.is_polynomial(s) and sympy.degree(d, s) == 1:
+                            value = -d.subs(s, 0) / d.coeff(s, 1)
+                            if value.is_Integer:
+                                found = (s, value)
+                    found = found or finest_floor(e)
                 if found is not None and found[0] not in pins:
                     key, value = found
                     pins = {k: v.xreplace({key: value}) for k, v in pins.items()}
@@ -149,6 +156,13 @@ class Tracer:
         where = f"layer {name!r} ({kind})" if name else f"the model ({kind})"
         return ShapeError(f"{where} got input {_describe(inputs)}: {message}")
 
+    def never(self, name: str, kind: str, inputs, message: str) -> ShapeError:
+        """:meth:`fail` for a condition that no size (in the domain) meets, marked ``empty_domain``:
+        the path traced runs at no size (the executing front end then tries its last branch's other side)."""
+        err = self.fail(name, kind, inputs, message)
+        err.empty_domain = err.nowhere = True
+        return err
+
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
         given = self.simplify(sympy.sympify(expr, strict=True))
@@ -159,12 +173,12 @@ class Tracer:
         if expr is sympy.true:
             return
         if expr is sympy.false:
-            raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}"))
+            raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
         if expr in self._seen:
             return
         never = _never(given)
         if never:
-            raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size{never}"))
+            raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
         if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and (expr.has(sympy.Max, sympy.Min) or any(
                 f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor))):
             # nested floors (TF-style 'same' padding computed from the size) or a Max (a size padded
@@ -184,7 +198,7 @@ class Tracer:
 
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
-                raise _nowhere(self.fail(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}"))
+                raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
         self._seen.add(expr)
         self.domain.append(Condition(expr, name, kind, why))
 
@@ -447,19 +461,6 @@ _MAX_PIECES = 8  # pieces of a piecewise report (each a full trace of the forwar
 
 class _TooMany(Exception):
     """The exploration of a forward's branches ran out of pieces."""
-
-
-def _linear_pin(e) -> Optional[tuple]:
-    """``(size, value)`` for a linear equation in one size with an integer solution (``H + 1 = 38``
-    after a pool: H = 37), else None."""
-    if len(e.free_symbols) != 1:
-        return None
-    (s,) = e.free_symbols
-    d = e.lhs - e.rhs
-    if not d.is_polynomial(s) or sympy.degree(d, s) != 1:
-        return None
-    value = -d.subs(s, 0) / d.coeff(s, 1)
-    return (s, value) if value.is_Integer else None
 
 
 def _nowhere(err: ShapeError) -> ShapeError:

@@ -135,3 +135,28 @@ def test_a_loop_over_a_fixed_size():
     assert [layer.name for layer in rep.layers][:2] == ["getitem", "mean"]
     result = ss.check(Pairs(), rep)
     assert result.ok, result.short()
+
+
+class RelBias(nn.Module):
+    """timm maxvit's relative-position bias: an einsum of two weights, in a forward that branches on
+    a size (so it runs on stand-ins). torch counts the einsum; so must the report."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.t = nn.Parameter(torch.randn(8, 16)), nn.Parameter(torch.randn(16, 49))
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.shape[-1] % 7 != 0:
+            raise ValueError("the map must be a multiple of 7 wide")
+        bias = torch.einsum("ab,bc->ac", self.w, self.t)  # on weights only: a fixed computation
+        return x.flatten(2)[..., :49] + bias
+
+
+def test_a_computation_on_weights_counts_its_macs():
+    rep = ss.trace(RelBias(), "1,3,H,W")
+    assert [(layer.name, layer.macs) for layer in rep.layers if layer.kind == "einsum"] == [("einsum", 8 * 16 * 49)]
+    assert rep.layer("einsum").in_shapes == ((8, 16), (16, 49)) and rep.layer("einsum").out_shape == (8, 49)
+    res = ss.check(RelBias(), rep)
+    assert res.ok, str(res)

@@ -318,16 +318,28 @@ def test_registered_rule_makes_a_leaf():
 
 
 def test_function_without_rule():
+    """A torch function with no rule falls back to torch's meta kernel (symshape.fallback); one whose
+    output size depends on values is still refused, naming the layer."""
     class Spectrum(nn.Module):
         def forward(self, x):
             return torch.fft.rfft2(x)
 
+    rep = ss.trace(Spectrum(), "1,3,H,W")  # torch's kernel specializes the sizes: the domain says so
+    assert rep.output_shape == (1, 3, 224, 113) and rep.layers[0].attrs["fallback"] == "meta"
+    assert [str(c) for c in rep.domain] == [
+        "H = 224  [layer 'fft_rfft2' (fft_rfft2): torch's meta kernel for aten._fft_r2c assumes H = 224]",
+        "W = 224  [layer 'fft_rfft2' (fft_rfft2): torch's meta kernel for aten._fft_r2c assumes W = 224]"]
+
+    class Nonzero(nn.Module):
+        def forward(self, x):
+            return torch.nonzero(x)
+
     with pytest.raises(ss.ShapeError) as err:
-        ss.trace(Spectrum(), "1,3,H,W")
+        ss.trace(Nonzero(), "1,3,H,W")
     assert str(err.value) == (
-        "no shape rule for fft_rfft2 (graph node 'fft_rfft2' in 'the model') on inputs (1, 3, H, W); register one "
-        "with @symshape.register(fft_rfft2) (a function of the call's arguments, tensors given as shapes, returning "
-        "the output shape)"
+        "layer 'nonzero' (nonzero) got input (1, 3, H, W): torch.nonzero has no shape rule, and its output size "
+        "depends on the values in its input, not only on sizes (torch's meta kernel cannot compute it); symshape "
+        "cannot give it a formula: register a rule with @symshape.register that states the size you expect"
     )
 
 

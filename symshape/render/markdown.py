@@ -11,7 +11,7 @@ from .latex import latex, shape_latex, size_equations
 from .text import CONVENTION, domain_relations
 from ..printing import fmt
 from ..receptive import receptive_fields
-from .text import field_cell, memory_column
+from .text import fallback_notes, field_cell, kind_cell, memory_column
 from ..report import report_method
 
 __all__ = ["to_markdown", "to_html"]
@@ -76,7 +76,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None, memory=None) -> str:
     for k, (layer, field) in enumerate(zip(shown.layers, fields)):
         cell = (f" {_math(field_cell(field, latex))} |" if field else " |") if rf else ""
         saved = f" {_math(latex(mem[1][k]))} |" if mem else ""
-        lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(layer.kind)} | "
+        lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(kind_cell(layer))} | "
                      f"{_math(shape_latex(layer.out_shape))} | {layer.params:,} | {_math(latex(layer.macs))} |"
                      f"{saved}{cell}")
     total = f", {_math(latex(sympy.factor(sympy.Add(*mem[1]))))} bytes saved for backward in training" if mem else ""
@@ -90,6 +90,7 @@ def to_markdown(report, sizes: Optional[Mapping] = None, memory=None) -> str:
         lines += [f"- piece {i} where {', '.join(_math(latex(r)) for r in domain_relations(p.branch))}: output "
                   f"{_math(shape_latex(p.output_shape))}, {_math(latex(p.macs))} MACs"
                   for i, p in enumerate(report.pieces, 1)]
+    lines += ["\\" + note for note in fallback_notes(report.layers)]  # the marker, not Markdown emphasis
     lines += ["", f"*{CONVENTION}*"]
     return "\n".join(lines)
 

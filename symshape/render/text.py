@@ -14,6 +14,20 @@ __all__ = ["table", "summary", "domain_summary", "domain_relations"]
 CONVENTION = "MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs"
 
 
+#: the marker and footnote of layers whose formula came from torch's meta kernel (symshape.fallback)
+FALLBACK_MARK = "*"
+FALLBACK_NOTE = "* no symshape rule: formula from torch's meta kernel run on symbolic sizes (symshape.fallback)"
+
+
+def kind_cell(layer) -> str:
+    """A layer's type, marked when its formula came from torch's meta kernel."""
+    return layer.kind + (FALLBACK_MARK if layer.attrs.get("fallback") else "")
+
+
+def fallback_notes(layers) -> list:
+    return [FALLBACK_NOTE] if any(layer.attrs.get("fallback") for layer in layers) else []
+
+
 def _num(value) -> str:
     value = sympy.sympify(value, strict=True)
     if value.is_Integer:
@@ -77,9 +91,10 @@ def table(report, memory=None) -> str:
     rows = [("layer", "type", "output shape", "params", "MACs") + ((mem[0],) if mem else ())
             + (("RF r/j/P",) if with_rf else ())]
     for k, (layer, field) in enumerate(zip(report.layers, fields)):
-        rows.append((layer.name or "<root>", layer.kind, _shape(layer.out_shape), f"{layer.params:,}", _num(layer.macs))
+        rows.append((layer.name or "<root>", kind_cell(layer), _shape(layer.out_shape), f"{layer.params:,}",
+                     _num(layer.macs))
                     + ((_num(mem[1][k]),) if mem else ()) + ((field_cell(field),) if with_rf else ()))
-    return _render(report, rows, saved=_saved_line(mem))
+    return _render(report, rows, fallback_notes(report.layers), saved=_saved_line(mem))
 
 
 def _saved_line(mem):
@@ -206,6 +221,7 @@ def summary(report, depth=None, memory=None) -> str:
     if outside > 0:
         rows.append(("(no layer)", "parameters", "", f"{outside:,}", "0") + (("0",) if mem else ()))
     notes = [f"(layers share parameters: the rows count {-outside:,} of them more than once)"] if outside < 0 else []
+    notes += fallback_notes(report.layers)
     return _render(report, rows, notes, _saved_line(mem), sizes_too=True)
 
 

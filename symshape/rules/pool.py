@@ -110,13 +110,14 @@ def lp_pool(m, x):
           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 def adaptive_pool(m, x):
     """out = output_size (a None entry keeps L; a size computed from the input's, such as
-    ``max(7, x.shape[-2])``, must be >= 0: 0 gives an empty output); MACs = 0."""
+    ``max(7, x.shape[-2])`` or ``math.ceil(h / 2)``, must be >= 0: 0 gives an empty output); MACs = 0."""
     nd = _ndim(m)
     lead, c, sizes = split_spatial(x, nd)
     want = ntuple(m.output_size, nd)
     out = [size if w is None else sympy.sympify(w, strict=True) for size, w in zip(sizes, want)]
-    symbolic = tuple(at_least(w, 0, "the output size must be >= 0") for w in out if not w.is_Integer)
-    return Out((*lead, c, *out), 0, nonempty(sympy.Integer(1), sizes) + symbolic)
+    reqs = tuple(at_least(o, 0, "the output size must be >= 0") for o, w in zip(out, want)
+                 if w is not None and not always_nonnegative(o))
+    return Out((*lead, c, *out), 0, reqs + nonempty(sympy.Integer(1), sizes))
 
 
 @register(nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
