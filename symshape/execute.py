@@ -404,8 +404,9 @@ class Executor:
                     raise
                 first = first or err  # the branches taken lead to a condition no size meets: try the other
                 j = next((i for i in reversed(range(len(self.choices))) if not self.choices[i].flipped), None)
-                if j is None:
-                    raise first from None
+                if j is None:  # every path raises or meets no size: the condition no size meets is told
+                    err.nowhere = True
+                    raise (first if isinstance(first, ShapeError) else err) from None
                 message = _NO_SIZE
             except Exception as err:  # the model's own raise (or an op torch would refuse): try the other branch
                 first = first or err

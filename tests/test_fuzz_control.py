@@ -348,3 +348,40 @@ class LoopOverChannels(nn.Module):
 def test_a_size_broadcast_against_itself_stays_itself():
     rep, _ = agrees(LoopOverChannels(), "1,4,H,W", [{"H": h, "W": 2} for h in (1, 4, 5, 6, 10, 11)])
     assert rep.output_shape == (1, 4, 5 * sympy.floor(H / 5), W)
+
+
+class GuardBranchThenEmpty(nn.Module):
+    """Campaign seed 3944063324 (its module without the last step): a guard that raises at the
+    typical size, then a branch whose one side meets a condition no size satisfies (a multiple of 5
+    below 25 that is a multiple of 8). When every branch had been tried, the guard's ValueError
+    from the first run escaped trace as a raw exception."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5, stride=2)
+
+    def forward(self, x):
+        if x.shape[-1] > 55:
+            raise ValueError("the width must be at most 55")
+        x = self.conv(x)
+        h = x.shape[-2]
+        x = F.pad(x, (0, 0, 0, (5 - h % 5) % 5))
+        if x.shape[-2] >= 25:
+            x = F.max_pool2d(x, 2, 1)
+        else:
+            x = x * 2
+        torch._assert(x.shape[-2] % 8 == 0, "the height must be a multiple of 8")
+        return x
+
+
+def test_a_guard_then_a_branch_with_no_size_on_one_side():
+    rep, res = agrees(GuardBranchThenEmpty(), "1,1,H,W", [{"H": h, "W": w} for h in range(40, 70, 3) for w in (20, 56)])
+    assert len(rep.pieces) <= 1
+    runs = []
+    for h in range(40, 70, 3):
+        try:
+            GuardBranchThenEmpty()(torch.zeros(1, 1, h, 20))
+            runs.append(h)
+        except (ValueError, AssertionError, RuntimeError):
+            pass
+    assert runs and [p["H"] for p in res.sizes if not rep.violations(**p) and p["W"] == 20] == runs
