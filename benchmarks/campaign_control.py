@@ -6,15 +6,17 @@ front end against torch, module by module.
 For module after module from :func:`symshape.testing_control.random_control` (size guards that raise,
 ``assert`` and ``torch._assert``, TF 'same' padding with ``math.ceil`` and ``max``, padding to a
 multiple of a window, ``int()`` of fixed sizes, loops over fixed dims, comparisons decided by earlier
-guards, branches whose other side raises; with ``--two-sided`` branches where both sides run, and
-with ``--int`` a last ``int()`` of a symbolic size), it traces the module on its symbolic spec
-(``N,C,H,W``), picks sizes as the graph campaign does (:func:`campaign.sizes_for`: the reference size,
-the solver's edges inside the domain and just outside it, random sizes near the reference) and
-compares with torch by :func:`symshape.check` (every layer's shape, the output, MACs as
-FlopCounterMode's flops / 2, and whether torch runs or raises). Each module/size pair lands in one
-bucket of :data:`campaign_graphs.BUCKETS`. A module that must be refused (``int()`` of a symbolic
-size, a branch with both sides running) must be refused with the exact text :func:`expected_refusal`
-gives (bucket "refusal text" otherwise, "not refused" where it traces); other refusals are counted
+guards, branches whose other side raises, submodules with control flow; unless ``--no-two-sided``,
+branches where both sides run, and unless ``--no-int``, a last ``int()`` of a symbolic size), it
+traces the module on its symbolic spec (``N,C,H,W``), picks sizes as the graph campaign does
+(:func:`campaign.sizes_for`: the reference size, the solver's edges inside the domain and just
+outside it, random sizes near the reference; for a piecewise report, sizes inside and at the edge
+of each piece too) and compares with torch by :func:`symshape.check` (every layer's shape, the
+output, MACs as FlopCounterMode's flops / 2, and whether torch runs or raises). Each module/size
+pair lands in one bucket of :data:`campaign_graphs.BUCKETS`. A module whose last step is ``int()``
+of a symbolic size must be refused with the exact text :func:`expected_refusal` gives (bucket
+"refusal text" otherwise, "not refused" where it traces); a module refused because its branches
+would split it into too many pieces is counted as "refused: pieces"; other refusals are counted
 apart by reason. It prints the counts, the first ``--show`` failures of each bucket with a
 reproducer, and the time; it exits 1 if any pair or module is not as expected.
 """
@@ -38,15 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import symshape as ss  # noqa: E402
 from symshape.evaluate import compile_expr  # noqa: E402
 from symshape.rules.common import fmt_shape  # noqa: E402
+from symshape.verify import default_sizes  # noqa: E402
 from symshape.testing_control import INT_OF_SYMBOLIC, TWO_SIDED, random_control  # noqa: E402
 from campaign import sizes_for  # noqa: E402
 from campaign_graphs import BUCKETS, _reason, bucket  # noqa: E402
 
-REFUSAL_BUCKETS = ("refused as expected", "refusal text", "not refused")
+REFUSAL_BUCKETS = ("refused as expected", "refused: pieces", "refusal text", "not refused")
 
-_BOTH_RUN = ("and the other branch runs too; symshape follows one branch at a time, so it cannot give one answer "
-             "for every size: register a shape rule for the module that branches (@symshape.register), or fix "
-             "the size it branches on in the input spec")
+_BOTH_RUN = "and the other branch runs too"
 
 
 class Outcome(NamedTuple):
@@ -102,41 +103,36 @@ def expected_refusal(c) -> Optional[Refusal]:
     """The refusal a module's trace must give (None: it must trace).
 
     ``int()`` of a symbolic size as the last step: the exact text, naming the model, its input, the
-    size (the one that the module without the step gives there) and the line; where that module is
-    refused for another reason, the same refusal. A branch where both sides run (:data:`TWO_SIDED`):
-    the one-branch refusal naming the line of one of those branches; no refusal is expected where
-    the domain decides the branch (the trace is then compared as usual).
+    size (the one that the module without the step gives there), the line and the fix; where that
+    module is refused for another reason, the same refusal. A branch where both sides run
+    (:data:`TWO_SIDED`) is traced piece by piece (``rep.pieces``), or refused where the pieces would
+    be too many (:data:`_BOTH_RUN` in the text: counted apart, as "refused: pieces").
     """
-    kinds = c.kinds
-    both = None
-    if TWO_SIDED in kinds:
-        lines = "|".join(str(line) for line, k in zip(c.lines, kinds) if k == TWO_SIDED)
-        both = re.compile(r"the model \(Net\) got input : its forward branches on the sizes \(.+, the forward of "
-                          rf"the model \(Net\) branches on it at {re.escape(c.name)}:(?:{lines})\) "
-                          + re.escape(_BOTH_RUN))
-    if kinds and kinds[-1] == INT_OF_SYMBOLIC:
-        step, line = c.steps[-1], c.lines[-1]
-        d = -1 if "x.shape[-1]" in step.lines[0] else -2
-        try:
-            rep = ss.trace(c.prefix().model(), c.spec)
-        except ss.ShapeError as err:
-            if _BOTH_RUN not in str(err):
-                return Refusal((re.compile(re.escape(str(err))),))
-            size = rep = None
-        else:
-            size = rep.output_shape[d]
-            if not getattr(size, "free_symbols", None):
-                return None
-        text = (f"the model (Net) got input {fmt_shape(ss.parse_shape(c.spec))}: its forward uses int() of the "
-                f"symbolic size \x00 at {c.name}:{line}: `{step.lines[0]}`: Python's int() must return a number, so "
-                f"the size cannot stay symbolic past it; the size is already an integer, so in your own code drop "
-                f"the int(); else register a shape rule for Net (@symshape.register(Net)), or give \x01 a fixed "
-                f"value in the input spec")
-        pattern = re.compile(re.escape(text).replace("\x00", "(?P<size>.+)").replace("\x01", "[A-Z, ]+"))
-        # where the module without the step is refused for a branch both sides of which run, the int()
-        # may be of a size that a later assert fixes: the branch's refusal then comes
-        return Refusal((pattern,) + ((both,) if rep is None else ()), size, rep)
-    return Refusal((both,)) if both is not None else None
+    if not c.kinds or c.kinds[-1] != INT_OF_SYMBOLIC:
+        return None
+    step, line = c.steps[-1], c.lines[-1]
+    d = -1 if "x.shape[-1]" in step.lines[0] else -2
+    try:
+        rep = ss.trace(c.prefix().model(), c.spec)
+    except ss.ShapeError as err:
+        if _BOTH_RUN not in str(err):
+            return Refusal((re.compile(re.escape(str(err))),))
+        size = rep = None
+    else:
+        size = rep.output_shape[d]
+        if not getattr(size, "free_symbols", None):
+            return None
+    names = ", ".join(sorted(s.name for s in size.free_symbols)) if size is not None else "\x01"
+    text = (f"the model (Net) got input {fmt_shape(ss.parse_shape(c.spec))}: its forward uses int() of the "
+            f"symbolic size \x00 at {c.name}:{line}: `{step.lines[0]}`: Python's int() must return a number, so "
+            f"the size cannot stay symbolic past it; the size is already an integer, so in your own code drop the "
+            f"int(); else register a shape rule for Net (@symshape.register(Net)), or give {names} a fixed value "
+            f"in the input spec")
+    pattern = re.compile(re.escape(text).replace("\x00", "(?P<size>.+)").replace("\x01", "[A-Z, ]+"))
+    # where the module without the step is refused for its branches, so may the module
+    both = re.compile(r"the model \(Net\) got input : its forward branches on the sizes .*"
+                      + re.escape(_BOTH_RUN) + ".*")
+    return Refusal((pattern,) + ((both,) if rep is None else ()), size, rep)
 
 
 def compare(c, rng: random.Random, extra: int = 2, limit: int = 8) -> Outcome:
@@ -148,8 +144,8 @@ def compare(c, rng: random.Random, extra: int = 2, limit: int = 8) -> Outcome:
     except ss.ShapeError as err:
         text = str(err)
         if want is None:
-            if TWO_SIDED in c.kinds and _BOTH_RUN in text:  # a refusal the generator asked for, elsewhere
-                return Outcome(None, ("refused as expected",), (), 0)
+            if TWO_SIDED in c.kinds and _BOTH_RUN in text:  # too many pieces: declined, counted apart
+                return Outcome(None, ("refused: pieces",), (), 0)
             return Outcome(text, (), (), 0)
         if want.matches(text):
             return Outcome(None, ("refused as expected",), (), 0)
@@ -157,6 +153,12 @@ def compare(c, rng: random.Random, extra: int = 2, limit: int = 8) -> Outcome:
     if want is not None and c.kinds[-1] == INT_OF_SYMBOLIC:
         return Outcome(None, ("not refused",), (f"not refused: expected {want}",), 0)
     points = sizes_for(c, rep, rng, extra)[:limit]
+    for piece in rep.pieces[1:]:  # a branch where both sides run: sizes inside (and at the edge of) each piece
+        try:
+            more = default_sizes(piece, n=2)
+        except ss.ShapeError:
+            continue
+        points += [p for p in more if p not in points][:3]
     res = ss.check(model, rep, sizes=points)
     buckets, failures = [], []
     for point in res.sizes:
@@ -222,7 +224,7 @@ def campaign(modules: int, seed: int, extra: int, show: int = 5, timeout: float 
     print(f"modules             {modules:,} ({refused:,} refused unexpectedly, "
           f"{counts['refused as expected']:,} refused as expected, {timeouts:,} over {timeout:g} s)", file=out)
     print(f"pairs compared      {pairs:,} (module/size pairs; {comparisons:,} comparisons with torch)", file=out)
-    for b in BUCKETS + REFUSAL_BUCKETS[1:]:
+    for b in BUCKETS + REFUSAL_BUCKETS:
         print(f"  {b:<18}{counts[b]:,}", file=out)
     print("steps drawn (modules with each kind): " + ", ".join(f"{k} {n:,}" for k, n in kinds.most_common()), file=out)
     if refusals:

@@ -7,8 +7,9 @@ with their sizes (symshape/execute.py runs such forwards on symbolic sizes): con
 padding computed with ``math.ceil`` and ``max(..., 0)`` (timm's ``pad_same``), ``F.pad`` to a
 multiple of a window (Swin's window attention), ``int()`` of fixed sizes, loops over a fixed dim,
 comparisons that earlier guards decide (after ``if h < 8: raise``, ``if h >= 4:`` is decided) and
-branches whose other side raises. Behind flags it also draws what symshape must refuse with a
-ShapeError: ``int()`` of a symbolic size (the last step) and branches where both sides run.
+branches whose other side raises, submodules with control flow of their own. Behind flags it also
+draws branches where both sides run (symshape answers piecewise: ``rep.pieces``) and ``int()`` of a
+symbolic size as the last step (a ShapeError with its exact text).
 
 The module is compiled from its source (:meth:`Control.source` is exactly what runs, line numbers
 included), driven only by a ``random.Random``; like :mod:`symshape.testing_graphs`, validity is
@@ -41,7 +42,7 @@ from torch import nn
 __all__ = ["Control", "random_control", "STEP_MAKERS", "TWO_SIDED", "INT_OF_SYMBOLIC", "build"]
 
 TWO_SIDED = "two-sided"
-"""Kind of a step whose branch runs on both sides (symshape refuses it with a ShapeError)."""
+"""Kind of a step whose branch runs on both sides (symshape traces each side: a piecewise report)."""
 
 INT_OF_SYMBOLIC = "int of symbolic"
 """Kind of a last step that calls ``int()`` on a symbolic size (a ShapeError with its exact text)."""

@@ -27,12 +27,13 @@ H, W = ss.symbols("H W")
 def test_random_control_flow_agrees_with_torch(chunk):
     """Fixed seeds (10 per chunk): every module traces and agrees with torch at its reference size,
     the domain's edges, sizes just outside and random sizes near the reference, or is refused with
-    the exact text expected (int() of a symbolic size, a branch where both sides run)."""
+    the exact text expected (int() of a symbolic size); a branch where both sides run gives pieces,
+    each compared at sizes inside it."""
     for seed in range(10 * chunk, 10 * chunk + 10):
         c = random_control(random.Random(seed), max_steps=5, two_sided=True, int_of_symbolic=True,
                            name=f"<control {seed}>")
         got = compare(c, random.Random(seed), extra=1, limit=6)
-        assert got.refused is None and set(got.buckets) <= {"agree", "refused as expected"}, (
+        assert got.refused is None and set(got.buckets) <= {"agree", "refused as expected", "refused: pieces"}, (
             f"seed {seed}\n{c.source()}\n{got}")
 
 
@@ -161,14 +162,22 @@ class BothRun(nn.Module):
 
 
 def test_a_branch_where_both_sides_run_gives_two_pieces():
-    assert tuple(BothRun()(torch.zeros(1, 1, 4, 40)).shape) == (1, 1, 3, 39)
-    assert tuple(BothRun()(torch.zeros(1, 1, 4, 4)).shape) == (1, 1, 4, 4)
+    """Both sides of ``if w >= 32`` run: the report has one piece per side, each with its branch
+    condition, and each agrees with torch at sizes inside its own domain and at its edge."""
+    line = inspect.getsourcelines(BothRun.forward)[1] + 1
     rep = ss.trace(BothRun(), "1,1,H,W")
-    H, W = rep.symbols
-    assert [(tuple(c.expr for c in p.branch), p.output_shape) for p in rep.pieces] == [
-        ((W >= 32,), (1, 1, H - 1, W - 1)), ((W <= 31,), (1, 1, H, W))]
-    for h, w in ((4, 40), (4, 4), (2, 31), (2, 32)):
-        assert rep.at(H=h, W=w).output_shape == tuple(BothRun()(torch.zeros(1, 1, h, w)).shape)
+    assert [p.output_shape for p in rep.pieces] == [(1, 1, H - 1, W - 1), (1, 1, H, W)]
+    assert [[ss.fmt(c.expr) for c in p.branch] for p in rep.pieces] == [["W >= 32"], ["W <= 31"]]
+    assert rep.pieces[1].branch[0].reason == (f"the forward of the model (BothRun) branches on it at "
+                                              f"test_fuzz_control.py:{line}; the other side is another piece of "
+                                              "the report (rep.pieces)")
+    for piece, widths in zip(rep.pieces, ((32, 33, 40), (1, 2, 31))):
+        points = [{"H": h, "W": w} for h in (2, 4) for w in widths]
+        assert all(rep.piece(p) is piece for p in points)
+        res = ss.check(BothRun(), piece, sizes=points)
+        assert res.ok and len(res.mismatches) == 0 and len(res.comparisons) >= 12, res.short()
+    assert tuple(BothRun()(torch.zeros(1, 1, 4, 40)).shape) == rep.at(H=4, W=40).output_shape == (1, 1, 3, 39)
+    assert tuple(BothRun()(torch.zeros(1, 1, 4, 4)).shape) == rep.at(H=4, W=4).output_shape == (1, 1, 4, 4)
 
 
 def test_expected_refusal_names_the_int_step():
@@ -339,3 +348,40 @@ class LoopOverChannels(nn.Module):
 def test_a_size_broadcast_against_itself_stays_itself():
     rep, _ = agrees(LoopOverChannels(), "1,4,H,W", [{"H": h, "W": 2} for h in (1, 4, 5, 6, 10, 11)])
     assert rep.output_shape == (1, 4, 5 * sympy.floor(H / 5), W)
+
+
+class GuardBranchThenEmpty(nn.Module):
+    """Campaign seed 3944063324 (its module without the last step): a guard that raises at the
+    typical size, then a branch whose one side meets a condition no size satisfies (a multiple of 5
+    below 25 that is a multiple of 8). When every branch had been tried, the guard's ValueError
+    from the first run escaped trace as a raw exception."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5, stride=2)
+
+    def forward(self, x):
+        if x.shape[-1] > 55:
+            raise ValueError("the width must be at most 55")
+        x = self.conv(x)
+        h = x.shape[-2]
+        x = F.pad(x, (0, 0, 0, (5 - h % 5) % 5))
+        if x.shape[-2] >= 25:
+            x = F.max_pool2d(x, 2, 1)
+        else:
+            x = x * 2
+        torch._assert(x.shape[-2] % 8 == 0, "the height must be a multiple of 8")
+        return x
+
+
+def test_a_guard_then_a_branch_with_no_size_on_one_side():
+    rep, res = agrees(GuardBranchThenEmpty(), "1,1,H,W", [{"H": h, "W": w} for h in range(40, 70, 3) for w in (20, 56)])
+    assert len(rep.pieces) <= 1
+    runs = []
+    for h in range(40, 70, 3):
+        try:
+            GuardBranchThenEmpty()(torch.zeros(1, 1, h, 20))
+            runs.append(h)
+        except (ValueError, AssertionError, RuntimeError):
+            pass
+    assert runs and [p["H"] for p in res.sizes if not rep.violations(**p) and p["W"] == 20] == runs
