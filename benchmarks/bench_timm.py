@@ -36,6 +36,11 @@ def _child(queue, name: str, repeat: int) -> None:
     warnings.simplefilter("ignore")
     try:
         model = _build(name)
+    except Exception as err:  # not a model of this timm / torchvision: no time to report
+        queue.put((None, f"not built: {type(err).__name__}: {str(err).strip().splitlines()[0][:100]}"))
+        return
+    start = time.perf_counter()
+    try:
         best = None
         for _ in range(repeat):
             start = time.perf_counter()
