@@ -26,9 +26,11 @@ arithmetic on sizes is evaluated here with the floor algebra (``//`` is
 """
 from __future__ import annotations
 
+import dis
 import inspect
 import operator
 import os
+import sys
 import re
 import traceback
 from typing import Optional
@@ -78,12 +80,44 @@ class GraphTracer(fx.Tracer):
         self.calls.append((path, args, kwargs, out, first, len(self.graph.nodes)))
         return out
 
+    def create_proxy(self, kind, target, args, kwargs, *rest, **more):
+        """Also mark an ``x += y`` (and -=, *=, /=): fx's proxies have no in-place operators, so Python
+        runs it as ``x = x + y`` and the graph cannot tell; torch writes into x, whose dims do not
+        stretch. The Python instruction that made the call says which it was."""
+        proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+        if kind == "call_function" and target in _IN_PLACE and _augmented_assignment():
+            proxy.node.meta["symshape_in_place"] = True
+        return proxy
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if rule_for(m) is not None:
             return True
         if isinstance(m, _CONTAINERS):
             return False
         return not walked(m)
+
+
+_IN_PLACE = {operator.add: operator.iadd, operator.sub: operator.isub, operator.mul: operator.imul,
+             operator.truediv: operator.itruediv}
+_INSTRUCTIONS: dict = {}  # code object -> {offset: instruction}
+
+
+def _augmented_assignment() -> bool:
+    """Whether the user's Python instruction running now is an augmented assignment (``+=``)."""
+    frame = sys._getframe(2)
+    fx_dir = os.path.dirname(os.path.abspath(fx.__file__))
+    here = os.path.dirname(os.path.abspath(__file__))
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith((fx_dir, here)):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    code = frame.f_code
+    if code not in _INSTRUCTIONS:
+        _INSTRUCTIONS[code] = {i.offset: i for i in dis.get_instructions(code)}
+    ins = _INSTRUCTIONS[code].get(frame.f_lasti)
+    if ins is None:
+        return False
+    return ins.opname.startswith("INPLACE_") or (ins.opname == "BINARY_OP" and ins.argrepr.endswith("="))
 
 
 def _nodes(value):
@@ -295,6 +329,8 @@ def _call(tracer, node, target, args, kw, prefix, names):
             rule = rule_for(target)
             if rule is None:  # constants: run the function itself (math.sqrt(64), torch.Size(...), ...)
                 return target(*[_concrete(a) for a in args], **{k: _concrete(v) for k, v in kw.items()})
+    if node.meta.get("symshape_in_place"):
+        target = _IN_PLACE[target]
     rule = rule_for(target)
     op_name = _op_name(node)
     kind = f"Tensor.{target}" if is_method else op_name

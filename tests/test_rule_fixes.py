@@ -181,3 +181,37 @@ def test_eye_of_a_symbolic_size_as_torch():
     for h, w in ((1, 1), (3, 5), (7, 2)):
         assert rep.at(H=h, W=w).output_shape == tuple(Eye()(torch.zeros(2, h, w)).shape)
     assert ss.check(Eye(), rep).ok
+
+
+class InPlaceShortcut(nn.Module):
+    """timm's anti-aliased ResNets add the shortcut in place (``x += shortcut``): torch writes into x,
+    whose dims do not stretch, so a main path of size 1 against a shortcut of 2 raises there, where
+    ``x + shortcut`` would broadcast. fx turns ``x += s`` into an add; the instruction tells them apart."""
+
+    def __init__(self, branch=False):
+        super().__init__()
+        self.main = nn.MaxPool2d(4)
+        self.short = nn.Sequential(nn.AvgPool2d(2, ceil_mode=True), nn.AvgPool2d(2, ceil_mode=True))
+        self.branch = branch
+
+    def forward(self, x):
+        if self.branch and x.shape[-1] < 0:
+            raise ValueError("never")
+        s = self.short(x)
+        x = self.main(x)
+        x += s
+        return x + s  # an ordinary add broadcasts
+
+
+@pytest.mark.parametrize("branch", [False, True], ids=["fx", "executor"])
+def test_an_in_place_add_does_not_stretch_its_target(branch):
+    model = InPlaceShortcut(branch)
+    rep = ss.trace(model, "1,2,H,W")
+    for h in range(4, 40):
+        try:
+            want = tuple(model(torch.zeros(1, 2, h, 8)).shape)
+        except RuntimeError:
+            want = None
+        got = None if rep.violations(H=h, W=8) else rep.at(H=h, W=8).output_shape
+        assert got == want, (h, got, want)
+    assert ss.check(model, rep).ok

@@ -124,13 +124,13 @@ def broadcast(*shapes) -> Out:
 
 
 _BINARY = (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.mod,
-           operator.pow, operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.and_,
+           operator.pow, operator.and_,
            operator.or_, operator.xor, operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge,
            torch.add, torch.sub, torch.mul, torch.div, torch.true_divide, torch.floor_divide, torch.pow,
            torch.maximum, torch.minimum, torch.eq, torch.ne, torch.lt, torch.le, torch.gt, torch.ge,
            torch.logical_and, torch.logical_or, torch.atan2, torch.remainder, torch.fmod,
-           "add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_", "pow", "maximum", "minimum",
-           "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "masked_fill_", "type_as", "__and__", "__or__")
+           "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+           "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "type_as", "__and__", "__or__")
 
 
 @register(*_BINARY)
@@ -142,6 +142,32 @@ def binary(a, b, *args, **kwargs):
     if len(shapes) == 1 or a is b:
         return Out(tuple(shapes[0]))
     return broadcast(*shapes)
+
+
+@register(operator.iadd, operator.isub, operator.imul, operator.itruediv, "add_", "sub_", "mul_", "div_",
+          "masked_fill_")
+def in_place(a, b, *args, **kwargs):
+    """``a += b`` and the other in-place ops: torch writes into *a*, so *b* must broadcast to a's shape
+    (each dim equal to a's or 1; a dim of *a* that is 1 cannot stretch), and the output is a's shape;
+    MACs = 0. A size on the left (``h += 1``) is arithmetic, as :func:`binary`."""
+    if not is_tensor(a):
+        return binary(a, b)
+    if not is_tensor(b):
+        return Out(tuple(a))
+    if len(b) > len(a):
+        raise ShapeError(f"an in-place op writes into {fmt_shape(a)}, which cannot take the {len(b)}-d {fmt_shape(b)}")
+    reqs = []
+    for i, (t, d) in enumerate(zip(tuple(a)[len(a) - len(b):], b)):
+        t, d = sympy.sympify(t, strict=True), sympy.sympify(d, strict=True)
+        if d == 1 or same_size(t, d):
+            continue
+        if t.is_Integer and d.is_Integer:
+            raise ShapeError(f"an in-place op writes into {fmt_shape(a)}: dim {i - len(b)} of {fmt_shape(b)} is {d}, "
+                             f"neither {t} nor 1 (the target's dims do not stretch)")
+        reqs.append((sympy.Or(sympy.Eq(d, t), sympy.Eq(d, 1)),
+                     f"an in-place op needs dim {i - len(b)} of the other operand ({fmt_size(d)}) to equal the "
+                     f"target's ({fmt_size(t)}) or be 1: the target's dims do not stretch"))
+    return Out(tuple(a), 0, tuple(reqs))
 
 
 @register(torch.where)
