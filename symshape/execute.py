@@ -119,7 +119,7 @@ class Executor(Paths):
         self.probe: Optional[int] = None
         self.armed = False
         self.exploring = None  # (frame, forced conditions, region conditions added) while paths are traced
-        self.inert: dict = {}  # (module name, condition) -> the side followed: both sides give the same
+        self.inert: dict = {}  # module call (name, domain at the call) -> {(module name, condition): side}
         self.explored: set = set()  # (module name, domain at its call) whose paths were compared
         self.entries: dict = {}  # id(stack entry) -> (snapshot, key) of the module call
 
@@ -251,7 +251,7 @@ class Executor(Paths):
         frame = self.stack[-1]
         if self.exploring is not None:
             return self._path_value(rel, negation)
-        inert = self.inert.get((frame[0], rel))
+        inert = self._inert(frame[0], rel)
         if inert is not None:
             return inert
         entry = self.entries.get(id(frame))

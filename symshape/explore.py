@@ -224,6 +224,16 @@ class Paths:
     """The executor's part that traces every path of one module call (mixed into
     :class:`~symshape.execute.Executor`, whose tracer, stack, counts and choices it uses)."""
 
+    def _inert(self, name: str, rel):
+        """The side to follow for *rel* in module *name* where a call on the stack showed both sides
+        give the same result (under the domain at that call), else None."""
+        for frame in self.stack:
+            entry = self.entries.get(id(frame))
+            verdicts = self.inert.get(entry[1]) if entry is not None else None
+            if verdicts and (name, rel) in verdicts:
+                return verdicts[(name, rel)]
+        return None
+
     def _path_value(self, rel, negation) -> bool:
         """While a module call's paths are traced: the value the path fixed, its condition added to
         the domain (the path's region), or _Local for a condition it has not fixed."""
@@ -248,7 +258,7 @@ class Paths:
             self.exploring = None
             self._restore_snapshot(snapshot)
         if tree is not _ABORT:
-            self.inert.update(inert_conditions(tree))
+            self.inert[key] = inert_conditions(tree)  # proven under the domain at this call only
 
     def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
         """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""

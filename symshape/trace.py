@@ -6,7 +6,6 @@ containers. A graph front end (torch.fx) feeds the same ``apply``.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import itertools
@@ -21,6 +20,7 @@ from .decide import compact, first_sizes, lower_bounds, under_bounds, upper_boun
 from .floors import finest_floor, simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .monotone import implied_by_bounds
+from .modelstate import itemsize, unchanged
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
@@ -237,7 +237,11 @@ class Tracer:
         inputs = inputs if shown is None else shown
         out = result if isinstance(result, Out) else Out(result)
         for expr, why in out.requires:
-            self.require(name, kind, inputs, expr, why)
+            try:
+                self.require(name, kind, inputs, expr, why)
+            except ShapeError as err:
+                err.by_rule = True  # a shape rule's condition, not one the model states itself
+                raise
         shape = as_output(self.simplify(out.shape))
         if any(shape is s for s in inputs):  # a fresh object, so that each edge has one producer
             shape = Shape(shape) if isinstance(shape, Shape) else Outputs(tuple(shape))
@@ -459,6 +463,12 @@ def trace(model: nn.Module, input_shape) -> Report:
 _MAX_PIECES = 8  # pieces of a piecewise report (each a full trace of the forward)
 
 
+def _show_cond(cond) -> str:
+    from .printing import fmt
+
+    return fmt(cond.expr)
+
+
 class _TooMany(Exception):
     """The exploration of a forward's branches ran out of pieces."""
 
@@ -502,6 +512,13 @@ def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> lis
             except ShapeError as inner:
                 if not getattr(inner, "nowhere", False):
                     raise
+                if getattr(inner, "by_rule", False):
+                    # the side's formulas contradict themselves (a shape rule's condition fails at every
+                    # size there) while torch may run: no piece can be dropped on that, so no answer
+                    raise ShapeError(f"{err}; on the side where {_show_cond(cond)}, {str(inner).splitlines()[0]}; "
+                                     "symshape cannot tell whether torch runs there, so it gives no answer: register "
+                                     "a shape rule for the module that branches (@symshape.register), or fix the "
+                                     "size it branches on in the input spec") from None
                 dropped.append(f"the other side fails: {str(inner).splitlines()[0]}")
         if not sides:
             raise _nowhere(ShapeError(f"{err}, and neither side runs: {'; '.join(dropped)}")) from None
@@ -527,7 +544,7 @@ def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple) -> Report:
     for cond in assumed:  # the branches this piece takes: decided before the forward asks
         tracer._seen.add(cond.expr)
         tracer.domain.append(cond)
-    with FX_LOCK, _unchanged(model):
+    with FX_LOCK, unchanged(model):
         out = tracer.run_module(model, "", (shape,))
     params = sum(p.numel() for p in model.parameters())
     try:
@@ -547,45 +564,7 @@ def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple) -> Report:
         domain=tuple(tracer.domain),
         symbols=_symbols_in_order(shape),
         modules=tuple(tracer.modules),
-        itemsize=_itemsize(model),
+        itemsize=itemsize(model),
         frozen=sum(p.numel() for p in model.parameters() if not p.requires_grad),
         branch=assumed,
     )
-
-
-@contextlib.contextmanager
-def _unchanged(model: nn.Module):
-    """The model's modules as they were before: a forward run on stand-ins or fx proxies may fill
-    a cache (timm's attention-bias caches, keyed by device, then hold a stand-in's device and a
-    tensor with autograd history, which a later deep copy refuses) or set an attribute; what it
-    adds, replaces or puts in a plain dict attribute is undone. Under FX_LOCK, so that no other
-    trace's forward runs on the same model meanwhile."""
-    saved = []
-    for module in model.modules():
-        attrs = vars(module)
-        saved.append((attrs, dict(attrs), [(v, dict(v)) for v in attrs.values() if type(v) is dict]))
-    try:
-        yield
-    finally:
-        for attrs, before, dicts in saved:
-            for key in [k for k in attrs if k not in before]:
-                del attrs[key]
-            for key, value in before.items():
-                if attrs.get(key, _SKIP) is not value:
-                    attrs[key] = value
-            for obj, content in dicts:
-                if len(obj) != len(content) or any(obj.get(k, _SKIP) is not v for k, v in content.items()):
-                    obj.clear()
-                    obj.update(content)
-
-
-def _itemsize(model: nn.Module) -> int:
-    """Bytes per element of the model's floating dtype (its first floating parameter or buffer;
-    else torch's default dtype), for torch's limit of 2**63 - 1 bytes per tensor."""
-    import torch
-
-    for t in itertools.chain(model.parameters(), model.buffers()):
-        if t.is_floating_point() and not isinstance(t, nn.parameter.UninitializedTensorMixin):
-            return t.element_size()
-    return torch.empty((), dtype=torch.get_default_dtype()).element_size()
-
