@@ -87,10 +87,17 @@ def build(source: str, name: str):
         with torch.device("meta"):
             model = getattr(smp, arch)(encoder_name=encoder or "resnet18", encoder_weights=None)
         return model.eval(), "1,3,H,W", (256, 256)
+    try:
+        return _torchvision(name, "meta")
+    except NotImplementedError:  # regnet's init copies data, which meta tensors do not have: build on the CPU
+        return _torchvision(name, "cpu")
+
+
+def _torchvision(name: str, device: str):
     import torchvision
     from torchvision.models.detection import backbone_utils
 
-    with torch.device("meta"):
+    with torch.device(device):
         if name.startswith("resnet_fpn:"):  # the detection backbones (a dict of FPN maps)
             model = backbone_utils.resnet_fpn_backbone(backbone_name=name.split(":")[1], weights=None)
         elif name.startswith("mobilenet_fpn:"):
