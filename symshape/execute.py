@@ -107,8 +107,9 @@ _ORIGINAL_CALL = nn.Module.__call__
 class Executor(Paths):
     """Runs one module's forward on stand-ins, recording layers and conditions in *tracer*."""
 
-    def __init__(self, tracer, module: nn.Module, name: str):
+    def __init__(self, tracer, module: nn.Module, name: str, explore_root: bool = False):
         self.tracer, self.root, self.root_name = tracer, module, name
+        self.explore_root = explore_root  # a helper function run for a graph: its own paths compared too
         self.names = {}
         for sub, child in module.named_modules(remove_duplicate=False):
             self.names.setdefault(id(child), qualify(name, sub))
@@ -213,7 +214,7 @@ class Executor(Paths):
         frame = (name, kind, shapes)
         self.stack.append(frame)
         first = len(self.tracer.layers)
-        if module is not self.root:
+        if module is not self.root or self.explore_root:
             self.entries[id(frame)] = (self._snapshot(), (name, tuple(c.expr for c in self.tracer.domain)))
         try:
             while True:
@@ -417,7 +418,9 @@ def _implied(rel, tracer) -> Optional[bool]:
 
 
 
-def run_forward(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
+def run_forward(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None,
+                explore_root: bool = False):
     """Run *module*'s forward on stand-ins for *inputs* (shapes), recording its layers and
-    conditions in *tracer*; returns its output shape(s)."""
-    return Executor(tracer, module, name).run(inputs, kwargs or {})
+    conditions in *tracer*; returns its output shape(s). *explore_root*: compare the paths of the
+    forward itself too (a helper function of a graph), not only of the modules it calls."""
+    return Executor(tracer, module, name, explore_root).run(inputs, kwargs or {})
