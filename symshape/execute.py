@@ -279,16 +279,6 @@ class Executor(Paths):
         return value
 
     # -- running ------------------------------------------------------------------------------
-    def _state(self):
-        t = self.tracer
-        return list(t.layers), list(t.domain), set(t._seen), list(t.modules), dict(t._calls)
-
-    def _restore(self, state):
-        t = self.tracer
-        t.layers[:], t.domain[:], t._seen = list(state[0]), list(state[1]), set(state[2])
-        t.modules[:], t._calls = list(state[3]), dict(state[4])
-        t._lows, t._highs, t._pins = (-1, {}), (-1, {}), (-1, {})
-
     def _once(self, inputs, kwargs, forced, probe=None):
         self.forced, self.choices, self.counts, self.stack, self.entries = forced, [], {}, [], {}
         self.probe, self.armed = probe, False
@@ -304,10 +294,10 @@ class Executor(Paths):
 
     def run(self, inputs, kwargs):
         self.shown = tuple(_shapes(inputs))  # what the forward got, for its messages
-        start = self._state()
+        start = self.tracer.state()
         forced, first = [], None
         for _ in range(_MAX_RUNS):
-            self._restore(start)
+            self.tracer.restore(start)
             try:
                 out = self._once(inputs, kwargs, forced)
                 break
@@ -338,13 +328,13 @@ class Executor(Paths):
     def _explain(self, inputs, kwargs, start):
         """For branches taken by default, run the other one up to its next op: if it raises, the
         model's message becomes the reason of the condition."""
-        final, choices = self._state(), list(self.choices)
+        final, choices = self.tracer.state(), list(self.choices)
         messages = {}
         for j, c in enumerate(choices[:_MAX_PROBES]):
             if c.flipped or c.index is None:
                 continue
             forced = [(d.value, d.flipped, d.reason) for d in choices[:j]] + [(not c.value, True, None)]
-            self._restore(start)
+            self.tracer.restore(start)
             try:
                 self._once(inputs, kwargs, forced, probe=j)
             except _Probe:
@@ -356,7 +346,7 @@ class Executor(Paths):
                 text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 messages[j] = text
             finally:
-                self._restore(final)
+                self.tracer.restore(final)
         one_sided = [c for j, c in enumerate(choices) if not c.flipped and c.index is not None and j not in messages]
         if one_sided:  # the other side runs too: a domain condition there would be a wrong answer
             choice = one_sided[0]

@@ -450,11 +450,9 @@ def _run_executed(tracer, fn, args, kw, name):
         return v
 
     apply = type(fn.__name__, (_Apply,), {"__module__": getattr(fn, "__module__", __name__)})(fn)
-    saved = (list(tracer.layers), list(tracer.domain), set(tracer._seen), list(tracer.modules), dict(tracer._calls))
+    saved = tracer.state()
     try:
         return run_forward(tracer, apply, name, plain(tuple(args)), plain(dict(kw)), explore_root=True)
     except ShapeError:  # leave the trace as it was, for the caller's other way
-        tracer.layers[:], tracer.domain[:], tracer._seen = saved[0], saved[1], saved[2]
-        tracer.modules[:], tracer._calls = saved[3], saved[4]
-        tracer._lows = tracer._highs = tracer._pins = (-1, {})
+        tracer.restore(saved)
         raise

@@ -139,6 +139,16 @@ class Tracer:
             self._pinned_for = (pins, set().union(*(k.free_symbols for k in pins)) if pins else set())
         return self._pinned_for[1]
 
+    def state(self) -> tuple:
+        """What the trace has collected so far (layers, domain, module calls), to go back to with
+        :meth:`restore` when a forward is run again along another path."""
+        return list(self.layers), list(self.domain), set(self._seen), list(self.modules), dict(self._calls)
+
+    def restore(self, state: tuple) -> None:
+        self.layers[:], self.domain[:], self._seen = list(state[0]), list(state[1]), set(state[2])
+        self.modules[:], self._calls = list(state[3]), dict(state[4])
+        self._lows, self._highs, self._pins = (-1, {}), (-1, {}), (-1, {})
+
     def produced(self, value, index: int) -> None:
         """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
         self._producers[id(value)] = (value, index)
