@@ -236,6 +236,7 @@ class Executor(Paths):
     def decide(self, rel) -> bool:
         """The value of a size comparison: decided by the domain, else a branch taken (see the module's doc)."""
         tracer = self.tracer
+        raw = rel  # as the forward wrote it: the key of a path's choices (the simplified form depends on the domain)
         rel = simplify_relation(tracer.simplify(rel))
         if rel is sympy.true or rel is sympy.false:
             return bool(rel)
@@ -251,8 +252,8 @@ class Executor(Paths):
             return known
         frame = self.stack[-1]
         if self.exploring is not None:
-            return self._path_value(rel, negation)
-        inert = self._inert(frame[0], rel)
+            return self._path_value(raw, rel, negation)
+        inert = self._inert(frame[0], raw)
         if inert is not None:
             return inert
         entry = self.entries.get(id(frame))

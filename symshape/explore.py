@@ -61,28 +61,42 @@ def inert_conditions(tree) -> dict:
     return {key: value for key, value in verdicts.items() if value is not None}
 
 
+_APART = "apart"  # a subtree whose paths do not merge into one
+
+
 def _merge(tree, verdicts: dict):
-    """The one Leaf that *tree* merges into, else None (or RAISES); records each node's verdict."""
+    """The one Leaf that *tree* merges into; None where no size takes it, RAISES where a path raises,
+    _APART where its paths differ. Records each node's verdict."""
     if not isinstance(tree, Node):
         return tree
     sides = {v: _merge(t, verdicts) for v, t in tree.sides.items()}
     key = (tree.frame, tree.rel)
     a, b = sides[tree.first], sides[not tree.first]
-    if a is RAISES or b is RAISES or (a is None and b is None):
+    if RAISES in (a, b) or _APART in (a, b):
         verdicts[key] = None
-        return RAISES if RAISES in (a, b) else None
-    if a is None or b is None:  # no size takes one side: the domain decides it
+        return RAISES if RAISES in (a, b) else _APART
+    if a is None and b is None:
+        return None
+    if a is None or b is None:  # no size of this path's region takes one side: follow the other one
+        # (a verdict too: the executor follows verdicts without adding their conditions, so the region
+        # that left this side empty need not be in its domain)
+        _verdict(verdicts, key, tree.first if b is None else not tree.first)
         return a if b is None else b
     rich, poor, value = (b, a, not tree.first) if len(b.layers) > len(a.layers) else (a, b, tree.first)
     if not _same_on(rich, poor):
         verdicts[key] = None
-        return None
+        return _APART
+    _verdict(verdicts, key, value)
+    region = tuple(r for r in rich.region if r in poor.region)
+    return dataclasses.replace(rich, region=region)
+
+
+def _verdict(verdicts: dict, key, value: bool) -> None:
+    """Record that *key* is followed on its *value* side; two nodes that disagree leave no verdict."""
     if verdicts.get(key, value) != value:
         verdicts[key] = None
     elif key not in verdicts or verdicts[key] is not None:
         verdicts[key] = value
-    region = tuple(r for r in rich.region if r in poor.region)
-    return dataclasses.replace(rich, region=region)
 
 
 def _base(name: str) -> str:
@@ -235,13 +249,14 @@ class Paths:
                 return verdicts[(name, rel)]
         return None
 
-    def _path_value(self, rel, negation) -> bool:
-        """While a module call's paths are traced: the value the path fixed, its condition added to
-        the domain (the path's region), or _Local for a condition it has not fixed."""
+    def _path_value(self, raw, rel, negation) -> bool:
+        """While a module call's paths are traced: the value the path fixed for the comparison *raw*
+        (as the forward wrote it; *rel* and *negation* simplified under the domain), its condition
+        added to the domain (the path's region), or _Local for a comparison it has not fixed."""
         frame, forced, region = self.exploring
-        if rel not in forced:
-            raise _Local(rel, self.stack[-1][0])
-        value = forced[rel]
+        if raw not in forced:
+            raise _Local(raw, self.stack[-1][0])
+        value = forced[raw]
         name, kind, inputs = self.stack[-1]
         before = len(self.tracer.domain)
         self.tracer.require(name, kind, inputs, rel if value else negation, f"a path of {frame[0]!r}")
