@@ -232,3 +232,22 @@ def test_a_branch_whose_sides_give_the_same_is_neither_a_piece_nor_a_condition()
         if want is not None:
             assert rep.at(H=h, W=w).output_shape == want, (h, w)
     assert ss.check(model, rep).ok
+
+
+def test_paths_that_differ_are_not_taken_for_a_side_no_size_takes():
+    """explore's merge: below a branch, two paths that do not merge ("apart") are not an empty side
+    (both were None once, and the other side was then followed as if it were the only one)."""
+    from symshape.explore import Leaf, Node, inert_conditions
+    from symshape.report import Layer
+
+    def leaf(w, region):
+        layer = Layer("fc", "Linear", ((1, w),), (1, w), 0, 3 * w)
+        return Leaf(tuple(region), (1, w), (layer,), ())
+
+    a, b = sympy.Ge(W, 8), sympy.Ge(H, 8)
+    apart = Node("m", a, True, {True: leaf(W, [a, b]), False: leaf(2 * W, [sympy.Lt(W, 8), b])})
+    tree = Node("m", b, True, {True: apart, False: leaf(W, [sympy.Lt(H, 8)])})
+    assert inert_conditions(tree) == {}
+    empty = Node("m", a, True, {True: leaf(W, [a, b]), False: None})  # no size takes W < 8 there
+    assert inert_conditions(Node("m", b, True, {True: empty, False: leaf(W, [sympy.Lt(H, 8)])})) == {
+        ("m", a): True, ("m", b): True}
