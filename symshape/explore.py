@@ -19,7 +19,7 @@ from typing import Optional
 
 import sympy
 
-from .regions import factor_pairs, holds_on
+from .regions import factor_pairs, holds_on, point_test
 from .report import Shape
 from .standins import _TYPICAL, _unwrap
 from .symbols import ShapeError
@@ -170,15 +170,12 @@ def _ratio_at_a_point(f, g, region, x, top: int = 1000):
     """f/g at the first size of the region (up to *top*) where g is not 0, else None."""
     from .evaluate import compile_expr
 
-    fc, gc, tests = compile_expr(f), compile_expr(g), [(compile_expr(r.lhs - r.rhs), type(r)) for r in region]
-    ops = {sympy.Equality: lambda v: v == 0, sympy.Unequality: lambda v: v != 0, sympy.GreaterThan: lambda v: v >= 0,
-           sympy.StrictGreaterThan: lambda v: v > 0, sympy.LessThan: lambda v: v <= 0,
-           sympy.StrictLessThan: lambda v: v < 0}
-    if any(t not in ops for _, t in tests):
+    fc, gc, tests = compile_expr(f), compile_expr(g), [point_test(r) for r in region]
+    if None in tests:
         return None
     for v in range(1, top + 1):
         point = {x: v}
-        if all(ops[t](c(point)) for c, t in tests):
+        if all(test(point) for test in tests):
             den = gc(point)
             if den != 0:
                 return sympy.Rational(fc(point), den)

@@ -22,7 +22,7 @@ import sympy
 
 from .evaluate import compile_expr
 
-__all__ = ["growth", "holds_on", "factor_pairs"]
+__all__ = ["growth", "holds_on", "factor_pairs", "point_test"]
 
 _SPAN = 100_000  # the most sizes a check evaluates
 
@@ -156,6 +156,16 @@ def factor_pairs(a, b) -> Optional[tuple]:
 _TESTS = {sympy.Equality: lambda v: v == 0, sympy.Unequality: lambda v: v != 0,
           sympy.GreaterThan: lambda v: v >= 0, sympy.StrictGreaterThan: lambda v: v > 0,
           sympy.LessThan: lambda v: v <= 0, sympy.StrictLessThan: lambda v: v < 0}
+
+
+def point_test(relation):
+    """A function ``{x: size} -> bool`` that evaluates *relation* exactly at a point, or None for
+    something other than an (in)equation."""
+    parts = _difference(relation)
+    if parts is None:
+        return None
+    call, test = compile_expr(parts[0]), parts[1]
+    return lambda point: test(call(point))
 
 
 def _difference(relation):
