@@ -10,7 +10,6 @@ error line, or the timeout), then the median and the slowest.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import statistics
 import sys
@@ -18,6 +17,8 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from survey import in_child  # noqa: E402  (the same forked child with a time limit)
 
 
 def _build(name: str):
@@ -53,16 +54,10 @@ def _child(queue, name: str, repeat: int) -> None:
 
 
 def run(name: str, timeout: float, repeat: int) -> tuple:
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, name, repeat))
-    proc.start()
-    proc.join(timeout)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-        return None, f"over {timeout:.0f} s"
-    return queue.get(timeout=5) if not queue.empty() else (None, f"child exited {proc.exitcode}")
+    how, value = in_child(_child, (name, repeat), timeout)
+    if how == "done":
+        return value
+    return (None, f"over {timeout:.0f} s") if how == "timeout" else (None, f"child exited {value}")
 
 
 def main() -> None:

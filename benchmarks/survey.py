@@ -166,20 +166,32 @@ def _child(queue, source, name):
                    "reason": f"{type(err).__name__}: {err}  {traceback.format_exc(limit=1)}"[:300]})
 
 
-def run(source: str, name: str, timeout: float) -> dict:
+def in_child(target, args: tuple, timeout: float):
+    """``("done", value)`` where ``target(queue, *args)`` put *value* on the queue in a forked child
+    within *timeout* seconds, ``("timeout", None)`` where it ran longer (killed), else
+    ``("exit", exit code)``."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, source, name))
+    proc = ctx.Process(target=target, args=(queue, *args))
     proc.start()
     proc.join(timeout)
     if proc.is_alive():
         proc.kill()
         proc.join()
-        return {"source": source, "model": name, "status": "timeout", "reason": f"over {timeout:.0f} s"}
+        return "timeout", None
     try:
-        return queue.get(timeout=5)
+        return "done", queue.get(timeout=5)
     except Exception:
-        return {"source": source, "model": name, "status": "no check", "reason": f"child exit {proc.exitcode}"}
+        return "exit", proc.exitcode
+
+
+def run(source: str, name: str, timeout: float) -> dict:
+    how, value = in_child(_child, (source, name), timeout)
+    if how == "done":
+        return value
+    if how == "timeout":
+        return {"source": source, "model": name, "status": "timeout", "reason": f"over {timeout:.0f} s"}
+    return {"source": source, "model": name, "status": "no check", "reason": f"child exit {value}"}
 
 
 def main() -> None:
