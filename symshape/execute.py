@@ -107,9 +107,8 @@ _ORIGINAL_CALL = nn.Module.__call__
 class Executor(Paths):
     """Runs one module's forward on stand-ins, recording layers and conditions in *tracer*."""
 
-    def __init__(self, tracer, module: nn.Module, name: str, explore_root: bool = False):
+    def __init__(self, tracer, module: nn.Module, name: str):
         self.tracer, self.root, self.root_name = tracer, module, name
-        self.explore_root = explore_root  # a helper function run for a graph: its own paths compared too
         self.names = {}
         for sub, child in module.named_modules(remove_duplicate=False):
             self.names.setdefault(id(child), qualify(name, sub))
@@ -214,8 +213,7 @@ class Executor(Paths):
         frame = (name, kind, shapes)
         self.stack.append(frame)
         first = len(self.tracer.layers)
-        if module is not self.root or self.explore_root:
-            self.entries[id(frame)] = (self._snapshot(), (name, tuple(c.expr for c in self.tracer.domain)))
+        self.entries[id(frame)] = (self._snapshot(), (name, tuple(c.expr for c in self.tracer.domain)))
         try:
             while True:
                 try:
@@ -409,9 +407,8 @@ def _implied(rel, tracer) -> Optional[bool]:
 
 
 
-def run_forward(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None,
-                explore_root: bool = False):
+def run_forward(tracer, module: nn.Module, name: str, inputs: tuple, kwargs: Optional[dict] = None):
     """Run *module*'s forward on stand-ins for *inputs* (shapes), recording its layers and
-    conditions in *tracer*; returns its output shape(s). *explore_root*: compare the paths of the
-    forward itself too (a helper function of a graph), not only of the modules it calls."""
-    return Executor(tracer, module, name, explore_root).run(inputs, kwargs or {})
+    conditions in *tracer*; returns its output shape(s). The paths of every module call, the
+    forward's own included, are compared where it branches (explore.py)."""
+    return Executor(tracer, module, name).run(inputs, kwargs or {})

@@ -56,47 +56,63 @@ class Node:
 def inert_conditions(tree) -> dict:
     """``{(frame, rel): side}`` for the conditions whose sides merge at every node of *tree*
     that branches on them (*side*: the value whose path the executor follows)."""
-    verdicts: dict = {}
-    _merge(tree, verdicts)
-    return {key: value for key, value in verdicts.items() if value is not None}
+    apart: set = set()
+    while True:  # a condition whose nodes disagree is apart everywhere, and the merges above them are redone
+        verdicts: dict = {}
+        _merge(tree, verdicts, apart)
+        new = {key for key, sides in verdicts.items() if not sides} - apart
+        if not new:
+            return {key: (True in sides) for key, sides in verdicts.items() if sides}
+        apart |= new
 
 
 _APART = "apart"  # a subtree whose paths do not merge into one
 
 
-def _merge(tree, verdicts: dict):
+def _merge(tree, verdicts: dict, apart: set):
     """The one Leaf that *tree* merges into; None where no size takes it, RAISES where a path raises,
-    _APART where its paths differ. Records each node's verdict."""
+    _APART where its paths differ. Records each node's verdict: the sides it may be followed on (an
+    empty set: none). A node that branches on a condition in *apart* (one whose nodes disagree
+    elsewhere) does not merge, nor do the nodes above it."""
     if not isinstance(tree, Node):
         return tree
-    sides = {v: _merge(t, verdicts) for v, t in tree.sides.items()}
+    sides = {v: _merge(t, verdicts, apart) for v, t in tree.sides.items()}
     key = (tree.frame, tree.rel)
     a, b = sides[tree.first], sides[not tree.first]
+    if key in apart:
+        verdicts[key] = set()
+        return RAISES if RAISES in (a, b) else _APART
     if RAISES in (a, b) or _APART in (a, b):
-        verdicts[key] = None
+        verdicts[key] = set()
         return RAISES if RAISES in (a, b) else _APART
     if a is None and b is None:
         return None
     if a is None or b is None:  # no size of this path's region takes one side: follow the other one
         # (a verdict too: the executor follows verdicts without adding their conditions, so the region
         # that left this side empty need not be in its domain)
-        _verdict(verdicts, key, tree.first if b is None else not tree.first)
+        _verdict(verdicts, key, {tree.first if b is None else not tree.first})
         return a if b is None else b
-    rich, poor, value = (b, a, not tree.first) if len(b.layers) > len(a.layers) else (a, b, tree.first)
-    if not _same_on(rich, poor):
-        verdicts[key] = None
+    # the side whose path gives the other's results on the other's region; with as many layers on
+    # both sides (a shift of 0 or 3 in one of two dims) each may, and the verdict keeps every side
+    # that does, so that nodes which branch on the same condition in other regions can agree
+    if len(a.layers) == len(b.layers):
+        candidates = [(a, b, tree.first), (b, a, not tree.first)]
+    else:
+        candidates = [(b, a, not tree.first) if len(b.layers) > len(a.layers) else (a, b, tree.first)]
+    merged = [(rich, poor, value) for rich, poor, value in candidates if _same_on(rich, poor)]
+    if not merged:
+        verdicts[key] = set()
         return _APART
-    _verdict(verdicts, key, value)
+    _verdict(verdicts, key, {value for _, _, value in merged})
+    rich, poor, _ = merged[0]
     region = tuple(r for r in rich.region if r in poor.region)
     return dataclasses.replace(rich, region=region)
 
 
-def _verdict(verdicts: dict, key, value: bool) -> None:
-    """Record that *key* is followed on its *value* side; two nodes that disagree leave no verdict."""
-    if verdicts.get(key, value) != value:
-        verdicts[key] = None
-    elif key not in verdicts or verdicts[key] is not None:
-        verdicts[key] = value
+def _verdict(verdicts: dict, key, sides: set) -> None:
+    """Record that *key* may be followed on any of *sides*; nodes that allow no common side leave
+    none (an empty set: no verdict)."""
+    verdicts[key] = verdicts[key] & sides if key in verdicts else set(sides)
 
 
 def _base(name: str) -> str:

@@ -452,7 +452,7 @@ def _run_executed(tracer, fn, args, kw, name):
     apply = type(fn.__name__, (_Apply,), {"__module__": getattr(fn, "__module__", __name__)})(fn)
     saved = tracer.state()
     try:
-        return run_forward(tracer, apply, name, plain(tuple(args)), plain(dict(kw)), explore_root=True)
+        return run_forward(tracer, apply, name, plain(tuple(args)), plain(dict(kw)))
     except ShapeError:  # leave the trace as it was, for the caller's other way
         tracer.restore(saved)
         raise

@@ -310,7 +310,7 @@ class Stand:
         return _current().call(operator.getitem, (self, index), {})
 
     def __setitem__(self, index, value):
-        _current().call(operator.getitem, (self, index), {})  # checks the index; the shape stays
+        _current().call(operator.setitem, (self, index, value), {})  # checks the index; the shape stays
 
     def __repr__(self):
         return f"Stand{tuple(self._shape)}"

@@ -251,3 +251,79 @@ def test_paths_that_differ_are_not_taken_for_a_side_no_size_takes():
     empty = Node("m", a, True, {True: leaf(W, [a, b]), False: None})  # no size takes W < 8 there
     assert inert_conditions(Node("m", b, True, {True: empty, False: leaf(W, [sympy.Lt(H, 8)])})) == {
         ("m", a): True, ("m", b): True}
+
+
+class ShiftedWindows(nn.Module):
+    """torchvision's swin: the window shift is dropped in a dim the window covers; where either shift
+    is left, a mask is written slice by slice (``mask[h0:h1, w0:w1] = count``). The four paths give
+    the same shapes, so the branches are no pieces, though two of them have as many layers."""
+
+    def __init__(self, ws=4, shift=2):
+        super().__init__()
+        self.ws, self.shift, self.proj = ws, shift, nn.Linear(8, 8)
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        ws = self.ws
+        x = F.pad(x, (0, 0, 0, (ws - W % ws) % ws, 0, (ws - H % ws) % ws))
+        _, pH, pW, _ = x.shape
+        shift = [self.shift, self.shift]
+        if ws >= pH:
+            shift[0] = 0
+        if ws >= pW:
+            shift[1] = 0
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        n = (pH // ws) * (pW // ws)
+        x = x.view(B, pH // ws, ws, pW // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(B * n, ws * ws, C)
+        attn = x @ x.transpose(1, 2)
+        if sum(shift) > 0:
+            mask = x.new_zeros((pH, pW))
+            count = 0
+            for h in ((0, -ws), (-ws, -shift[0]), (-shift[0], None)):
+                for w in ((0, -ws), (-ws, -shift[1]), (-shift[1], None)):
+                    mask[h[0]:h[1], w[0]:w[1]] = count
+                    count += 1
+            mask = mask.view(pH // ws, ws, pW // ws, ws).permute(0, 2, 1, 3).reshape(n, ws * ws)
+            attn = attn.view(B, n, ws * ws, ws * ws) + (mask.unsqueeze(1) - mask.unsqueeze(2)).unsqueeze(0)
+            attn = attn.view(-1, ws * ws, ws * ws)
+        x = self.proj(attn.softmax(-1) @ x)
+        x = x.view(B, pH // ws, pW // ws, ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(B, pH, pW, C)
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+        return x[:, :H, :W, :].contiguous()
+
+
+def test_shifted_windows_whose_paths_have_as_many_layers_merge_into_one_formula():
+    """Where the shift is kept in one dim only, each of the two sides has as many layers; the nodes
+    that branch on the W condition (one with the H shift, one without) must agree on a side that gives
+    the other's results, or the branches became pieces (torchvision's swin_t: more than 8)."""
+    model = ShiftedWindows()
+    rep = ss.trace(model, "1,H,W,8")
+    assert rep.pieces == ()
+    assert rep.output_shape == (1, H, W, 8)
+    assert str(rep.valid_inputs()) == "H ≥ 1, W ≥ 1"
+    assert [layer.kind for layer in rep.layers].count("setitem") == 9
+    for h, w in itertools.product(range(1, 14), range(1, 14)):
+        assert rep.at(H=h, W=w).output_shape == tuple(model(torch.zeros(1, h, w, 8)).shape), (h, w)
+    assert ss.check(model, rep).ok
+
+
+def test_a_verdict_keeps_the_sides_every_node_allows():
+    """explore's merge: a node whose two paths each give the other's results allows both sides; the
+    verdict is the side every node branching on the condition allows."""
+    from symshape.explore import Leaf, Node, inert_conditions
+    from symshape.report import Layer
+
+    def leaf(shift, region, layers=1):
+        return Leaf(tuple(region), (1, W), tuple(Layer(f"roll_{i}", "roll", ((1, W),), (1, W), 0, 0,
+                                                       attrs={"shift": shift}) for i in range(layers)), ())
+
+    a, b = sympy.Ge(W, 8), sympy.Ge(H, 8)
+    both = Node("m", a, True, {True: leaf(3, [a, b]), False: leaf(0, [sympy.Lt(W, 8), b])})
+    rich_false = Node("m", a, True, {True: leaf(0, [a, sympy.Lt(H, 8)]),
+                                     False: leaf(0, [sympy.Lt(W, 8), sympy.Lt(H, 8)], layers=2)})
+    assert inert_conditions(Node("m", b, True, {True: both, False: rich_false})) == {("m", a): False, ("m", b): False}
+    rich_true = Node("m", a, True, {True: leaf(0, [a, sympy.Lt(H, 8)], layers=2),
+                                    False: leaf(0, [sympy.Lt(W, 8), sympy.Lt(H, 8)])})
+    assert inert_conditions(Node("m", b, True, {True: rich_true, False: rich_false})) == {}

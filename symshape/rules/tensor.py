@@ -28,12 +28,12 @@ from ..floors import ceil_div, floor_div, smin
 from ..symbols import ShapeError
 from . import reshape as _reshape_rules
 from .common import _int, _sizes, dim_index, equal, exact_div, fmt_shape, fmt_size, prod
-from .elementwise import broadcast, is_tensor, same_size
+from .elementwise import broadcast, in_place, is_tensor, same_size
 from .indexing import is_list_index, list_index, place
 from .registry import Out, register
 from .window import Window
 
-__all__ = ["is_tensor", "same_size", "broadcast", "reshape", "getitem", "cat", "slice_size"]
+__all__ = ["is_tensor", "same_size", "broadcast", "reshape", "getitem", "setitem", "cat", "slice_size"]
 
 
 
@@ -513,43 +513,23 @@ def _slice_window(size, it: slice) -> Window:
 register(operator.getitem)(getitem)
 
 
-# ---------------------------------------------------------------- reductions
-
-@register(torch.mean, torch.sum, torch.std, torch.var, torch.logsumexp, torch.prod, torch.any, torch.all,
-          "mean", "sum", "std", "var", "logsumexp", "prod", "any", "all")
-def reduce(x, dim=None, keepdim: bool = False, *args, **kwargs):
-    """Drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim."""
-    dim = kwargs.get("axis", dim)
-    if isinstance(dim, str) or dim is None and not isinstance(keepdim, bool):
-        raise ShapeError(f"unsupported reduction arguments {dim!r}")
-    if dim is None:
-        return (sympy.Integer(1),) * len(x) if keepdim else ()
-    dims = {dim_index(d, len(x), "the reduction") for d in (dim if isinstance(dim, (tuple, list)) else [dim])}
-    return tuple(sympy.Integer(1) if i in dims else d for i, d in enumerate(x) if keepdim or i not in dims)
-
-
-@register(torch.amax, torch.amin, torch.argmax, torch.argmin, "amax", "amin", "argmax", "argmin")
-def reduce_nonempty(x, dim=None, keepdim: bool = False, *args, **kwargs):
-    """As :func:`reduce`; the reduced dims (all when dim is None) must not be empty: a maximum or
-    minimum of nothing has no value, and torch raises."""
-    out = reduce(x, dim, keepdim, *args, **kwargs)
-    dim = kwargs.get("axis", dim)
-    dims = range(len(x)) if dim is None else sorted(
-        {dim_index(d, len(x), "the reduction") for d in (dim if isinstance(dim, (tuple, list)) else [dim])})
-    reqs = tuple((sympy.Ge(x[i], 1), f"a max or min over dim {i} needs it non-empty")
-                 for i in dims if not always_nonnegative(x[i] - 1))
-    return Out(out, 0, reqs) if reqs else out
-
-
-@register(torch.max, torch.min, "max", "min")
-def max_min(x, dim=None, keepdim: bool = False):
-    """Without dim: a 0-d tensor (x must not be empty); with a tensor: element-wise; with a dim:
-    (values, indices), the dim not empty."""
-    if is_tensor(dim):
-        return broadcast(x, dim)
-    out = reduce_nonempty(x, dim, keepdim)
-    shape, reqs = (out.shape, out.requires) if isinstance(out, Out) else (out, ())
-    return Out(shape if dim is None else (shape, shape), 0, reqs)
+@register(operator.setitem)
+def setitem(x, index, value=None):
+    """``x[index] = value``: x keeps its shape (the op is recorded with x's shape, not the indexed
+    part's). The index is checked as :func:`getitem` checks it; a tensor value is copied into the
+    indexed part, so after dropping its leading dims of 1 it must broadcast to the part without
+    stretching it (as an in-place op). MACs = 0."""
+    part = getitem(x, index)
+    reqs = list(part.requires)
+    if is_tensor(value):
+        value = tuple(value)
+        while len(value) > len(part.shape) and sympy.sympify(value[0], strict=True) == 1:
+            value = value[1:]
+        if len(value) > len(part.shape):
+            raise ShapeError(f"x[index] = value copies {fmt_shape(value)} into the indexed part "
+                             f"{fmt_shape(part.shape)}, which has fewer dims")
+        reqs.extend(in_place(part.shape, value).requires)
+    return Out(tuple(x), 0, tuple(reqs))
 
 
 # ---------------------------------------------------------------- more shape ops
@@ -575,14 +555,3 @@ def tile(x, *dims):
     reps = _sizes(dims)
     reps = (sympy.Integer(1),) * (len(x) - len(reps)) + tuple(reps)
     return repeat(x, *reps)
-
-
-@register(torch.norm, torch.linalg.vector_norm, torch.linalg.norm, "norm")
-def norm(x, p="fro", dim=None, keepdim: bool = False, *args, **kwargs):
-    """A reduction: drops the reduced dims (all when dim is None), or keeps them as 1 with keepdim
-    (the order p, ``ord``, does not change the shape). MACs = 0."""
-    dim = kwargs.get("dim", dim)
-    keepdim = kwargs.get("keepdim", keepdim)
-    if isinstance(dim, (tuple, list)) and not dim:
-        dim = None
-    return reduce(x, dim, keepdim)
