@@ -174,7 +174,51 @@ def always_nonnegative(expr) -> Optional[bool]:
 
 @lru_cache(maxsize=65536)
 def _always_nonnegative(expr) -> Optional[bool]:
-    expr = sympy.expand(expr)
+    plain = _sum_of_one_symbol_terms(sympy.expand(expr))
+    return plain if plain is not None else _nonnegative_by_factors(expr)
+
+
+def _nonnegative_by_factors(expr) -> Optional[bool]:
+    """True where a sum of products of sizes is bounded below by 0 term by term: a product
+    ``c*f*g`` (c > 0, each factor of one symbol and never negative) is at least c times its factors'
+    minima (``2*(floor((W - 1)/8) + 1)*floor((H + 15)/16) - 2 >= 0``, as BatchNorm asks of a map);
+    else None (undecided: a bound, not the minimum)."""
+    total, groups = Fraction(0), {}
+    try:
+        for term in sympy.Add.make_args(expr):
+            syms = term.free_symbols
+            if len(syms) <= 1:
+                key = next(iter(syms)) if syms else None
+                groups[key] = groups.get(key, sympy.Integer(0)) + term
+                continue
+            coeff, factors = term.as_coeff_mul()
+            if not coeff.is_Rational or coeff <= 0:
+                return None
+            low = Fraction(int(coeff.p), int(coeff.q))
+            for f in factors:
+                base, n = f.as_base_exp()
+                if len(base.free_symbols) != 1 or not (n.is_Integer and n > 0):
+                    return None
+                m = _group_minimum(sympy.expand(base), next(iter(base.free_symbols)))
+                if m is None or m < 0:
+                    return None
+                low *= m ** int(n)
+            total += low
+        for key, g in groups.items():
+            g = sympy.expand(g)
+            if key is None:
+                total += Fraction(int(sympy.Rational(g).p), int(sympy.Rational(g).q))
+                continue
+            m = _group_minimum(g, key)
+            if m is None:
+                return None
+            total += m
+    except _Undecided:
+        return None
+    return True if total >= 0 else None
+
+
+def _sum_of_one_symbol_terms(expr) -> Optional[bool]:
     if expr.is_number:
         return bool(expr >= 0)
     if expr.has(sympy.Max, sympy.Min):

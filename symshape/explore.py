@@ -19,6 +19,7 @@ from typing import Optional
 
 import sympy
 
+from .decide import always_nonnegative
 from .regions import factor_pairs, holds_on, point_test
 from .report import Shape
 from .standins import _TYPICAL, _unwrap
@@ -144,7 +145,17 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
     if not _values_on(rich.out, poor.out, region):
         return False
     mine, theirs = [c.expr for c in rich.domain], [c.expr for c in poor.domain]
-    return all(e in theirs or _holds(e, region) for e in mine) and all(e in mine or _holds(e, region) for e in theirs)
+    return (all(e in theirs or _holds(e, region) or any(_same_relation(e, t, region) for t in theirs) for e in mine)
+            and all(e in mine or _holds(e, region) or any(_same_relation(e, t, region) for t in mine) for e in theirs))
+
+
+def _same_relation(a, b, region) -> bool:
+    """Whether two domain conditions are one at every size of the region: the same relation between
+    sides equal there (BatchNorm's ``2*(floor((W - 1)/8) + 1)*floor((H + 15)/16) >= 2`` on a path that
+    interpolates to a multiple of 16 and ``4*floor((H + 15)/16)*floor((W + 15)/16) >= 2`` on the one
+    that finds the map a multiple already)."""
+    return (type(a) is type(b) and isinstance(a, sympy.core.relational.Relational)
+            and _equal_on(a.rhs, b.rhs, region) and _equal_on(a.lhs, b.lhs, region))
 
 
 def _values_on(a, b, region) -> bool:
@@ -209,6 +220,14 @@ def _holds(rel, region) -> bool:
         return holds_on(rel, _about(region, x), x) is True
     if isinstance(rel, sympy.Equality):
         return _equal_on(rel.lhs, rel.rhs, region)
+    if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):  # at every size, once the region's equations
+        # have put one side for the other (N*(floor((H - 1)/2) + 1)*W >= 2 where floor((H - 1)/2) + 1 =
+        # 4*floor((H + 7)/8), which is at least 4)
+        big, small = (rel.lhs, rel.rhs) if isinstance(rel, sympy.GreaterThan) else (rel.rhs, rel.lhs)
+        diff = big - small
+        equal = [(e.lhs, e.rhs) for e in region if isinstance(e, sympy.Equality)]
+        return any(always_nonnegative(d) is True for d in
+                   [diff] + [diff.xreplace({a: b}) for x, y in equal for a, b in ((x, y), (y, x)) if diff.has(a)])
     return False
 
 

@@ -189,10 +189,12 @@ class Tracer:
         never = _never(given)
         if never:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
-        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and (expr.has(sympy.Max, sympy.Min) or any(
-                f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor))):
-            # nested floors (TF-style 'same' padding computed from the size) or a Max (a size padded
-            # up to a minimum) that simplify_relation leaves: dropped where they hold for every size
+        if isinstance(expr, (sympy.GreaterThan, sympy.LessThan)) and (
+                expr.has(sympy.Max, sympy.Min) or len(expr.free_symbols) > 1
+                or any(f.args[0].has(sympy.floor) for f in expr.atoms(sympy.floor))):
+            # nested floors (TF-style 'same' padding computed from the size), a Max (a size padded up
+            # to a minimum) or a product of sizes (BatchNorm's more than one value per channel) that
+            # simplify_relation leaves: dropped where they hold for every size
             from .decide import always_nonnegative
 
             big, small = (expr.lhs, expr.rhs) if isinstance(expr, sympy.GreaterThan) else (expr.rhs, expr.lhs)

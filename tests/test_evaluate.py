@@ -127,6 +127,22 @@ def test_decide_leaves_unknown_nodes_undecided():
     assert compact(H - floor_div(H, 2)) == floor_div(H + 1, 2)
 
 
+def test_a_product_of_sizes_is_bounded_below_by_its_factors_minima():
+    """BatchNorm in training needs more than one value per channel: 2*(floor((W - 1)/8) + 1)*
+    floor((H + 15)/16) >= 2 holds at every size (each factor is at least 1); a bound, so a sum it
+    does not show non-negative stays undecided, never False."""
+    bn = 2 * (floor_div(W - 1, 8) + 1) * floor_div(H + 15, 16) - 2
+    assert always_nonnegative(bn) is True
+    assert always_nonnegative(4 * floor_div(H + 15, 16) * floor_div(W + 15, 16) - 1) is True
+    assert always_nonnegative(floor_div(H, 2) * W - 1) is None  # floor(1/2)*W = 0
+    assert always_nonnegative(4 * floor_div(H + 15, 16) * floor_div(W + 15, 16) - 5) is None
+    assert always_nonnegative(H * W - H) is None
+    assert always_nonnegative(H * floor_div(W, 3) ** 2 + floor_div(H, 2)) is True
+    for h in range(1, 40):
+        for w in range(1, 40):
+            assert bn.subs({H: h, W: w}) >= 0
+
+
 _leaf = st.one_of(st.sampled_from([H, W]), st.integers(-9, 9).map(sympy.Integer))
 
 

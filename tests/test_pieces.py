@@ -1,6 +1,8 @@
 """Piecewise reports: a forward that branches on the sizes with both sides running is traced once
 per path; each piece holds where its branch conditions do, and every answer covers all pieces."""
+import inspect
 import itertools
+import math
 import json
 
 import pytest
@@ -56,7 +58,8 @@ def test_both_sides_of_a_branch_are_pieces_with_their_own_formulas():
     assert rep.output_shape == rep.pieces[0].output_shape and rep.domain == rep.pieces[0].domain
     assert [layer.name for layer in rep.pieces[2].layers] == ["conv", "mlp.adaptive_avg_pool2d", "mlp.fc1"]
     assert str(rep.pieces[1].branch[1]) == (
-        "W <= 12  [layer 'mlp' (ConvMlp): the forward of 'mlp' (ConvMlp) branches on it at test_pieces.py:27; "
+        "W <= 12  [layer 'mlp' (ConvMlp): the forward of 'mlp' (ConvMlp) branches on it at test_pieces.py:"
+        f"{inspect.getsourcelines(ConvMlp.forward)[1] + 1}; "
         "the other side is another piece of the report (rep.pieces)]")
 
 
@@ -123,10 +126,11 @@ def test_a_side_that_always_raises_is_no_piece():
     rep = ss.trace(RaisesLater(), "1,2,L")
     assert rep.pieces == ()
     (cond,) = [c for c in rep.domain if c.layer == ""]
+    line = inspect.getsourcelines(RaisesLater.forward)[1]
     assert str(cond) == (
-        "L >= 8  [layer '' (RaisesLater): the forward of the model (RaisesLater) branches on it at test_pieces.py:113; "
+        f"L >= 8  [layer '' (RaisesLater): the forward of the model (RaisesLater) branches on it at test_pieces.py:{line + 1}; "
         "the other side fails: the model (RaisesLater) got input (1, 2, L): running its forward on symbolic sizes raised "
-        "ValueError at test_pieces.py:118: `raise ValueError(\"too short\")`: too short; on every branch of the size "
+        f"ValueError at test_pieces.py:{line + 6}: `raise ValueError(\"too short\")`: too short; on every branch of the size "
         "conditions tried]")
     assert str(rep.valid_inputs()) == "L ≥ 8"
     assert ss.check(RaisesLater(), rep).ok
@@ -327,3 +331,42 @@ def test_a_verdict_keeps_the_sides_every_node_allows():
     rich_true = Node("m", a, True, {True: leaf(0, [a, sympy.Lt(H, 8)], layers=2),
                                     False: leaf(0, [sympy.Lt(W, 8), sympy.Lt(H, 8)])})
     assert inert_conditions(Node("m", b, True, {True: rich_true, False: rich_false})) == {}
+
+
+class PatchesInTraining(nn.Module):
+    """timm's MobileViT block in training: the map is interpolated up to a multiple of the patch only
+    where it is not one, then normalised with BatchNorm (more than one value per channel). The
+    paths' BatchNorm conditions are written on different sizes (the interpolated and the given one),
+    equal where a path runs, so the branches are no pieces."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        x = self.conv(x)
+        B, C, H, W = x.shape
+        new_h, new_w = math.ceil(H / 4) * 4, math.ceil(W / 4) * 4
+        interpolate = new_h != H or new_w != W
+        if interpolate:
+            x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+        x = x.reshape(B, C, new_h // 4, 4, new_w // 4, 4).transpose(3, 4).reshape(B, C, new_h, new_w)
+        if interpolate:
+            x = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False)
+        return self.bn(x)
+
+
+def test_conditions_written_on_different_sizes_that_agree_on_a_path_merge():
+    model = PatchesInTraining().train()
+    rep = ss.trace(model, "N,3,H,W")
+    assert rep.pieces == ()
+    N = size_symbol("N")
+    assert [c.expr for c in rep.domain] == [N * (sympy.floor((H - 1) / 2) + 1) * (sympy.floor((W - 1) / 2) + 1) >= 2]
+    for n, h, w in itertools.product((1, 2), range(1, 12), range(1, 12)):
+        try:
+            want = tuple(model(torch.zeros(n, 3, h, w)).shape)
+        except ValueError:
+            want = None
+        assert (rep.violations(N=n, H=h, W=w) == []) == (want is not None), (n, h, w)
+        if want is not None:
+            assert rep.at(N=n, H=h, W=w).output_shape == want, (n, h, w)
