@@ -417,6 +417,20 @@ class Report:
         return self
 
     @property
+    def binding(self) -> tuple:
+        """The domain's conditions that no other one implies (shown exactly, :mod:`~symshape.implied`);
+        ``domain`` keeps all, in the order the layers ask for them (where torch raises first).
+
+        >>> import torch.nn as nn, symshape as ss
+        >>> rep = ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)), "1,3,H,W")
+        >>> [str(c.expr) for c in rep.domain], [str(c.expr) for c in rep.binding]
+        (['H >= 3', 'W >= 3', 'H >= 5', 'W >= 5'], ['H >= 5', 'W >= 5'])
+        """
+        from .implied import binding
+
+        return binding(self.domain, keep=self.branch)
+
+    @property
     def macs(self) -> sympy.Expr:
         """Total multiply-accumulates (bias excluded; README, "Counting convention")."""
         return plain(sympy.Add(*(layer.macs for layer in self.layers)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sympy
 
+from ..implied import implies
 from ..monotone import implied_by_bounds
 from ..printing import fmt
 from ..receptive import receptive_fields
@@ -251,4 +252,8 @@ def domain_relations(domain) -> list:
     def decided(e) -> bool:
         return bool(pins) and e not in pinned and e.xreplace(pins) is sympy.true
 
-    return out + [e for e in rest if not implied_by_bounds(e, lower) and not decided(e)]
+    rest = [e for e in rest if not implied_by_bounds(e, lower) and not decided(e)]
+    return out + [e for i, e in enumerate(rest)  # and what another condition implies (implied.py; of two
+                  # that imply each other, the later stays)
+                  if not any(implies(d, e) for d in rest[i + 1:]) and not any(implies(d, e) and not implies(e, d)
+                                                                           for d in rest[:i])]
