@@ -1,4 +1,5 @@
-"""Time ss.trace against torch.export.export with dynamic H and W, and Report.at at 224x224.
+"""Time ss.trace against torch.export.export with dynamic H and W, and Report.at at 224x224; and the
+start-up of the ``symshape`` command (``--help``, which loads neither torch nor sympy) against a full load.
 
 Run from the repository root: ``python benchmarks/bench_trace.py [--runs 5]``. Models are built
 outside the timed regions; each figure is the median of several runs in this process.
@@ -6,7 +7,10 @@ outside the timed regions; each figure is the median of several runs in this pro
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -43,11 +47,28 @@ def export_dynamic(model):
         return torch.export.export(model, (x,), dynamic_shapes={"input": {2: h, 3: w}}), "explicit Dims"
 
 
+def startup(runs: int) -> None:
+    """Wall time of ``python -m symshape.cli --help`` in a fresh interpreter against one that loads the
+    whole package (torch and sympy), the medians of *runs* each, and their ratio."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+    def run(*args):
+        subprocess.run([sys.executable, *args], env=env, cwd=root, capture_output=True, check=True)
+
+    t_help = median_time(lambda: run("-m", "symshape.cli", "--help"), runs)
+    t_full = median_time(lambda: run("-c", "import symshape; symshape.trace"), runs)
+    print(f"start-up (median of {runs}): `symshape --help` {t_help * 1e3:.0f}ms; import symshape + its first "
+          f"name (torch, sympy) {t_full * 1e3:.0f}ms; ratio {t_full / t_help:.1f}x")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--export-runs", type=int, default=3)
+    parser.add_argument("--startup-runs", type=int, default=5)
     args = parser.parse_args(argv)
+    startup(args.startup_runs)
     print(f"torch {torch.__version__}; medians of {args.runs} runs (torch.export: {args.export_runs})")
     print(f"{'model':<12}{'layers':>7}{'first trace':>13}{'ss.trace':>11}{'torch.export':>14}{'ratio':>8}"
           f"{'rep.at(224)':>13}{'subs (old)':>12}")

@@ -33,15 +33,24 @@ import os
 import sys
 from typing import Optional, Sequence
 
-import torch
-import torch.nn as nn
-
-from . import __version__, zoo
-from .symbols import ShapeError
+from . import __version__
+from .errors import ShapeError
 from .progress import busy, progress_bar  # noqa: F401  (busy: used by solve, and by tests)
-from .trace import trace
+
+# torch, sympy and the tracer load only once the arguments have parsed: `symshape --help`, `--version`
+# and usage errors answer at once (importing torch takes seconds)
 
 DEFAULT_MODEL = "seed_case1"
+#: the names of symshape.zoo.MODELS, for the help text (symshape.zoo imports torch; a test keeps them equal)
+ZOO_NAMES = ("seed_case1", "seed_case2", "fastbook_cnn", "lenet5", "alexnet", "vgg11", "vgg16", "plainnet50",
+             "alexnet2012", "resnet50", "mobilenet_v2", "unet", "unet_same", "vit_tiny")
+
+
+def _load_package() -> None:
+    """Import torch, sympy and the whole package (the renderers and solvers attach to Report)."""
+    from . import _load
+
+    _load()
 
 
 def _import(module_name: str, ref: str):
@@ -75,6 +84,10 @@ def _import(module_name: str, ref: str):
 def load_model(ref: str) -> tuple:
     """``(model, default input spec or None, default sizes)`` for a zoo name, ``MODULE:ATTR`` or
     ``PATH.py:ATTR``."""
+    import torch.nn as nn
+
+    from . import zoo
+
     if ref in zoo.MODELS:
         entry = zoo.MODELS[ref]
         return entry.factory(), entry.input, dict(entry.sizes)
@@ -183,7 +196,7 @@ def _opt(*flags, **kwargs) -> tuple:
 
 
 MODEL = _opt("model", nargs="?", default=DEFAULT_MODEL,
-             help=f"a zoo name ({', '.join(zoo.MODELS)}), MODULE:ATTR or PATH.py:ATTR: a model or a factory that takes "
+             help=f"a zoo name ({', '.join(ZOO_NAMES)}), MODULE:ATTR or PATH.py:ATTR: a model or a factory that takes "
                   f"no arguments "
                   f"(default: {DEFAULT_MODEL})")
 INPUT = _opt("--input", help="input shape spec such as 1,3,H,W (default: the zoo model's)")
@@ -215,6 +228,8 @@ def _traced(args, zoo_sizes: bool = True, runs: bool = True):
     """``(model, report, sizes)`` for the model, --input and --at of a sub-command; without --at, the
     zoo model's usual sizes (when *zoo_sizes*) for the sizes that the input spec names. With
     *runs*, sizes given with --at at which the model does not run are :class:`DoesNotRun`."""
+    from .trace import trace
+
     model, spec, sizes = load_model(args.model)
     spec = args.input or spec
     if spec is None:
@@ -244,6 +259,8 @@ def summary(args) -> int:
                          f"drop --depth or use --format text")
     if args.depth is not None and args.depth < 1:
         raise ShapeError(f"--depth takes a positive number of levels (1: the top-level modules), got {args.depth}")
+    import torch
+
     model, report, sizes = _traced(args)
     mem = getattr(torch, args.memory) if args.memory else None
     if mem is not None and args.format == "json":
@@ -309,7 +326,7 @@ def memory_line(report, sizes: dict) -> str:
             f"{num(inf.activations)}, saved for backward in training {num(train.activations)}")
 
 
-def training_note(model: nn.Module, report) -> str:
+def training_note(model: "nn.Module", report) -> str:
     """A note when the model is in training mode and that changes its domain (BatchNorm and
     InstanceNorm need more than one value per channel there)."""
     if not model.training:
@@ -529,6 +546,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         build_parser().print_usage(sys.stderr)
         return 2
     try:
+        _load_package()
         return COMMANDS[args.command][0](args)
     except DoesNotRun as err:
         print(f"symshape: {err}", file=sys.stderr)

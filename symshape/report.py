@@ -23,7 +23,8 @@ def report_method(fn=None, *, name=None):
     Questions (``symshape.solve``) and outputs (``symshape.render``) are free functions of a
     report, in their own modules; they attach themselves here so that ``rep.valid_inputs()`` and
     ``rep.to_latex()`` read naturally while this module imports none of them (data flows one way:
-    trace -> report -> render / solve / check). ``symshape/__init__`` imports every such module.
+    trace -> report -> render / solve / check). ``symshape/__init__`` loads every such module, on
+    the first use of the package or when the first Report is made.
     """
     if fn is None:
         return lambda f: report_method(f, name=name)
@@ -401,6 +402,13 @@ class Report:
     frozen: int = 0
     pieces: tuple = ()
     branch: tuple = ()
+
+    def __post_init__(self):
+        # the methods that renderers and solvers attach (print(rep), rep.solve(), ...) come with the
+        # package, which loads lazily: a report made through submodules alone loads it too
+        import symshape
+
+        symshape._load()
 
     def piece(self, sizes: Optional[Mapping] = None, **more) -> "Report":
         """The piece of a piecewise report that holds at the given sizes (all of them), else

@@ -12,16 +12,12 @@ from typing import Iterable, Optional, Union
 
 import sympy
 
+from .errors import ShapeError
+
 __all__ = ["ShapeError", "symbols", "size_symbol", "parse_shape", "as_size", "parse_expr"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 _INT = re.compile(r"[+-]?[0-9]+\Z")
-
-
-class ShapeError(ValueError):
-    """Every user-facing failure of symshape: a bad spec, a layer that cannot take its input,
-    a size outside the model's domain. The message names the layer, the shape that arrived,
-    what was expected, and how to fix it."""
 
 
 class BothBranches(ShapeError):
