@@ -215,9 +215,12 @@ class Tracer:
         if len(expr.free_symbols) == 1 and isinstance(expr, (sympy.Equality, sympy.Unequality)):
             from .asymptotics import implied_periodically  # e.g. a cat after a branch on the parity of a size
 
-            if implied_periodically(expr, [c.expr for c in self.domain]) and not self._pins_new_floor(expr):
+            implied = implied_periodically(expr, [c.expr for c in self.domain])
+            if implied and not self._pins_new_floor(expr):
                 return
-        if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
+        else:
+            implied = False
+        if not implied and _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve.solver import feasible  # the solver's core: relations on sizes, no report
 
             reason = feasible(expr, [c.expr for c in self.domain])
