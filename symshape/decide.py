@@ -30,7 +30,7 @@ import sympy
 from .evaluate import compile_expr
 from .floors import _ratio
 
-__all__ = ["always_nonnegative", "decide_le", "first_sizes", "lower_bounds", "under_bounds", "upper_bounds"]
+__all__ = ["always_nonnegative", "decide_le", "first_sizes", "lower_bounds", "slope", "under_bounds", "upper_bounds"]
 
 MAX_PERIOD = 50_000
 
@@ -93,6 +93,22 @@ def _slope(expr, symbol) -> Fraction:
     if isinstance(expr, sympy.Mod):
         return Fraction(0)
     return _raise_undecided()
+
+
+def slope(expr, symbol) -> Optional[Fraction]:
+    """The slope s of a periodic-plus-linear term in one symbol (``f(X + P) = f(X) + s·P`` for its
+    period P), None for another kind of expression.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H = symbols("H")
+    >>> slope(7 * floor_div(H + 3, 28), H), slope(floor_div(H - 1, 4) + 1, H), slope(H * H, H) is None
+    (Fraction(1, 4), Fraction(1, 4), True)
+    """
+    try:
+        return _slope(sympy.expand(sympy.sympify(expr, strict=True)), symbol)
+    except _Undecided:
+        return None
 
 
 def _raise_undecided():
@@ -169,7 +185,9 @@ def always_nonnegative(expr) -> Optional[bool]:
     """True if ``expr >= 0`` for every positive integer value of its symbols, False if not, None
     when the expression is not a sum of one-symbol floor-affine terms (or its period is too long)."""
     expr = sympy.sympify(expr, strict=True)
-    return _always_nonnegative(expr) if expr.free_symbols else bool(expr >= 0)
+    if expr.free_symbols:
+        return _always_nonnegative(expr)
+    return bool(expr >= 0) if expr.is_extended_real else None
 
 
 @lru_cache(maxsize=65536)
@@ -251,6 +269,8 @@ def _nonnegative_through_extremum(expr) -> Optional[bool]:
     where every one does for ``Min`` (the other way round for c < 0); True or None (undecided)."""
     for m in expr.atoms(sympy.Max, sympy.Min):
         rest = expr.xreplace({m: sympy.Integer(0)})
+        if rest.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):  # m divides: floor(H·W/Max(H, W))
+            continue
         c = sympy.expand(expr - rest) / m
         if not c.is_number or c == 0:
             continue

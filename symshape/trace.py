@@ -132,6 +132,12 @@ class Tracer:
             return value if all(items[k] is v for k, v in value.items()) else items
         return value
 
+    def _pins_new_floor(self, rel) -> bool:
+        """Whether *rel* fixes a floor that :meth:`pins` does not put in yet (kept in the domain
+        although implied: ``floor(5·floor((H + 3)/20)/2) = 5·floor((H + 3)/40)`` then cancels)."""
+        found = finest_floor(rel)
+        return found is not None and found[0] not in self.pins()
+
     def _pinned(self) -> set:
         """The symbols that :meth:`pins` mentions."""
         pins = self.pins()
@@ -186,6 +192,14 @@ class Tracer:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
         if expr in self._seen:
             return
+        if isinstance(expr, sympy.Equality):
+            from .solve.conditions import factor_equations  # the solver's core: relations on sizes, no report
+
+            pairs = factor_equations(expr, self.lows())
+            if pairs:  # a product of sizes equal to a product each of whose factors it bounds: factor by factor
+                for a, b in pairs:
+                    self.require(name, kind, inputs, sympy.Eq(a, b), why)
+                return
         never = _never(given)
         if never:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
@@ -203,9 +217,12 @@ class Tracer:
         if len(expr.free_symbols) == 1 and isinstance(expr, (sympy.Equality, sympy.Unequality)):
             from .asymptotics import implied_periodically  # e.g. a cat after a branch on the parity of a size
 
-            if implied_periodically(expr, [c.expr for c in self.domain]):
+            implied = implied_periodically(expr, [c.expr for c in self.domain])
+            if implied and not self._pins_new_floor(expr):
                 return
-        if _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
+        else:
+            implied = False
+        if not implied and _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve.solver import feasible  # the solver's core: relations on sizes, no report
 
             reason = feasible(expr, [c.expr for c in self.domain])

@@ -117,9 +117,27 @@ def _parse(cond, label: str, out: list) -> None:
     out.append(_Cond(rel, sympy.sympify(lhs - rhs, strict=True), 0, cond, label))
 
 
-def tight_product(lhs, rhs) -> Optional[list]:
+def factor_equations(rel, lows: Optional[dict] = None) -> Optional[list]:
+    """:func:`tight_product` of an equation's sides either way round, also of ``c·a1··· - d·b1··· = 0``
+    (a condition written as a difference): the pairs ``(a_i, k_i·b_i)`` it holds by, else None.
+
+    >>> from symshape.symbols import symbols
+    >>> from symshape.floors import floor_div
+    >>> H, W = symbols("H W")
+    >>> factor_equations(sympy.Eq(768 * floor_div(H, 16) * floor_div(W, 16) - 3 * H * W, 0))
+    [(H, 16*floor(H/16)), (W, 16*floor(W/16))]
+    """
+    sides = [(rel.lhs, rel.rhs)]
+    terms = sympy.Add.make_args(rel.lhs - rel.rhs)
+    if len(terms) == 2:
+        sides.append((terms[0], -terms[1]) if terms[0].could_extract_minus_sign() is False else (terms[1], -terms[0]))
+    return next((p for a, b in sides for p in (tight_product(a, b, lows), tight_product(b, a, lows)) if p), None)
+
+
+def tight_product(lhs, rhs, lows: Optional[dict] = None) -> Optional[list]:
     """``c·a1·a2··· = d·b1·b2···`` where each factor has one size symbol, ``a_i >= k_i·b_i >= 0``
-    at every size for constants with ``k1·k2··· = d/c``, and every ``a_i >= 1``: the product on the
+    at every size (at or above *lows*, ``{symbol: lowest size}``, where given) for constants with
+    ``k1·k2··· = d/c``, and every ``a_i >= 1``: the product on the
     left is then at least the one on the right, equal only where every pair is (``3·H·W =
     768·floor(H/16)·floor(W/16)``, a reshape that keeps every element, is ``H = 16·floor(H/16)``
     and ``W = 16·floor(W/16)``). The pairs ``(a_i, k_i·b_i)``, else None.
@@ -131,34 +149,49 @@ def tight_product(lhs, rhs) -> Optional[list]:
     [(H, 16*floor(H/16)), (W, 16*floor(W/16))]
     >>> tight_product(H * W, 4 * floor_div(H, 2) * floor_div(W + 1, 2)) is None  # W < 2*floor((W + 1)/2) at odd W
     True
+    >>> tight_product(8 * (floor_div(H - 1, 4) + 1) * (floor_div(W - 1, 4) + 1),
+    ...               392 * floor_div(H + 3, 28) * floor_div(W + 3, 28))  # a window partition after a stride 4
+    [(floor(H/4 - 1/4) + 1, 7*floor(H/28 + 3/28)), (floor(W/4 - 1/4) + 1, 7*floor(W/28 + 3/28))]
+
+    A factor that is 0 at small sizes (``floor(H/8)``) is at least 1 above the domain's lows:
+
+    >>> tight_product(floor_div(H, 8) * W, 4 * floor_div(H, 32) * floor_div(W, 7)) is None
+    True
+    >>> tight_product(floor_div(H, 8) * W, 28 * floor_div(H, 32) * floor_div(W, 7), {H: 8})
+    [(floor(H/8), 4*floor(H/32)), (W, 7*floor(W/7))]
     """
     from fractions import Fraction
 
-    from ..decide import always_nonnegative
+    from ..decide import always_nonnegative, slope
     from ..regions import factor_pairs
 
     paired = factor_pairs(lhs, rhs)
     if paired is None or len(paired[2]) < 2 or paired[0] <= 0 or paired[1] <= 0:
         return None
     c, d, factors = paired
+    shift = {x: x + lo - 1 for x, lo in (lows or {}).items() if lo > 1}
+
+    def nonnegative(e) -> bool:
+        return always_nonnegative(e.xreplace(shift) if shift else e) is True
+
     pairs, product = [], Fraction(1)
     for a, b in factors:
         (x,) = a.free_symbols
-        try:
-            ratios = {Fraction(int(compile_expr(a)({x: v}))) / int(compile_expr(b)({x: v})) for v in (2 ** 40, 2 ** 41)}
-        except (ZeroDivisionError, TypeError, ValueError):
+        ca, a = a.as_content_primitive()  # 128·floor(H/8) + 128: the constant joins c
+        cb, b = b.as_content_primitive()
+        c, d = c * ca, d * cb
+        low, high = slope(a, x), slope(b, x)  # a >= k·b at every size bounds k by the ratio of the slopes
+        if not low or not high:
             return None
-        if len(ratios) != 1:
-            return None
-        k = ratios.pop()
+        k = low / high
         if k.denominator != 1 or k < 1:
             return None
         kb = int(k) * b
-        if always_nonnegative(a - kb) is not True or always_nonnegative(b) is not True \
-                or always_nonnegative(a - 1) is not True:
+        if not (nonnegative(a - kb) and nonnegative(b) and nonnegative(a - 1)):
             return None
         pairs.append((a, kb))
         product *= k
+    pairs.sort(key=lambda p: next(iter(p[0].free_symbols)).name)
     return pairs if product == Fraction(int(d.p), int(d.q)) / Fraction(int(c.p), int(c.q)) else None
 
 
