@@ -58,8 +58,8 @@ from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
 from .report import Shape
 from .rules.registry import Out, rule_for
-from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, Cond, Size, Stand, _at, _has_symbolic,
-                       _shapes, _tensor_dunder, _unwrap, _wrap)
+from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, INT, Cond, Size, Stand, _at, _has_symbolic,
+                       _shapes, _tensor_dunder, _unwrap, _wrap, user_globals)
 from .symbols import BothBranches, ShapeError
 from .explore import _Explore, Paths, typical as _typical
 
@@ -68,6 +68,7 @@ __all__ = ["run_forward", "Executor", "Stand", "Size", "Cond"]
 _MAX_RUNS = 32  # re-executions of one forward while looking for a branch that does not raise
 _MAX_PROBES = 8  # other branches tried for the model's own error message
 _NO_SIZE = "the other branch leads to a condition that no size meets"
+_ABSENT = object()
 
 
 class _Probe(BaseException):
@@ -122,6 +123,7 @@ class Executor(Paths):
         self.inert: dict = {}  # module call (name, domain at the call) -> {(module name, condition): side}
         self.explored: set = set()  # (module name, domain at its call) whose paths were compared
         self.entries: dict = {}  # id(stack entry) -> (snapshot, key) of the module call
+        self.shadowed = user_globals(module)  # where int() is the symbolic one while the forward runs
 
     # -- operations -------------------------------------------------------------------------
     def _layer_name(self, op: str) -> str:
@@ -284,11 +286,19 @@ class Executor(Paths):
         with FX_LOCK:
             saved = (nn.Module.__call__, builtins.max, builtins.min, getattr(_STATE, "executor", None))
             nn.Module.__call__, builtins.max, builtins.min, _STATE.executor = _module_call, _SYM_MAX, _SYM_MIN, self
+            shadowed = [(g, g.get("int", _ABSENT)) for g in self.shadowed]
             try:
+                for g, _ in shadowed:
+                    g["int"] = INT
                 with _Mode(self):
                     out = self.run_forward_of(self.root, self.root_name, _wrap(tuple(inputs)), _wrap(dict(kwargs)))
             finally:
                 nn.Module.__call__, builtins.max, builtins.min, _STATE.executor = saved
+                for g, old in shadowed:
+                    if old is _ABSENT:
+                        g.pop("int", None)
+                    else:
+                        g["int"] = old
         return _unwrap(out)
 
     def run(self, inputs, kwargs):

@@ -14,12 +14,15 @@ that branches on it merges; the executor then follows the richer side and adds n
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
+import math
 import re
 from typing import Optional
 
 import sympy
 
-from .regions import factor_pairs, holds_on, point_test
+from .regions import factor_pairs, growth, holds_on, point_test
 from .report import Shape
 from .standins import _TYPICAL, _unwrap
 from .symbols import ShapeError
@@ -40,6 +43,7 @@ class Leaf:
     layers: tuple
     domain: tuple
     value: Optional[bool] = None  # the side of the parent's condition this path took
+    base: tuple = ()  # the domain's relations of one size at the module call (they hold on every path)
 
 
 @dataclasses.dataclass
@@ -121,30 +125,33 @@ def _base(name: str) -> str:
 
 def _same_on(rich: Leaf, poor: Leaf) -> bool:
     """Whether *rich*'s path gives *poor*'s results at every size of *poor*'s region."""
-    region = poor.region
-    i, extras, pairs = 0, [], []
-    for layer in poor.layers:
+    region = poor.region + tuple(r for r in poor.base if r not in poor.region)
+    i, extras = 0, []
+    for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
+        # kind and name that agrees with it on the region (the ones passed over are the richer path's own)
         while i < len(rich.layers) and not (rich.layers[i].kind == layer.kind
-                                            and _base(rich.layers[i].name) == _base(layer.name)):
+                                            and _base(rich.layers[i].name) == _base(layer.name)
+                                            and _layers_agree(rich.layers[i], layer, region)):
             extras.append(rich.layers[i])
             i += 1
         if i == len(rich.layers):
             return False
-        pairs.append((rich.layers[i], layer))
         i += 1
     extras += rich.layers[i:]
-    for r, p in pairs:
-        if not (_values_on(r.in_shapes, p.in_shapes, region) and _values_on(r.out_shape, p.out_shape, region)
-                and _equal_on(r.macs, p.macs, region)):
-            return False
-    for r in extras:  # what only the richer path does (a pad, a roll, an attention mask) must cost no MACs:
-        # the layers both paths run see equal shapes (checked above), so their rules give the same
+    for r in extras:  # what only the richer path does (a pad, a roll, an attention mask, the arithmetic on
+        # sizes the poorer path computes on fixed tensors) must cost no MACs: the layers both paths run see
+        # equal shapes (checked above), so their rules give the same
         if not _equal_on(r.macs, 0, region):
             return False
     if not _values_on(rich.out, poor.out, region):
         return False
     mine, theirs = [c.expr for c in rich.domain], [c.expr for c in poor.domain]
     return all(e in theirs or _holds(e, region) for e in mine) and all(e in mine or _holds(e, region) for e in theirs)
+
+
+def _layers_agree(r, p, region) -> bool:
+    return (_values_on(r.in_shapes, p.in_shapes, region) and _values_on(r.out_shape, p.out_shape, region)
+            and _equal_on(r.macs, p.macs, region))
 
 
 def _values_on(a, b, region) -> bool:
@@ -170,7 +177,7 @@ def _equal_on(a, b, region) -> bool:
     # product is the ratio of the two coefficients (16*H*W = 784*floor(-H/7)*floor(-W/7) where 7 | H, W)
     paired = factor_pairs(a, b)
     if paired is None or paired[0] == 0:
-        return False
+        return _at_every_point(sympy.Eq(a, b, evaluate=False), region)
     ca, cb, pairs = paired
     ratio = sympy.Integer(1)
     for f, g in pairs:
@@ -209,13 +216,65 @@ def _holds(rel, region) -> bool:
         return holds_on(rel, _about(region, x), x) is True
     if isinstance(rel, sympy.Equality):
         return _equal_on(rel.lhs, rel.rhs, region)
-    return False
+    return _at_every_point(rel, region)
+
+
+_SCAN = 4096  # sizes scanned for the values a region allows one size
+_POINTS = 20_000  # the most points of a finite region a relation is evaluated at
+_CASES = 64  # the most cases of the finite sizes where other sizes are left
+
+
+def _at_every_point(rel, region) -> bool:
+    """Whether *rel* holds at every point of the region, where the region allows some of its sizes
+    finitely many values (``floor(H/16) = 64``: H in 1024..1039): all of them evaluated, and the
+    relation left in the other sizes, if any, shown for each (:func:`_holds`); False otherwise."""
+    test = point_test(rel)
+    if test is None:
+        return False
+    finite, rest = [], []
+    for x in sorted(rel.free_symbols, key=lambda s: s.name):
+        allowed = _allowed(tuple(_about(region, x)), x)
+        (rest if allowed is None else finite).append((x, allowed))
+    count = math.prod(len(allowed) for _, allowed in finite)
+    if not finite or count > (_CASES if rest else _POINTS):
+        return False
+    combos = itertools.product(*(allowed for _, allowed in finite))
+    if rest:  # each case of the finite sizes leaves a relation of the others
+        for combo in combos:
+            left = rel.subs({x: v for (x, _), v in zip(finite, combo)})
+            if left is sympy.false or (left is not sympy.true and not _holds(left, region)):
+                return False
+        return True
+    # the region's relations of one size hold on `allowed`; those of several, on these sizes, are tested
+    within = [point_test(r) for r in region if len(r.free_symbols) > 1 and r.free_symbols <= rel.free_symbols]
+    within = [t for t in within if t is not None]
+    for combo in combos:
+        point = {x: v for (x, _), v in zip(finite, combo)}
+        if all(t(point) for t in within) and not test(point):
+            return False
+    return True
 
 
 def _about(region, x) -> list:
-    """The region's relations on *x* alone (dropping the others only widens the region: a
-    stronger check)."""
-    return [r for r in region if r.free_symbols == {x}]
+    """The region's relations on *x* alone that :func:`~symshape.regions.holds_on` reads (dropping
+    the others only widens the region: a stronger check)."""
+    return [r for r in region if r.free_symbols == {x} and _periodic(r, x)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(about: tuple, x) -> Optional[tuple]:
+    """The sizes of *x* where every relation of *about* holds, where they are finitely many (shown
+    by :func:`~symshape.regions.holds_on`), else None."""
+    tests = [point_test(r) for r in about]
+    allowed = tuple(v for v in range(1, _SCAN + 1) if all(t({x: v}) for t in tests))
+    if not allowed or holds_on(sympy.Le(x, allowed[-1]), list(about), x) is not True:
+        return None  # unbounded (or not shown bounded) on the region
+    return allowed
+
+
+@functools.lru_cache(maxsize=4096)
+def _periodic(rel, x) -> bool:
+    return isinstance(rel, sympy.Rel) and growth(sympy.expand(rel.lhs - rel.rhs), x) is not None
 
 
 # ------------------------------------------------------------ tracing the paths (the executor's side)
@@ -314,7 +373,8 @@ class Paths:
         if budget[0] < 0:
             return _ABORT
         added = [c for c in t.domain[domain:] if not any(c is r for r in region)]
-        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added))
+        base = tuple(c.expr for c in t.domain[:snapshot[1]] if len(c.expr.free_symbols) == 1)
+        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added), base=base)
 
     def _snapshot(self):
         t = self.tracer

@@ -5,8 +5,10 @@ function, method and operator on it goes to the running executor, which applies 
 :class:`Size` is a symbolic size (a sympy expression) that Python code computes with: ``+ - * /
 // % **``, comparisons, ``math.ceil``/``math.floor``, ``max``/``min`` (through :func:`sym_max`
 patched into builtins for the run); a fixed size is a plain int. :class:`Cond` is a comparison of
-sizes whose ``bool()`` the executor decides. What cannot be symbolic (``int()`` of a symbolic
-size, ``range()`` over one, a tensor's values) is a ShapeError naming the layer and the line.
+sizes whose ``bool()`` the executor decides. ``int()`` in the forward's own modules is
+:data:`INT`, which keeps a size symbolic (:func:`sym_int`). What cannot be symbolic (``range()``
+over a symbolic size, a list of that length, a tensor's values, ``int()`` inside torch) is a
+ShapeError naming the layer and the line.
 """
 from __future__ import annotations
 
@@ -95,9 +97,7 @@ class Size(torch.SymInt):
         return _size(floor_of(self.expr))
 
     def __trunc__(self):
-        if always_nonnegative(self.expr):
-            return self.__floor__()
-        raise _where_error("int() or math.trunc() of a size that may be negative")
+        return sym_int(self)
 
     def __round__(self, ndigits=None):
         if ndigits is None and self.expr.is_integer:
@@ -117,8 +117,8 @@ class Size(torch.SymInt):
                                         f"instead, register a shape rule for {kind}, or give {names} a fixed value")
 
     def __index__(self):
-        raise _where_error(f"the symbolic size {self.expr} is used as a Python index or count (range(), a list "
-                           "index); only fixed sizes can be")
+        raise _where_error(f"the symbolic size {self.expr} as a Python index or count (range(), a list index), "
+                           "which only a fixed size can be")
 
     def __float__(self):
         raise _where_error(f"float() of the symbolic size {self.expr}")
@@ -149,6 +149,62 @@ def _size_ops():
 
 
 _size_ops()
+
+
+def sym_int(v):
+    """``int(v)`` of a symbolic size, as Python computes it: a size that is an integer stays
+    itself; a rational one (``H / 2``) is rounded toward zero, floor where it is never negative,
+    ceil where never positive, else the executor decides ``v >= 0``. A size with a float in it
+    (``H * 0.1``) is refused: Python rounds the float product before int() truncates it."""
+    e = v.expr
+    if e.is_integer:
+        return v
+    if e.has(sympy.Float):
+        raise _where_error(f"int() of the size {e}, a floating-point value (Python rounds the float before int() "
+                           "truncates it, so no exact formula follows)",
+                           lambda kind: "use // or math.floor/math.ceil on integer sizes instead")
+    num, den = sympy.fraction(sympy.together(e))  # (8 - W)/3 >= 0 is asked as W <= 8
+    sign = sympy.Ge(num, 0) if den.is_number and den > 0 else sympy.Ge(e, 0)
+    if always_nonnegative(e) or (not always_nonnegative(-e) and Cond(sign)):
+        return _size(floor_of(e))
+    return _size(ceil_of(e))
+
+
+class _IntType(type):
+    """The type of :data:`INT`: calling it is ``int()``, symbolic sizes included; ``isinstance``
+    and ``issubclass`` answer as for Python's int."""
+
+    def __call__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and isinstance(args[0], Size):
+            return sym_int(args[0])
+        return _INT(*args, **kwargs)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, _INT)
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, _INT)
+
+
+_INT = builtins.int
+
+
+class INT(int, metaclass=_IntType):
+    """Python's ``int`` for the forward's own modules while it runs (see :func:`user_globals`):
+    ``int(x.shape[-1] // 2)`` stays symbolic."""
+
+
+INT.__name__ = INT.__qualname__ = "int"
+_SKIP = ("torch", "symshape", "sympy", "builtins", "numpy")
+
+
+def user_globals(module) -> list:
+    """The global namespaces where the name ``int`` is shadowed by :data:`INT` for a run of
+    *module*'s forward: every module of the packages that define *module*'s submodules (their
+    helper functions included), torch's and symshape's own left out."""
+    tops = {type(m).__module__.split(".")[0] for m in module.modules()} - set(_SKIP)
+    return [vars(m) for n, m in list(sys.modules.items())
+            if m is not None and n.split(".")[0] in tops and hasattr(m, "__dict__")]
 
 
 class Cond:
