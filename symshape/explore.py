@@ -44,6 +44,7 @@ class Leaf:
     domain: tuple
     value: Optional[bool] = None  # the side of the parent's condition this path took
     base: tuple = ()  # the domain's relations of one size at the module call (they hold on every path)
+    calls: frozenset = frozenset()  # the names of its layers that are module calls (the others are ops)
 
 
 @dataclasses.dataclass
@@ -129,14 +130,17 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
     i, extras = 0, []
     for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
         # kind and name that agrees with it on the region (the ones passed over are the richer path's own)
-        while i < len(rich.layers) and not (rich.layers[i].kind == layer.kind
-                                            and _base(rich.layers[i].name) == _base(layer.name)
-                                            and _layers_agree(rich.layers[i], layer, region)):
-            extras.append(rich.layers[i])
-            i += 1
-        if i == len(rich.layers):
+        j = next((j for j in range(i, len(rich.layers)) if rich.layers[j].kind == layer.kind
+                  and _base(rich.layers[j].name) == _base(layer.name) and _layers_agree(rich.layers[j], layer, region)),
+                 None)
+        if j is None and layer.name not in poor.calls:  # an op the richer path does as another op, on the
+            # same shapes at the same cost (an average pool to 16x16 where the other path interpolates to it)
+            j = next((j for j in range(i, len(rich.layers)) if rich.layers[j].name not in rich.calls
+                      and _layers_agree(rich.layers[j], layer, region)), None)
+        if j is None:
             return False
-        i += 1
+        extras += rich.layers[i:j]
+        i = j + 1
     extras += rich.layers[i:]
     for r in extras:  # what only the richer path does (a pad, a roll, an attention mask, the arithmetic on
         # sizes the poorer path computes on fixed tensors) must cost no MACs: the layers both paths run see
@@ -172,7 +176,7 @@ def _equal_on(a, b, region) -> bool:
     free = a.free_symbols | b.free_symbols
     if len(free) == 1:
         (x,) = free
-        return holds_on(sympy.Eq(a, b, evaluate=False), _about(region, x), x) is True
+        return _holds_one(sympy.Eq(a, b, evaluate=False), region, x)
     # products of one-size factors: equal where the factors of each size are, up to constants whose
     # product is the ratio of the two coefficients (16*H*W = 784*floor(-H/7)*floor(-W/7) where 7 | H, W)
     paired = factor_pairs(a, b)
@@ -213,7 +217,7 @@ def _holds(rel, region) -> bool:
     free = rel.free_symbols
     if len(free) == 1:
         (x,) = free
-        return holds_on(rel, _about(region, x), x) is True
+        return _holds_one(rel, region, x)
     if isinstance(rel, sympy.Equality):
         return _equal_on(rel.lhs, rel.rhs, region)
     return _at_every_point(rel, region)
@@ -255,6 +259,38 @@ def _at_every_point(rel, region) -> bool:
     return True
 
 
+def _holds_one(rel, region, x) -> bool:
+    """Whether a relation of the one size *x* holds on the region: by its period
+    (:func:`~symshape.regions.holds_on`), else, where the region makes x a multiple of m, by
+    writing x = m·k (``floor(H/floor(H/4)) = 4`` where 4 divides H)."""
+    about = _about(region, x)
+    found = holds_on(rel, about, x)
+    if found is not None:
+        return found
+    for m in _moduli(about, x):
+        if holds_on(sympy.Eq(sympy.Mod(x, m), 0), about, x) is True:
+            k = sympy.Dummy("k", integer=True, positive=True)
+            whole = sympy.simplify(rel.subs(x, m * k))
+            if whole is sympy.true or (whole is not sympy.false and isinstance(whole, sympy.Rel)
+                                       and holds_on(whole, [r.subs(x, m * k) for r in about], k) is True):
+                return True
+    return False
+
+
+def _moduli(about, x) -> list:
+    """The moduli m > 1 of ``Mod(., m)`` and ``floor(./m)`` in relations of *x*, largest first."""
+    found = set()
+    for r in about:
+        for a in r.atoms(sympy.Mod):
+            if a.args[1].is_Integer and a.args[1] > 1:
+                found.add(int(a.args[1]))
+        for a in r.atoms(sympy.floor):
+            coeff = a.args[0].coeff(x)
+            if coeff.is_Rational and coeff.q > 1:
+                found.add(int(coeff.q))
+    return sorted(found, reverse=True)
+
+
 def _about(region, x) -> list:
     """The region's relations on *x* alone that :func:`~symshape.regions.holds_on` reads (dropping
     the others only widens the region: a stronger check)."""
@@ -279,7 +315,7 @@ def _periodic(rel, x) -> bool:
 
 # ------------------------------------------------------------ tracing the paths (the executor's side)
 
-_MAX_PATHS = 16  # paths of one module call traced side by side (explore.py)
+_MAX_PATHS = 32  # paths of one module call traced side by side (explore.py)
 
 
 class _Explore(BaseException):
@@ -374,7 +410,10 @@ class Paths:
             return _ABORT
         added = [c for c in t.domain[domain:] if not any(c is r for r in region)]
         base = tuple(c.expr for c in t.domain[:snapshot[1]] if len(c.expr.free_symbols) == 1)
-        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added), base=base)
+        calls = frozenset(n for n in self.names.values() if n)
+        new = tuple(t.layers[layers:])
+        return Leaf(tuple(c.expr for c in region), _unwrap(out), new, tuple(added), base=base,
+                    calls=frozenset(layer.name for layer in new if layer.name in calls))
 
     def _snapshot(self):
         t = self.tracer

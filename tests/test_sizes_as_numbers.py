@@ -186,3 +186,139 @@ def test_paths_that_agree_on_a_finite_region_merge():
     assert ran == 28 and rep.pieces == ()
     assert rep.output_shape == (1, 8, sympy.floor(H / 4) * sympy.floor(W / 4))
     assert rep.macs == 384 * sympy.floor(H / 4) * sympy.floor(W / 4)
+
+
+# ---------------------------------------------------------------- float() of a size, arange and linspace on floats
+
+def centered_grid(feat_shape, normalize="separate", device=None):
+    """timm's _build_grid(grid_type='centered') (DINOv3's rope), reduced."""
+    if normalize == "max":
+        denom = [float(max(feat_shape)) for _ in feat_shape]
+    else:
+        denom = [float(s) for s in feat_shape]
+    t = [(torch.arange(0.5, s, device=device, dtype=torch.float32) + 0.0) / d for s, d in zip(feat_shape, denom)]
+    grid = torch.stack(torch.meshgrid(t, indexing="ij"), dim=-1)
+    return 2.0 * grid - 1.0
+
+
+class CenteredRope(nn.Module):
+    def __init__(self, normalize="separate"):
+        super().__init__()
+        self.normalize = normalize
+
+    def forward(self, x):
+        grid = centered_grid(x.shape[-2:], self.normalize, x.device).flatten(0, 1)  # (H*W, 2)
+        return x.flatten(2).transpose(1, 2) * grid[:, :1]
+
+
+@pytest.mark.parametrize("normalize", ["separate", "max"])
+def test_a_centered_grid_scaled_by_float_sizes(normalize):
+    points = [{"H": h, "W": w} for h in (1, 2, 7, 14) for w in (1, 3, 16)]
+    rep, ran = compare(CenteredRope(normalize), "1,4,H,W", points)
+    assert ran == 12 and rep.pieces == ()
+    assert rep.output_shape == (1, H * W, 4)
+    assert [l.out_shape for l in rep.layers if l.kind == "arange"] == [(H,), (W,)]
+
+
+class Ranges(nn.Module):
+    def forward(self, x):
+        w = x.shape[-1]
+        return (torch.arange(0.5, w, device=x.device), torch.arange(0, w, 0.5, device=x.device),
+                torch.arange(1.5, w, 2, device=x.device), torch.arange(w, 0.25, -0.25, device=x.device),
+                torch.arange(0, 1, 0.1, device=x.device), torch.linspace(-1.0, 1.0, w - 3, device=x.device),
+                torch.logspace(0.0, 1.0, steps=w, device=x.device))
+
+
+def test_arange_and_linspace_with_float_arguments():
+    rep = ss.trace(Ranges(), "1,W")
+    # ceil((W - 1.5)/2) = floor(W/2)
+    assert rep.output_shape == ((W,), (2 * W,), (sympy.floor(W / 2),), (4 * W - 1,), (10,), (W - 3,), (W,))
+    assert [ss.fmt(c.expr) for c in rep.domain] == ["W >= 2", "W >= 3"]  # 1.5 <= W; W - 3 >= 0 steps
+    for w in range(1, 30):
+        try:
+            with torch.no_grad():
+                got = tuple(tuple(t.shape) for t in Ranges()(torch.zeros(1, w, device="meta")))
+        except RuntimeError:
+            assert rep.violations(W=w), w
+            continue
+        assert not rep.violations(W=w)
+        assert tuple(tuple(int(d) for d in s) for s in rep.at(W=w).output_shape) == got, w
+
+
+class RoundedSteps(nn.Module):
+    def forward(self, x):
+        return torch.arange(0, x.shape[-1], 0.1, device=x.device)
+
+
+def test_a_float_step_torch_rounds_is_refused():
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(RoundedSteps(), "1,W")
+    assert str(err.value).endswith(
+        "arange's length from the symbolic span W over the float step 0.1: torch rounds that quotient in double "
+        "precision, so no exact formula follows; use a step of 1, an integer, or 1/2**k")
+
+
+class FloatAsSize(nn.Module):
+    def __init__(self, use):
+        super().__init__()
+        self.use = use
+
+    def forward(self, x):
+        f = float(x.shape[-1]) / 3
+        if self.use == "int":
+            return x[..., :int(f * 3)]
+        if self.use == "compare":
+            return x * 2 if f > 2.5 else x
+        return x.new_zeros(f)
+
+
+@pytest.mark.parametrize("use, what", [("int", "int() of the float W"), ("compare", "a comparison of the float W/3"),
+                                       ("op", "Tensor.new_zeros of the float W/3")])
+def test_a_float_from_a_size_that_would_make_a_size_or_a_branch_is_refused(use, what):
+    line = inspect.getsourcelines(FloatAsSize.forward)[1] + {"int": 3, "compare": 5, "op": 6}[use]
+    with pytest.raises(ss.ShapeError) as err:
+        ss.trace(FloatAsSize(use), "1,W")
+    text = str(err.value)
+    assert text.startswith(f"the model (FloatAsSize) got input (1, W): its forward uses {what} computed from a size "
+                           "(Python rounds floats, so no exact formula follows) at "
+                           f"test_sizes_as_numbers.py:{line}: "), text
+    assert text.endswith(": compute sizes with integers (//, math.floor, math.ceil), or give its sizes a fixed value")
+
+
+# ---------------------------------------------------------------- an op another path does as another op
+
+class MultiScaleFusion(nn.Module):
+    """timm MobileNetV5's multi-scale fusion adapter, reduced: the half-resolution map is resized to
+    the full one where it is smaller, and the fused map brought to 4x4 by an average pool where the
+    size is a multiple of 4, by interpolation elsewhere, as it is where it is 4x4 already (18 paths)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        inputs = [x, F.max_pool2d(x, 2, ceil_mode=True)]
+        high = inputs[0].shape[-2:]
+        resized = []
+        for img in inputs:
+            size = img.shape[-2:]
+            if size[0] < high[0] or size[1] < high[1]:
+                img = F.interpolate(img, size=high, mode="nearest")
+            resized.append(img)
+        img = self.conv(torch.cat(resized, dim=1)[:, :4])
+        if high[0] != 4 or high[1] != 4:
+            if high[0] % 4 != 0 or high[1] % 4 != 0:
+                img = F.interpolate(img, size=(4, 4), mode="bilinear")
+            else:
+                img = F.avg_pool2d(img, kernel_size=(high[0] // 4, high[1] // 4), stride=(high[0] // 4, high[1] // 4))
+        return img
+
+
+def test_an_op_that_another_path_does_as_another_op_merges():
+    """Every path gives a 4x4 map: where the size is a multiple of 4 the average pool has the shapes
+    and the (zero) MACs of the interpolation the other path does, so one formula holds."""
+    points = [{"H": h, "W": w} for h in (1, 2, 3, 4, 5, 8, 12) for w in (1, 4, 6, 16)]
+    rep, ran = compare(MultiScaleFusion(), "1,2,H,W", points)
+    assert ran == 28 and rep.pieces == ()
+    assert rep.output_shape == (1, 4, 4, 4)
+    assert rep.macs == 16 * H * W
