@@ -60,6 +60,10 @@ def arange(*args, **kwargs):
     start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
     start, end, step = kwargs.get("start", start), kwargs.get("end", end), kwargs.get("step", step)
     floats = any(isinstance(v, float) or (isinstance(v, sympy.Basic) and v.has(sympy.Float)) for v in (start, end, step))
+    dtype = kwargs.get("dtype")
+    if floats and isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
+        raise ShapeError(f"arange with float bounds or step and the integer dtype {dtype}: torch rounds the bounds "
+                         "to integers first; give integer bounds")
     start, end, step = (_exact(v, "arange's bounds and step") for v in (start, end, step))
     if not step.is_number:
         raise ShapeError(f"arange's step must be a fixed number, got {step}")
@@ -73,8 +77,8 @@ def arange(*args, **kwargs):
     if span.is_number:
         if span < 0:
             raise ShapeError(f"arange from {start} to {end} with step {given}: the bounds are not in the step's direction")
-        if floats:  # as torch computes it: in double precision
-            return (sympy.Integer(math.ceil(float(span) / float(step))),)
+        if floats:  # as torch computes it: in double precision (each float is the double it was)
+            return (sympy.Integer(math.ceil((float(end) - float(start)) / float(given))),)
         return (ceil_div(span, int(step)),)
     num, den = sympy.fraction(sympy.together(span))  # W - 3/2 >= 0 is asked as 2*W - 3 >= 0
     reqs = (sympy.Ge(num if den.is_number and den > 0 else span, 0), "arange's bounds must lie in the step's direction"),
