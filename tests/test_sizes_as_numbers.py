@@ -260,6 +260,17 @@ def test_a_float_step_torch_rounds_is_refused():
         "arange's length from the symbolic span W over the float step 0.1: torch rounds that quotient in double "
         "precision, so no exact formula follows; use a step of 1, an integer, or 1/2**k")
 
+    class FineStart(nn.Module):
+        def forward(self, x):
+            return torch.arange(-1e-17, x.shape[-1], device=x.device)
+
+    with pytest.raises(ss.ShapeError) as err:  # torch rounds W + 1e-17 to W: length W, not the exact W + 1
+        ss.trace(FineStart(), "1,W")
+    assert str(err.value).endswith(
+        "arange from -1e-17 to W: a float bound with more than 10 binary digits after the point, or a symbolic bound "
+        "that is not an integer size, whose difference torch rounds in double precision; no exact formula follows")
+    assert torch_run(FineStart(), (1, 5))[0] == (5,)
+
     class IntegerDtype(nn.Module):
         def forward(self, x):
             return torch.arange(0.5, x.shape[-1], dtype=torch.int64, device=x.device)

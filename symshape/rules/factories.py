@@ -47,6 +47,9 @@ def eye(n, m=None, **kwargs):
     return Out((n, m), 0, tuple(at_least(d, 0, "torch.eye needs sizes >= 0") for d in (n, m) if not d.is_Integer))
 
 
+_FINE = 2 ** 10  # the finest binary fraction of a float bound next to a symbolic size
+
+
 @register(torch.arange)
 def arange(*args, **kwargs):
     """out = (ceil((end - start)/step),); the bounds must lie in the step's direction (end >= start
@@ -54,9 +57,10 @@ def arange(*args, **kwargs):
     give the integer ceil. A float bound or step (``torch.arange(0.5, h)``) makes torch compute the
     length in double precision: with fixed numbers that is done here too; with a symbolic size it
     is the exact ceil of the exact quotient (a float is a binary fraction, kept exactly), which is
-    what double precision gives while the span stays below 2**50 steps, where each bound's and the
-    step's binary digits fit; a symbolic span needs a step of 1/2**k or an integer, whose quotient
-    double precision does not round."""
+    what double precision gives while the sizes stay below 2**42: a symbolic span needs float bounds
+    of at most 10 binary digits after the point (0.5, 0.25; not 0.1) and a step of 1/2**k or an
+    integer, so that double precision neither rounds the difference nor moves the quotient past an
+    integer."""
     start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
     start, end, step = kwargs.get("start", start), kwargs.get("end", end), kwargs.get("step", step)
     floats = any(isinstance(v, float) or (isinstance(v, sympy.Basic) and v.has(sympy.Float)) for v in (start, end, step))
@@ -64,6 +68,7 @@ def arange(*args, **kwargs):
     if floats and isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
         raise ShapeError(f"arange with float bounds or step and the integer dtype {dtype}: torch rounds the bounds "
                          "to integers first; give integer bounds")
+    written = (start, end)  # for messages: a float as Python prints it
     start, end, step = (_exact(v, "arange's bounds and step") for v in (start, end, step))
     if not step.is_number:
         raise ShapeError(f"arange's step must be a fixed number, got {step}")
@@ -80,6 +85,10 @@ def arange(*args, **kwargs):
         if floats:  # as torch computes it: in double precision (each float is the double it was)
             return (sympy.Integer(math.ceil((float(end) - float(start)) / float(given))),)
         return (ceil_div(span, int(step)),)
+    if floats and not all(v.q <= _FINE if v.is_number else v.is_integer for v in (start, end)):
+        raise ShapeError(f"arange from {written[0]} to {written[1]}: a float bound with more than 10 binary digits after the "
+                         "point, or a symbolic bound that is not an integer size, whose difference torch rounds in "
+                         "double precision; no exact formula follows")
     num, den = sympy.fraction(sympy.together(span))  # W - 3/2 >= 0 is asked as 2*W - 3 >= 0
     reqs = (sympy.Ge(num if den.is_number and den > 0 else span, 0), "arange's bounds must lie in the step's direction"),
     if step.is_Integer:
