@@ -10,6 +10,13 @@ the richer one's layers, output and domain give, at every size of the other side
 other side gives (:func:`~symshape.regions.holds_on`, exact). A condition is *inert* when every node
 that branches on it merges; the executor then follows the richer side and adds no condition.
 :class:`Paths` is the executor's part that traces the paths (mixed into the Executor).
+
+Each layer of the poorer path is matched to a later layer of the richer one: of its kind and name,
+else (an op, not a module call) of any kind, with the same shapes and MACs on the region (an average
+pool to 16x16 where the other path interpolates to 16x16); what the richer path does besides must
+cost no MACs. Where the region leaves a size finitely many values (``floor(H/16) = 64``), relations
+of several sizes are evaluated at each (:func:`_at_every_point`); where it makes a size a multiple
+of m, a relation of it is also read with the size written m·k (:func:`_holds_one`).
 """
 from __future__ import annotations
 
