@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import operator
 import os
 import traceback
 from typing import Optional
@@ -58,8 +59,8 @@ from .floors import simplify_relation
 from .frontends import FX_LOCK, compacting, qualify, unsupported
 from .report import Shape
 from .rules.registry import Out, rule_for
-from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, Cond, Size, Stand, _at, _has_symbolic,
-                       _shapes, _tensor_dunder, _unwrap, _wrap)
+from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, NUMBERS, Cond, FloatSize, Size, Stand, _at,
+                       _float_error, _has_symbolic, _shapes, _tensor_dunder, _unwrap, _wrap, user_globals)
 from .symbols import BothBranches, ShapeError
 from .explore import _Explore, Paths, typical as _typical
 
@@ -68,6 +69,7 @@ __all__ = ["run_forward", "Executor", "Stand", "Size", "Cond"]
 _MAX_RUNS = 32  # re-executions of one forward while looking for a branch that does not raise
 _MAX_PROBES = 8  # other branches tried for the model's own error message
 _NO_SIZE = "the other branch leads to a condition that no size meets"
+_ABSENT = object()
 
 
 class _Probe(BaseException):
@@ -122,6 +124,7 @@ class Executor(Paths):
         self.inert: dict = {}  # module call (name, domain at the call) -> {(module name, condition): side}
         self.explored: set = set()  # (module name, domain at its call) whose paths were compared
         self.entries: dict = {}  # id(stack entry) -> (snapshot, key) of the module call
+        self.shadowed = user_globals(module)  # where int() and float() take symbolic sizes while the forward runs
 
     # -- operations -------------------------------------------------------------------------
     def _layer_name(self, op: str) -> str:
@@ -134,8 +137,11 @@ class Executor(Paths):
         """Apply the rule for *target* (a function, or a method name when *method*)."""
         if method and target in ("size", "dim", "numel"):
             return getattr(args[0], target)(*args[1:])
-        uargs, ukw = _unwrap(tuple(args)), _unwrap(dict(kwargs))
         op = target if method else (getattr(target, "__name__", None) or str(target).rsplit(".", 1)[-1])
+        floats = _floats((args, kwargs))
+        if floats and not (target in _SCALING and all(any(v is a for a in args) for v in floats)):
+            raise _float_error(floats[0], f"{'Tensor.' if method else ''}{op} of")
+        uargs, ukw = _unwrap(tuple(args)), _unwrap(dict(kwargs))
         kind = f"Tensor.{target}" if method else op
         rule = rule_for(target)
         tensors = tuple(_shapes([uargs, ukw]))
@@ -284,11 +290,19 @@ class Executor(Paths):
         with FX_LOCK:
             saved = (nn.Module.__call__, builtins.max, builtins.min, getattr(_STATE, "executor", None))
             nn.Module.__call__, builtins.max, builtins.min, _STATE.executor = _module_call, _SYM_MAX, _SYM_MIN, self
+            shadowed = [(g, name, g.get(name, _ABSENT)) for g in self.shadowed for name in NUMBERS]
             try:
+                for g, name, _ in shadowed:
+                    g[name] = NUMBERS[name]
                 with _Mode(self):
                     out = self.run_forward_of(self.root, self.root_name, _wrap(tuple(inputs)), _wrap(dict(kwargs)))
             finally:
                 nn.Module.__call__, builtins.max, builtins.min, _STATE.executor = saved
+                for g, name, old in shadowed:
+                    if old is _ABSENT:
+                        g.pop(name, None)
+                    else:
+                        g[name] = old
         return _unwrap(out)
 
     def run(self, inputs, kwargs):
@@ -372,6 +386,23 @@ class Executor(Paths):
         return self.tracer.fail(self.root_name, type(self.root).__name__, self.shown,
                                 f"running its forward on symbolic sizes raised {type(err).__name__}{at}: {text}; on "
                                 f"every branch of the size conditions tried")
+
+
+# what a float computed from a size (FloatSize) may be an operand of: it scales a tensor's values only
+_SCALING = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.iadd, operator.isub,
+            operator.imul, operator.itruediv, torch.add, torch.sub, torch.mul, torch.div, torch.true_divide,
+            torch.pow, "add", "sub", "mul", "div", "true_divide", "pow", "add_", "sub_", "mul_", "div_"}
+
+
+def _floats(value) -> list:
+    """The FloatSize values among a call's arguments (in lists, tuples, dicts)."""
+    if isinstance(value, FloatSize):
+        return [value]
+    if isinstance(value, (list, tuple)) and not isinstance(value, Shape):
+        return [f for v in value for f in _floats(v)]
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _floats(v)]
+    return []
 
 
 def _real_tensors(value) -> list:

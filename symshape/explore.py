@@ -10,17 +10,27 @@ the richer one's layers, output and domain give, at every size of the other side
 other side gives (:func:`~symshape.regions.holds_on`, exact). A condition is *inert* when every node
 that branches on it merges; the executor then follows the richer side and adds no condition.
 :class:`Paths` is the executor's part that traces the paths (mixed into the Executor).
+
+Each layer of the poorer path is matched to a later layer of the richer one: of its kind and name,
+else (an op, not a module call) of any kind, with the same shapes and MACs on the region (an average
+pool to 16x16 where the other path interpolates to 16x16); what the richer path does besides must
+cost no MACs. Where the region leaves a size finitely many values (``floor(H/16) = 64``), relations
+of several sizes are evaluated at each (:func:`_at_every_point`); where it makes a size a multiple
+of m, a relation of it is also read with the size written m·k (:func:`_holds_one`).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
+import math
 import re
 from typing import Optional
 
 import sympy
 
 from .decide import always_nonnegative
-from .regions import factor_pairs, holds_on, point_test
+from .regions import factor_pairs, growth, holds_on, point_test
 from .report import Shape
 from .standins import _TYPICAL, _unwrap
 from .symbols import ShapeError
@@ -41,6 +51,8 @@ class Leaf:
     layers: tuple
     domain: tuple
     value: Optional[bool] = None  # the side of the parent's condition this path took
+    base: tuple = ()  # the domain's relations of one size at the module call (they hold on every path)
+    calls: frozenset = frozenset()  # the names of its layers that are module calls (the others are ops)
 
 
 @dataclasses.dataclass
@@ -122,24 +134,25 @@ def _base(name: str) -> str:
 
 def _same_on(rich: Leaf, poor: Leaf) -> bool:
     """Whether *rich*'s path gives *poor*'s results at every size of *poor*'s region."""
-    region = poor.region
-    i, extras, pairs = 0, [], []
-    for layer in poor.layers:
-        while i < len(rich.layers) and not (rich.layers[i].kind == layer.kind
-                                            and _base(rich.layers[i].name) == _base(layer.name)):
-            extras.append(rich.layers[i])
-            i += 1
-        if i == len(rich.layers):
+    region = poor.region + tuple(r for r in poor.base if r not in poor.region)
+    i, extras = 0, []
+    for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
+        # kind and name that agrees with it on the region (the ones passed over are the richer path's own)
+        j = next((j for j in range(i, len(rich.layers)) if rich.layers[j].kind == layer.kind
+                  and _base(rich.layers[j].name) == _base(layer.name) and _layers_agree(rich.layers[j], layer, region)),
+                 None)
+        if j is None and layer.name not in poor.calls:  # an op the richer path does as another op, on the
+            # same shapes at the same cost (an average pool to 16x16 where the other path interpolates to it)
+            j = next((j for j in range(i, len(rich.layers)) if rich.layers[j].name not in rich.calls
+                      and _layers_agree(rich.layers[j], layer, region)), None)
+        if j is None:
             return False
-        pairs.append((rich.layers[i], layer))
-        i += 1
+        extras += rich.layers[i:j]
+        i = j + 1
     extras += rich.layers[i:]
-    for r, p in pairs:
-        if not (_values_on(r.in_shapes, p.in_shapes, region) and _values_on(r.out_shape, p.out_shape, region)
-                and _equal_on(r.macs, p.macs, region)):
-            return False
-    for r in extras:  # what only the richer path does (a pad, a roll, an attention mask) must cost no MACs:
-        # the layers both paths run see equal shapes (checked above), so their rules give the same
+    for r in extras:  # what only the richer path does (a pad, a roll, an attention mask, the arithmetic on
+        # sizes the poorer path computes on fixed tensors) must cost no MACs: the layers both paths run see
+        # equal shapes (checked above), so their rules give the same
         if not _equal_on(r.macs, 0, region):
             return False
     if not _values_on(rich.out, poor.out, region):
@@ -156,6 +169,11 @@ def _same_relation(a, b, region) -> bool:
     that finds the map a multiple already)."""
     return (type(a) is type(b) and isinstance(a, sympy.core.relational.Relational)
             and _equal_on(a.rhs, b.rhs, region) and _equal_on(a.lhs, b.lhs, region))
+
+
+def _layers_agree(r, p, region) -> bool:
+    return (_values_on(r.in_shapes, p.in_shapes, region) and _values_on(r.out_shape, p.out_shape, region)
+            and _equal_on(r.macs, p.macs, region))
 
 
 def _values_on(a, b, region) -> bool:
@@ -176,12 +194,12 @@ def _equal_on(a, b, region) -> bool:
     free = a.free_symbols | b.free_symbols
     if len(free) == 1:
         (x,) = free
-        return holds_on(sympy.Eq(a, b, evaluate=False), _about(region, x), x) is True
+        return _holds_one(sympy.Eq(a, b, evaluate=False), region, x)
     # products of one-size factors: equal where the factors of each size are, up to constants whose
     # product is the ratio of the two coefficients (16*H*W = 784*floor(-H/7)*floor(-W/7) where 7 | H, W)
     paired = factor_pairs(a, b)
     if paired is None or paired[0] == 0:
-        return False
+        return _at_every_point(sympy.Eq(a, b, evaluate=False), region)
     ca, cb, pairs = paired
     ratio = sympy.Integer(1)
     for f, g in pairs:
@@ -217,7 +235,7 @@ def _holds(rel, region) -> bool:
     free = rel.free_symbols
     if len(free) == 1:
         (x,) = free
-        return holds_on(rel, _about(region, x), x) is True
+        return _holds_one(rel, region, x)
     if isinstance(rel, sympy.Equality):
         return _equal_on(rel.lhs, rel.rhs, region)
     if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):  # at every size, once the region's equations
@@ -226,20 +244,105 @@ def _holds(rel, region) -> bool:
         big, small = (rel.lhs, rel.rhs) if isinstance(rel, sympy.GreaterThan) else (rel.rhs, rel.lhs)
         diff = big - small
         equal = [(e.lhs, e.rhs) for e in region if isinstance(e, sympy.Equality)]
-        return any(always_nonnegative(d) is True for d in
-                   [diff] + [diff.xreplace({a: b}) for x, y in equal for a, b in ((x, y), (y, x)) if diff.has(a)])
+        if any(always_nonnegative(d) is True for d in
+               [diff] + [diff.xreplace({a: b}) for x, y in equal for a, b in ((x, y), (y, x)) if diff.has(a)]):
+            return True
+    return _at_every_point(rel, region)
+
+
+_SCAN = 4096  # sizes scanned for the values a region allows one size
+_POINTS = 20_000  # the most points of a finite region a relation is evaluated at
+_CASES = 64  # the most cases of the finite sizes where other sizes are left
+
+
+def _at_every_point(rel, region) -> bool:
+    """Whether *rel* holds at every point of the region, where the region allows some of its sizes
+    finitely many values (``floor(H/16) = 64``: H in 1024..1039): all of them evaluated, and the
+    relation left in the other sizes, if any, shown for each (:func:`_holds`); False otherwise."""
+    test = point_test(rel)
+    if test is None:
+        return False
+    finite, rest = [], []
+    for x in sorted(rel.free_symbols, key=lambda s: s.name):
+        allowed = _allowed(tuple(_about(region, x)), x)
+        (rest if allowed is None else finite).append((x, allowed))
+    count = math.prod(len(allowed) for _, allowed in finite)
+    if not finite or count > (_CASES if rest else _POINTS):
+        return False
+    combos = itertools.product(*(allowed for _, allowed in finite))
+    if rest:  # each case of the finite sizes leaves a relation of the others
+        for combo in combos:
+            left = rel.subs({x: v for (x, _), v in zip(finite, combo)})
+            if left is sympy.false or (left is not sympy.true and not _holds(left, region)):
+                return False
+        return True
+    # the region's relations of one size hold on `allowed`; those of several, on these sizes, are tested
+    within = [point_test(r) for r in region if len(r.free_symbols) > 1 and r.free_symbols <= rel.free_symbols]
+    within = [t for t in within if t is not None]
+    for combo in combos:
+        point = {x: v for (x, _), v in zip(finite, combo)}
+        if all(t(point) for t in within) and not test(point):
+            return False
+    return True
+
+
+def _holds_one(rel, region, x) -> bool:
+    """Whether a relation of the one size *x* holds on the region: by its period
+    (:func:`~symshape.regions.holds_on`), else, where the region makes x a multiple of m, by
+    writing x = m·k (``floor(H/floor(H/4)) = 4`` where 4 divides H)."""
+    about = _about(region, x)
+    found = holds_on(rel, about, x)
+    if found is not None:
+        return found
+    for m in _moduli(about, x):
+        if holds_on(sympy.Eq(sympy.Mod(x, m), 0), about, x) is True:
+            k = sympy.Dummy("k", integer=True, positive=True)
+            whole = sympy.simplify(rel.subs(x, m * k))
+            if whole is sympy.true or (whole is not sympy.false and isinstance(whole, sympy.Rel)
+                                       and holds_on(whole, [r.subs(x, m * k) for r in about], k) is True):
+                return True
     return False
 
 
+def _moduli(about, x) -> list:
+    """The moduli m > 1 of ``Mod(., m)`` and ``floor(./m)`` in relations of *x*, largest first."""
+    found = set()
+    for r in about:
+        for a in r.atoms(sympy.Mod):
+            if a.args[1].is_Integer and a.args[1] > 1:
+                found.add(int(a.args[1]))
+        for a in r.atoms(sympy.floor):
+            coeff = a.args[0].coeff(x)
+            if coeff.is_Rational and coeff.q > 1:
+                found.add(int(coeff.q))
+    return sorted(found, reverse=True)
+
+
 def _about(region, x) -> list:
-    """The region's relations on *x* alone (dropping the others only widens the region: a
-    stronger check)."""
-    return [r for r in region if r.free_symbols == {x}]
+    """The region's relations on *x* alone that :func:`~symshape.regions.holds_on` reads (dropping
+    the others only widens the region: a stronger check)."""
+    return [r for r in region if r.free_symbols == {x} and _periodic(r, x)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(about: tuple, x) -> Optional[tuple]:
+    """The sizes of *x* where every relation of *about* holds, where they are finitely many (shown
+    by :func:`~symshape.regions.holds_on`), else None."""
+    tests = [point_test(r) for r in about]
+    allowed = tuple(v for v in range(1, _SCAN + 1) if all(t({x: v}) for t in tests))
+    if not allowed or holds_on(sympy.Le(x, allowed[-1]), list(about), x) is not True:
+        return None  # unbounded (or not shown bounded) on the region
+    return allowed
+
+
+@functools.lru_cache(maxsize=4096)
+def _periodic(rel, x) -> bool:
+    return isinstance(rel, sympy.Rel) and growth(sympy.expand(rel.lhs - rel.rhs), x) is not None
 
 
 # ------------------------------------------------------------ tracing the paths (the executor's side)
 
-_MAX_PATHS = 16  # paths of one module call traced side by side (explore.py)
+_MAX_PATHS = 32  # paths of one module call traced side by side (explore.py)
 
 
 class _Explore(BaseException):
@@ -333,7 +436,11 @@ class Paths:
         if budget[0] < 0:
             return _ABORT
         added = [c for c in t.domain[domain:] if not any(c is r for r in region)]
-        return Leaf(tuple(c.expr for c in region), _unwrap(out), tuple(t.layers[layers:]), tuple(added))
+        base = tuple(c.expr for c in t.domain[:snapshot[1]] if len(c.expr.free_symbols) == 1)
+        calls = frozenset(n for n in self.names.values() if n)
+        new = tuple(t.layers[layers:])
+        return Leaf(tuple(c.expr for c in region), _unwrap(out), new, tuple(added), base=base,
+                    calls=frozenset(layer.name for layer in new if layer.name in calls))
 
     def _snapshot(self):
         t = self.tracer

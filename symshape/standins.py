@@ -5,8 +5,11 @@ function, method and operator on it goes to the running executor, which applies 
 :class:`Size` is a symbolic size (a sympy expression) that Python code computes with: ``+ - * /
 // % **``, comparisons, ``math.ceil``/``math.floor``, ``max``/``min`` (through :func:`sym_max`
 patched into builtins for the run); a fixed size is a plain int. :class:`Cond` is a comparison of
-sizes whose ``bool()`` the executor decides. What cannot be symbolic (``int()`` of a symbolic
-size, ``range()`` over one, a tensor's values) is a ShapeError naming the layer and the line.
+sizes whose ``bool()`` the executor decides. ``int()`` in the forward's own modules is
+:data:`INT`, which keeps a size symbolic (:func:`sym_int`); ``float()`` there gives a
+:class:`FloatSize`, which may scale tensor values only. What cannot be symbolic (``range()``
+over a symbolic size, a list of that length, a tensor's values, ``int()`` inside torch) is a
+ShapeError naming the layer and the line.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from .frontends import _any, _tensor_method_value, _tensors, size_op
 from .report import Outputs, Shape
 from .symbols import ShapeError
 
-__all__ = ["Stand", "Size", "Cond"]
+__all__ = ["Stand", "Size", "FloatSize", "Cond"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _TORCH = os.path.dirname(os.path.abspath(torch.__file__))
@@ -95,9 +98,7 @@ class Size(torch.SymInt):
         return _size(floor_of(self.expr))
 
     def __trunc__(self):
-        if always_nonnegative(self.expr):
-            return self.__floor__()
-        raise _where_error("int() or math.trunc() of a size that may be negative")
+        return sym_int(self)
 
     def __round__(self, ndigits=None):
         if ndigits is None and self.expr.is_integer:
@@ -117,8 +118,8 @@ class Size(torch.SymInt):
                                         f"instead, register a shape rule for {kind}, or give {names} a fixed value")
 
     def __index__(self):
-        raise _where_error(f"the symbolic size {self.expr} is used as a Python index or count (range(), a list "
-                           "index); only fixed sizes can be")
+        raise _where_error(f"the symbolic size {self.expr} as a Python index or count (range(), a list index), "
+                           "which only a fixed size can be")
 
     def __float__(self):
         raise _where_error(f"float() of the symbolic size {self.expr}")
@@ -149,6 +150,135 @@ def _size_ops():
 
 
 _size_ops()
+
+
+def sym_int(v):
+    """``int(v)`` of a symbolic size, as Python computes it: a size that is an integer stays
+    itself; a rational one (``H / 2``) is rounded toward zero, floor where it is never negative,
+    ceil where never positive, else the executor decides ``v >= 0``. A size with a float in it
+    (``H * 0.1``) is refused: Python rounds the float product before int() truncates it."""
+    e = v.expr
+    if e.is_integer:
+        return v
+    if e.has(sympy.Float):
+        raise _where_error(f"int() of the size {e}, a floating-point value (Python rounds the float before int() "
+                           "truncates it, so no exact formula follows)",
+                           lambda kind: "use // or math.floor/math.ceil on integer sizes instead")
+    num, den = sympy.fraction(sympy.together(e))  # (8 - W)/3 >= 0 is asked as W <= 8
+    sign = sympy.Ge(num, 0) if den.is_number and den > 0 else sympy.Ge(e, 0)
+    if always_nonnegative(e) or (not always_nonnegative(-e) and Cond(sign)):
+        return _size(floor_of(e))
+    return _size(ceil_of(e))
+
+
+class FloatSize(Size):
+    """``float()`` of a symbolic size, and arithmetic on it: a value that may only scale tensor
+    values (``torch.arange(0.5, h) / float(h)``), which leaves shapes alone. Python computes it in
+    floating point, which rounds, so what would make it a size or a branch (int(), math.floor,
+    comparisons, an index, an argument of another op) is refused with the line."""
+
+    __slots__ = ()
+
+    def _op(self, fn, other, swap=False):
+        if fn in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge):
+            raise _float_error(self, "a comparison of")
+        out = Size._op(self, fn, other, swap)
+        return FloatSize(out.expr) if isinstance(out, Size) else out
+
+    def __neg__(self):
+        return FloatSize(-self.expr)
+
+    def __abs__(self):
+        return FloatSize(sympy.Abs(self.expr))
+
+    def __float__(self):
+        return self
+
+    def __bool__(self):
+        raise _float_error(self, "the truth of")
+
+    def __int__(self):
+        raise _float_error(self, "int() of")
+
+    __trunc__ = __int__
+
+    def __floor__(self):
+        raise _float_error(self, "math.floor() of")
+
+    def __ceil__(self):
+        raise _float_error(self, "math.ceil() of")
+
+    def __round__(self, ndigits=None):
+        raise _float_error(self, "round() of")
+
+    def __index__(self):
+        raise _float_error(self, "an index or count from")
+
+    __hash__ = Size.__hash__
+
+
+def _float_error(v, what: str) -> ShapeError:
+    return _where_error(f"{what} the float {v.expr} computed from a size (Python rounds floats, so no exact "
+                        f"formula follows)", lambda kind: "compute sizes with integers (//, math.floor, math.ceil), "
+                                                          "or give its sizes a fixed value")
+
+
+class _NumberType(type):
+    """The type of :data:`INT` and :data:`FLOAT`: calling it is ``int()`` / ``float()``, symbolic
+    sizes included; ``isinstance`` and ``issubclass`` answer as for Python's own type."""
+
+    def __call__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and isinstance(args[0], Size):
+            return cls.symbolic(args[0])
+        return cls.python(*args, **kwargs)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.python)
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls.python)
+
+
+_INT, _FLOAT = builtins.int, builtins.float
+
+
+class INT(int, metaclass=_NumberType):
+    """Python's ``int`` for the forward's own modules while it runs (see :func:`user_globals`):
+    ``int(x.shape[-1] // 2)`` stays symbolic."""
+
+    python = _INT
+
+    @staticmethod
+    def symbolic(v):
+        if isinstance(v, FloatSize):
+            raise _float_error(v, "int() of")
+        return sym_int(v)
+
+
+class FLOAT(float, metaclass=_NumberType):
+    """Python's ``float`` for the forward's own modules while it runs: ``float(h)`` of a symbolic
+    size is a :class:`FloatSize`."""
+
+    python = _FLOAT
+
+    @staticmethod
+    def symbolic(v):
+        return v if isinstance(v, FloatSize) else FloatSize(v.expr)
+
+
+INT.__name__ = INT.__qualname__ = "int"
+FLOAT.__name__ = FLOAT.__qualname__ = "float"
+NUMBERS = {"int": INT, "float": FLOAT}  # the names shadowed in the forward's own modules
+_SKIP = ("torch", "symshape", "sympy", "builtins", "numpy")
+
+
+def user_globals(module) -> list:
+    """The global namespaces where the names ``int`` and ``float`` are shadowed (:data:`NUMBERS`) for a run of
+    *module*'s forward: every module of the packages that define *module*'s submodules (their
+    helper functions included), torch's and symshape's own left out."""
+    tops = {type(m).__module__.split(".")[0] for m in module.modules()} - set(_SKIP)
+    return [vars(m) for n, m in list(sys.modules.items())
+            if m is not None and n.split(".")[0] in tops and hasattr(m, "__dict__")]
 
 
 class Cond:

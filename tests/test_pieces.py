@@ -15,7 +15,7 @@ import symshape as ss
 from symshape.render.json import from_json
 from symshape.symbols import size_symbol
 
-H, W = size_symbol("H"), size_symbol("W")
+H, W, L = size_symbol("H"), size_symbol("W"), size_symbol("L")
 
 
 class ConvMlp(nn.Module):
@@ -170,9 +170,25 @@ def _torch_shape_1(model, h, w):
 
 class Many(nn.Module):
     def forward(self, x):
+        n = x.shape[-1]
+        for k in (3, 5, 7, 11):
+            x = F.pad(x, (0, k)) if n % k == 0 else x
+        return x
+
+
+class ManyAlike(nn.Module):
+    def forward(self, x):
         for k in (3, 5, 7, 11):
             x = x * 2 if x.shape[-1] % k == 0 else x + 1
         return x
+
+
+def test_branches_whose_paths_do_alike_ops_are_one_formula():
+    """x * 2 or x + 1: the same shapes at no cost on every path, so no piece of its own."""
+    rep = ss.trace(ManyAlike(), "1,L")
+    assert rep.pieces == () and rep.output_shape == (1, L) and rep.domain == ()
+    for n in (1, 3, 15, 105, 1155):
+        assert tuple(ManyAlike()(torch.zeros(1, n)).shape) == rep.at(L=n).output_shape
 
 
 def test_more_than_eight_pieces_is_refused_with_the_reason():
