@@ -326,7 +326,7 @@ def memory_line(report, sizes: dict) -> str:
             f"{num(inf.activations)}, saved for backward in training {num(train.activations)}")
 
 
-def training_note(model: "nn.Module", report) -> str:
+def training_note(model, report) -> str:
     """A note when the model is in training mode and that changes its domain (BatchNorm and
     InstanceNorm need more than one value per channel there)."""
     if not model.training:

@@ -403,9 +403,7 @@ class Report:
     pieces: tuple = ()
     branch: tuple = ()
 
-    def __post_init__(self):
-        # the methods that renderers and solvers attach (print(rep), rep.solve(), ...) come with the
-        # package, which loads lazily: a report made through submodules alone loads it too
+    def __post_init__(self):  # the renderers and solvers attach with the package, which loads lazily
         import symshape
 
         symshape._load()
@@ -426,16 +424,10 @@ class Report:
 
     @property
     def binding(self) -> tuple:
-        """The domain's conditions that no other one implies (shown exactly, :mod:`~symshape.implied`);
-        ``domain`` keeps all, in the order the layers ask for them (where torch raises first).
-
-        >>> import torch.nn as nn, symshape as ss
-        >>> rep = ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)), "1,3,H,W")
-        >>> [str(c.expr) for c in rep.domain], [str(c.expr) for c in rep.binding]
-        (['H >= 3', 'W >= 3', 'H >= 5', 'W >= 5'], ['H >= 5', 'W >= 5'])
-        """
+        """The domain's conditions that no other one implies (shown exactly, :mod:`~symshape.implied`;
+        two 3x3 convs: H >= 5, W >= 5); ``domain`` keeps all, in the order the layers ask for them
+        (H >= 3, W >= 3, H >= 5, W >= 5), which tells where torch raises first."""
         from .implied import binding
-
         return binding(self.domain, keep=self.branch)
 
     @property

@@ -70,3 +70,13 @@ def test_the_domain_reads_as_its_binding_conditions_and_keeps_them_all():
         except ValueError:
             runs = False
         assert runs == all(bool(c.expr.subs({size_symbol("N"): n, H: h, W: w})) for c in rep.binding), (n, h, w)
+
+
+def test_binding_of_two_convs():
+    import torch.nn as nn
+
+    import symshape as ss
+
+    rep = ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)), "1,3,H,W")
+    assert [str(c.expr) for c in rep.domain] == ["H >= 3", "W >= 3", "H >= 5", "W >= 5"]
+    assert [str(c.expr) for c in rep.binding] == ["H >= 5", "W >= 5"]
