@@ -176,3 +176,14 @@ def test_factored_sum_is_the_same_value(terms):
     for n, l in itertools.product((1, 2, 7), (10, 11, 29, 64)):
         assert sympy.sympify(total).xreplace({N: n, L: l}) == sympy.Add(*quantities).xreplace({N: n, L: l})
     assert parse_expr(ss.fmt(total)) == total  # the printed total parses back to the same expression
+
+
+@pytest.mark.parametrize("tool, printed, before", [
+    ("fvcore", "120*(L - 4) + 192*(floor((L - 10)/4) + 1)", "120*L + 192*floor((L - 10)/4) - 288"),
+    ("ptflops", "144*(L - 4) + 200*(floor((L - 10)/4) + 1)", "144*L + 200*floor((L - 10)/4) - 376")])
+def test_other_tools_counts_print_factored(tool, printed, before):
+    rep = ss.trace(CONV1D, "1,3,L")
+    count = rep.macs_as(tool)
+    assert ss.fmt(count.total) == printed and _same(parse_expr(printed), parse_expr(before))
+    for size in range(10, 80, 3):
+        assert count.at({"L": size}) == int(sympy.Add(*(t for *_, t in count.layers)).xreplace({L: size}))
