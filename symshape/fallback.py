@@ -397,7 +397,7 @@ def _translate_run(call, out, recorder, before, label):
     except _Untranslatable as err:
         raise ShapeError(f"torch's meta kernel for {label} gives a size symshape cannot state exactly: {err}; "
                          f"register a rule with @symshape.register") from None
-    return shape, sympy.expand(macs), guards
+    return shape, macs, guards  # as torch counts them: a product of sizes stays one (expanding it is no better)
 
 
 _MAX_EXCLUDED = 4  # points a guard excludes that are checked by running torch's kernel there

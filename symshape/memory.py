@@ -52,6 +52,7 @@ from typing import Callable, Optional
 import sympy
 import torch
 
+from .decide import factored, factored_sum
 from .memory_layout import COPY_IF_STRIDED, VIEWS, gap, kind_of as _kind, layout_of, matmul_copies, viewable
 from .printing import fmt
 from .report import Report, plain, report_method, shapes_of
@@ -97,7 +98,7 @@ class Memory:
         >>> import torch.nn as nn, symshape as ss
         >>> mem = ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "N,3,H,W").memory(training=True)
         >>> mem.at(N=2, H=10, W=10).activations, mem.at(N=2).activations  # 12·N·H·W + 32·N·(H - 2)·(W - 2)
-        (6496, 88*H*W - 128*H - 128*W + 256)
+        (6496, 24*H*W + 64*(H - 2)*(W - 2))
         """
         exprs = [self.params, self.grads, self.optimizer, self.activations, *(b for _, _, b in self.layers)]
         names = {x.name: x for e in exprs for x in sympy.sympify(e).free_symbols}
@@ -497,13 +498,13 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
                     mine.append(storage_bytes[item[1]])
                 else:
                     mine.append(item[1])
-            per_layer.append((layer.name, layer.kind, plain(sympy.Add(*mine))))
+            per_layer.append((layer.name, layer.kind, plain(factored_sum(mine, common=False))))
             saved_total.extend(mine)
         else:
             per_layer.append((layer.name, layer.kind, plain(storage_bytes[k]) if tensor[k][0] == k else 0))
     params = sympy.Integer(report.params * itemsize)
     if training:
-        activations = plain(sympy.factor(sympy.Add(*saved_total))) if peak else 0
+        activations = plain(factored_sum(saved_total)) if peak else 0
         grads, opt = params, params * _OPTIMIZER_STATES[key]
     else:
         for out in _output_layers(report):
@@ -519,9 +520,9 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
                 extra = _transient(layers[k], itemsize, tuple(copies.get(k, {}).values()))
                 if own == 0 and extra == 0:
                     continue
-                moments = [own + extra]
-            others = sympy.Add(*(b for s, b in storage_bytes.items() if s != k and s <= k <= last_use.get(s, s)))
-            cands.extend(sympy.factor(others + m) for m in moments)
+                moments = [factored(own) + factored(extra)]
+            others = [b for s, b in storage_bytes.items() if s != k and s <= k <= last_use.get(s, s)]
+            cands.extend(factored_sum([*others, m]) for m in moments)
         from .decide import lower_bounds
 
         activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain))) if peak else 0

@@ -9,6 +9,7 @@ import operator
 
 import sympy
 
+from .decide import factored_sum, scaled
 from .evaluate import substitute
 from .printing import fmt
 from .symbols import ShapeError, as_size
@@ -432,18 +433,19 @@ class Report:
 
     @property
     def macs(self) -> sympy.Expr:
-        """Total multiply-accumulates (bias excluded; README, "Counting convention")."""
-        return plain(sympy.Add(*(layer.macs for layer in self.layers)))
+        """Total multiply-accumulates (bias excluded; README, "Counting convention"), factored:
+        :func:`symshape.decide.factored_sum` of the layers' MACs."""
+        return plain(factored_sum(layer.macs for layer in self.layers))
 
     @property
     def flops(self) -> sympy.Expr:
         """Total FLOPs = 2 · MACs, as torch.utils.flop_counter counts them."""
-        return plain(2 * self.macs)
+        return plain(scaled(2, self.macs))
 
     @property
     def activations(self) -> sympy.Expr:
-        """Total elements of all layer outputs."""
-        return plain(sympy.Add(*(layer.activations for layer in self.layers)))
+        """Total elements of all layer outputs (factored, as :attr:`macs`)."""
+        return plain(factored_sum(layer.activations for layer in self.layers))
 
     def layer(self, name: str) -> Layer:
         """The record of the layer or module with this qualified name. A module called several

@@ -306,15 +306,16 @@ class _Parser:
         while self.peek() in ("+", "-"):
             op = self.take()[1]
             rhs = self.expr(self.multiplicative())
-            terms.append(rhs if op == "+" else -rhs)
+            terms.append(rhs if op == "+" else _kept_product(-rhs.args[0], rhs.args[1]) if _kept(rhs) else -rhs)
         return terms[0] if len(terms) == 1 else sympy.Add(*map(self.expr, terms))
 
     def multiplicative(self):
         # The factors of a chain are multiplied in one Mul, as the rules build products: a binary
         # 32*(x + 1) would distribute, 32*(x + 1)*(y + 1) in one Mul does not.
-        factors, floors = [self.unary()], 0
+        factors, floors, divided = [self.unary()], 0, False
         while self.peek() in ("*", "/", "//"):
             op = self.take()[1]
+            divided = divided or op != "*"
             at = self.tokens[self.i][2] if self.i < len(self.tokens) else len(self.text)  # the divisor's
             rhs = self.expr(self.unary())
             if op != "*" and rhs == 0:
@@ -327,6 +328,10 @@ class _Parser:
             else:
                 factors.append(rhs if op == "*" else 1 / rhs)
         self.depth -= floors
+        if len(factors) == 2 and not divided:  # 120*(L - 4): a number times a sum stays a product, as printed
+            a, b = map(self.expr, factors)
+            if a.is_Integer and b.is_Add:
+                return _kept_product(a, b)
         return factors[0] if len(factors) == 1 else sympy.Mul(*map(self.expr, factors))
 
     def unary(self):
@@ -412,6 +417,16 @@ class _Parser:
             self.fail(f"{name} cannot take these arguments ({err})", at)
 
 
+def _kept(expr) -> bool:
+    """Whether *expr* is a number times a sum kept a product (``120*(L - 4)``, which sympy's own
+    ``120*(L - 4)`` would distribute): symshape's totals keep them (:func:`symshape.decide.factored`)."""
+    return expr.is_Mul and len(expr.args) == 2 and expr.args[0].is_Integer and expr.args[1].is_Add
+
+
+def _kept_product(number, total) -> sympy.Expr:
+    return sympy.Mul(number, total, evaluate=False) if number not in (0, 1) else number * total
+
+
 def parse_expr(text: str) -> sympy.Expr:
     """A size expression (or one relation between two) from text, parsed by hand.
 
@@ -420,7 +435,8 @@ def parse_expr(text: str) -> sympy.Expr:
     ``ScaledFloor(size, scale)`` and at most one comparison (``>= <= == != > <``), or several
     comparisons joined by ``|`` (or). Everything is
     built with sympy's own constructors, so the text symshape prints parses back to an equal
-    expression. Nothing is evaluated as Python.
+    expression; a number times a sum (``120*(L - 4)``) stays a product, as symshape's totals keep
+    it. Nothing is evaluated as Python.
 
     Parsing is linear and bounded, so that any text is answered within a second: at most
     ``MAX_LENGTH`` characters, ``MAX_DEPTH`` nested levels, ``MAX_DIGITS`` digits in an integer

@@ -331,7 +331,7 @@ def test_text_table_has_a_memory_column_only_when_asked():
         "output (N, 8, floor(H/2), floor(W/2))",
         "params 240",
         "MACs   216*H*N*W",
-        "saved  2*(19*H*N*W + 32*N*floor(H/2)*floor(W/2) + 16) bytes for backward in training (bf16)",
+        "saved  38*H*N*W + 64*N*floor(H/2)*floor(W/2) + 32 bytes for backward in training (bf16)",
         "runs when H >= 2, W >= 2",
         "MACs: multiply-accumulates of convs and matrix products, bias excluded; FLOPs = 2 x MACs"]
     mem = rep.memory(training=True, dtype=torch.bfloat16)

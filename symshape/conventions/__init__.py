@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from ..decide import factored_sum
 from ..report import Report, plain, report_method
 from ..symbols import ShapeError
 from . import fvcore, ptflops, thop, torchinfo
@@ -90,18 +91,17 @@ def macs_as(self: Report, convention: str = "torchvision", training: bool = Fals
     table = CONVENTIONS[convention]
     first = self.input_shape[0] if len(self.input_shape) else sympy.Integer(1)
     ctx = Context(convention, first, training)
-    terms, sums = [], [sympy.Integer(0), sympy.Integer(0)]
+    terms, sums = [], ([], [])
     for layer in self.layers:
         rule = table.RULES.get(layer.kind, table.default)
         term = rule(layer, ctx)
         if convention == "ptflops":
-            sums[0] += term[0]
-            sums[1] += term[1]
+            sums[0].append(term[0])
+            sums[1].append(term[1])
             term = term[0] / first + term[1]
-        else:
-            sums[0] += term
         if term != 0:
             terms.append((layer.name, layer.kind, plain(term)))
-    total = ptflops.total(sums[0], sums[1], ctx) if convention == "ptflops" else sums[0]
+    total = ptflops.total(factored_sum(sums[0]), factored_sum(sums[1]), ctx) if convention == "ptflops" else \
+        factored_sum(t for *_, t in terms)
     total = plain(total)
     return Count(convention, total, tuple(terms), table.SOURCE, table.NOTES, tuple(self.symbols))

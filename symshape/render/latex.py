@@ -12,6 +12,7 @@ from typing import Mapping, Optional
 import sympy
 from sympy.printing.latex import LatexPrinter
 
+from ..decide import factored, factored_sum
 from ..printing import grouped
 from ..report import report_method
 from ..receptive import receptive_fields
@@ -201,10 +202,10 @@ def table(report, env: str = "tabular", memory=None) -> str:
             cell = cell.replace(";", r";\allowbreak ").replace("/", r"/\allowbreak ")
         saved = f" & {macs(mem[1][k])}" if mem else ""
         lines.append(f"\\texttt{{{name(layer.name or '<root>')}}} & {kind(layer.kind)} & "
-                     f"${shape(layer.out_shape)}$ & {layer.params:,} & {macs(layer.macs)}{saved}{cell} \\\\")
+                     f"${shape(layer.out_shape)}$ & {layer.params:,} & {macs(factored(layer.macs))}{saved}{cell} \\\\")
     total = macs(report.macs)
     below = fit and len(total) > _LONG  # a row never breaks across pages: a long total goes below the table
-    saved = f" & {macs(sympy.factor(sympy.Add(*mem[1])))}" if mem else ""
+    saved = f" & {macs(factored_sum(t for b in mem[1] for t in sympy.Add.make_args(b)))}" if mem else ""
     lines += [r"\midrule",
               f"Total & & ${shape(report.output_shape)}$ & {report.params:,} & {'below' if below else total}{saved}"
               f"{' &' if rf else ''} \\\\",

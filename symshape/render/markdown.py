@@ -9,6 +9,7 @@ import sympy
 
 from .latex import latex, shape_latex, size_equations
 from .text import CONVENTION, domain_relations
+from ..decide import factored, factored_sum
 from ..printing import fmt
 from ..receptive import receptive_fields
 from .text import fallback_notes, field_cell, kind_cell, memory_column
@@ -77,9 +78,9 @@ def to_markdown(report, sizes: Optional[Mapping] = None, memory=None) -> str:
         cell = (f" {_math(field_cell(field, latex))} |" if field else " |") if rf else ""
         saved = f" {_math(latex(mem[1][k]))} |" if mem else ""
         lines.append(f"| {_code(layer.name) if layer.name else '`<root>`'} | {_text(kind_cell(layer))} | "
-                     f"{_math(shape_latex(layer.out_shape))} | {layer.params:,} | {_math(latex(layer.macs))} |"
+                     f"{_math(shape_latex(layer.out_shape))} | {layer.params:,} | {_math(latex(factored(layer.macs)))} |"
                      f"{saved}{cell}")
-    total = f", {_math(latex(sympy.factor(sympy.Add(*mem[1]))))} bytes saved for backward in training" if mem else ""
+    total = f", {_math(latex(factored_sum(t for b in mem[1] for t in sympy.Add.make_args(b))))} bytes saved for backward in training" if mem else ""
     lines += ["", f"Output {_math(shape_latex(shown.output_shape))}, {shown.params:,} parameters, "
                   f"{_math(latex(shown.macs))} MACs{total}."]
     if report.domain:
@@ -101,7 +102,7 @@ def to_html(report) -> str:
     rows = "".join(
         f"<tr><td><code>{html.escape(layer.name or '<root>')}</code></td><td>{html.escape(layer.kind)}</td>"
         f"<td><code>{html.escape(str(layer.out_shape))}</code></td><td style='text-align:right'>{layer.params:,}</td>"
-        f"<td style='text-align:right'><code>{html.escape(fmt(layer.macs))}</code></td></tr>"
+        f"<td style='text-align:right'><code>{html.escape(fmt(factored(layer.macs)))}</code></td></tr>"
         for layer in report.layers)
     domain = ", ".join(html.escape(fmt(r)) for r in domain_relations(report.domain))
     return (f"<p><b>{html.escape(report.model)}</b> input <code>{html.escape(str(report.input_shape))}</code></p>"

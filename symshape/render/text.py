@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sympy
 
+from ..decide import factored, factored_sum, scaled
 from ..implied import implies
 from ..monotone import implied_by_bounds
 from ..printing import fmt
@@ -93,7 +94,7 @@ def table(report, memory=None) -> str:
             + (("RF r/j/P",) if with_rf else ())]
     for k, (layer, field) in enumerate(zip(report.layers, fields)):
         rows.append((layer.name or "<root>", kind_cell(layer), _shape(layer.out_shape), f"{layer.params:,}",
-                     _num(layer.macs))
+                     _num(factored(layer.macs)))
                     + ((_num(mem[1][k]),) if mem else ()) + ((field_cell(field),) if with_rf else ()))
     return _render(report, rows, fallback_notes(report.layers), saved=_saved_line(mem))
 
@@ -102,7 +103,7 @@ def _saved_line(mem):
     if not mem:
         return None
     dtype = mem[0][mem[0].index("(") + 1:-1]
-    return f"saved  {_num(sympy.factor(sympy.Add(*mem[1])))} bytes for backward in training ({dtype})"
+    return f"saved  {_num(factored_sum(t for b in mem[1] for t in sympy.Add.make_args(b)))} bytes for backward in training ({dtype})"
 
 
 def _render(report, rows, notes=(), saved=None, sizes_too=False) -> str:
@@ -126,7 +127,7 @@ def _render(report, rows, notes=(), saved=None, sizes_too=False) -> str:
                     f"{report.params * report.itemsize:,} bytes at {report.itemsize} bytes each)")
     out.append(f"MACs   {_num(report.macs)}")
     if sizes_too:
-        out.append(f"output bytes {_num(report.activations * report.itemsize)} (every layer's output, "
+        out.append(f"output bytes {_num(scaled(report.itemsize, report.activations))} (every layer's output, "
                    f"{report.itemsize} bytes per element)")
     if saved:
         out.append(saved)
@@ -175,8 +176,8 @@ def _grouped_rows(layers, level: int, depth: int, saved=None) -> list:
             kind = members[0].kind + (f" x{len(members)}" if len(members) > 1 else "")
         else:
             kind = f"{len(members)} layers"
-        macs = _num(sympy.Add(*(layer.macs for layer in members)))
-        mem = (_num(sympy.Add(*(saved[id(layer)] for layer in members))),) if saved else ()
+        macs = _num(factored_sum(layer.macs for layer in members))
+        mem = (_num(factored_sum(t for layer in members for t in sympy.Add.make_args(saved[id(layer)]))),) if saved else ()
         rows.append((indent + (key or "<root>"), kind, _shape(members[-1].out_shape), f"{_params(members):,}", macs)
                     + mem)
         if not leaf and level < depth:
