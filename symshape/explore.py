@@ -279,18 +279,28 @@ def _at_every_point(rel, region) -> bool:
     # the region's relations of one size hold on `allowed`; those of several, on these sizes, are tested
     within = [point_test(r) for r in region if len(r.free_symbols) > 1 and r.free_symbols <= rel.free_symbols]
     within = [t for t in within if t is not None]
-    for combo in combos:
-        point = {x: v for (x, _), v in zip(finite, combo)}
-        if all(t(point) for t in within) and not test(point):
-            return False
+    try:
+        for combo in combos:
+            point = {x: v for (x, _), v in zip(finite, combo)}
+            if all(t(point) for t in within) and not test(point):
+                return False
+    except (ArithmeticError, ValueError):  # undefined at a point: not shown
+        return False
     return True
 
 
 def _holds_one(rel, region, x) -> bool:
-    """Whether a relation of the one size *x* holds on the region: by its period
-    (:func:`~symshape.regions.holds_on`), else, where the region makes x a multiple of m, by
+    """Whether a relation of the one size *x* holds on the region: at each of its sizes where they
+    are finitely many, else by its period (:func:`~symshape.regions.holds_on`), else, where the region makes x a multiple of m, by
     writing x = m·k (``floor(H/floor(H/4)) = 4`` where 4 divides H)."""
     about = _about(region, x)
+    allowed = _allowed(tuple(about), x) if any(_pins(r, x) for r in about) else None
+    test = point_test(rel)
+    if allowed is not None and test is not None:  # finitely many sizes: each is evaluated
+        try:
+            return all(test({x: v}) for v in allowed)
+        except (ArithmeticError, ValueError):  # undefined at one of them (a division by a floor that is 0)
+            pass
     found = holds_on(rel, about, x)
     if found is not None:
         return found
@@ -329,10 +339,23 @@ def _allowed(about: tuple, x) -> Optional[tuple]:
     """The sizes of *x* where every relation of *about* holds, where they are finitely many (shown
     by :func:`~symshape.regions.holds_on`), else None."""
     tests = [point_test(r) for r in about]
-    allowed = tuple(v for v in range(1, _SCAN + 1) if all(t({x: v}) for t in tests))
+    try:
+        allowed = tuple(v for v in range(1, _SCAN + 1) if all(t({x: v}) for t in tests))
+    except (ArithmeticError, ValueError):  # a relation undefined at some size
+        return None
     if not allowed or holds_on(sympy.Le(x, allowed[-1]), list(about), x) is not True:
         return None  # unbounded (or not shown bounded) on the region
     return allowed
+
+
+@functools.lru_cache(maxsize=4096)
+def _pins(rel, x) -> bool:
+    """Whether *rel* is an equation whose sides drift apart as x grows (``floor(H/16) = 64``): it
+    holds at finitely many sizes."""
+    if not isinstance(rel, sympy.Equality):
+        return False
+    grown = growth(sympy.expand(rel.lhs - rel.rhs), x)
+    return grown is not None and grown[1] != 0
 
 
 @functools.lru_cache(maxsize=4096)
