@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Iterable, Optional
 
 import sympy
+import torch
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
@@ -48,6 +49,17 @@ class Tracer:
         self._pinned_for: tuple = (None, set())
         self._pin_memo: tuple = (None, {})  # (the pins it was made for, {size: size with the pins put in})
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
+        self._params: dict = {}  # id(module) -> (module, its parameter count): counted once per trace
+
+    def param_count(self, module: nn.Module) -> int:
+        """The number of parameters of *module* (its submodules' included), counted once per trace
+        and outside the executing front end's torch function mode (through which every
+        ``numel()`` of a weight would otherwise go)."""
+        known = self._params.get(id(module))
+        if known is None or known[0] is not module:
+            with torch._C.DisableTorchFunction():
+                known = self._params[id(module)] = (module, sum(p.numel() for p in module.parameters()))
+        return known[1]
 
     def lows(self) -> dict:
         """The lowest size of each symbol that the domain collected so far allows: its bounds
@@ -217,7 +229,7 @@ class Tracer:
         :class:`~symshape.report.ModuleCall`): the tensor shapes among *inputs*, what it returned,
         its parameters and the layers ``first:stop`` it made (``stop``: the layers so far)."""
         self.modules.append(ModuleCall(self.call_name(name), type(module).__name__, tuple(_tensors(inputs)),
-                                       output_record(out), sum(p.numel() for p in module.parameters()), first,
+                                       output_record(out), self.param_count(module), first,
                                        len(self.layers) if stop is None else stop))
 
     def call_name(self, name: str) -> str:
@@ -274,7 +286,7 @@ class Tracer:
             raise self.fail(name, kind, inputs, refusal)
         rule = rule_for(module)
         if rule is not None:
-            params = sum(p.numel() for p in module.parameters())
+            params = self.param_count(module)
             return self.apply(name, kind, rule, module, inputs, kwargs, params, hyper_parameters(module))
         children = _chain(module)
         if children is not None:
