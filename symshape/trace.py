@@ -17,10 +17,10 @@ import torch
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
-from .decide import compact, first_sizes, lower_bounds, under_bounds, upper_bounds
-from .floors import finest_floor, simplify_relation
+from .decide import compact
+from .facts import facts
+from .floors import simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
-from .monotone import implied_by_bounds
 from .modelstate import itemsize, unchanged
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
@@ -43,11 +43,7 @@ class Tracer:
         self.domain: list = []
         self._calls: dict = {}  # qualified name -> how many times it was called so far
         self._seen: set = set()
-        self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
-        self._highs: tuple = (0, {})
-        self._pins: tuple = (0, {})  # (len(domain), what the domain fixes: see pins())
-        self._pinned_for: tuple = (None, set())
-        self._pin_memo: tuple = (None, {})  # (the pins it was made for, {size: size with the pins put in})
+        self._facts: tuple = (-1, None)  # (len(domain), facts(domain)), recomputed as the domain grows
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
         self._params: dict = {}  # id(module) -> (module, its parameter count): counted once per trace
 
@@ -61,49 +57,34 @@ class Tracer:
                 known = self._params[id(module)] = (module, sum(p.numel() for p in module.parameters()))
         return known[1]
 
+    def facts(self):
+        """The :class:`~symshape.facts.DomainFacts` of the domain collected so far (shared by every
+        run of the forward that reaches the same domain)."""
+        if self._facts[0] != len(self.domain):
+            self._facts = (len(self.domain), facts(tuple(c.expr for c in self.domain)))
+        return self._facts[1]
+
+    def domain_changed(self) -> None:
+        """Forget the facts of the domain (its list was cut back or replaced)."""
+        self._facts = (-1, None)
+
     def lows(self) -> dict:
         """The lowest size of each symbol that the domain collected so far allows: its bounds
         (:func:`~symshape.decide.lower_bounds`), raised to the first size that meets every
         condition on that symbol alone (a size that must be a multiple of a window is at least the
         window)."""
-        if self._lows[0] != len(self.domain):
-            self._lows = (len(self.domain), first_sizes(self.domain, lower_bounds(self.domain)))
-        return self._lows[1]
+        return self.facts().lows()
 
     def highs(self) -> dict:
         """The highest size of each symbol that the domain bounds above (a piece: ``W <= 12``)."""
-        if self._highs[0] != len(self.domain):
-            self._highs = (len(self.domain), upper_bounds(self.domain))
-        return self._highs[1]
+        return self.facts().highs()
 
     def pins(self) -> dict:
         """What the domain collected so far fixes, to put in every later formula: each size it
         fixes to one value (``H = 224``: a model that asserts its input size), as ``{symbol:
         value}``, and each floor that an equation in one size gives in coarser floors
         (:func:`~symshape.floors.finest_floor`: a window partition's multiple of the window)."""
-        if self._pins[0] != len(self.domain):
-            pins = {}
-            for cond in self.domain:
-                e = cond.expr
-                found = None
-                if isinstance(e, sympy.Equality):
-                    for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
-                        if a.is_Symbol and b.is_Integer:
-                            found = (a, b)
-                    if found is None and len(e.free_symbols) == 1:
-                        (s,) = e.free_symbols  # a linear equation in one size: H + 1 = 38 fixes H = 37
-                        d = e.lhs - e.rhs
-                        if d.is_polynomial(s) and sympy.degree(d, s) == 1:
-                            value = -d.subs(s, 0) / d.coeff(s, 1)
-                            if value.is_Integer:
-                                found = (s, value)
-                    found = found or finest_floor(e)
-                if found is not None and found[0] not in pins:
-                    key, value = found
-                    pins = {k: v.xreplace({key: value}) for k, v in pins.items()}
-                    pins[key] = value.xreplace(pins)
-            self._pins = (len(self.domain), pins)
-        return self._pins[1]
+        return self.facts().pins()
 
     def simplify(self, value):
         """A size, relation or shape (or several) with what the domain fixes put in (:meth:`pins`),
@@ -113,26 +94,22 @@ class Tracer:
         if isinstance(value, (tuple, list)):
             return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
                 Shape(self.simplify(v) for v in value)
-        pins = self.pins()
-        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(self._pinned()):
-            for _ in range(3):  # a floor put in may rebuild into another pinned one
-                before, value = value, value.xreplace(pins)
-                if value == before:
-                    break
-        if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
-            return under_bounds(value, self.lows(), _proves, self.highs())
-        return value
+        if not isinstance(value, sympy.Basic):
+            return value
+        known = self.facts()
+        memo = known.simplified
+        if value not in memo:
+            memo[value] = known.simplify(value)
+        return memo[value]
 
     def _pin_args(self, value):
         """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
         :meth:`pins` put in; what does not change stays the same object."""
         if isinstance(value, sympy.Basic):
-            pins = self.pins()  # a new dict whenever the domain changed: the memo holds for one domain
-            if self._pin_memo[0] is not pins:
-                self._pin_memo = (pins, {})
-            memo = self._pin_memo[1]
+            known = self.facts()
+            memo = known.pinned_args
             if value not in memo:
-                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(self._pinned()) else value
+                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(known.pinned()) else value
             return memo[value]
         if isinstance(value, Shape) or type(value) in (tuple, list):
             items = [self._pin_args(v) for v in value]
@@ -144,13 +121,6 @@ class Tracer:
             return value if all(items[k] is v for k, v in value.items()) else items
         return value
 
-    def _pinned(self) -> set:
-        """The symbols that :meth:`pins` mentions."""
-        pins = self.pins()
-        if self._pinned_for[0] is not pins:
-            self._pinned_for = (pins, set().union(*(k.free_symbols for k in pins)) if pins else set())
-        return self._pinned_for[1]
-
     def state(self) -> tuple:
         """What the trace has collected so far (layers, domain, module calls), to go back to with
         :meth:`restore` when a forward is run again along another path."""
@@ -159,7 +129,7 @@ class Tracer:
     def restore(self, state: tuple) -> None:
         self.layers[:], self.domain[:], self._seen = list(state[0]), list(state[1]), set(state[2])
         self.modules[:], self._calls = list(state[3]), dict(state[4])
-        self._lows, self._highs, self._pins = (-1, {}), (-1, {}), (-1, {})
+        self.domain_changed()
 
     def produced(self, value, index: int) -> None:
         """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
@@ -339,11 +309,6 @@ def _never(rel) -> str:
                 if c.is_Integer and c > 1 and int(b) % int(c):
                     return f": {b} is not a multiple of {c}, the factor common to every value of {fmt_size(a)}"
     return ""
-
-
-def _proves(diff, lows) -> bool:
-    """``diff >= 0`` at every size at or above *lows*, shown by monotonicity (products of sizes)."""
-    return implied_by_bounds(sympy.Ge(diff, 0), lows)
 
 
 #: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.
