@@ -21,6 +21,7 @@ from .decide import compact
 from .facts import facts
 from .floors import simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
+from .memo import fresh, memo_tag, rule_key
 from .modelstate import itemsize, unchanged
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
@@ -37,7 +38,8 @@ def _describe(shapes) -> str:
 class Tracer:
     """Accumulates layers and domain conditions while shapes flow through rules."""
 
-    def __init__(self):
+    def __init__(self, memo: Optional[dict] = None):
+        self.memo = {} if memo is None else memo  # rule call -> its result, for one trace (memo.py)
         self.layers: list = []
         self.modules: list = []  # ModuleCall records of the modules walked rather than ruled
         self.domain: list = []
@@ -46,6 +48,7 @@ class Tracer:
         self._facts: tuple = (-1, None)  # (len(domain), facts(domain)), recomputed as the domain grows
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
         self._params: dict = {}  # id(module) -> (module, its parameter count): counted once per trace
+        self._hyper: dict = {}  # id(module) -> (module, hyper_parameters(module))
 
     def param_count(self, module: nn.Module) -> int:
         """The number of parameters of *module* (its submodules' included), counted once per trace
@@ -217,8 +220,14 @@ class Tracer:
         if self.pins():  # inputs made before a condition that fixes a floor: in the later form, so products cancel
             inputs, kwargs = self._pin_args(inputs), self._pin_args(kwargs)
             shown = None if shown is None else self._pin_args(shown)
+        tag = memo_tag(rule) if self.memo is not None else None
+        key = rule_key(tag, op, inputs, kwargs) if tag is not None else None
         try:
-            result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
+            result = fresh(self.memo[key]) if key is not None and key in self.memo else None
+            if result is None:
+                result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
+                if key is not None:
+                    self.memo[key] = result
         except ShapeError as err:
             raise self.fail(name, kind, inputs if shown is None else shown, str(err)) from None
         except Exception as err:  # a rule that broke on arguments it did not expect: named, never raw
@@ -257,7 +266,10 @@ class Tracer:
         rule = rule_for(module)
         if rule is not None:
             params = self.param_count(module)
-            return self.apply(name, kind, rule, module, inputs, kwargs, params, hyper_parameters(module))
+            known = self._hyper.get(id(module))
+            if known is None or known[0] is not module:  # read once per trace (apply copies them)
+                known = self._hyper[id(module)] = (module, hyper_parameters(module))
+            return self.apply(name, kind, rule, module, inputs, kwargs, params, known[1])
         children = _chain(module)
         if children is not None:
             if len(inputs) != 1:
@@ -443,7 +455,7 @@ def trace(model: nn.Module, input_shape) -> Report:
     shape = Shape(parse_shape(input_shape))
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
-    pieces = _pieces(model, shape, (), [_MAX_PIECES])
+    pieces = _pieces(model, shape, (), [_MAX_PIECES], {})
     return pieces[0] if len(pieces) == 1 else replace(pieces[0], pieces=tuple(pieces))
 
 
@@ -465,17 +477,18 @@ def _nowhere(err: ShapeError) -> ShapeError:
     return err
 
 
-def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> list:
+def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list, memo: dict) -> list:
     """The reports of the pieces of *model* under the branch conditions *assumed*: one report
     where its forward takes one path, else one per path (each side of a branch that runs at some
     size is traced with its condition assumed; a side no size reaches is dropped). *budget* holds
-    how many more pieces may be traced (shared by the whole exploration)."""
+    how many more pieces may be traced (shared by the whole exploration); *memo* the rule results
+    kept for the whole trace (memo.py)."""
     from .solve.solver import feasible
 
     try:
         if budget[0] <= 0:
             raise _TooMany
-        piece = _trace_piece(model, shape, assumed)
+        piece = _trace_piece(model, shape, assumed, memo)
         budget[0] -= 1
         return [piece]
     except BothBranches as err:
@@ -491,7 +504,7 @@ def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> lis
                 dropped.append(f"no size takes the other side ({why})")
                 continue
             try:
-                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget)))
+                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget, memo)))
             except _TooMany:
                 raise ShapeError(f"{err}; its branches on the sizes split it into more than {_MAX_PIECES} pieces, "
                                  "each traced on its own: register a shape rule for the module that branches "
@@ -518,9 +531,9 @@ def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> lis
         return out
 
 
-def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple) -> Report:
+def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple, memo: Optional[dict] = None) -> Report:
     """One trace of *model*, with the branch conditions *assumed* in its domain first."""
-    tracer = Tracer()
+    tracer = Tracer(memo)
     kind = type(model).__name__
     refusal = _global_hooks()
     if refusal:
