@@ -243,9 +243,11 @@ class Executor(Paths):
             return True
         if negation in tracer._seen or negation is sympy.true:
             return False
-        known = _implied(rel, tracer)
-        if known is None:
-            known = implied_by_domain(rel, negation, tracer)
+        memo = tracer.facts().decided  # what this domain decides depends on nothing else
+        if rel not in memo:
+            known = _implied(rel, tracer)
+            memo[rel] = implied_by_domain(rel, negation, tracer) if known is None else known
+        known = memo[rel]
         if known is not None:
             return known
         frame = self.stack[-1]

@@ -21,13 +21,16 @@ __all__ = ["DomainFacts", "facts"]
 
 class DomainFacts:
     """The facts of the domain *exprs* (a tuple of relations), each computed when first asked.
-    ``simplified`` and ``pinned_args`` are the tracer's memos of sizes under this domain."""
+    ``simplified``, ``pinned_args``, ``decided`` and ``required`` are the tracer's memos under
+    this domain."""
 
     def __init__(self, exprs: tuple):
         self.exprs = exprs
         self._lows = self._highs = self._pins = self._pinned = None
         self.simplified: dict = {}  # size or relation -> Tracer.simplify of it
         self.pinned_args: dict = {}  # size -> Tracer._pin_args of it
+        self.decided: dict = {}  # size comparison -> True / False where the domain decides it, else None
+        self.required: dict = {}  # condition -> Tracer.require's verdict (None: holds, else what is added)
 
     def lows(self) -> dict:
         if self._lows is None:

@@ -160,7 +160,22 @@ class Tracer:
 
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
-        given = self.simplify(sympy.sympify(expr, strict=True))
+        raw = sympy.sympify(expr, strict=True)
+        memo = self.facts().required  # the verdict on a condition depends on the domain only
+        verdict = memo.get(raw, _UNKNOWN)
+        if verdict is _UNKNOWN:
+            verdict = self._verdict(name, kind, inputs, raw, why)
+            if verdict is not _SEEN:
+                memo[raw] = verdict
+        if verdict is None or verdict is _SEEN or verdict in self._seen:
+            return
+        self._seen.add(verdict)
+        self.domain.append(Condition(verdict, name, kind, why))
+
+    def _verdict(self, name: str, kind: str, inputs, expr, why: str):
+        """What :meth:`require` does with *expr* under the domain so far: None (it holds there),
+        _SEEN (the domain has it), the condition to add, or a ShapeError raised (never holds)."""
+        given = self.simplify(expr)
         if isinstance(given, (sympy.GreaterThan, sympy.LessThan, sympy.Equality)) and any(
                 f.args[0].has(sympy.floor) for f in given.atoms(sympy.floor)):
             given = given.func(compact(given.lhs - given.rhs), 0)  # floors of floors (TF 'same' padding)
@@ -170,7 +185,7 @@ class Tracer:
         if expr is sympy.false:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
         if expr in self._seen:
-            return
+            return _SEEN
         never = _never(given)
         if never:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
@@ -194,8 +209,7 @@ class Tracer:
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
                 raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
-        self._seen.add(expr)
-        self.domain.append(Condition(expr, name, kind, why))
+        return expr
 
     def record_call(self, name: str, module: nn.Module, inputs, out, first: int, stop: Optional[int] = None) -> None:
         """Record one call of a module that was walked rather than ruled (a
@@ -296,6 +310,10 @@ class Tracer:
             f"no shape rule for {kind} and it is not a plain chain of its children; "
             f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
         )
+
+
+_UNKNOWN = object()  # no verdict kept yet (require)
+_SEEN = object()  # a condition the domain has: a verdict that depends on the domain's list, never kept
 
 
 def _decided_by_solving(expr) -> bool:
