@@ -94,35 +94,13 @@ class Tracer:
         and Max/Min and disjunctions decided by the domain's lower bounds
         (:func:`~symshape.decide.under_bounds`): the formulas hold only inside the domain, so what
         the domain decides is replaced."""
-        if isinstance(value, (tuple, list)):
-            return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
-                Shape(self.simplify(v) for v in value)
-        if not isinstance(value, sympy.Basic):
-            return value
-        known = self.facts()
-        memo = known.simplified
-        if value not in memo:
-            memo[value] = known.simplify(value)
-        return memo[value]
+        return _simplified(value, self.facts())
 
     def _pin_args(self, value):
         """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
         :meth:`pins` put in; what does not change stays the same object."""
-        if isinstance(value, sympy.Basic):
-            known = self.facts()
-            memo = known.pinned_args
-            if value not in memo:
-                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(known.pinned()) else value
-            return memo[value]
-        if isinstance(value, Shape) or type(value) in (tuple, list):
-            items = [self._pin_args(v) for v in value]
-            if all(a is b for a, b in zip(items, value)):
-                return value
-            return Shape(items) if isinstance(value, Shape) else type(value)(items)
-        if type(value) is dict:
-            items = {k: self._pin_args(v) for k, v in value.items()}
-            return value if all(items[k] is v for k, v in value.items()) else items
-        return value
+        known = self.facts()
+        return _pinned_args(value, known, known.pinned())
 
     def state(self) -> tuple:
         """What the trace has collected so far (layers, domain, module calls), to go back to with
@@ -310,6 +288,37 @@ class Tracer:
             f"no shape rule for {kind} and it is not a plain chain of its children; "
             f"register one with @symshape.register({kind}) (a function (module, x) -> output shape)"
         )
+
+
+def _simplified(value, known):
+    """:meth:`Tracer.simplify` under the domain facts *known* (kept there per size)."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_simplified(v, known) for v in value) if not isinstance(value, Shape) else \
+            Shape(_simplified(v, known) for v in value)
+    if not isinstance(value, sympy.Basic):
+        return value
+    memo = known.simplified
+    if value not in memo:
+        memo[value] = known.simplify(value)
+    return memo[value]
+
+
+def _pinned_args(value, known, pinned: set):
+    """:meth:`Tracer._pin_args` under the domain facts *known*, whose pins mention *pinned*."""
+    if isinstance(value, sympy.Basic):
+        memo = known.pinned_args
+        if value not in memo:
+            memo[value] = _simplified(value, known) if not value.free_symbols.isdisjoint(pinned) else value
+        return memo[value]
+    if isinstance(value, Shape) or type(value) in (tuple, list):
+        items = [_pinned_args(v, known, pinned) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return Shape(items) if isinstance(value, Shape) else type(value)(items)
+    if type(value) is dict:
+        items = {k: _pinned_args(v, known, pinned) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    return value
 
 
 _UNKNOWN = object()  # no verdict kept yet (require)
