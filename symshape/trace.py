@@ -310,6 +310,14 @@ def _pinned_args(value, known, pinned: set):
         if value not in memo:
             memo[value] = _simplified(value, known) if not value.free_symbols.isdisjoint(pinned) else value
         return memo[value]
+    if type(value) is Shape:  # kept per shape (by its type and sizes: a tuple that equals it is another key)
+        memo = known.pinned_args
+        key = (Shape, value)
+        got = memo.get(key, _UNKNOWN)
+        if got is _UNKNOWN:
+            items = [_pinned_args(v, known, pinned) for v in value]
+            got = memo[key] = _SAME if all(a is b for a, b in zip(items, value)) else Shape(items)
+        return value if got is _SAME else got
     if isinstance(value, Shape) or type(value) in (tuple, list):
         items = [_pinned_args(v, known, pinned) for v in value]
         if all(a is b for a, b in zip(items, value)):
@@ -321,7 +329,8 @@ def _pinned_args(value, known, pinned: set):
     return value
 
 
-_UNKNOWN = object()  # no verdict kept yet (require)
+_UNKNOWN = object()  # nothing kept yet (require, _pinned_args)
+_SAME = object()  # a shape that the pins leave as it is
 _SEEN = object()  # a condition the domain has: a verdict that depends on the domain's list, never kept
 
 
