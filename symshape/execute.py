@@ -348,6 +348,8 @@ class Executor(Paths):
                 messages[j] = text
             finally:
                 self.tracer.restore(final)
+            if j not in messages:  # the first branch whose other side runs too: the later probes
+                break  # cannot change which one is told (one_sided[0] below), so they are not run
         one_sided = [c for j, c in enumerate(choices) if not c.flipped and c.index is not None and j not in messages]
         if one_sided:  # the other side runs too: a domain condition there would be a wrong answer
             choice = one_sided[0]
