@@ -15,8 +15,9 @@ import sympy
 from .decide import first_sizes, lower_bounds, under_bounds, upper_bounds
 from .floors import finest_floor
 from .monotone import implied_by_bounds
+from .report import Shape
 
-__all__ = ["DomainFacts", "facts"]
+__all__ = ["DomainFacts", "facts", "simplified", "pinned_args"]
 
 
 class DomainFacts:
@@ -90,6 +91,49 @@ class DomainFacts:
 def _proves(diff, lows) -> bool:
     """``diff >= 0`` at every size at or above *lows*, shown by monotonicity (products of sizes)."""
     return implied_by_bounds(sympy.Ge(diff, 0), lows)
+
+
+def simplified(value, known):
+    """:meth:`~symshape.trace.Tracer.simplify` under the domain facts *known* (kept there per size)."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(simplified(v, known) for v in value) if not isinstance(value, Shape) else \
+            Shape(simplified(v, known) for v in value)
+    if not isinstance(value, sympy.Basic):
+        return value
+    memo = known.simplified
+    if value not in memo:
+        memo[value] = known.simplify(value)
+    return memo[value]
+
+
+def pinned_args(value, known, pinned: set):
+    """:meth:`~symshape.trace.Tracer._pin_args` under the domain facts *known*, whose pins mention *pinned*."""
+    if isinstance(value, sympy.Basic):
+        memo = known.pinned_args
+        if value not in memo:
+            memo[value] = simplified(value, known) if not value.free_symbols.isdisjoint(pinned) else value
+        return memo[value]
+    if type(value) is Shape:  # kept per shape (by its type and sizes: a tuple that equals it is another key)
+        memo = known.pinned_args
+        key = (Shape, value)
+        got = memo.get(key, _UNKNOWN)
+        if got is _UNKNOWN:
+            items = [pinned_args(v, known, pinned) for v in value]
+            got = memo[key] = _SAME if all(a is b for a, b in zip(items, value)) else Shape(items)
+        return value if got is _SAME else got
+    if isinstance(value, Shape) or type(value) in (tuple, list):
+        items = [pinned_args(v, known, pinned) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return Shape(items) if isinstance(value, Shape) else type(value)(items)
+    if type(value) is dict:
+        items = {k: pinned_args(v, known, pinned) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    return value
+
+
+_UNKNOWN = object()  # nothing kept yet
+_SAME = object()  # a shape that the pins leave as it is
 
 
 @lru_cache(maxsize=2048)

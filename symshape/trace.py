@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .decide import compact
-from .facts import facts
+from .facts import facts, pinned_args, simplified
 from .floors import simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
 from .memo import fresh, memo_tag, rule_key
@@ -94,13 +94,13 @@ class Tracer:
         and Max/Min and disjunctions decided by the domain's lower bounds
         (:func:`~symshape.decide.under_bounds`): the formulas hold only inside the domain, so what
         the domain decides is replaced."""
-        return _simplified(value, self.facts())
+        return simplified(value, self.facts())
 
     def _pin_args(self, value):
         """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
         :meth:`pins` put in; what does not change stays the same object."""
         known = self.facts()
-        return _pinned_args(value, known, known.pinned())
+        return pinned_args(value, known, known.pinned())
 
     def state(self) -> tuple:
         """What the trace has collected so far (layers, domain, module calls), to go back to with
@@ -290,47 +290,7 @@ class Tracer:
         )
 
 
-def _simplified(value, known):
-    """:meth:`Tracer.simplify` under the domain facts *known* (kept there per size)."""
-    if isinstance(value, (tuple, list)):
-        return type(value)(_simplified(v, known) for v in value) if not isinstance(value, Shape) else \
-            Shape(_simplified(v, known) for v in value)
-    if not isinstance(value, sympy.Basic):
-        return value
-    memo = known.simplified
-    if value not in memo:
-        memo[value] = known.simplify(value)
-    return memo[value]
-
-
-def _pinned_args(value, known, pinned: set):
-    """:meth:`Tracer._pin_args` under the domain facts *known*, whose pins mention *pinned*."""
-    if isinstance(value, sympy.Basic):
-        memo = known.pinned_args
-        if value not in memo:
-            memo[value] = _simplified(value, known) if not value.free_symbols.isdisjoint(pinned) else value
-        return memo[value]
-    if type(value) is Shape:  # kept per shape (by its type and sizes: a tuple that equals it is another key)
-        memo = known.pinned_args
-        key = (Shape, value)
-        got = memo.get(key, _UNKNOWN)
-        if got is _UNKNOWN:
-            items = [_pinned_args(v, known, pinned) for v in value]
-            got = memo[key] = _SAME if all(a is b for a, b in zip(items, value)) else Shape(items)
-        return value if got is _SAME else got
-    if isinstance(value, Shape) or type(value) in (tuple, list):
-        items = [_pinned_args(v, known, pinned) for v in value]
-        if all(a is b for a, b in zip(items, value)):
-            return value
-        return Shape(items) if isinstance(value, Shape) else type(value)(items)
-    if type(value) is dict:
-        items = {k: _pinned_args(v, known, pinned) for k, v in value.items()}
-        return value if all(items[k] is v for k, v in value.items()) else items
-    return value
-
-
-_UNKNOWN = object()  # nothing kept yet (require, _pinned_args)
-_SAME = object()  # a shape that the pins leave as it is
+_UNKNOWN = object()  # no verdict kept yet (require)
 _SEEN = object()  # a condition the domain has: a verdict that depends on the domain's list, never kept
 
 
