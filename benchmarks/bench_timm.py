@@ -1,11 +1,13 @@
 """Time symshape's trace on named timm / torchvision models, each in a forked child with a time limit.
 
-    python benchmarks/bench_timm.py [--timeout S] [--repeat N] NAME [NAME ...]
+    python benchmarks/bench_timm.py [--timeout S] [--repeat N] [--profile N] NAME [NAME ...]
 
 A NAME is a timm model (``maxvit_nano_rw_256``) or ``tv:NAME`` for a torchvision classifier
 (``tv:maxvit_t``). Needs timm / torchvision, which the project does not depend on: run it in their
 environment. The input is ``1,3,H,W``. Prints each model's best trace time of N (or its first
-error line, or the timeout), then the median and the slowest.
+error line, or the timeout) with the CPU time of that trace (steadier than the wall clock on a
+shared machine), then the median and the slowest. ``--profile N`` runs the trace under cProfile
+and prints its N costliest functions (cumulative time) after each model.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def _build(name: str):
     return timm.create_model(name, pretrained=False).eval()
 
 
-def _child(queue, name: str, repeat: int) -> None:
+def _child(queue, name: str, repeat: int, profile: int = 0) -> None:
     import symshape as ss
 
     warnings.simplefilter("ignore")
@@ -42,19 +44,32 @@ def _child(queue, name: str, repeat: int) -> None:
         return
     start = time.perf_counter()
     try:
-        best = None
+        best = cpu = None
         for _ in range(repeat):
-            start = time.perf_counter()
-            rep = ss.trace(model, "1,3,H,W")
+            start, start_cpu = time.perf_counter(), time.process_time()
+            if profile:
+                import cProfile
+                import io
+                import pstats
+
+                profiler = cProfile.Profile()
+                rep = profiler.runcall(ss.trace, model, "1,3,H,W")
+                text = io.StringIO()
+                pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile)
+                print(text.getvalue(), flush=True)
+            else:
+                rep = ss.trace(model, "1,3,H,W")
             took = time.perf_counter() - start
-            best = took if best is None else min(best, took)
-        queue.put((best, f"{len(rep.layers)} layers"))
+            if best is None or took < best:
+                best, cpu = took, time.process_time() - start_cpu
+        pieces = f", {len(rep.pieces)} pieces" if rep.pieces else ""
+        queue.put((best, f"cpu {cpu:6.2f}s  {len(rep.layers)} layers{pieces}"))
     except Exception as err:  # a failure is a result: its first line is printed
         queue.put((time.perf_counter() - start, f"{type(err).__name__}: {str(err).strip().splitlines()[0][:100]}"))
 
 
-def run(name: str, timeout: float, repeat: int) -> tuple:
-    how, value = in_child(_child, (name, repeat), timeout)
+def run(name: str, timeout: float, repeat: int, profile: int = 0) -> tuple:
+    how, value = in_child(_child, (name, repeat, profile), timeout)
     if how == "done":
         return value
     return (None, f"over {timeout:.0f} s") if how == "timeout" else (None, f"child exited {value}")
@@ -65,10 +80,12 @@ def main() -> None:
     parser.add_argument("names", nargs="+")
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile each trace and print its N costliest functions")
     args = parser.parse_args()
     times = {}
     for name in args.names:
-        took, note = run(name, args.timeout, args.repeat)
+        took, note = run(name, args.timeout, args.repeat, args.profile)
         if took is not None:
             times[name] = took
         shown = f"{took:8.2f}s" if took is not None else f"{'-':>9}"

@@ -132,6 +132,13 @@ def implied_periodically(rel, known) -> bool:
     rels = [rel] + [k for k in known if isinstance(k, (sympy.Equality, sympy.Unequality)) and k.free_symbols == {s}]
     if len(rels) == 1:
         return False
+    return _implied_periodically(tuple(rels), s)
+
+
+@lru_cache(maxsize=16384)
+def _implied_periodically(rels: tuple, s) -> bool:
+    """:func:`implied_periodically` of ``rels[0]`` by the others (all of the one symbol *s*),
+    cached: every branch asks again with the same domain."""
     diffs = []
     try:
         for r in rels:

@@ -4,6 +4,7 @@ against the domain would leave it empty (a model that runs, reported as running 
 refused as running both ways."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Optional
 
 import sympy
@@ -57,6 +58,7 @@ _SPAN_KINDS = {sympy.GreaterThan: (0, 1), sympy.StrictGreaterThan: (1, 1), sympy
                sympy.StrictLessThan: (1, -1), sympy.Equality: (0, 0)}
 
 
+@lru_cache(maxsize=65536)  # the domain's conditions are asked again at every branch
 def _span(rel) -> Optional[tuple]:
     """``(e, lo, hi)`` when *rel* compares ``k·e`` (an integer-valued expression of sizes, its sign
     and factor normalized) with a number: it says ``lo <= e <= hi`` (None: no bound; ``lo > hi``:

@@ -249,9 +249,11 @@ class Executor(Paths):
             return True
         if negation in tracer._seen or negation is sympy.true:
             return False
-        known = _implied(rel, tracer)
-        if known is None:
-            known = implied_by_domain(rel, negation, tracer)
+        memo = tracer.facts().decided  # what this domain decides depends on nothing else
+        if rel not in memo:
+            known = _implied(rel, tracer)
+            memo[rel] = implied_by_domain(rel, negation, tracer) if known is None else known
+        known = memo[rel]
         if known is not None:
             return known
         frame = self.stack[-1]
@@ -360,6 +362,8 @@ class Executor(Paths):
                 messages[j] = text
             finally:
                 self.tracer.restore(final)
+            if j not in messages:  # the first branch whose other side runs too: the later probes
+                break  # cannot change which one is told (one_sided[0] below), so they are not run
         one_sided = [c for j, c in enumerate(choices) if not c.flipped and c.index is not None and j not in messages]
         if one_sided:  # the other side runs too: a domain condition there would be a wrong answer
             choice = one_sided[0]

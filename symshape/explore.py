@@ -25,6 +25,7 @@ import functools
 import itertools
 import math
 import re
+from functools import lru_cache
 from typing import Optional
 
 import sympy
@@ -191,6 +192,13 @@ def _equal_on(a, b, region) -> bool:
     a, b = sympy.sympify(a, strict=True), sympy.sympify(b, strict=True)
     if a == b:
         return True
+    return _equal_on_region(a, b, tuple(region))
+
+
+@lru_cache(maxsize=65536)
+def _equal_on_region(a, b, region: tuple) -> bool:
+    """:func:`_equal_on` of two different formulas, cached on the exact formulas and region (the
+    same sizes are compared at every layer that two paths share, and again at every call)."""
     free = a.free_symbols | b.free_symbols
     if len(free) == 1:
         (x,) = free
@@ -476,4 +484,4 @@ class Paths:
         del t.layers[snap[0]:], t.domain[snap[1]:], t.modules[snap[2]:]
         t._calls, self.counts = dict(snap[3]), dict(snap[4])
         del self.choices[snap[5]:]
-        t._lows, t._highs, t._pins = (-1, {}), (-1, {}), (-1, {})
+        t.domain_changed()

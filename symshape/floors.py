@@ -432,6 +432,14 @@ def simplify_relation(rel):
     >>> simplify_relation(sympy.Eq(4 * floor_div(H + 1, 4), H + 1))
     Eq(Mod(H + 1, 4), 0)
     """
+    if isinstance(rel, sympy.Basic):
+        return _simplify_relation(rel)
+    return _simplify_relation.__wrapped__(rel)
+
+
+@lru_cache(maxsize=65536)
+def _simplify_relation(rel):
+    """:func:`simplify_relation`, cached on the exact relation (every run of a forward asks again)."""
     if isinstance(rel, sympy.Equality):
         return _divisibility(rel)
     if isinstance(rel, (sympy.StrictGreaterThan, sympy.StrictLessThan)) and (rel.lhs - rel.rhs).is_integer:

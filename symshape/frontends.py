@@ -53,6 +53,7 @@ def compacting(rule):
             return dataclasses.replace(out, shape=_compact_shape(out.shape))
         return _compact_shape(out)
     run.__wrapped__ = rule  # its signature, for the call's flags (trace.call_flags)
+    run._memo_tag = ("compacting", rule)  # one rule: its results are kept within a trace (memo.py)
     return run
 
 

@@ -15,6 +15,7 @@ the path that does not pad gives.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 from typing import Optional
 
@@ -94,6 +95,13 @@ def holds_on(relation, region, x, low: int = 1) -> Optional[bool]:
     >>> holds_on(sympy.Eq(2 * floor_div(H + 1, 2), H), [sympy.Eq(floor_div(H, 16), 16), sympy.Eq(sympy.Mod(H, 2), 0)], H)
     True
     """
+    return _holds_on(relation, tuple(region), x, low)
+
+
+@lru_cache(maxsize=65536)
+def _holds_on(relation, region: tuple, x, low: int) -> Optional[bool]:
+    """:func:`holds_on`, cached on the exact relations (paths are compared again and again on the
+    same formulas: every layer of a block that both paths run, every run of the forward)."""
     funcs = [_difference(r) for r in (relation, *region)]
     if any(f is None for f in funcs):
         return None

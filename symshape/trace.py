@@ -13,13 +13,15 @@ from dataclasses import replace
 from typing import Iterable, Optional
 
 import sympy
+import torch
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
-from .decide import compact, first_sizes, lower_bounds, under_bounds, upper_bounds
+from .decide import compact
+from .facts import facts, pinned_args, simplified
 from .floors import finest_floor, simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked
-from .monotone import implied_by_bounds
+from .memo import fresh, memo_tag, rule_key
 from .modelstate import itemsize, unchanged
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
@@ -36,114 +38,75 @@ def _describe(shapes) -> str:
 class Tracer:
     """Accumulates layers and domain conditions while shapes flow through rules."""
 
-    def __init__(self):
+    def __init__(self, memo: Optional[dict] = None):
+        self.memo = {} if memo is None else memo  # rule call -> its result, for one trace (memo.py)
         self.layers: list = []
         self.modules: list = []  # ModuleCall records of the modules walked rather than ruled
         self.domain: list = []
         self._calls: dict = {}  # qualified name -> how many times it was called so far
         self._seen: set = set()
-        self._lows: tuple = (0, {})  # (len(domain), lower_bounds(domain)), recomputed as the domain grows
-        self._highs: tuple = (0, {})
-        self._pins: tuple = (0, {})  # (len(domain), what the domain fixes: see pins())
-        self._pinned_for: tuple = (None, set())
-        self._pin_memo: tuple = (None, {})  # (the pins it was made for, {size: size with the pins put in})
+        self._facts: tuple = (-1, None)  # (len(domain), facts(domain)), recomputed as the domain grows
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
+        self._params: dict = {}  # id(module) -> (module, its parameter count): counted once per trace
+        self._hyper: dict = {}  # id(module) -> (module, hyper_parameters(module))
+
+    def param_count(self, module: nn.Module) -> int:
+        """The number of parameters of *module* (its submodules' included), counted once per trace
+        and outside the executing front end's torch function mode (through which every
+        ``numel()`` of a weight would otherwise go)."""
+        known = self._params.get(id(module))
+        if known is None or known[0] is not module:
+            with torch._C.DisableTorchFunction():
+                known = self._params[id(module)] = (module, sum(p.numel() for p in module.parameters()))
+        return known[1]
+
+    def facts(self):
+        """The :class:`~symshape.facts.DomainFacts` of the domain collected so far (shared by every
+        run of the forward that reaches the same domain)."""
+        if self._facts[0] != len(self.domain):
+            self._facts = (len(self.domain), facts(tuple(c.expr for c in self.domain)))
+        return self._facts[1]
+
+    def domain_changed(self) -> None:
+        """Forget the facts of the domain (its list was cut back or replaced)."""
+        self._facts = (-1, None)
 
     def lows(self) -> dict:
         """The lowest size of each symbol that the domain collected so far allows: its bounds
         (:func:`~symshape.decide.lower_bounds`), raised to the first size that meets every
         condition on that symbol alone (a size that must be a multiple of a window is at least the
         window)."""
-        if self._lows[0] != len(self.domain):
-            self._lows = (len(self.domain), first_sizes(self.domain, lower_bounds(self.domain)))
-        return self._lows[1]
+        return self.facts().lows()
 
     def highs(self) -> dict:
         """The highest size of each symbol that the domain bounds above (a piece: ``W <= 12``)."""
-        if self._highs[0] != len(self.domain):
-            self._highs = (len(self.domain), upper_bounds(self.domain))
-        return self._highs[1]
+        return self.facts().highs()
 
     def pins(self) -> dict:
         """What the domain collected so far fixes, to put in every later formula: each size it
         fixes to one value (``H = 224``: a model that asserts its input size), as ``{symbol:
         value}``, and each floor that an equation in one size gives in coarser floors
         (:func:`~symshape.floors.finest_floor`: a window partition's multiple of the window)."""
-        if self._pins[0] != len(self.domain):
-            pins = {}
-            for cond in self.domain:
-                e = cond.expr
-                found = None
-                if isinstance(e, sympy.Equality):
-                    for a, b in ((e.lhs, e.rhs), (e.rhs, e.lhs)):
-                        if a.is_Symbol and b.is_Integer:
-                            found = (a, b)
-                    if found is None and len(e.free_symbols) == 1:
-                        (s,) = e.free_symbols  # a linear equation in one size: H + 1 = 38 fixes H = 37
-                        d = e.lhs - e.rhs
-                        if d.is_polynomial(s) and sympy.degree(d, s) == 1:
-                            value = -d.subs(s, 0) / d.coeff(s, 1)
-                            if value.is_Integer:
-                                found = (s, value)
-                    found = found or finest_floor(e)
-                if found is not None and found[0] not in pins:
-                    key, value = found
-                    pins = {k: v.xreplace({key: value}) for k, v in pins.items()}
-                    pins[key] = value.xreplace(pins)
-            self._pins = (len(self.domain), pins)
-        return self._pins[1]
+        return self.facts().pins()
 
     def simplify(self, value):
         """A size, relation or shape (or several) with what the domain fixes put in (:meth:`pins`),
         and Max/Min and disjunctions decided by the domain's lower bounds
         (:func:`~symshape.decide.under_bounds`): the formulas hold only inside the domain, so what
         the domain decides is replaced."""
-        if isinstance(value, (tuple, list)):
-            return type(value)(self.simplify(v) for v in value) if not isinstance(value, Shape) else \
-                Shape(self.simplify(v) for v in value)
-        pins = self.pins()
-        if pins and isinstance(value, sympy.Basic) and not value.free_symbols.isdisjoint(self._pinned()):
-            for _ in range(3):  # a floor put in may rebuild into another pinned one
-                before, value = value, value.xreplace(pins)
-                if value == before:
-                    break
-        if isinstance(value, sympy.Basic) and value.has(sympy.Max, sympy.Min, sympy.Or):
-            return under_bounds(value, self.lows(), _proves, self.highs())
-        return value
+        return simplified(value, self.facts())
 
     def _pin_args(self, value):
         """*value* (a rule's arguments: shapes, sizes, and tuples, lists and dicts of them) with
         :meth:`pins` put in; what does not change stays the same object."""
-        if isinstance(value, sympy.Basic):
-            pins = self.pins()  # a new dict whenever the domain changed: the memo holds for one domain
-            if self._pin_memo[0] is not pins:
-                self._pin_memo = (pins, {})
-            memo = self._pin_memo[1]
-            if value not in memo:
-                memo[value] = self.simplify(value) if not value.free_symbols.isdisjoint(self._pinned()) else value
-            return memo[value]
-        if isinstance(value, Shape) or type(value) in (tuple, list):
-            items = [self._pin_args(v) for v in value]
-            if all(a is b for a, b in zip(items, value)):
-                return value
-            return Shape(items) if isinstance(value, Shape) else type(value)(items)
-        if type(value) is dict:
-            items = {k: self._pin_args(v) for k, v in value.items()}
-            return value if all(items[k] is v for k, v in value.items()) else items
-        return value
+        known = self.facts()
+        return pinned_args(value, known, known.pinned())
 
     def _pins_new_floor(self, rel) -> bool:
         """Whether *rel* fixes a floor that :meth:`pins` does not put in yet (kept in the domain
         although implied: ``floor(5·floor((H + 3)/20)/2) = 5·floor((H + 3)/40)`` then cancels)."""
         found = finest_floor(rel)
         return found is not None and found[0] not in self.pins()
-
-    def _pinned(self) -> set:
-        """The symbols that :meth:`pins` mentions."""
-        pins = self.pins()
-        if self._pinned_for[0] is not pins:
-            self._pinned_for = (pins, set().union(*(k.free_symbols for k in pins)) if pins else set())
-        return self._pinned_for[1]
 
     def state(self) -> tuple:
         """What the trace has collected so far (layers, domain, module calls), to go back to with
@@ -153,7 +116,7 @@ class Tracer:
     def restore(self, state: tuple) -> None:
         self.layers[:], self.domain[:], self._seen = list(state[0]), list(state[1]), set(state[2])
         self.modules[:], self._calls = list(state[3]), dict(state[4])
-        self._lows, self._highs, self._pins = (-1, {}), (-1, {}), (-1, {})
+        self.domain_changed()
 
     def produced(self, value, index: int) -> None:
         """Remember that layer *index* (-1: the model's input) produced *value* (a shape or outputs)."""
@@ -181,7 +144,22 @@ class Tracer:
 
     def require(self, name: str, kind: str, inputs, expr, why: str) -> None:
         """Keep ``expr`` in the domain; raise where it can never hold."""
-        given = self.simplify(sympy.sympify(expr, strict=True))
+        raw = sympy.sympify(expr, strict=True)
+        memo = self.facts().required  # the verdict on a condition depends on the domain only
+        verdict = memo.get(raw, _UNKNOWN)
+        if verdict is _UNKNOWN:
+            verdict = self._verdict(name, kind, inputs, raw, why)
+            if verdict is not _SEEN:
+                memo[raw] = verdict
+        if verdict is None or verdict is _SEEN or verdict in self._seen:
+            return
+        self._seen.add(verdict)
+        self.domain.append(Condition(verdict, name, kind, why))
+
+    def _verdict(self, name: str, kind: str, inputs, expr, why: str):
+        """What :meth:`require` does with *expr* under the domain so far: None (it holds there),
+        _SEEN (the domain has it), the condition to add, or a ShapeError raised (never holds)."""
+        given = self.simplify(expr)
         if isinstance(given, (sympy.GreaterThan, sympy.LessThan, sympy.Equality)) and any(
                 f.args[0].has(sympy.floor) for f in given.atoms(sympy.floor)):
             given = given.func(compact(given.lhs - given.rhs), 0)  # floors of floors (TF 'same' padding)
@@ -191,7 +169,7 @@ class Tracer:
         if expr is sympy.false:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{_never(given)}")
         if expr in self._seen:
-            return
+            return _SEEN
         if isinstance(expr, sympy.Equality):
             from .solve.conditions import factor_equations  # the solver's core: relations on sizes, no report
 
@@ -199,7 +177,7 @@ class Tracer:
             if pairs:  # a product of sizes equal to a product each of whose factors it bounds: factor by factor
                 for a, b in pairs:
                     self.require(name, kind, inputs, sympy.Eq(a, b), why)
-                return
+                return _SEEN  # not kept as the verdict: going back to this domain must add the factors again
         never = _never(given)
         if never:
             raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size{never}")
@@ -228,15 +206,14 @@ class Tracer:
             reason = feasible(expr, [c.expr for c in self.domain])
             if reason is not None:
                 raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
-        self._seen.add(expr)
-        self.domain.append(Condition(expr, name, kind, why))
+        return expr
 
     def record_call(self, name: str, module: nn.Module, inputs, out, first: int, stop: Optional[int] = None) -> None:
         """Record one call of a module that was walked rather than ruled (a
         :class:`~symshape.report.ModuleCall`): the tensor shapes among *inputs*, what it returned,
         its parameters and the layers ``first:stop`` it made (``stop``: the layers so far)."""
         self.modules.append(ModuleCall(self.call_name(name), type(module).__name__, tuple(_tensors(inputs)),
-                                       output_record(out), sum(p.numel() for p in module.parameters()), first,
+                                       output_record(out), self.param_count(module), first,
                                        len(self.layers) if stop is None else stop))
 
     def call_name(self, name: str) -> str:
@@ -254,8 +231,14 @@ class Tracer:
         if self.pins():  # inputs made before a condition that fixes a floor: in the later form, so products cancel
             inputs, kwargs = self._pin_args(inputs), self._pin_args(kwargs)
             shown = None if shown is None else self._pin_args(shown)
+        tag = memo_tag(rule) if self.memo is not None else None
+        key = rule_key(tag, op, inputs, kwargs) if tag is not None else None
         try:
-            result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
+            result = fresh(self.memo[key]) if key is not None and key in self.memo else None
+            if result is None:
+                result = rule(op, *inputs, **(kwargs or {})) if op is not None else rule(*inputs, **(kwargs or {}))
+                if key is not None:
+                    self.memo[key] = result
         except ShapeError as err:
             raise self.fail(name, kind, inputs if shown is None else shown, str(err)) from None
         except Exception as err:  # a rule that broke on arguments it did not expect: named, never raw
@@ -293,8 +276,11 @@ class Tracer:
             raise self.fail(name, kind, inputs, refusal)
         rule = rule_for(module)
         if rule is not None:
-            params = sum(p.numel() for p in module.parameters())
-            return self.apply(name, kind, rule, module, inputs, kwargs, params, hyper_parameters(module))
+            params = self.param_count(module)
+            known = self._hyper.get(id(module))
+            if known is None or known[0] is not module:  # read once per trace (apply copies them)
+                known = self._hyper[id(module)] = (module, hyper_parameters(module))
+            return self.apply(name, kind, rule, module, inputs, kwargs, params, known[1])
         children = _chain(module)
         if children is not None:
             if len(inputs) != 1:
@@ -323,6 +309,10 @@ class Tracer:
         )
 
 
+_UNKNOWN = object()  # no verdict kept yet (require)
+_SEEN = object()  # a condition the domain has: a verdict that depends on the domain's list, never kept
+
+
 def _decided_by_solving(expr) -> bool:
     """Whether the solver answers *expr* exactly and fast, so a condition that no size satisfies is
     refused at trace time: an equation, or a disjunction of equations in one symbol or of one
@@ -346,11 +336,6 @@ def _never(rel) -> str:
                 if c.is_Integer and c > 1 and int(b) % int(c):
                     return f": {b} is not a multiple of {c}, the factor common to every value of {fmt_size(a)}"
     return ""
-
-
-def _proves(diff, lows) -> bool:
-    """``diff >= 0`` at every size at or above *lows*, shown by monotonicity (products of sizes)."""
-    return implied_by_bounds(sympy.Ge(diff, 0), lows)
 
 
 #: The public hyper-parameters copied into Layer.attrs, for renderers that explain a layer.
@@ -485,7 +470,7 @@ def trace(model: nn.Module, input_shape) -> Report:
     shape = Shape(parse_shape(input_shape))
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
-    pieces = _pieces(model, shape, (), [_MAX_PIECES])
+    pieces = _pieces(model, shape, (), [_MAX_PIECES], {})
     return pieces[0] if len(pieces) == 1 else replace(pieces[0], pieces=tuple(pieces))
 
 
@@ -507,17 +492,18 @@ def _nowhere(err: ShapeError) -> ShapeError:
     return err
 
 
-def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> list:
+def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list, memo: dict) -> list:
     """The reports of the pieces of *model* under the branch conditions *assumed*: one report
     where its forward takes one path, else one per path (each side of a branch that runs at some
     size is traced with its condition assumed; a side no size reaches is dropped). *budget* holds
-    how many more pieces may be traced (shared by the whole exploration)."""
+    how many more pieces may be traced (shared by the whole exploration); *memo* the rule results
+    kept for the whole trace (memo.py)."""
     from .solve.solver import feasible
 
     try:
         if budget[0] <= 0:
             raise _TooMany
-        piece = _trace_piece(model, shape, assumed)
+        piece = _trace_piece(model, shape, assumed, memo)
         budget[0] -= 1
         return [piece]
     except BothBranches as err:
@@ -533,7 +519,7 @@ def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> lis
                 dropped.append(f"no size takes the other side ({why})")
                 continue
             try:
-                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget)))
+                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget, memo)))
             except _TooMany:
                 raise ShapeError(f"{err}; its branches on the sizes split it into more than {_MAX_PIECES} pieces, "
                                  "each traced on its own: register a shape rule for the module that branches "
@@ -560,9 +546,9 @@ def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list) -> lis
         return out
 
 
-def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple) -> Report:
+def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple, memo: Optional[dict] = None) -> Report:
     """One trace of *model*, with the branch conditions *assumed* in its domain first."""
-    tracer = Tracer()
+    tracer = Tracer(memo)
     kind = type(model).__name__
     refusal = _global_hooks()
     if refusal:

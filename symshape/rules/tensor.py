@@ -18,6 +18,7 @@ share one rule.
 from __future__ import annotations
 
 import operator
+from functools import lru_cache
 from types import SimpleNamespace
 
 import sympy
@@ -412,7 +413,13 @@ def _slice_bound(v, default, size):
     integer counts from the end (at least 0), anything else is at most the size."""
     if v is None:
         return default
-    v = sympy.sympify(v, strict=True)
+    return _clamped(sympy.sympify(v, strict=True), size)
+
+
+@lru_cache(maxsize=16384, typed=True)
+def _clamped(v, size):
+    """:func:`_slice_bound` of a given bound *v*, cached (swin's shifted-window masks slice the same
+    Min/Max bounds in every block, and sympy's Min/Max compare their arguments on every build)."""
     if v.is_Integer and v < 0:
         v = size + v
         return v if always_nonnegative(v) else sympy.Max(v, 0)
@@ -429,6 +436,15 @@ def slice_size(size, start, stop, step) -> sympy.Expr:
     >>> slice_size(10, 2, 20, 3)
     3
     """
+    try:
+        return _slice_size(size, start, stop, step)
+    except TypeError:  # an unhashable bound: computed as it is
+        return _slice_size.__wrapped__(size, start, stop, step)
+
+
+@lru_cache(maxsize=16384, typed=True)
+def _slice_size(size, start, stop, step) -> sympy.Expr:
+    """:func:`slice_size`, cached on its exact arguments (Max of sizes costs sympy comparisons)."""
     size = sympy.sympify(size, strict=True)
     step = 1 if step is None else _int(step, "a slice step")
     if step < 1:

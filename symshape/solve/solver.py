@@ -326,6 +326,20 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
     >>> print(feasible(sympy.Eq(flat, 5400), [H >= 7, W >= 7]))
     the condition needs 32*(floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5400, which no positive size satisfies: (floor((H - 7)/2) + 1)*(floor((W - 7)/2) + 1) = 5400/32 = 675/4, not an integer
     """
+    domain = tuple(domain)
+    if isinstance(expr, sympy.Basic) and all(isinstance(c, sympy.Basic) for c in domain):
+        return _feasible_relations(expr, domain, None if symbols is None else tuple(symbols))
+    return _feasible(expr, domain, symbols)
+
+
+@lru_cache(maxsize=16384)
+def _feasible_relations(expr, domain: tuple, symbols) -> Optional[str]:
+    """:func:`feasible` of plain relations, cached on them (the tracer asks with the same domain at
+    every run of a forward)."""
+    return _feasible(expr, domain, symbols)
+
+
+def _feasible(expr, domain, symbols) -> Optional[str]:
     conds = [expr, *domain]
     if symbols is None:
         found: set = set()
