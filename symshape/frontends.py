@@ -17,7 +17,9 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
 
-from .decide import always_nonnegative, compact
+from .decide import always_nonnegative
+
+from .forms import compact
 from .floors import ceil_of, floor_div, floor_of, mod
 from .report import Shape
 from .rules.registry import Out
@@ -45,7 +47,7 @@ def _compact_shape(value):
 
 
 def compacting(rule):
-    """The rule with every output size passed through :func:`symshape.decide.compact`, so that sums
+    """The rule with every output size passed through :func:`symshape.forms.compact`, so that sums
     of floors from size arithmetic (padding to even sizes, strided slices) stay one floor."""
     def run(*args, **kwargs):
         out = rule(*args, **kwargs)

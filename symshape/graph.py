@@ -40,7 +40,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .decide import compact
+from .forms import compact
 from .fallback import FALLBACK, eligible, meta_rule, runnable
 from .printing import fmt
 from .report import Shape

@@ -52,7 +52,7 @@ from typing import Callable, Optional
 import sympy
 import torch
 
-from .decide import factored, factored_sum
+from .forms import factored, factored_sum
 from .memory_layout import COPY_IF_STRIDED, VIEWS, gap, kind_of as _kind, layout_of, matmul_copies, viewable
 from .printing import fmt
 from .report import Report, plain, report_method, shapes_of

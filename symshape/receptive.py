@@ -308,7 +308,7 @@ def _plain(v):
 
 def tidy(expr):
     """*expr* in its shortest exact form: one floor where the floors of a size collapse to one
-    (:func:`~symshape.decide.compact`), or ``Mod(a·H + b, m) + c`` where they are periodic in H
+    (:func:`~symshape.forms.compact`), or ``Mod(a·H + b, m) + c`` where they are periodic in H
     (TF-style "same" padding: the effective padding of k3/s2 twice is (-H) mod 4, ``Mod(3*H, 4)``).
 
     >>> from symshape.floors import floor_div
@@ -321,7 +321,8 @@ def tidy(expr):
 
 @functools.lru_cache(maxsize=4096)
 def _tidy(expr):
-    from .decide import _period, _values, compact
+    from .decide import _period, _values
+    from .forms import compact
     from .floors import canonical
 
     if expr.is_number or not (expr.has(sympy.floor) or expr.has(sympy.Mod) or expr.has(sympy.ceiling)):

@@ -9,8 +9,8 @@ import operator
 
 import sympy
 
-from .decide import factored_sum, scaled
 from .evaluate import substitute
+from .forms import factored_sum, scaled
 from .printing import fmt
 from .symbols import ShapeError, as_size
 
@@ -405,9 +405,7 @@ class Report:
     branch: tuple = ()
 
     def __post_init__(self):  # the renderers and solvers attach with the package, which loads lazily
-        import symshape
-
-        symshape._load()
+        __import__("symshape")._load()
 
     def piece(self, sizes: Optional[Mapping] = None, **more) -> "Report":
         """The piece of a piecewise report that holds at the given sizes (all of them), else
@@ -425,16 +423,15 @@ class Report:
 
     @property
     def binding(self) -> tuple:
-        """The domain's conditions that no other one implies (shown exactly, :mod:`~symshape.implied`;
-        two 3x3 convs: H >= 5, W >= 5); ``domain`` keeps all, in the order the layers ask for them
-        (H >= 3, W >= 3, H >= 5, W >= 5), which tells where torch raises first."""
+        """The domain's conditions no other one implies (:mod:`~symshape.implied`); ``domain`` keeps
+        all, in the order the layers ask for them, which tells where torch raises first."""
         from .implied import binding
         return binding(self.domain, keep=self.branch)
 
     @property
     def macs(self) -> sympy.Expr:
         """Total multiply-accumulates (bias excluded; README, "Counting convention"), factored:
-        :func:`symshape.decide.factored_sum` of the layers' MACs."""
+        :func:`symshape.forms.factored_sum` of the layers' MACs."""
         return plain(factored_sum(layer.macs for layer in self.layers))
 
     @property

@@ -23,7 +23,9 @@ import traceback
 import sympy
 import torch
 
-from .decide import always_nonnegative, compact
+from .decide import always_nonnegative
+
+from .forms import compact
 from .floors import ceil_of, floor_of
 from .frontends import _any, _tensor_method_value, _tensors, size_op
 from .report import Outputs, Shape

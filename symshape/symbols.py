@@ -419,7 +419,7 @@ class _Parser:
 
 def _kept(expr) -> bool:
     """Whether *expr* is a number times a sum kept a product (``120*(L - 4)``, which sympy's own
-    ``120*(L - 4)`` would distribute): symshape's totals keep them (:func:`symshape.decide.factored`)."""
+    ``120*(L - 4)`` would distribute): symshape's totals keep them (:func:`symshape.forms.factored`)."""
     return expr.is_Mul and len(expr.args) == 2 and expr.args[0].is_Integer and expr.args[1].is_Add
 
 

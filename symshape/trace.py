@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
-from .decide import compact
+from .forms import compact
 from .facts import facts, pinned_args, simplified
 from .floors import finest_floor, simplify_relation
 from .frontends import FX_LOCK, _tensors, global_hooks_refusal as _global_hooks, unsupported as _unsupported, walked

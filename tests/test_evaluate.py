@@ -55,7 +55,9 @@ from fractions import Fraction  # noqa: E402
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from symshape.decide import always_nonnegative, compact  # noqa: E402
+from symshape.decide import always_nonnegative  # noqa: E402
+
+from symshape.forms import compact
 from symshape.evaluate import UnsupportedExpression, compile_expr  # noqa: E402
 
 

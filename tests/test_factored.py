@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import symshape as ss
 from symshape import zoo
-from symshape.decide import factored, factored_sum, scaled
+from symshape.forms import factored, factored_sum, scaled
 from symshape.floors import floor_div
 from symshape.symbols import parse_expr
 from test_speed import TutorialNet

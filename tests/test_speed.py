@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import symshape as ss
-from symshape.decide import compact
+from symshape.forms import compact
 from symshape.floors import floor_div
 from symshape.symbols import symbols
 

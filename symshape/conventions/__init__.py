@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..decide import factored_sum
+from ..forms import factored_sum
 from ..report import Report, plain, report_method
 from ..symbols import ShapeError
 from . import fvcore, ptflops, thop, torchinfo

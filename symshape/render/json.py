@@ -28,7 +28,6 @@ are ``a == b``, congruences ``Mod(H, 32) == 0`` and torch's double-rounded scale
 from __future__ import annotations
 
 import json as _json
-import sympy
 
 from ..report import Condition, Layer, ModuleCall, Outputs, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol

@@ -12,7 +12,7 @@ from typing import Mapping, Optional
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..decide import factored, factored_sum
+from ..forms import factored, factored_sum
 from ..printing import grouped
 from ..report import report_method
 from ..receptive import receptive_fields

@@ -9,7 +9,7 @@ import sympy
 
 from .latex import latex, shape_latex, size_equations
 from .text import CONVENTION, domain_relations
-from ..decide import factored, factored_sum
+from ..forms import factored, factored_sum
 from ..printing import fmt
 from ..receptive import receptive_fields
 from .text import fallback_notes, field_cell, kind_cell, memory_column

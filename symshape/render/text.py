@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..decide import factored, factored_sum, scaled
+from ..forms import factored, factored_sum, scaled
 from ..implied import implies
 from ..monotone import implied_by_bounds
 from ..printing import fmt
