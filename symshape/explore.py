@@ -139,12 +139,12 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
     i, extras = 0, []
     for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
         # kind and name that agrees with it on the region (the ones passed over are the richer path's own)
-        j = next((j for j in range(i, len(rich.layers)) if rich.layers[j].kind == layer.kind
-                  and _base(rich.layers[j].name) == _base(layer.name) and _layers_agree(rich.layers[j], layer, region)),
-                 None)
+        same = [j for j in range(i, len(rich.layers)) if rich.layers[j].kind == layer.kind
+                and _base(rich.layers[j].name) == _base(layer.name)][:_TRIES]
+        j = next((j for j in same if _layers_agree(rich.layers[j], layer, region)), None)
         if j is None and layer.name not in poor.calls:  # an op the richer path does as another op, on the
             # same shapes at the same cost (an average pool to 16x16 where the other path interpolates to it)
-            j = next((j for j in range(i, len(rich.layers)) if rich.layers[j].name not in rich.calls
+            j = next((j for j in range(i, min(i + _TRIES, len(rich.layers))) if rich.layers[j].name not in rich.calls
                       and _layers_agree(rich.layers[j], layer, region)), None)
         if j is None:
             return False
@@ -170,6 +170,9 @@ def _same_relation(a, b, region) -> bool:
     that finds the map a multiple already)."""
     return (type(a) is type(b) and isinstance(a, sympy.core.relational.Relational)
             and _equal_on(a.rhs, b.rhs, region) and _equal_on(a.lhs, b.lhs, region))
+
+
+_TRIES = 3  # layers of the richer path tried for one of the poorer path (each try is an exact check)
 
 
 def _layers_agree(r, p, region) -> bool:
