@@ -217,7 +217,10 @@ def _equal_on_region(a, b, region: tuple) -> bool:
         (x,) = f.free_symbols
         k = _ratio_at_a_point(f, g, _about(region, x), x)
         if k is None or holds_on(sympy.Eq(f, k * g, evaluate=False), _about(region, x), x) is not True:
-            return False
+            # (a square of a floor has no period and drift): where the region leaves each size finitely
+            # many values, every point is evaluated (efficientvit's 16*(floor((H - 1)/16) + 1)**2*... MACs
+            # against the windowed path's 38416*floor(-H/112)*floor(-W/112), where the map is one window)
+            return _at_every_point(sympy.Eq(a, b, evaluate=False), region)
         ratio *= k
     return ratio * ca == cb
 
@@ -247,16 +250,21 @@ def _holds(rel, region) -> bool:
     if len(free) == 1:
         (x,) = free
         return _holds_one(rel, region, x)
-    if isinstance(rel, sympy.Equality):
-        return _equal_on(rel.lhs, rel.rhs, region)
-    if isinstance(rel, (sympy.GreaterThan, sympy.LessThan)):  # at every size, once the region's equations
-        # have put one side for the other (N*(floor((H - 1)/2) + 1)*W >= 2 where floor((H - 1)/2) + 1 =
-        # 4*floor((H + 7)/8), which is at least 4)
+    if isinstance(rel, sympy.Equality) and _equal_on(rel.lhs, rel.rhs, region):
+        return True
+    if isinstance(rel, (sympy.GreaterThan, sympy.LessThan, sympy.Equality)):  # at every size, once the
+        # region's equations have put one side for the other (N*(floor((H - 1)/2) + 1)*W >= 2 where
+        # floor((H - 1)/2) + 1 = 4*floor((H + 7)/8), which is at least 4; efficientvit's window of 49
+        # positions, (floor((H - 1)/16) + 1)*(floor((W - 1)/16) + 1) = 49, where each floor is 7)
         big, small = (rel.lhs, rel.rhs) if isinstance(rel, sympy.GreaterThan) else (rel.rhs, rel.lhs)
         diff = big - small
         equal = [(e.lhs, e.rhs) for e in region if isinstance(e, sympy.Equality)]
-        if any(always_nonnegative(d) is True for d in
-               [diff] + [diff.xreplace({a: b}) for x, y in equal for a, b in ((x, y), (y, x)) if diff.has(a)]):
+        put = [diff] + [diff.xreplace({a: b}) for x, y in equal for a, b in ((x, y), (y, x)) if diff.has(a)]
+        if isinstance(rel, sympy.Equality):
+            put.append(diff.xreplace({a: b for x, y in equal for a, b in ((x, y),) if y.is_number}))
+            if any(sympy.expand(d) == 0 for d in put):
+                return True
+        elif any(always_nonnegative(d) is True for d in put):
             return True
     return _at_every_point(rel, region)
 

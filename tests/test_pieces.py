@@ -386,3 +386,45 @@ def test_conditions_written_on_different_sizes_that_agree_on_a_path_merge():
         assert (rep.violations(N=n, H=h, W=w) == []) == (want is not None), (n, h, w)
         if want is not None:
             assert rep.at(N=n, H=h, W=w).output_shape == want, (n, h, w)
+
+
+class WindowOrWhole(nn.Module):
+    """timm's efficientvit LocalWindowAttention: a map of exactly one window goes to the attention
+    as it is, any other is padded and cut into windows. The attention adds a bias over the window's
+    ws² positions, so its path asks for N = ws² and its MACs are a square of the map's floors; on
+    the one-window region the windowed path gives the same (every point evaluated: H, W in 13..16)."""
+
+    def __init__(self, ws=4):
+        super().__init__()
+        self.ws, self.conv = ws, nn.Conv2d(3, 8, 3, stride=4, padding=1)
+        self.bias = nn.Parameter(torch.zeros(ws * ws, ws * ws))
+
+    def attn(self, x):
+        q = x.flatten(2)
+        a = (q.transpose(-2, -1) @ q) + self.bias
+        return (q @ a.softmax(-1)).view(x.shape)
+
+    def forward(self, x):
+        x = self.conv(x)
+        B, C, H, W = x.shape
+        ws = self.ws
+        if H == ws and W == ws:
+            return self.attn(x)
+        x = x.permute(0, 2, 3, 1)
+        pad_b, pad_r = (ws - H % ws) % ws, (ws - W % ws) % ws
+        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        pH, pW = H + pad_b, W + pad_r
+        x = x.view(B, pH // ws, ws, pW // ws, ws, C).transpose(2, 3).reshape(-1, ws, ws, C).permute(0, 3, 1, 2)
+        x = self.attn(x)
+        x = x.permute(0, 2, 3, 1).view(B, pH // ws, pW // ws, ws, ws, C).transpose(2, 3).reshape(B, pH, pW, C)
+        return x[:, :H, :W].contiguous().permute(0, 3, 1, 2)
+
+
+def test_a_window_path_that_is_the_whole_map_on_a_finite_region_merges():
+    model = WindowOrWhole()
+    rep = ss.trace(model, "1,3,H,W")
+    assert rep.pieces == ()
+    assert str(rep.valid_inputs()) == "H ≥ 1, W ≥ 1"
+    for h, w in itertools.product(range(1, 40, 3), (1, 13, 14, 16, 17, 30)):
+        assert rep.at(H=h, W=w).output_shape == tuple(model(torch.zeros(1, 3, h, w)).shape), (h, w)
+    assert ss.check(model, rep, sizes=[{"H": 16, "W": 16}, {"H": 13, "W": 15}, {"H": 30, "W": 14}]).ok
