@@ -201,13 +201,11 @@ def _nonnegative_by_factors(expr) -> Optional[bool]:
     ``c*f*g`` (c > 0, each factor of one symbol and never negative) is at least c times its factors'
     minima (``2*(floor((W - 1)/8) + 1)*floor((H + 15)/16) - 2 >= 0``, as BatchNorm asks of a map);
     else None (undecided: a bound, not the minimum)."""
-    total, groups = Fraction(0), {}
+    total, rest = Fraction(0), []
     try:
         for term in sympy.Add.make_args(expr):
-            syms = term.free_symbols
-            if len(syms) <= 1:
-                key = next(iter(syms)) if syms else None
-                groups[key] = groups.get(key, sympy.Integer(0)) + term
+            if len(term.free_symbols) <= 1:
+                rest.extend(sympy.Add.make_args(sympy.expand(term)))
                 continue
             coeff, factors = term.as_coeff_mul()
             if not coeff.is_Rational or coeff <= 0:
@@ -222,18 +220,10 @@ def _nonnegative_by_factors(expr) -> Optional[bool]:
                     return None
                 low *= m ** int(n)
             total += low
-        for key, g in groups.items():
-            g = sympy.expand(g)
-            if key is None:
-                total += Fraction(int(sympy.Rational(g).p), int(sympy.Rational(g).q))
-                continue
-            m = _group_minimum(g, key)
-            if m is None:
-                return None
-            total += m
+        others = _minimum_of_sum(rest)
     except _Undecided:
         return None
-    return True if total >= 0 else None
+    return True if others is not None and total + others >= 0 else None
 
 
 def _sum_of_one_symbol_terms(expr) -> Optional[bool]:
@@ -241,27 +231,36 @@ def _sum_of_one_symbol_terms(expr) -> Optional[bool]:
         return bool(expr >= 0)
     if expr.has(sympy.Max, sympy.Min):
         return _nonnegative_through_extremum(expr)
+    terms = sympy.Add.make_args(expr)
+    if any(len(term.free_symbols) > 1 for term in terms):
+        return None
+    try:
+        low = _minimum_of_sum(terms)
+    except _Undecided:
+        return None
+    return low is not None and low >= 0
+
+
+def _minimum_of_sum(terms) -> Optional[Fraction]:
+    """The minimum over sizes >= 1 of a sum of (expanded) terms of at most one symbol each: the
+    constants plus each symbol's group's minimum (the groups are independent); None where a group
+    falls without bound."""
     groups: dict = {}
     const = sympy.Integer(0)
-    for term in sympy.Add.make_args(expr):
+    for term in terms:
         syms = term.free_symbols
         if not syms:
             const += term
-        elif len(syms) == 1:
+        else:
             (s,) = syms
             groups[s] = groups.get(s, sympy.Integer(0)) + term
-        else:
-            return None
     total = Fraction(int(sympy.Rational(const).p), int(sympy.Rational(const).q))
-    try:
-        for s, g in groups.items():
-            low = _group_minimum(g, s)
-            if low is None:
-                return False
-            total += low
-    except _Undecided:
-        return None
-    return total >= 0
+    for s, g in groups.items():
+        low = _group_minimum(g, s)
+        if low is None:
+            return None
+        total += low
+    return total
 
 
 def _nonnegative_through_extremum(expr) -> Optional[bool]:
