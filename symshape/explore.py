@@ -138,14 +138,23 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
     region = poor.region + tuple(r for r in poor.base if r not in poor.region)
     i, extras = 0, []
     for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
-        # kind and name that agrees with it on the region (the ones passed over are the richer path's own)
-        same = [j for j in range(i, len(rich.layers)) if rich.layers[j].kind == layer.kind
+        # kind and name that agrees with it on the region (the ones passed over are the richer path's own,
+        # which must cost no MACs: none is looked for past the first that counts some)
+        stop = next((k for k in range(i, len(rich.layers)) if not _equal_on(rich.layers[k].macs, 0, region)),
+                    len(rich.layers) - 1) + 1
+        same = [j for j in range(i, stop) if rich.layers[j].kind == layer.kind
                 and _base(rich.layers[j].name) == _base(layer.name)][:_TRIES]
         j = next((j for j in same if _layers_agree(rich.layers[j], layer, region)), None)
         if j is None and layer.name not in poor.calls:  # an op the richer path does as another op, on the
             # same shapes at the same cost (an average pool to 16x16 where the other path interpolates to it)
             j = next((j for j in range(i, min(i + _TRIES, len(rich.layers))) if rich.layers[j].name not in rich.calls
                       and _layers_agree(rich.layers[j], layer, region)), None)
+        if j is None and layer.name not in poor.calls and _equal_on(layer.macs, 0, region):
+            # a reshape of the same output from another input (tiny_vit's x.reshape(B, L, C) where the
+            # other path cuts its one window, (B*nH*nW, 49, C), a few steps on): what follows sees the same
+            j = next((j for j in range(i, min(i + 2 * _TRIES, stop)) if rich.layers[j].name not in rich.calls
+                      and _equal_on(rich.layers[j].macs, 0, region)
+                      and _values_on(rich.layers[j].out_shape, layer.out_shape, region)), None)
         if j is None:
             return False
         extras += rich.layers[i:j]

@@ -428,3 +428,45 @@ def test_a_window_path_that_is_the_whole_map_on_a_finite_region_merges():
     for h, w in itertools.product(range(1, 40, 3), (1, 13, 14, 16, 17, 30)):
         assert rep.at(H=h, W=w).output_shape == tuple(model(torch.zeros(1, 3, h, w)).shape), (h, w)
     assert ss.check(model, rep, sizes=[{"H": 16, "W": 16}, {"H": 13, "W": 15}, {"H": 30, "W": 14}]).ok
+
+
+class WholeOrWindows(nn.Module):
+    """timm's TinyViT block: a map of exactly one window goes to the attention as a sequence
+    (``x.reshape(B, L, C)``), any other is padded and cut into windows; after it, a view back to the
+    map, a depthwise conv and the block's own last view. The direct path's layers are matched to the
+    windowed path's that give the same output (the window cut's reshape, the window reverse's), never
+    past a layer that counts MACs (the last view, after the conv, gives the map too)."""
+
+    def __init__(self, ws=4, c=8):
+        super().__init__()
+        self.ws, self.proj, self.conv = ws, nn.Linear(c, c), nn.Conv2d(c, c, 3, padding=1, groups=c)
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        ws, shortcut = self.ws, x
+        if H == ws and W == ws:
+            x = self.proj(x.reshape(B, H * W, C)).view(B, H, W, C)
+        else:
+            pad_b, pad_r = (ws - H % ws) % ws, (ws - W % ws) % ws
+            if pad_b > 0 or pad_r > 0:
+                x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+            pH, pW = H + pad_b, W + pad_r
+            x = x.view(B, pH // ws, ws, pW // ws, ws, C).transpose(2, 3).reshape(-1, ws * ws, C)
+            x = self.proj(x)
+            x = x.view(B, pH // ws, pW // ws, ws, ws, C).transpose(2, 3).reshape(B, pH, pW, C)
+            if pad_b > 0 or pad_r > 0:
+                x = x[:, :H, :W].contiguous()
+        x = self.conv((shortcut + x).permute(0, 3, 1, 2))
+        return x.permute(0, 2, 3, 1).reshape(B, H * W, C).view(B, H, W, C)
+
+
+def test_a_direct_path_matches_the_windowed_path_layer_by_output_up_to_the_next_macs():
+    model = WholeOrWindows()
+    rep = ss.trace(model, "1,H,W,8")
+    assert rep.pieces == ()
+    assert rep.output_shape == (1, H, W, 8)
+    assert str(rep.valid_inputs()) == "H ≥ 1, W ≥ 1"
+    for h, w in itertools.product(range(1, 13), range(1, 13)):
+        want = model(torch.zeros(1, h, w, 8))
+        assert rep.at(H=h, W=w).output_shape == tuple(want.shape), (h, w)
+    assert ss.check(model, rep, sizes=[{"H": 4, "W": 4}, {"H": 4, "W": 5}, {"H": 9, "W": 4}]).ok
