@@ -147,7 +147,7 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
         j = next((j for j in same if _layers_agree(rich.layers[j], layer, region)), None)
         if j is None and layer.name not in poor.calls:  # an op the richer path does as another op, on the
             # same shapes at the same cost (an average pool to 16x16 where the other path interpolates to it)
-            j = next((j for j in range(i, min(i + _TRIES, len(rich.layers))) if rich.layers[j].name not in rich.calls
+            j = next((j for j in range(i, min(i + _TRIES, stop)) if rich.layers[j].name not in rich.calls
                       and _layers_agree(rich.layers[j], layer, region)), None)
         if j is None and layer.name not in poor.calls and _equal_on(layer.macs, 0, region):
             # a reshape of the same output from another input (tiny_vit's x.reshape(B, L, C) where the
