@@ -6,7 +6,9 @@ A NAME is a timm model (``maxvit_nano_rw_256``) or ``tv:NAME`` for a torchvision
 (``tv:maxvit_t``). Needs timm / torchvision, which the project does not depend on: run it in their
 environment. The input is ``1,3,H,W``. Prints each model's best trace time of N (or its first
 error line, or the timeout) with the CPU time of that trace (steadier than the wall clock on a
-shared machine), then the median and the slowest. ``--profile N`` runs the trace under cProfile
+shared machine), then the median and the slowest. symshape is imported, and has traced a one-layer
+model, before the children fork (survey.warm_up: its time is printed once); each model's trace
+starts with its own formulas unseen. With ``--repeat N`` the later traces find them cached. ``--profile N`` runs the trace under cProfile
 and prints its N costliest functions (cumulative time) after each model.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from survey import in_child  # noqa: E402  (the same forked child with a time limit)
+from survey import in_child, warm_up  # noqa: E402  (the same forked child with a time limit)
 
 
 def _build(name: str):
@@ -83,6 +85,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="profile each trace and print its N costliest functions")
     args = parser.parse_args()
+    print(f"symshape import and a one-layer trace, once, not in the times below: {warm_up():.2f} s", flush=True)
     times = {}
     for name in args.names:
         took, note = run(name, args.timeout, args.repeat, args.profile)

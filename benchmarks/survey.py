@@ -166,6 +166,22 @@ def _child(queue, source, name):
                    "reason": f"{type(err).__name__}: {err}  {traceback.format_exc(limit=1)}"[:300]})
 
 
+def warm_up() -> float:
+    """Import symshape's tracing modules and trace a one-layer model, in this process, before any
+    model is timed: ``import symshape`` is lazy, so the first trace of a process would otherwise
+    pay for importing the tracer, the rules and the solver (about 0.2 s) in the model's time. The
+    forked children inherit the imports; each model's own trace still starts with its formulas
+    unseen. Returns the seconds it took (printed once)."""
+    import torch.nn as nn
+
+    start = time.perf_counter()
+    import symshape.execute  # noqa: F401  (the executing front end, beside the tracer below)
+    import symshape.trace  # noqa: F401
+
+    ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "1,3,H,W")
+    return time.perf_counter() - start
+
+
 def in_child(target, args: tuple, timeout: float):
     """``("done", value)`` where ``target(queue, *args)`` put *value* on the queue in a forked child
     within *timeout* seconds, ``("timeout", None)`` where it ran longer (killed), else
@@ -203,6 +219,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write one JSON line per model here")
     args = parser.parse_args()
     names = args.names or names_for(args.source, args.limit)
+    print(f"symshape import and a one-layer trace, once, not in the times below: {warm_up():.2f} s", flush=True)
     out = open(args.out, "w") if args.out else None
     rows = []
     for i, name in enumerate(names, 1):
