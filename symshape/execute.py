@@ -17,9 +17,10 @@ module the tracer runs the forward itself, as written, with each tensor replaced
   The branch is the one that holds at a typical size (224), unless that branch makes the forward
   raise: then the run is repeated with the other one, and the model's own error message becomes the
   condition's reason (``if h % 32 != 0: raise RuntimeError(msg)`` gives ``Mod(H, 32) = 0`` with
-  *msg*). Where the other side runs too (it reaches an op without raising), the run ends with
-  :class:`~symshape.symbols.BothBranches`, and :func:`~symshape.trace.trace` traces each side as a
-  piece of a piecewise report (``rep.pieces``). A comparison that the domain rules out on one side
+  *msg*). Where the other side runs too (it reaches an op without raising), the run goes on along
+  the side taken and records a :class:`~symshape.symbols.Split`; :func:`~symshape.trace.trace`
+  makes the path traced one piece of a piecewise report (``rep.pieces``) and traces each other
+  side as another. A comparison that the domain rules out on one side
   (``floor(H/32) = 7`` where ``floor(H/16) = 7`` holds) is decided, not a branch.
 
 Branching on tensor values (``if x.sum() > 0``) is refused with a ShapeError naming the module.
@@ -61,13 +62,13 @@ from .report import Shape
 from .rules.registry import Out, rule_for
 from .standins import (_HERE, _STATE, _SYM_MAX, _SYM_MIN, _TORCH, NUMBERS, Cond, FloatSize, Size, Stand, _at,
                        _float_error, _has_symbolic, _shapes, _tensor_dunder, _unwrap, _wrap, user_globals)
-from .symbols import BothBranches, ShapeError
+from .symbols import ShapeError, Split
 from .explore import _Explore, Paths, typical as _typical
 
 __all__ = ["run_forward", "Executor", "Stand", "Size", "Cond"]
 
 _MAX_RUNS = 32  # re-executions of one forward while looking for a branch that does not raise
-_MAX_PROBES = 8  # other branches tried for the model's own error message
+_MAX_PROBES = 64  # other branches tried for the model's own error message (or whether they run)
 _NO_SIZE = "the other branch leads to a condition that no size meets"
 _ABSENT = object()
 
@@ -121,8 +122,8 @@ class Executor(Paths):
         self.probe: Optional[int] = None
         self.armed = False
         self.exploring = None  # (frame, forced conditions, region conditions added) while paths are traced
-        self.inert: dict = {}  # module call (name, domain at the call) -> {(module name, condition): side}
-        self.explored: set = set()  # (module name, domain at its call) whose paths were compared
+        self.inert: dict = {}  # module call (name, arguments, domain at the call) -> {(module name, condition): side}
+        self.explored: set = set()  # (module name, arguments, domain at its call) whose paths were compared
         self.entries: dict = {}  # id(stack entry) -> (snapshot, key) of the module call
         self.shadowed = user_globals(module)  # where int() and float() take symbolic sizes while the forward runs
 
@@ -219,7 +220,8 @@ class Executor(Paths):
         frame = (name, kind, shapes)
         self.stack.append(frame)
         first = len(self.tracer.layers)
-        self.entries[id(frame)] = (self._snapshot(), (name, tuple(c.expr for c in self.tracer.domain)))
+        self.entries[id(frame)] = (self._snapshot(), (name, _call_key((args, kwargs)),
+                                                      tuple(c.expr for c in self.tracer.domain)))
         try:
             while True:
                 try:
@@ -362,19 +364,19 @@ class Executor(Paths):
                 messages[j] = text
             finally:
                 self.tracer.restore(final)
-            if j not in messages:  # the first branch whose other side runs too: the later probes
-                break  # cannot change which one is told (one_sided[0] below), so they are not run
-        one_sided = [c for j, c in enumerate(choices) if not c.flipped and c.index is not None and j not in messages]
-        if one_sided:  # the other side runs too: a domain condition there would be a wrong answer
-            choice = one_sided[0]
-            cond = self.tracer.domain[choice.index]
-            negation = simplify_relation(sympy.Not(choice.rel))
-            taken, other = (choice.rel, negation) if choice.value else (negation, choice.rel)
+        for j, c in enumerate(choices):  # the other side runs too (or was not tried): a domain condition
+            # there would be a wrong answer; the trace goes on along the side taken, and trace() traces the
+            # other side as a piece of its own
+            if c.flipped or c.index is None or j in messages:
+                continue
+            cond = self.tracer.domain[c.index]
+            negation = simplify_relation(sympy.Not(c.rel))
+            taken, other = (c.rel, negation) if c.value else (negation, c.rel)
             text = str(self.tracer.fail(
                 self.root_name, type(self.root).__name__, self.shown,
                 f"its forward branches on the sizes ({cond!r}, {cond.reason}) and the other branch runs too"))
-            raise BothBranches(text, taken, other, cond.layer, cond.kind, cond.reason,
-                               [c.expr for c in self.tracer.domain[:choice.index]])
+            self.tracer.splits.append(Split(text, taken, other, cond.layer, cond.kind, cond.reason,
+                                            [d.expr for d in self.tracer.domain[:c.index]], c.index))
         for j, text in messages.items():
             cond = self.tracer.domain[choices[j].index]
             who = f"the forward of {cond.layer!r} ({cond.kind})" if cond.layer else f"the forward of the model ({cond.kind})"
@@ -407,6 +409,19 @@ def _floats(value) -> list:
     if isinstance(value, dict):
         return [f for v in value.values() for f in _floats(v)]
     return []
+
+
+def _call_key(value):
+    """A hashable digest of a module call's arguments: shapes and plain values as they are, other
+    objects by identity (the paths of a call depend on its arguments as well as on the domain)."""
+    value = _unwrap(value)
+    if isinstance(value, (Shape, int, float, str, bool, type(None), sympy.Basic)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__,) + tuple(_call_key(v) for v in value)
+    if isinstance(value, dict):
+        return ("dict",) + tuple((k, _call_key(v)) for k, v in value.items())
+    return ("id", id(value))
 
 
 def _real_tensors(value) -> list:

@@ -70,13 +70,18 @@ class Node:
 def inert_conditions(tree) -> dict:
     """``{(frame, rel): side}`` for the conditions whose sides merge at every node of *tree*
     that branches on them (*side*: the value whose path the executor follows)."""
+    return _inert_and_whole(tree)[0]
+
+
+def _inert_and_whole(tree) -> tuple:
+    """:func:`inert_conditions`, and whether the whole tree merges into one path."""
     apart: set = set()
     while True:  # a condition whose nodes disagree is apart everywhere, and the merges above them are redone
         verdicts: dict = {}
-        _merge(tree, verdicts, apart)
+        merged = _merge(tree, verdicts, apart)
         new = {key for key, sides in verdicts.items() if not sides} - apart
         if not new:
-            return {key: (True in sides) for key, sides in verdicts.items() if sides}
+            return {key: (True in sides) for key, sides in verdicts.items() if sides}, isinstance(merged, Leaf)
         apart |= new
 
 
@@ -135,7 +140,11 @@ def _base(name: str) -> str:
 
 def _same_on(rich: Leaf, poor: Leaf) -> bool:
     """Whether *rich*'s path gives *poor*'s results at every size of *poor*'s region."""
+    mine, theirs = [c.expr for c in rich.domain], [c.expr for c in poor.domain]
+    # the region, and the conditions both paths add: where one of those fails neither path runs, so
+    # the rest is compared where they hold (a guard both paths make, W >= 253, bounds the sizes there)
     region = poor.region + tuple(r for r in poor.base if r not in poor.region)
+    region += tuple(e for e in mine if e in theirs and e not in region)
     i, extras = 0, []
     for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
         # kind and name that agrees with it on the region (the ones passed over are the richer path's own,
@@ -167,7 +176,6 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
             return False
     if not _values_on(rich.out, poor.out, region):
         return False
-    mine, theirs = [c.expr for c in rich.domain], [c.expr for c in poor.domain]
     return (all(e in theirs or _holds(e, region) or any(_same_relation(e, t, region) for t in theirs) for e in mine)
             and all(e in mine or _holds(e, region) or any(_same_relation(e, t, region) for t in mine) for e in theirs))
 
@@ -322,14 +330,12 @@ def _holds_one(rel, region, x) -> bool:
     are finitely many, else by its period (:func:`~symshape.regions.holds_on`), else, where the region makes x a multiple of m, by
     writing x = m·k (``floor(H/floor(H/4)) = 4`` where 4 divides H)."""
     about = _about(region, x)
-    allowed = _allowed(tuple(about), x) if any(_pins(r, x) for r in about) else None
-    test = point_test(rel)
-    if allowed is not None and test is not None:  # finitely many sizes: each is evaluated
-        try:
-            return all(test({x: v}) for v in allowed)
-        except (ArithmeticError, ValueError):  # undefined at one of them (a division by a floor that is 0)
-            pass
-    found = holds_on(rel, about, x)
+    pinned = any(_pins(r, x) for r in about)
+    found = _at_each(rel, about, x) if pinned else None  # an equation pins x: its few sizes are evaluated
+    if found is None:
+        found = holds_on(rel, about, x)
+    if found is None and not pinned:  # not periodic (a Min): evaluated where bounds leave finitely many sizes
+        found = _at_each(rel, about, x)  # (8 <= W <= 15: Min(8, W) = 8*floor(W/8))
     if found is not None:
         return found
     for m in _moduli(about, x):
@@ -340,6 +346,19 @@ def _holds_one(rel, region, x) -> bool:
                                        and holds_on(whole, [r.subs(x, m * k) for r in about], k) is True):
                 return True
     return False
+
+
+def _at_each(rel, about, x) -> Optional[bool]:
+    """Whether *rel* holds at each size the relations *about* x allow, where they are finitely many
+    (:func:`_allowed`); None where they are not, or where *rel* is undefined at one of them."""
+    test = point_test(rel)
+    allowed = _allowed(tuple(about), x) if test is not None else None
+    if allowed is None:
+        return None
+    try:
+        return all(test({x: v}) for v in allowed)
+    except (ArithmeticError, ValueError):  # undefined at one of them (a division by a floor that is 0)
+        return None
 
 
 def _moduli(about, x) -> list:
@@ -366,14 +385,67 @@ def _about(region, x) -> list:
 def _allowed(about: tuple, x) -> Optional[tuple]:
     """The sizes of *x* where every relation of *about* holds, where they are finitely many (shown
     by :func:`~symshape.regions.holds_on`), else None."""
-    tests = [point_test(r) for r in about]
-    try:
-        allowed = tuple(v for v in range(1, _SCAN + 1) if all(t({x: v}) for t in tests))
-    except (ArithmeticError, ValueError):  # a relation undefined at some size
-        return None
-    if not allowed or holds_on(sympy.Le(x, allowed[-1]), list(about), x) is not True:
-        return None  # unbounded (or not shown bounded) on the region
-    return allowed
+    if not any(_bounding(r, x) for r in about):  # past some size every relation holds, or none does
+        return None  # where it is exactly periodic: the region is empty or unbounded (no scan needed)
+    low, high = _bounds(about, x)
+    low, high = max(low, 1), min(high, _SCAN)
+    # the cheapest relations first: where a plain bound fails, the floors are not evaluated
+    tests = [point_test(r) for r in sorted(about, key=sympy.count_ops)]
+    allowed: tuple = ()
+    start = low
+    for stop in (64, 512, _SCAN):  # a stretch at a time: where no size past the last one found is
+        # allowed (shown by period), the rest of the scan would find none
+        stop = min(stop, high)
+        try:
+            allowed += tuple(v for v in range(start, stop + 1) if all(t({x: v}) for t in tests))
+        except (ArithmeticError, ValueError):  # a relation undefined at some size
+            return None
+        start = max(start, stop + 1)
+        if allowed and holds_on(sympy.Le(x, allowed[-1]), list(about), x) is True:
+            return allowed
+    return None  # unbounded (or not shown bounded) on the region
+
+
+def _bounding(rel, x) -> bool:
+    """Whether *rel* (of the one size x) fails at every size past some size: its sides drift apart
+    (:func:`~symshape.regions.growth`) and the relation asks them to stay together, or the larger
+    one to stay below (``floor(H/16) = 64``, ``W <= 508``); True where that is not known."""
+    grown = growth(sympy.expand(rel.lhs - rel.rhs), x)
+    if grown is None:
+        return True
+    drift = grown[1]
+    if drift == 0 or isinstance(rel, sympy.Unequality):
+        return False
+    if isinstance(rel, sympy.Equality):
+        return True
+    return isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan)) == (drift < 0)
+
+
+def _bounds(about, x) -> tuple:
+    """The lowest and highest sizes that the relations of *about* linear in x (no floor) allow
+    (``W <= 508``, ``2*W >= 123``); 1 and _SCAN where none bounds it."""
+    low, high = 1, _SCAN
+    for r in about:
+        if not isinstance(r, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.LessThan, sympy.StrictLessThan,
+                              sympy.Equality)):
+            continue
+        diff = sympy.expand(r.lhs - r.rhs)  # the relation is diff (op) 0
+        a, b = diff.coeff(x, 1), diff.coeff(x, 0)
+        if not (a.is_Rational and b.is_Rational and a != 0 and sympy.expand(a * x + b - diff) == 0):
+            continue
+        root = -b / a  # diff = a*(x - root)
+        if isinstance(r, sympy.Equality):
+            if not root.is_Integer:
+                return 1, 0
+            low, high = max(low, int(root)), min(high, int(root))
+            continue
+        up = isinstance(r, (sympy.GreaterThan, sympy.StrictGreaterThan)) == (a > 0)  # x above root
+        strict = isinstance(r, (sympy.StrictGreaterThan, sympy.StrictLessThan))
+        if up:
+            low = max(low, int(sympy.floor(root)) + 1 if strict or not root.is_Integer else int(root))
+        else:
+            high = min(high, int(sympy.ceiling(root)) - 1 if strict or not root.is_Integer else int(root))
+    return low, high
 
 
 @functools.lru_cache(maxsize=4096)
@@ -451,16 +523,30 @@ class Paths:
         return value
 
     def _explore(self, module, frame, args, kwargs) -> None:
-        """Trace every path of this module call and learn which of its conditions are inert."""
+        """Trace every path of this module call and learn which of its conditions are inert.
+
+        Where the same call (module, arguments) merged into one path under a domain that this one
+        contains (an earlier piece of the trace, before a branch's condition was assumed), its
+        verdicts hold here too (on fewer sizes): they are taken without tracing the paths again."""
         snapshot, key = self.entries[id(frame)]
         self.explored.add(key)
+        name, call, domain = key
+        earlier = self.tracer.memo.setdefault(("explored", name, call), [])
+        here = set(domain)
+        for known, verdicts in earlier:
+            if known <= here:
+                self.inert[key] = verdicts
+                return
         try:
             tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
         finally:
             self.exploring = None
             self._restore_snapshot(snapshot)
         if tree is not _ABORT:
-            self.inert[key] = inert_conditions(tree)  # proven under the domain at this call only
+            verdicts, whole = _inert_and_whole(tree)
+            self.inert[key] = verdicts  # proven under the domain at this call only (and where it holds)
+            if whole:  # a call that merged only in part is traced again under a larger domain (more may merge)
+                earlier.append((frozenset(domain), verdicts))
 
     def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
         """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""

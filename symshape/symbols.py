@@ -23,15 +23,29 @@ _INT = re.compile(r"[+-]?[0-9]+\Z")
 class BothBranches(ShapeError):
     """A forward branches on the sizes and both sides run (``if h >= 224: ... else: ...``).
 
-    Raised by the executing front end; :func:`~symshape.trace.trace` catches it and traces each
-    side as a piece of a piecewise report. ``taken`` is the condition of the side that was traced
-    (as the domain holds it), ``other`` its negation; ``layer``, ``kind`` and ``reason`` say which
-    forward branches and where; ``domain`` the conditions collected before the branch."""
+    Raised by :func:`~symshape.trace.trace`'s piece tracer once the trace is complete along the
+    sides taken; ``trace`` then traces each other side as a piece of a piecewise report.
+    ``splits`` holds one :class:`Split` per such branch, in the order the forward reached them;
+    ``report`` is the report of the path traced (where every split takes its ``taken`` side), or
+    None where that path is not a piece by itself (a branch it could not test)."""
 
-    def __init__(self, message: str, taken, other, layer: str, kind: str, reason: str, domain=()):
+    def __init__(self, message: str, splits, report=None):
         super().__init__(message)
-        self.taken, self.other, self.layer, self.kind, self.reason = taken, other, layer, kind, reason
-        self.domain = tuple(domain)
+        self.splits, self.report = tuple(splits), report
+
+
+class Split:
+    """One branch whose two sides run: ``taken`` the condition of the side traced (as the domain
+    holds it), ``other`` its negation; ``layer``, ``kind`` and ``reason`` say which forward
+    branches and where; ``domain`` the conditions collected before the branch; ``message`` the
+    error text that names it; ``index`` where its condition is in the domain of the path traced."""
+
+    def __init__(self, message: str, taken, other, layer: str, kind: str, reason: str, domain=(), index=None):
+        self.message, self.taken, self.other = message, taken, other
+        self.layer, self.kind, self.reason, self.domain, self.index = layer, kind, reason, tuple(domain), index
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def size_symbol(name: str) -> sympy.Symbol:

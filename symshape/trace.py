@@ -26,6 +26,7 @@ from .modelstate import itemsize, unchanged
 from .report import Condition, Layer, ModuleCall, Outputs, Report, Shape, as_output, output_record
 from .rules.common import fmt_shape, fmt_size
 from .rules.registry import Out, rule_for
+from .pieces import split_into_pieces
 from .symbols import BothBranches, ShapeError, parse_shape
 
 __all__ = ["trace", "Tracer"]
@@ -49,6 +50,7 @@ class Tracer:
         self._producers: dict = {}  # id(shape) -> (shape, index of the layer that made it; -1: the input)
         self._params: dict = {}  # id(module) -> (module, its parameter count): counted once per trace
         self._hyper: dict = {}  # id(module) -> (module, hyper_parameters(module))
+        self.splits: list = []  # the branches whose other side runs too (symbols.Split), in order
 
     def param_count(self, module: nn.Module) -> int:
         """The number of parameters of *module* (its submodules' included), counted once per trace
@@ -111,11 +113,12 @@ class Tracer:
     def state(self) -> tuple:
         """What the trace has collected so far (layers, domain, module calls), to go back to with
         :meth:`restore` when a forward is run again along another path."""
-        return list(self.layers), list(self.domain), set(self._seen), list(self.modules), dict(self._calls)
+        return (list(self.layers), list(self.domain), set(self._seen), list(self.modules), dict(self._calls),
+                list(self.splits))
 
     def restore(self, state: tuple) -> None:
         self.layers[:], self.domain[:], self._seen = list(state[0]), list(state[1]), set(state[2])
-        self.modules[:], self._calls = list(state[3]), dict(state[4])
+        self.modules[:], self._calls, self.splits[:] = list(state[3]), dict(state[4]), list(state[5])
         self.domain_changed()
 
     def produced(self, value, index: int) -> None:
@@ -470,80 +473,8 @@ def trace(model: nn.Module, input_shape) -> Report:
     shape = Shape(parse_shape(input_shape))
     if not shape:
         raise ShapeError("the input shape is empty; give one such as '1,3,H,W'")
-    pieces = _pieces(model, shape, (), [_MAX_PIECES], {})
+    pieces = split_into_pieces(_trace_piece, model, shape)
     return pieces[0] if len(pieces) == 1 else replace(pieces[0], pieces=tuple(pieces))
-
-
-_MAX_PIECES = 8  # pieces of a piecewise report (each a full trace of the forward)
-
-
-def _show_cond(cond) -> str:
-    from .printing import fmt
-
-    return fmt(cond.expr)
-
-
-class _TooMany(Exception):
-    """The exploration of a forward's branches ran out of pieces."""
-
-
-def _nowhere(err: ShapeError) -> ShapeError:
-    err.nowhere = True  # the trace (or the piece being traced) holds at no size
-    return err
-
-
-def _pieces(model: nn.Module, shape: Shape, assumed: tuple, budget: list, memo: dict) -> list:
-    """The reports of the pieces of *model* under the branch conditions *assumed*: one report
-    where its forward takes one path, else one per path (each side of a branch that runs at some
-    size is traced with its condition assumed; a side no size reaches is dropped). *budget* holds
-    how many more pieces may be traced (shared by the whole exploration); *memo* the rule results
-    kept for the whole trace (memo.py)."""
-    from .solve.solver import feasible
-
-    try:
-        if budget[0] <= 0:
-            raise _TooMany
-        piece = _trace_piece(model, shape, assumed, memo)
-        budget[0] -= 1
-        return [piece]
-    except BothBranches as err:
-        if any(err.taken == a.expr or err.other == a.expr for a in assumed):
-            raise ShapeError(f"{err}, even where its condition is assumed; symshape cannot split this forward "
-                             "into pieces: register a shape rule for the module that branches (@symshape.register), "
-                             "or fix the size it branches on in the input spec") from None
-        sides, dropped = [], []
-        for expr in (err.taken, err.other):
-            cond = Condition(expr, err.layer, err.kind, err.reason)
-            why = feasible(expr, [*err.domain, *(a.expr for a in assumed)])
-            if why is not None:
-                dropped.append(f"no size takes the other side ({why})")
-                continue
-            try:
-                sides.append((cond, _pieces(model, shape, assumed + (cond,), budget, memo)))
-            except _TooMany:
-                raise ShapeError(f"{err}; its branches on the sizes split it into more than {_MAX_PIECES} pieces, "
-                                 "each traced on its own: register a shape rule for the module that branches "
-                                 "(@symshape.register), or fix the size it branches on in the input spec") from None
-            except ShapeError as inner:
-                if not getattr(inner, "nowhere", False):
-                    raise
-                if getattr(inner, "by_rule", False):
-                    # the side's formulas contradict themselves (a shape rule's condition fails at every
-                    # size there) while torch may run: no piece can be dropped on that, so no answer
-                    raise ShapeError(f"{err}; on the side where {_show_cond(cond)}, {str(inner).splitlines()[0]}; "
-                                     "symshape cannot tell whether torch runs there, so it gives no answer: register "
-                                     "a shape rule for the module that branches (@symshape.register), or fix the "
-                                     "size it branches on in the input spec") from None
-                dropped.append(f"the other side fails: {str(inner).splitlines()[0]}")
-        if not sides:
-            raise _nowhere(ShapeError(f"{err}, and neither side runs: {'; '.join(dropped)}")) from None
-        out = []
-        for cond, reports in sides:
-            note = dropped[0] if dropped else "the other side is another piece of the report (rep.pieces)"
-            marked = replace(cond, reason=f"{cond.reason}; {note}")
-            out += [replace(r, domain=tuple(marked if c is cond else c for c in r.domain),
-                            branch=tuple(marked if c is cond else c for c in r.branch)) for r in reports]
-        return out
 
 
 def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple, memo: Optional[dict] = None) -> Report:
@@ -559,8 +490,13 @@ def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple, memo: Optional[
     for cond in assumed:  # the branches this piece takes: decided before the forward asks
         tracer._seen.add(cond.expr)
         tracer.domain.append(cond)
-    with FX_LOCK, unchanged(model):
-        out = tracer.run_module(model, "", (shape,))
+    try:
+        with FX_LOCK, unchanged(model):
+            out = tracer.run_module(model, "", (shape,))
+    except ShapeError:
+        if tracer.splits:  # the path of the sides taken fails further on: each side is traced on its own
+            raise BothBranches(tracer.splits[0].message, tracer.splits) from None
+        raise
     params = sum(p.numel() for p in model.parameters())
     try:
         if isinstance(out, (str, bytes)) or (isinstance(out, (tuple, list)) and any(
@@ -570,7 +506,7 @@ def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple, memo: Optional[
     except (TypeError, ValueError):  # the forward returned a number, a string, ...: no shape to report
         raise tracer.fail("", kind, (shape,), f"the forward returned {type(out).__name__} {out!r:.60}, not a tensor "
                                               "(or a tuple, list or dict of tensors); return the tensor") from None
-    return Report(
+    report = Report(
         model=type(model).__name__,
         input_shape=shape,
         layers=tuple(tracer.layers),
@@ -583,3 +519,6 @@ def _trace_piece(model: nn.Module, shape: Shape, assumed: tuple, memo: Optional[
         frozen=sum(p.numel() for p in model.parameters() if not p.requires_grad),
         branch=assumed,
     )
+    if tracer.splits:  # where a branch's other side runs too, this path is one piece (trace() traces the others)
+        raise BothBranches(tracer.splits[0].message, tracer.splits, report)
+    return report

@@ -136,6 +136,67 @@ def test_a_side_that_always_raises_is_no_piece():
     assert ss.check(RaisesLater(), rep).ok
 
 
+def test_the_path_traced_first_is_a_piece_and_each_other_side_is_traced_once(monkeypatch):
+    """The trace goes on past a branch whose other side runs too: the path it takes is the first
+    piece (not traced again with its conditions assumed), and each other side is traced once, with
+    the sides taken before it assumed. Each piece is what a trace with its branch assumed gives."""
+    import importlib
+
+    tracing = importlib.import_module("symshape.trace")
+    real, calls = tracing._trace_piece, []
+
+    def counted(model, shape, assumed, memo=None):
+        calls.append(tuple(c.expr for c in assumed))
+        return real(model, shape, assumed, memo)
+
+    monkeypatch.setattr(tracing, "_trace_piece", counted)
+    model = Head()
+    rep = ss.trace(model, "1,3,H,W")
+    assert calls == [(), (H >= 13, W <= 12), (H <= 12,)]
+    assert [tuple(c.expr for c in p.branch) for p in rep.pieces] == [(H >= 13, W >= 13), (H >= 13, W <= 12), (H <= 12,)]
+    for piece in rep.pieces:
+        alone = real(model, piece.input_shape, piece.branch, {})
+        assert alone.output_shape == piece.output_shape
+        assert [(layer.name, layer.out_shape, layer.macs) for layer in alone.layers] == [
+            (layer.name, layer.out_shape, layer.macs) for layer in piece.layers]
+        assert {c.expr for c in alone.domain} == {c.expr for c in piece.domain}
+    assert [c.reason.rsplit("; ", 1)[-1] for c in rep.pieces[0].branch] == [
+        "the other side is another piece of the report (rep.pieces)"] * 2
+
+
+class Tail(nn.Module):
+    """Both paths pool the map by 8 after the branch (W >= 8 on each): the slices are equal only where
+    that holds (Min(8, W) = 8*floor(W/8) for 8 <= W <= 15, not below), so the paths are compared where
+    the conditions both add hold, and a relation with no period (a Min) at each size a bounded region
+    leaves."""
+
+    def forward(self, x):
+        w = x.shape[-1]
+        y = x[..., :8] if w <= 15 else x[..., :8 * (w // 8)]
+        return F.avg_pool1d(y, 8)
+
+
+def test_paths_equal_where_the_conditions_they_both_add_hold_are_one_formula():
+    model = Tail()
+    rep = ss.trace(model, "1,1,W")
+    assert rep.pieces == ()
+    assert rep.output_shape == (1, 1, sympy.floor(W / 8))
+    assert [c.expr for c in rep.domain] == [W >= 8]
+    for w in range(1, 40):
+        want = _torch_shape_1d(model, w)
+        assert (rep.violations(W=w) == []) == (want is not None), w
+        if want is not None:
+            assert rep.at(W=w).output_shape == want, w
+    assert ss.check(model, rep).ok
+
+
+def _torch_shape_1d(model, w):
+    try:
+        return tuple(model(torch.zeros(1, 1, w)).shape)
+    except Exception:
+        return None
+
+
 class Windows(nn.Module):
     """efficientvit's window attention: a branch on a stage size equal to the window, at two stages.
     The domain of the first branch decides the second (floor(H/2) = 7 and floor(H/4) = 7 exclude
