@@ -310,16 +310,16 @@ def memory_line(report, sizes: dict) -> str:
 
     if any(s.name not in sizes for s in report.symbols):
         return ""
-    try:
-        values = report.values(sizes)
-        inf, train = memory(report), memory(report, training=True)
+    try:  # at the sizes: a layer that torch skips there (a merged branch's, rep.partial) counts nothing
+        at = report.at(**{s.name: sizes[s.name] for s in report.symbols})
+        inf, train = memory(at), memory(at, training=True)
     except ShapeError:
         return ""
 
     def num(e):
         import sympy
 
-        v = sympy.sympify(e, strict=True).xreplace(values)
+        v = sympy.sympify(e, strict=True)
         return f"{int(v):,}" if v.is_Integer else fmt(v)
 
     return (f"memory (float32 bytes): parameters {num(inf.params)}, inference peak of activations "

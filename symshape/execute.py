@@ -123,6 +123,7 @@ class Executor(Paths):
         self.armed = False
         self.exploring = None  # (frame, forced conditions, region conditions added) while paths are traced
         self.inert: dict = {}  # module call (name, arguments, domain at the call) -> {(module name, condition): side}
+        self.partial: dict = {}  # module call -> {layer name: regions}: layers of its merged paths that some skip
         self.explored: set = set()  # (module name, arguments, domain at its call) whose paths were compared
         self.entries: dict = {}  # id(stack entry) -> (snapshot, key) of the module call
         self.shadowed = user_globals(module)  # where int() and float() take symbolic sizes while the forward runs
@@ -222,6 +223,7 @@ class Executor(Paths):
         first = len(self.tracer.layers)
         self.entries[id(frame)] = (self._snapshot(), (name, _call_key((args, kwargs)),
                                                       tuple(c.expr for c in self.tracer.domain)))
+        key = self.entries[id(frame)][1]
         try:
             while True:
                 try:
@@ -234,9 +236,23 @@ class Executor(Paths):
         finally:
             self.stack.pop()
             self.entries.pop(id(frame), None)
+        self._mark_partial(self.partial.get(key), first)
         if module is not self.root:  # the root's record is made by Tracer.run_module
             self.tracer.record_call(name, module, _unwrap((tuple(args), kwargs)), _unwrap(out), first)
         return out
+
+    def _mark_partial(self, partial: Optional[dict], first: int) -> None:
+        """Mark the layers from *first* on that only the richer side of a merged branch runs: each
+        gets the conditions where it runs (:attr:`~symshape.report.Layer.only`)."""
+        if not partial:
+            return
+        layers = self.tracer.layers
+        for i in range(first, len(layers)):
+            regions = partial.get(layers[i].name)
+            if regions:
+                where = sympy.Or(*(sympy.And(*region) for region in regions))
+                layers[i] = dataclasses.replace(layers[i], only=where if layers[i].only is None
+                                                else sympy.And(layers[i].only, where))
 
     # -- control flow -----------------------------------------------------------------------
     def decide(self, rel) -> bool:

@@ -31,7 +31,7 @@ from typing import Optional
 import sympy
 
 from .decide import always_nonnegative
-from .regions import factor_pairs, growth, holds_on, point_test
+from .regions import allowed_sizes as _allowed, factor_pairs, growth, holds_on, point_test
 from .report import Shape
 from .standins import _TYPICAL, _unwrap
 from .symbols import ShapeError
@@ -54,6 +54,8 @@ class Leaf:
     value: Optional[bool] = None  # the side of the parent's condition this path took
     base: tuple = ()  # the domain's relations of one size at the module call (they hold on every path)
     calls: frozenset = frozenset()  # the names of its layers that are module calls (the others are ops)
+    where: Optional[dict] = None  # a merged path: layer name -> the regions where it (or its match) runs
+    partial: frozenset = frozenset()  # a merged path: the layers some of the merged paths do not run
 
 
 @dataclasses.dataclass
@@ -74,14 +76,20 @@ def inert_conditions(tree) -> dict:
 
 
 def _inert_and_whole(tree) -> tuple:
-    """:func:`inert_conditions`, and whether the whole tree merges into one path."""
+    """:func:`inert_conditions`, whether the whole tree merges into one path, and, where it does,
+    the layers of that path that some path merged into does not run: ``{layer name: the regions
+    where it or its match runs}`` (any of which may hold)."""
     apart: set = set()
     while True:  # a condition whose nodes disagree is apart everywhere, and the merges above them are redone
         verdicts: dict = {}
         merged = _merge(tree, verdicts, apart)
         new = {key for key, sides in verdicts.items() if not sides} - apart
         if not new:
-            return {key: (True in sides) for key, sides in verdicts.items() if sides}, isinstance(merged, Leaf)
+            inert = {key: (True in sides) for key, sides in verdicts.items() if sides}
+            if not isinstance(merged, Leaf):
+                return inert, False, {}
+            where = _where(merged)
+            return inert, True, {name: where[name] for name in merged.partial if name in where}
         apart |= new
 
 
@@ -92,7 +100,8 @@ def _merge(tree, verdicts: dict, apart: set):
     """The one Leaf that *tree* merges into; None where no size takes it, RAISES where a path raises,
     _APART where its paths differ. Records each node's verdict: the sides it may be followed on (an
     empty set: none). A node that branches on a condition in *apart* (one whose nodes disagree
-    elsewhere) does not merge, nor do the nodes above it."""
+    elsewhere) does not merge, nor do the nodes above it. A merged Leaf records where each of its
+    layers runs (``where``) and which do not run on every path merged (``partial``)."""
     if not isinstance(tree, Node):
         return tree
     sides = {v: _merge(t, verdicts, apart) for v, t in tree.sides.items()}
@@ -118,14 +127,27 @@ def _merge(tree, verdicts: dict, apart: set):
         candidates = [(a, b, tree.first), (b, a, not tree.first)]
     else:
         candidates = [(b, a, not tree.first) if len(b.layers) > len(a.layers) else (a, b, tree.first)]
-    merged = [(rich, poor, value) for rich, poor, value in candidates if _same_on(rich, poor)]
+    merged = [(rich, poor, value, matched) for rich, poor, value in candidates
+              for matched in [_same_on(rich, poor)] if matched is not None]
     if not merged:
         verdicts[key] = set()
         return _APART
-    _verdict(verdicts, key, {value for _, _, value in merged})
-    rich, poor, _ = merged[0]
+    _verdict(verdicts, key, {value for _, _, value, _ in merged})
+    rich, poor, _, matched = merged[0]
     region = tuple(r for r in rich.region if r in poor.region)
-    return dataclasses.replace(rich, region=region)
+    # where each layer of the merged path runs in torch: its own path's region, and its match's
+    rw, pw = _where(rich), _where(poor)
+    where = {name: rw[name] + (pw.get(matched[name], ()) if name in matched else ()) for name in rw}
+    partial = rich.partial | {name for name in rw if name not in matched or matched[name] in poor.partial}
+    return dataclasses.replace(rich, region=region, where=where, partial=frozenset(partial))
+
+
+def _where(leaf: Leaf) -> dict:
+    """``{layer name: regions}``: where each layer of *leaf*'s path runs (a merged path's record,
+    else the path's own region for each)."""
+    if leaf.where is not None:
+        return leaf.where
+    return {layer.name: (leaf.region,) for layer in leaf.layers}
 
 
 def _verdict(verdicts: dict, key, sides: set) -> None:
@@ -138,14 +160,16 @@ def _base(name: str) -> str:
     return re.sub(r"_\d+$", "", name)
 
 
-def _same_on(rich: Leaf, poor: Leaf) -> bool:
-    """Whether *rich*'s path gives *poor*'s results at every size of *poor*'s region."""
+def _same_on(rich: Leaf, poor: Leaf) -> Optional[dict]:
+    """Where *rich*'s path gives *poor*'s results at every size of *poor*'s region, which layer of
+    *poor* each layer of *rich* stands for (``{rich name: poor name}``; the others, which cost no
+    MACs, only *rich* runs); else None."""
     mine, theirs = [c.expr for c in rich.domain], [c.expr for c in poor.domain]
     # the region, and the conditions both paths add: where one of those fails neither path runs, so
     # the rest is compared where they hold (a guard both paths make, W >= 253, bounds the sizes there)
     region = poor.region + tuple(r for r in poor.base if r not in poor.region)
     region += tuple(e for e in mine if e in theirs and e not in region)
-    i, extras = 0, []
+    i, extras, matched = 0, [], {}
     for layer in poor.layers:  # each layer of the poorer path is the next one of the richer path of its
         # kind and name that agrees with it on the region (the ones passed over are the richer path's own,
         # which must cost no MACs: none is looked for past the first that counts some)
@@ -165,19 +189,22 @@ def _same_on(rich: Leaf, poor: Leaf) -> bool:
                       and _equal_on(rich.layers[j].macs, 0, region)
                       and _values_on(rich.layers[j].out_shape, layer.out_shape, region)), None)
         if j is None:
-            return False
+            return None
         extras += rich.layers[i:j]
+        matched[rich.layers[j].name] = layer.name
         i = j + 1
     extras += rich.layers[i:]
     for r in extras:  # what only the richer path does (a pad, a roll, an attention mask, the arithmetic on
         # sizes the poorer path computes on fixed tensors) must cost no MACs: the layers both paths run see
         # equal shapes (checked above), so their rules give the same
         if not _equal_on(r.macs, 0, region):
-            return False
+            return None
     if not _values_on(rich.out, poor.out, region):
-        return False
-    return (all(e in theirs or _holds(e, region) or any(_same_relation(e, t, region) for t in theirs) for e in mine)
-            and all(e in mine or _holds(e, region) or any(_same_relation(e, t, region) for t in mine) for e in theirs))
+        return None
+    if (all(e in theirs or _holds(e, region) or any(_same_relation(e, t, region) for t in theirs) for e in mine)
+            and all(e in mine or _holds(e, region) or any(_same_relation(e, t, region) for t in mine) for e in theirs)):
+        return matched
+    return None
 
 
 def _same_relation(a, b, region) -> bool:
@@ -286,7 +313,6 @@ def _holds(rel, region) -> bool:
     return _at_every_point(rel, region)
 
 
-_SCAN = 4096  # sizes scanned for the values a region allows one size
 _POINTS = 20_000  # the most points of a finite region a relation is evaluated at
 _CASES = 64  # the most cases of the finite sizes where other sizes are left
 
@@ -381,73 +407,6 @@ def _about(region, x) -> list:
     return [r for r in region if r.free_symbols == {x} and _periodic(r, x)]
 
 
-@functools.lru_cache(maxsize=1024)
-def _allowed(about: tuple, x) -> Optional[tuple]:
-    """The sizes of *x* where every relation of *about* holds, where they are finitely many (shown
-    by :func:`~symshape.regions.holds_on`), else None."""
-    if not any(_bounding(r, x) for r in about):  # past some size every relation holds, or none does
-        return None  # where it is exactly periodic: the region is empty or unbounded (no scan needed)
-    low, high = _bounds(about, x)
-    low, high = max(low, 1), min(high, _SCAN)
-    # the cheapest relations first: where a plain bound fails, the floors are not evaluated
-    tests = [point_test(r) for r in sorted(about, key=sympy.count_ops)]
-    allowed: tuple = ()
-    start = low
-    for stop in (64, 512, _SCAN):  # a stretch at a time: where no size past the last one found is
-        # allowed (shown by period), the rest of the scan would find none
-        stop = min(stop, high)
-        try:
-            allowed += tuple(v for v in range(start, stop + 1) if all(t({x: v}) for t in tests))
-        except (ArithmeticError, ValueError):  # a relation undefined at some size
-            return None
-        start = max(start, stop + 1)
-        if allowed and holds_on(sympy.Le(x, allowed[-1]), list(about), x) is True:
-            return allowed
-    return None  # unbounded (or not shown bounded) on the region
-
-
-def _bounding(rel, x) -> bool:
-    """Whether *rel* (of the one size x) fails at every size past some size: its sides drift apart
-    (:func:`~symshape.regions.growth`) and the relation asks them to stay together, or the larger
-    one to stay below (``floor(H/16) = 64``, ``W <= 508``); True where that is not known."""
-    grown = growth(sympy.expand(rel.lhs - rel.rhs), x)
-    if grown is None:
-        return True
-    drift = grown[1]
-    if drift == 0 or isinstance(rel, sympy.Unequality):
-        return False
-    if isinstance(rel, sympy.Equality):
-        return True
-    return isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan)) == (drift < 0)
-
-
-def _bounds(about, x) -> tuple:
-    """The lowest and highest sizes that the relations of *about* linear in x (no floor) allow
-    (``W <= 508``, ``2*W >= 123``); 1 and _SCAN where none bounds it."""
-    low, high = 1, _SCAN
-    for r in about:
-        if not isinstance(r, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.LessThan, sympy.StrictLessThan,
-                              sympy.Equality)):
-            continue
-        diff = sympy.expand(r.lhs - r.rhs)  # the relation is diff (op) 0
-        a, b = diff.coeff(x, 1), diff.coeff(x, 0)
-        if not (a.is_Rational and b.is_Rational and a != 0 and sympy.expand(a * x + b - diff) == 0):
-            continue
-        root = -b / a  # diff = a*(x - root)
-        if isinstance(r, sympy.Equality):
-            if not root.is_Integer:
-                return 1, 0
-            low, high = max(low, int(root)), min(high, int(root))
-            continue
-        up = isinstance(r, (sympy.GreaterThan, sympy.StrictGreaterThan)) == (a > 0)  # x above root
-        strict = isinstance(r, (sympy.StrictGreaterThan, sympy.StrictLessThan))
-        if up:
-            low = max(low, int(sympy.floor(root)) + 1 if strict or not root.is_Integer else int(root))
-        else:
-            high = min(high, int(sympy.ceiling(root)) - 1 if strict or not root.is_Integer else int(root))
-    return low, high
-
-
 @functools.lru_cache(maxsize=4096)
 def _pins(rel, x) -> bool:
     """Whether *rel* is an equation whose sides drift apart as x grows (``floor(H/16) = 64``): it
@@ -533,9 +492,9 @@ class Paths:
         name, call, domain = key
         earlier = self.tracer.memo.setdefault(("explored", name, call), [])
         here = set(domain)
-        for known, verdicts in earlier:
+        for known, verdicts, partial in earlier:
             if known <= here:
-                self.inert[key] = verdicts
+                self.inert[key], self.partial[key] = verdicts, partial
                 return
         try:
             tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
@@ -543,10 +502,11 @@ class Paths:
             self.exploring = None
             self._restore_snapshot(snapshot)
         if tree is not _ABORT:
-            verdicts, whole = _inert_and_whole(tree)
+            verdicts, whole, partial = _inert_and_whole(tree)
             self.inert[key] = verdicts  # proven under the domain at this call only (and where it holds)
+            self.partial[key] = partial
             if whole:  # a call that merged only in part is traced again under a larger domain (more may merge)
-                earlier.append((frozenset(domain), verdicts))
+                earlier.append((frozenset(domain), verdicts, partial))
 
     def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
         """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""

@@ -64,7 +64,6 @@ __all__ = ["Memory", "memory", "layer_bytes", "saved_column", "SAVED", "saved_ru
 _OPTIMIZER_STATES = {None: 0, "sgd": 1, "adam": 2, "adamw": 2}
 
 
-
 @dataclass(frozen=True)
 class Memory:
     """Bytes, each a sympy expression of the sizes: ``params``, ``grads``, ``optimizer``,
@@ -80,6 +79,7 @@ class Memory:
     dtype: torch.dtype
     training: bool
     optimizer_name: Optional[str] = None
+    note: str = ""  # where the activations are an upper bound (a merged branch's layers: Report.partial_note)
 
     @property
     def total(self) -> sympy.Expr:
@@ -108,7 +108,8 @@ class Memory:
             return plain(sympy.sympify(e).xreplace(values)) if values else e
 
         return Memory(sub(self.params), sub(self.grads), sub(self.optimizer), sub(self.activations),
-                      tuple((n, k, sub(b)) for n, k, b in self.layers), self.dtype, self.training, self.optimizer_name)
+                      tuple((n, k, sub(b)) for n, k, b in self.layers), self.dtype, self.training, self.optimizer_name,
+                      self.note)
 
     def __str__(self) -> str:
         what = "training (saved for backward)" if self.training else "inference (peak of live tensors)"
@@ -119,6 +120,8 @@ class Memory:
             rows += [f"  grads        {fmt(self.grads)}",
                      f"  optimizer    {fmt(self.optimizer)}" + (f"  ({self.optimizer_name})" if self.optimizer_name else "")]
         rows += [f"  activations  {fmt(self.activations)}", f"  total        {fmt(self.total)}"]
+        if self.note:
+            rows.append(f"  ({self.note})")
         return "\n".join(rows)
 
 
@@ -462,6 +465,10 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
         in_grad = [grad.get(e, False) if e is not None else False for e in edges]
         layout = tensor.get(edges[0], (None, True))[1] if edges and edges[0] is not None else True
         layouts.append(layout)
+        if layer.only is sympy.false:  # a merged branch's layer torch skips here: what follows reads its input
+            tensor[k], grad[k] = ((ins[0], layout) if ins and ins[0] is not None else (None, True)), any(in_grad)
+            per_layer.append((layer.name, layer.kind, 0))
+            continue
         allocates = _allocates(layer, kind, training) and not (kind in COPY_IF_STRIDED
                                                                 and viewable(layer, kind, layout))
         if layer.out_shape is None:
@@ -512,7 +519,7 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
             if s is not None:
                 last_use[s] = len(layers)
         cands = []
-        for k in range(len(layers) if peak else 0):
+        for k in (k for k in range(len(layers) if peak else 0) if layers[k].only is not sympy.false):
             own = storage_bytes[k] if tensor[k][0] == k else 0
             if _kind(layers[k]) in MOMENTS:
                 moments = MOMENTS[_kind(layers[k])](layers[k], itemsize, layouts[k])
@@ -528,7 +535,7 @@ def _walk(report: Report, training: bool, dtype, key, peak: bool = True) -> Memo
         activations = plain(_simplify_max(cands or [storage_bytes[-1]], lower_bounds(report.domain))) if peak else 0
         grads = opt = sympy.Integer(0)
     return Memory(plain(params), plain(grads), plain(opt), activations, tuple(per_layer), dtype, training,
-                  key if training else None)
+                  key if training else None, report.partial_note)
 
 
 def _transient(layer, itemsize, copies=()) -> sympy.Expr:

@@ -23,7 +23,7 @@ import sympy
 
 from .evaluate import compile_expr
 
-__all__ = ["growth", "holds_on", "factor_pairs", "point_test"]
+__all__ = ["growth", "holds_on", "factor_pairs", "point_test", "allowed_sizes", "bounding", "SCAN"]
 
 _SPAN = 100_000  # the most sizes a check evaluates
 
@@ -181,3 +181,73 @@ def _difference(relation):
     if test is None:
         return None
     return sympy.expand(relation.lhs - relation.rhs), test
+
+
+SCAN = 4096  # sizes scanned for the values a region allows one size
+
+
+@lru_cache(maxsize=1024)
+def allowed_sizes(about: tuple, x) -> Optional[tuple]:
+    """The sizes of *x* where every relation of *about* holds, where they are finitely many (shown
+    by :func:`~symshape.regions.holds_on`), else None."""
+    if not any(bounding(r, x) for r in about):  # past some size every relation holds, or none does
+        return None  # where it is exactly periodic: the region is empty or unbounded (no scan needed)
+    low, high = _bounds(about, x)
+    low, high = max(low, 1), min(high, SCAN)
+    # the cheapest relations first: where a plain bound fails, the floors are not evaluated
+    tests = [point_test(r) for r in sorted(about, key=sympy.count_ops)]
+    allowed: tuple = ()
+    start = low
+    for stop in (64, 512, SCAN):  # a stretch at a time: where no size past the last one found is
+        # allowed (shown by period), the rest of the scan would find none
+        stop = min(stop, high)
+        try:
+            allowed += tuple(v for v in range(start, stop + 1) if all(t({x: v}) for t in tests))
+        except (ArithmeticError, ValueError):  # a relation undefined at some size
+            return None
+        start = max(start, stop + 1)
+        if allowed and holds_on(sympy.Le(x, allowed[-1]), list(about), x) is True:
+            return allowed
+    return None  # unbounded (or not shown bounded) on the region
+
+
+def bounding(rel, x) -> bool:
+    """Whether *rel* (of the one size x) fails at every size past some size: its sides drift apart
+    (:func:`~symshape.regions.growth`) and the relation asks them to stay together, or the larger
+    one to stay below (``floor(H/16) = 64``, ``W <= 508``); True where that is not known."""
+    grown = growth(sympy.expand(rel.lhs - rel.rhs), x)
+    if grown is None:
+        return True
+    drift = grown[1]
+    if drift == 0 or isinstance(rel, sympy.Unequality):
+        return False
+    if isinstance(rel, sympy.Equality):
+        return True
+    return isinstance(rel, (sympy.GreaterThan, sympy.StrictGreaterThan)) == (drift < 0)
+
+
+def _bounds(about, x) -> tuple:
+    """The lowest and highest sizes that the relations of *about* linear in x (no floor) allow
+    (``W <= 508``, ``2*W >= 123``); 1 and SCAN where none bounds it."""
+    low, high = 1, SCAN
+    for r in about:
+        if not isinstance(r, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.LessThan, sympy.StrictLessThan,
+                              sympy.Equality)):
+            continue
+        diff = sympy.expand(r.lhs - r.rhs)  # the relation is diff (op) 0
+        a, b = diff.coeff(x, 1), diff.coeff(x, 0)
+        if not (a.is_Rational and b.is_Rational and a != 0 and sympy.expand(a * x + b - diff) == 0):
+            continue
+        root = -b / a  # diff = a*(x - root)
+        if isinstance(r, sympy.Equality):
+            if not root.is_Integer:
+                return 1, 0
+            low, high = max(low, int(root)), min(high, int(root))
+            continue
+        up = isinstance(r, (sympy.GreaterThan, sympy.StrictGreaterThan)) == (a > 0)  # x above root
+        strict = isinstance(r, (sympy.StrictGreaterThan, sympy.StrictLessThan))
+        if up:
+            low = max(low, int(sympy.floor(root)) + 1 if strict or not root.is_Integer else int(root))
+        else:
+            high = min(high, int(sympy.ceiling(root)) - 1 if strict or not root.is_Integer else int(root))
+    return low, high

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
-import math
 import operator
 
 import sympy
@@ -220,74 +219,6 @@ def _subs(value, values, memo):
     return substitute(value, values, memo)
 
 
-#: torch's limit on one tensor: its bytes (numel · itemsize) must fit a signed 64-bit integer.
-TORCH_MAX_BYTES = 2 ** 63 - 1
-#: Below this size, a closed form for a float scale (floor(L·s), numerator below 2**13) equals torch's
-#: floor(double(L)·s): L and L·s are exact doubles. Above, torch's rounding may part from it.
-EXACT_DOUBLE_SIZES = 2 ** 40
-_SCALED_KINDS = ("interpolate", "upsample", "upsample_nearest", "upsample_bilinear")
-
-
-def _numel(shape):
-    n = 1
-    for d in shape:
-        if not (isinstance(d, sympy.Integer) or isinstance(d, int)):
-            return None
-        n *= int(d)
-    return n
-
-
-def _torch_limits(report, at) -> tuple:
-    """What torch's own arithmetic does at the numeric report *at* (``report`` at sizes) that the
-    closed forms do not say: ``(too_big, inexact)``, lists of ``(condition, message)`` for each tensor
-    of more than :data:`TORCH_MAX_BYTES` (torch raises) and each size torch computes in double
-    precision from a size of :data:`EXACT_DOUBLE_SIZES` or more (torch runs; its rounding may part
-    from the closed form)."""
-    too_big, inexact = [], []
-    for before, layer in zip((None, *report.layers), (None, *at.layers)):
-        if before is None:
-            where, name, kind = "the model's input", "", report.model
-            shapes, symbolic = (at.input_shape,), (report.input_shape,)
-        else:
-            where, name, kind = f"layer {layer.name!r} ({layer.kind})", layer.name, layer.kind
-            shapes, symbolic = layer.out_shapes, before.out_shapes
-            scaled = layer.kind in _SCALED_KINDS or layer.attrs.get("scale_factor") is not None or \
-                layer.attrs.get("output_ratio") is not None
-            first = layer.in_shapes[0] if layer.in_shapes and isinstance(layer.in_shapes[0], tuple) else ()
-            big = [i for i, d in enumerate(first) if i >= 2 and isinstance(d, sympy.Integer) and d >= EXACT_DOUBLE_SIZES]
-            scale = layer.attrs.get("scale_factor") or layer.attrs.get("output_ratio")
-            if scaled and big and scale is not None and layer.out_shapes:  # torch's value, computed as torch does
-                nd = len(first) - 2
-                scales = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * nd
-                out = layer.out_shapes[0][-nd:]
-                big = [i for i in big if not isinstance(out[i - 2], sympy.Integer)
-                       or int(out[i - 2]) != math.floor(float(int(first[i])) * scales[i - 2])]
-            if scaled and big:
-                cond = Condition(sympy.Lt(before.in_shapes[0][big[0]], EXACT_DOUBLE_SIZES), name, kind,
-                                 "torch computes this output size in double precision, exact below 2**40")
-                inexact.append((cond, f"{where} computes its output size from the input size {int(first[big[0]])} "
-                                      "in double precision, which may round above 2**40, where symshape's closed form "
-                                      "is not exact; trace the model at these sizes (a numeric input spec) for "
-                                      "torch's value"))
-            if layer.kind in ("MaxPool1d", "max_pool1d") and any(
-                    isinstance(d, sympy.Integer) and d > 2 ** 31 for s in shapes if s is not None for d in s[-1:]):
-                cond = Condition(sympy.Le(before.out_shapes[0][-1], 2 ** 31), name, kind,
-                                 "torch's max_pool1d checks its output size in 32-bit arithmetic")
-                inexact.append((cond, f"{where} gives an output size above 2**31, which torch's max_pool1d checks in "
-                                      "32-bit arithmetic: it wraps, and torch raises \"Invalid computed output size\" "
-                                      "at some such sizes; symshape does not model that"))
-        for shape, sym in zip(shapes, symbolic):
-            n = _numel(shape) if shape is not None else None
-            if n is not None and n * report.itemsize > TORCH_MAX_BYTES:
-                cond = Condition(sympy.Le(sym.numel * report.itemsize, TORCH_MAX_BYTES), name, kind,
-                                 f"a tensor holds at most 2**63 - 1 bytes ({report.itemsize} per element)")
-                too_big.append((cond, f"the model does not run at {{at}}: {where} gives a tensor of shape {fmt(shape)}: "
-                                      f"{n:,} elements of {report.itemsize} bytes are more than torch's limit of "
-                                      "2**63 - 1 bytes for one tensor (torch: \"Storage size calculation "
-                                      "overflowed\")"))
-    return too_big, inexact
-
-
 @dataclass(frozen=True)
 class Condition:
     """One condition of the domain: ``expr`` (a sympy relation on the input sizes) must hold for
@@ -321,7 +252,11 @@ class Layer:
     the sliding windows of the op (one :class:`~symshape.rules.window.Window` per dim, aligned to
     the trailing dims; None for a dim the op keeps as it is); ``inputs`` the edges of the graph:
     for each input shape, the index in ``Report.layers`` of the layer that produced it, -1 for the
-    model's input and None for a tensor no layer produced (a parameter, a constant)."""
+    model's input and None for a tensor no layer produced (a parameter, a constant); ``only``
+    None where the layer runs at every size of the domain, else the condition where it runs: a
+    layer of a branch's richer path where the paths merged into one formula (a padding copy that
+    torch skips where nothing is padded), at no MACs, whose output counts in the activations only
+    where the condition holds (exactly at given sizes; the symbolic totals count it everywhere)."""
 
     name: str
     kind: str
@@ -332,6 +267,7 @@ class Layer:
     attrs: dict = field(default_factory=dict, hash=False)
     windows: tuple = ()
     inputs: tuple = ()
+    only: object = None
 
     @property
     def in_shape(self):
@@ -345,13 +281,18 @@ class Layer:
 
     @property
     def activations(self) -> sympy.Expr:
-        """Elements of the output (all outputs, for ops with several)."""
-        return self.out_shape.numel if self.out_shape is not None else sympy.Integer(0)
+        """Elements of the output (all outputs, for ops with several); 0 at sizes where the layer
+        does not run (:attr:`only` false)."""
+        if self.out_shape is None or self.only is sympy.false:
+            return sympy.Integer(0)
+        return self.out_shape.numel
 
     def subs(self, values, memo: Optional[dict] = None) -> "Layer":
         memo = {} if memo is None else memo
+        only = None if self.only is None else _subs(self.only, values, memo)
         return replace(self, in_shapes=_subs(self.in_shapes, values, memo),
-                       out_shape=_subs(self.out_shape, values, memo), macs=plain(_subs(self.macs, values, memo)))
+                       out_shape=_subs(self.out_shape, values, memo), macs=plain(_subs(self.macs, values, memo)),
+                       only=None if only is sympy.true else only)
 
 
 def module_of(name: str) -> str:
@@ -441,8 +382,26 @@ class Report:
 
     @property
     def activations(self) -> sympy.Expr:
-        """Total elements of all layer outputs (factored, as :attr:`macs`)."""
+        """Total elements of all layer outputs (factored, as :attr:`macs`); an upper bound where
+        some layer runs only at some sizes (:attr:`partial_note`)."""
         return plain(factored_sum(layer.activations for layer in self.layers))
+
+    @property
+    def partial(self) -> tuple:
+        """The layers that run only where a condition holds (:attr:`Layer.only`, still undecided
+        here): a branch's richer path where its paths merged into one formula."""
+        return tuple(layer for layer in self.layers if layer.only is not None and layer.only is not sympy.false)
+
+    @property
+    def partial_note(self) -> str:
+        """Why the activation and memory totals are an upper bound, or "" where they are exact."""
+        layers = self.partial
+        if not layers:
+            return ""
+        names = ", ".join(layer.name for layer in layers[:3]) + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+        return (f"activations and memory are an upper bound: {names} run only where a branch of their module "
+                f"takes one side (Layer.only) and count here at every size; rep.at(...) leaves out those torch "
+                f"skips at its sizes")
 
     def layer(self, name: str) -> Layer:
         """The record of the layer or module with this qualified name. A module called several
@@ -525,7 +484,9 @@ class Report:
             at = self.at(sizes, limits=False)
         except ArithmeticError:  # a layer's size undefined there: the domain conditions speak for it
             return []
-        return [limit for limit, _ in _torch_limits(self, at)[0][:1]]
+        from .limits import torch_limits
+
+        return [Condition(*limit) for limit, _ in torch_limits(self, at)[0][:1]]
 
     def at(self, sizes: Optional[Mapping] = None, limits: bool = True, **more) -> "Report":
         """The report at concrete sizes (some or all symbols), with the same structure.
@@ -566,7 +527,9 @@ class Report:
             branch=tuple(c for c in remaining if any(c.reason == b.reason and c.layer == b.layer for b in self.branch)),
         )
         if limits:
-            too_big, inexact = _torch_limits(self, result)
+            from .limits import torch_limits
+
+            too_big, inexact = torch_limits(self, result)
             at = ", ".join(f"{k}={v}" for k, v in given.items())
             for _, message in too_big:
                 raise ShapeError(message.format(at=at))

@@ -1,13 +1,13 @@
-"""explore.py's reading of a region of one size: which sizes it allows (finitely many or not), and
+"""The reading of a region of one size (regions.py, used by explore.py): which sizes it allows (finitely many or not), and
 whether a relation holds at each of them, checked against every size up to the scan."""
 from typing import Optional
 
 import sympy
 from hypothesis import given, settings, strategies as st
 
-from symshape.explore import _SCAN, _allowed, _bounding, _holds_one
+from symshape.explore import _holds_one
 from symshape.floors import floor_div
-from symshape.regions import holds_on, point_test
+from symshape.regions import SCAN as _SCAN, allowed_sizes as _allowed, bounding as _bounding, holds_on, point_test
 from symshape.symbols import size_symbol
 
 W = size_symbol("W")

@@ -315,6 +315,34 @@ def test_a_branch_whose_sides_give_the_same_is_neither_a_piece_nor_a_condition()
     assert ss.check(model, rep).ok
 
 
+def test_a_layer_only_one_path_runs_counts_where_torch_runs_it(monkeypatch):
+    """The merged report lists the padding path's pad and crop; each carries where it runs (the
+    regions of the paths that run it), so the activations at given sizes count it only where torch
+    pads, and the symbolic totals say they are an upper bound."""
+    model = TwoStages()
+    rep = ss.trace(model, "1,3,H,W")
+    partial = [layer.name for layer in rep.partial]
+    assert partial == ["a.pad", "a.getitem", "a.contiguous", "b.pad", "b.getitem", "b.contiguous"]
+    assert rep.partial_note == ("activations and memory are an upper bound: a.pad, a.getitem, a.contiguous and 3 "
+                                "more run only where a branch of their module takes one side (Layer.only) and count "
+                                "here at every size; rep.at(...) leaves out those torch skips at its sizes")
+    assert all(rep.partial_note in text for text in (str(rep), rep.summary(depth=1), str(rep.memory())))
+    pads = []
+    real_pad = F.pad
+    monkeypatch.setattr(F, "pad", lambda *a, **k: pads.append(1) or real_pad(*a, **k))
+    for h, w in itertools.product(range(5, 40), (5, 14, 15, 16, 30)):
+        pads.clear()
+        model(torch.zeros(1, 3, h, w))
+        at = rep.at(H=h, W=w)
+        assert sum(layer.activations != 0 for layer in at.layers if layer.kind == "pad") == len(pads), (h, w)
+        assert at.partial == ()
+    at = rep.at(H=16, W=16)  # nothing is padded: the pads' outputs are not counted
+    assert at.activations == sum(layer.activations for layer in at.layers if layer.only is None)
+    assert at.activations < rep.activations.subs({H: 16, W: 16})
+    back = from_json(rep.to_json())
+    assert [layer.only for layer in back.layers] == [layer.only for layer in rep.layers]
+
+
 def test_paths_that_differ_are_not_taken_for_a_side_no_size_takes():
     """explore's merge: below a branch, two paths that do not merge ("apart") are not an empty side
     (both were None once, and the other side was then followed as if it were the only one)."""

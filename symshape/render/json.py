@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json as _json
 
+import sympy
+
 from ..report import Condition, Layer, ModuleCall, Outputs, Report, Shape, report_method
 from ..symbols import ShapeError, parse_expr, size_symbol
 from ..printing import expr_text
@@ -196,6 +198,7 @@ def to_dict(report: Report) -> dict:
         "macs": expr_text(report.macs),
         "flops": expr_text(report.flops),
         "activations": expr_text(report.activations),
+        **({"activations_note": report.partial_note} if report.partial_note else {}),
         "convention": CONVENTION,
         "layers": [{
             "name": layer.name, "kind": layer.kind,
@@ -204,6 +207,8 @@ def to_dict(report: Report) -> dict:
             "attrs": {k: _attr_out(v) for k, v in layer.attrs.items()},
             **({"windows": [_window_out(w) for w in layer.windows]} if layer.windows else {}),
             **({"inputs": list(layer.inputs)} if layer.inputs else {}),
+            **({"only": [[expr_text(r) for r in sympy.And.make_args(term)] for term in sympy.Or.make_args(layer.only)]}
+               if layer.only is not None else {}),
             **_field_out(field),
             **({"memory": {"dtype": "float32", "output_bytes": expr_text(m[0]), "saved_bytes": expr_text(m[1])}}
                if m is not None else {}),
@@ -252,7 +257,21 @@ def _layer_in(item, path: str) -> Layer:
         windows=tuple(_window_in(w, f"{path}.windows[{i}]")
                       for i, w in enumerate(_get(item, "windows", list, path, "a list", default=[]))),
         inputs=tuple(_edge_in(i) for i in _get(item, "inputs", list, path, "a list", default=[])),
+        only=_only_in(item, path),
     )
+
+
+def _only_in(item, path: str):
+    """A layer's ``only``: a list of alternatives, each a list of relations that all hold (None: absent)."""
+    terms = _get(item, "only", list, path, "a list of lists of relations", default=None)
+    if terms is None:
+        return None
+    alternatives = []
+    for i, term in enumerate(terms):
+        if not isinstance(term, list) or not all(isinstance(r, str) for r in term):
+            raise ShapeError(f"{path}.only[{i}] must be a list of relations as strings")
+        alternatives.append(sympy.And(*(_expr(r, f"{path}.only[{i}][{j}]") for j, r in enumerate(term))))
+    return sympy.Or(*alternatives)
 
 
 def _module_in(item, path: str, count: int) -> ModuleCall:

@@ -107,6 +107,8 @@ def _saved_line(mem):
 
 
 def _render(report, rows, notes=(), saved=None, sizes_too=False) -> str:
+    if report.partial_note:  # a merged branch's layers: the activation and memory totals are an upper bound
+        notes = [*notes, f"({report.partial_note})"]
     """The aligned table of *rows* (a header row first) under the report's heading, then the
     totals; the numeric columns (params, MACs and a memory column) are aligned right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
