@@ -76,42 +76,46 @@ def inert_conditions(tree) -> dict:
 
 
 def _inert_and_whole(tree) -> tuple:
-    """:func:`inert_conditions`, whether the whole tree merges into one path, and, where it does,
-    the layers of that path that some path merged into does not run: ``{layer name: the regions
-    where it or its match runs}`` (any of which may hold)."""
+    """:func:`inert_conditions`, whether the whole tree merges into one path, and the layers of the
+    merged paths that some path merged into does not run: ``{layer name: the regions where it or
+    its match runs}`` (any of which may hold). Where the tree merges only in part, each subtree
+    that merges is one path of the trace (the conditions apart are choices, in the domain), and a
+    layer's regions are those of every path that has it: at most one of them meets the domain."""
     apart: set = set()
     while True:  # a condition whose nodes disagree is apart everywhere, and the merges above them are redone
         verdicts: dict = {}
-        merged = _merge(tree, verdicts, apart)
+        tops: list = []  # the paths left after merging: the tree's, or those below the nodes apart
+        merged = _merge(tree, verdicts, apart, tops)
         new = {key for key, sides in verdicts.items() if not sides} - apart
         if not new:
             inert = {key: (True in sides) for key, sides in verdicts.items() if sides}
-            if not isinstance(merged, Leaf):
-                return inert, False, {}
-            where = _where(merged)
-            return inert, True, {name: where[name] for name in merged.partial if name in where}
+            tops = [merged] if isinstance(merged, Leaf) else tops
+            partial: dict = {}
+            for name in {name for top in tops for name in top.partial}:
+                partial[name] = tuple(region for top in tops for region in _where(top).get(name, ()))
+            return inert, isinstance(merged, Leaf), partial
         apart |= new
 
 
 _APART = "apart"  # a subtree whose paths do not merge into one
 
 
-def _merge(tree, verdicts: dict, apart: set):
+def _merge(tree, verdicts: dict, apart: set, tops: Optional[list] = None):
     """The one Leaf that *tree* merges into; None where no size takes it, RAISES where a path raises,
     _APART where its paths differ. Records each node's verdict: the sides it may be followed on (an
     empty set: none). A node that branches on a condition in *apart* (one whose nodes disagree
     elsewhere) does not merge, nor do the nodes above it. A merged Leaf records where each of its
-    layers runs (``where``) and which do not run on every path merged (``partial``)."""
+    layers runs (``where``) and which do not run on every path merged (``partial``); *tops* gets
+    the paths below a node that does not merge."""
     if not isinstance(tree, Node):
         return tree
-    sides = {v: _merge(t, verdicts, apart) for v, t in tree.sides.items()}
+    sides = {v: _merge(t, verdicts, apart, tops) for v, t in tree.sides.items()}
     key = (tree.frame, tree.rel)
     a, b = sides[tree.first], sides[not tree.first]
-    if key in apart:
+    if key in apart or RAISES in (a, b) or _APART in (a, b):
         verdicts[key] = set()
-        return RAISES if RAISES in (a, b) else _APART
-    if RAISES in (a, b) or _APART in (a, b):
-        verdicts[key] = set()
+        if tops is not None:
+            tops += [side for side in (a, b) if isinstance(side, Leaf)]
         return RAISES if RAISES in (a, b) else _APART
     if a is None and b is None:
         return None
@@ -131,6 +135,8 @@ def _merge(tree, verdicts: dict, apart: set):
               for matched in [_same_on(rich, poor)] if matched is not None]
     if not merged:
         verdicts[key] = set()
+        if tops is not None:
+            tops += [a, b]
         return _APART
     _verdict(verdicts, key, {value for _, _, value, _ in merged})
     rich, poor, _, matched = merged[0]

@@ -343,6 +343,35 @@ def test_a_layer_only_one_path_runs_counts_where_torch_runs_it(monkeypatch):
     assert [layer.only for layer in back.layers] == [layer.only for layer in rep.layers]
 
 
+class Mixed(nn.Module):
+    """A branch whose sides differ (a piece each) above one whose sides merge (pad to a multiple of 4)."""
+
+    def forward(self, x):
+        if x.shape[-1] >= 16:
+            x = F.max_pool1d(x, 2)
+        pad = (4 - x.shape[-1] % 4) % 4
+        if pad > 0:
+            x = F.pad(x, (0, pad))
+        return F.avg_pool1d(x, 4)
+
+
+def test_a_layer_only_one_path_runs_where_the_call_merges_in_part(monkeypatch):
+    """Where a call's paths merge only in part, each merged part is one piece's path: its pad carries
+    the regions of every path that pads, of which only its own meets the piece's domain."""
+    model = Mixed()
+    rep = ss.trace(model, "1,2,L")
+    assert [tuple(c.expr for c in p.branch) for p in rep.pieces] == [(L >= 16,), (L <= 15,)]
+    assert all([layer.name for layer in p.partial] == ["pad"] for p in rep.pieces)
+    pads = []
+    real_pad = F.pad
+    monkeypatch.setattr(F, "pad", lambda *a, **k: pads.append(1) or real_pad(*a, **k))
+    for n in range(4, 80):
+        pads.clear()
+        model(torch.zeros(1, 2, n))
+        at = rep.at(L=n)
+        assert sum(layer.activations != 0 for layer in at.layers if layer.kind == "pad") == len(pads), n
+
+
 def test_paths_that_differ_are_not_taken_for_a_side_no_size_takes():
     """explore's merge: below a branch, two paths that do not merge ("apart") are not an empty side
     (both were None once, and the other side was then followed as if it were the only one)."""
