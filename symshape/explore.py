@@ -458,6 +458,18 @@ def typical(rel) -> bool:
     return bool(value) if value in (sympy.true, sympy.false) else True
 
 
+def _relative(qualified: str, name: str) -> Optional[str]:
+    """A frame's or layer's name inside the call *name*, relative to it (None: outside it)."""
+    if qualified == name:
+        return ""
+    return qualified[len(name):] if name and qualified.startswith(name + ".") else (qualified if not name else None)
+
+
+def _named(relative: str, name: str) -> str:
+    """:func:`_relative` undone for the call *name*."""
+    return name if relative == "" else (name + relative if name else relative)
+
+
 class Paths:
     """The executor's part that traces every path of one module call (mixed into
     :class:`~symshape.execute.Executor`, whose tracer, stack, counts and choices it uses)."""
@@ -490,17 +502,25 @@ class Paths:
     def _explore(self, module, frame, args, kwargs) -> None:
         """Trace every path of this module call and learn which of its conditions are inert.
 
-        Where the same call (module, arguments) merged into one path under a domain that this one
-        contains (an earlier piece of the trace, before a branch's condition was assumed), its
-        verdicts hold here too (on fewer sizes): they are taken without tracing the paths again."""
+        Where the same call merged into one path under a domain that this one contains, its verdicts
+        hold here too (on fewer sizes): they are taken without tracing the paths again. The same
+        call: the same module and arguments (an earlier piece of the trace, before a branch's
+        condition was assumed), or, for a function whose result depends on its arguments alone
+        (``explore_key``: torchvision's ``shifted_window_attention``, called by every swin block),
+        the same function and arguments under another name."""
         snapshot, key = self.entries[id(frame)]
         self.explored.add(key)
         name, call, domain = key
-        earlier = self.tracer.memo.setdefault(("explored", name, call), [])
+        ident = module.explore_key() if hasattr(module, "explore_key") else None
+        earlier = self.tracer.memo.setdefault(("explored", name, call) if ident is None else
+                                              ("explored", ident, call), [])
         here = set(domain)
         for known, verdicts, partial in earlier:
-            if known <= here:
-                self.inert[key], self.partial[key] = verdicts, partial
+            if known == here if ident is not None else known <= here:  # another call of the function: only
+                # under the same domain, where its own paths would merge as that call's did
+                self.inert[key] = {(_named(f, name), rel): side for (f, rel), side in verdicts.items()}
+                self.partial[key] = {_named(layer, name): regions for layer, regions in partial.items()}
+                self._restore_snapshot(snapshot)  # what the call recorded before its first branch: run again
                 return
         try:
             tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
@@ -511,8 +531,11 @@ class Paths:
             verdicts, whole, partial = _inert_and_whole(tree)
             self.inert[key] = verdicts  # proven under the domain at this call only (and where it holds)
             self.partial[key] = partial
-            if whole:  # a call that merged only in part is traced again under a larger domain (more may merge)
-                earlier.append((frozenset(domain), verdicts, partial))
+            kept = ({(_relative(f, name), rel): side for (f, rel), side in verdicts.items()},
+                    {_relative(layer, name): regions for layer, regions in partial.items()})
+            if whole and all(f is not None for f, _ in kept[0]) and None not in kept[1]:  # a call that merged only in
+                # part is traced again under a larger domain (more may merge)
+                earlier.append((frozenset(domain), *kept))
 
     def _paths(self, module, frame, args, kwargs, snapshot, forced: dict, budget: list):
         """The tree of paths of the call under the *forced* conditions (explore.py's Node and Leaf)."""

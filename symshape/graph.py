@@ -433,6 +433,10 @@ class _Apply(nn.Module):
     def forward(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
 
+    def explore_key(self):
+        """What the paths of a call depend on besides its arguments: the function (explore.py)."""
+        return self.fn
+
 
 def _run_executed(tracer, fn, args, kw, name):
     """A plain Python function that fx kept as a call (``torch.fx.wrap``) and that takes symbolic

@@ -588,3 +588,54 @@ def test_a_direct_path_matches_the_windowed_path_layer_by_output_up_to_the_next_
         want = model(torch.zeros(1, h, w, 8))
         assert rep.at(H=h, W=w).output_shape == tuple(want.shape), (h, w)
     assert ss.check(model, rep, sizes=[{"H": 4, "W": 4}, {"H": 4, "W": 5}, {"H": 9, "W": 4}]).ok
+
+
+@torch.fx.wrap
+def windowed(x, window: int):
+    """torchvision's shifted_window_attention in small: pad to a multiple of the window where the
+    map is not one, attend within windows, crop back."""
+    B, L, C = x.shape
+    pad = (window - L % window) % window
+    if pad > 0:
+        x = F.pad(x, (0, 0, 0, pad))
+    n = x.shape[1] // window
+    w = x.reshape(B * n, window, C)
+    w = (w @ w.transpose(1, 2)).softmax(-1) @ w
+    return w.reshape(B, n * window, C)[:, :L]
+
+
+class WindowBlocks(nn.Module):
+    def __init__(self, depth=4):
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(depth))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = windowed(block(x), 4)
+        return x
+
+
+def test_a_function_called_by_every_block_is_explored_once(monkeypatch):
+    """The paths of a function whose result depends on its arguments alone are traced once; the
+    other calls with the same arguments under the same domain take its verdicts under their own
+    names (and record nothing twice)."""
+    from symshape.explore import Paths
+
+    explored, real = [], Paths._paths
+
+    def counted(self, module, frame, *rest):
+        if not rest[3]:  # the call's root (nothing forced yet), not one of its paths
+            explored.append(frame[0])
+        return real(self, module, frame, *rest)
+
+    monkeypatch.setattr(Paths, "_paths", counted)
+    model = WindowBlocks()
+    rep = ss.trace(model, "1,L,8")
+    assert explored == ["windowed"]
+    assert rep.pieces == () and rep.output_shape == (1, L, 8)
+    kinds = [layer.kind for layer in rep.layers]
+    assert kinds.count("pad") == 4 and kinds.count("Linear") == 4
+    assert [layer.name for layer in rep.partial] == ["windowed.pad", "windowed_1.pad", "windowed_2.pad", "windowed_3.pad"]
+    for n in (1, 3, 4, 9, 16):
+        assert rep.at(L=n).output_shape == tuple(model(torch.zeros(1, n, 8)).shape)
+    assert ss.check(model, rep).ok
