@@ -47,9 +47,9 @@ def implied_by_domain(rel, negation, tracer) -> Optional[bool]:
     if _upper_bounded(rel, tracer.domain):
         from .solve.solver import feasible  # the solver's core: relations on sizes, no report
 
-        if feasible(rel, known) is not None:
+        if feasible(rel, known, why=False) is not None:  # whether, not why
             return False
-        if feasible(negation, known) is not None:
+        if feasible(negation, known, why=False) is not None:
             return True
     return None
 

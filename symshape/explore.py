@@ -522,10 +522,11 @@ class Paths:
                 self.partial[key] = {_named(layer, name): regions for layer, regions in partial.items()}
                 self._restore_snapshot(snapshot)  # what the call recorded before its first branch: run again
                 return
+        terse, self.tracer.terse = self.tracer.terse, True  # a path that fails is None or RAISES: no message read
         try:
             tree = self._paths(module, frame, args, kwargs, snapshot, {}, [_MAX_PATHS])
         finally:
-            self.exploring = None
+            self.exploring, self.tracer.terse = None, terse
             self._restore_snapshot(snapshot)
         if tree is not _ABORT:
             verdicts, whole, partial = _inert_and_whole(tree)

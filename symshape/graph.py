@@ -69,6 +69,22 @@ class GraphTracer(fx.Tracer):
                                 for path, args, kwargs, out, first, stop in self.calls]
         return graph
 
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        """A parameter read in a forward traced through: its node, found by identity in a table of
+        the root's parameters made once per trace (fx searches ``named_parameters()`` at every read:
+        69,000 reads of a model with 2,000 parameters in timm's mobilenetv5, 0.2 s)."""
+        if not isinstance(attr_val, nn.Parameter) or self.param_shapes_constant:
+            return super().getattr(attr, attr_val, parameter_proxy_cache)
+        known = getattr(self, "_parameter_names", None)
+        if known is None or known[0] is not self.root:
+            known = self._parameter_names = (self.root, {id(p): n for n, p in self.root.named_parameters()})
+        name = known[1].get(id(attr_val))
+        if name is None:
+            return super().getattr(attr, attr_val, parameter_proxy_cache)
+        if name not in parameter_proxy_cache:
+            parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+        return parameter_proxy_cache[name]
+
     def call_module(self, m, forward, args, kwargs):
         """Record each call of a module that is traced through (not a leaf): its arguments, its
         output and the span of graph nodes it made, so that it gets a record of its own."""

@@ -51,6 +51,7 @@ class Tracer:
         self._params: dict = {}  # id(module) -> (module, its parameter count): counted once per trace
         self._hyper: dict = {}  # id(module) -> (module, hyper_parameters(module))
         self.splits: list = []  # the branches whose other side runs too (symbols.Split), in order
+        self.terse = False  # while a module call's paths are traced: failures' messages go unread
 
     def param_count(self, module: nn.Module) -> int:
         """The number of parameters of *module* (its submodules' included), counted once per trace
@@ -206,7 +207,7 @@ class Tracer:
         if not implied and _decided_by_solving(expr) and expr.free_symbols:  # e.g. a Linear's in_features
             from .solve.solver import feasible  # the solver's core: relations on sizes, no report
 
-            reason = feasible(expr, [c.expr for c in self.domain])
+            reason = feasible(expr, [c.expr for c in self.domain], why=not self.terse)
             if reason is not None:
                 raise self.never(name, kind, inputs, f"needs {why}, which fails for every input size: {reason}")
         return expr

@@ -63,3 +63,48 @@ def test_the_allowed_sizes_are_those_of_the_plain_scan(region):
     if found is not None:
         tests = [point_test(r) for r in region]
         assert not any(all(t({W: v}) for t in tests) for v in range(_SCAN + 1, 3 * _SCAN))
+
+
+def test_feasible_says_whether_before_why():
+    """The tracer's question on a path being explored (its message unread) skips the search for the
+    condition that makes the sizes empty."""
+    from symshape.solve.solver import feasible
+
+    flat = 32 * (floor_div(W - 7, 2) + 1)
+    assert feasible(sympy.Eq(flat, 5400), [W >= 7], why=False) == "no size satisfies these conditions together"
+    assert feasible(sympy.Eq(flat, 5400), [W >= 7]) == (
+        "the condition needs 32*floor((W - 7)/2) + 32 = 5400, which no positive size satisfies")
+    assert feasible(sympy.Eq(flat, 5408), [W >= 7], why=False) is None
+
+
+def test_parameters_read_in_a_forward_traced_through_are_the_nodes_fx_makes():
+    """GraphTracer finds a parameter read by identity in a table made once per trace (fx searches
+    every parameter at each read); the graph is the one fx makes."""
+    import torch
+    import torch.fx as fx
+    import torch.nn as nn
+
+    from symshape.graph import GraphTracer
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gamma = nn.Parameter(torch.ones(4))
+            self.inner = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.inner(x) * self.gamma + self.gamma * self.inner.bias
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Scaled()
+            self.b = self.a  # shared: fx names it by its first path
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    ours = GraphTracer().trace(Twice())
+    theirs = fx.Tracer().trace(Twice())
+    assert [n.target for n in ours.nodes if n.op == "get_attr"] == [n.target for n in theirs.nodes if n.op == "get_attr"]
+    assert {n.target for n in ours.nodes if n.op == "get_attr"} == {"a.gamma", "a.inner.bias"}

@@ -195,7 +195,7 @@ def _ties(conds, syms, ranges):
     return rest + extra, ties
 
 
-def solve(conditions, over, bounds=None, *, _exact_only=False) -> SolutionSet:
+def solve(conditions, over, bounds=None, *, _exact_only=False, _why=True) -> SolutionSet:
     """The integer sizes of ``over`` (positive, within ``bounds``) at which every condition holds.
 
     *conditions*: a sympy relation or a list of them (``Eq``, ``<=``, ``>=``, ``<``, ``>``, ``Ne``,
@@ -231,6 +231,8 @@ def solve(conditions, over, bounds=None, *, _exact_only=False) -> SolutionSet:
         boxes = _solve(conds, free, ranges, {}, ctx)
         if boxes or ctx.scanned:
             reason = ""
+        elif not _why:  # the tracer's question on a path whose message no one reads: empty, not why
+            reason = "no size satisfies these conditions together"
         else:
             reason = _why_empty(conds, free, ranges, ctx)
             if ties:
@@ -310,9 +312,10 @@ def _holds_somewhere(conds, syms) -> bool:
         return False
 
 
-def feasible(expr, domain=(), symbols=None) -> Optional[str]:
+def feasible(expr, domain=(), symbols=None, why: bool = True) -> Optional[str]:
     """None when the relation *expr* holds at some positive sizes that also satisfy *domain*
-    (a list of relations or domain conditions), else the reason it never holds.
+    (a list of relations or domain conditions), else the reason it never holds (with *why*
+    false, a short one: which condition it is costs more than whether there is one).
 
     Used by the tracer on equations such as a Linear's ``in_features``, so a model that can run at
     no size fails at trace time.
@@ -328,18 +331,18 @@ def feasible(expr, domain=(), symbols=None) -> Optional[str]:
     """
     domain = tuple(domain)
     if isinstance(expr, sympy.Basic) and all(isinstance(c, sympy.Basic) for c in domain):
-        return _feasible_relations(expr, domain, None if symbols is None else tuple(symbols))
-    return _feasible(expr, domain, symbols)
+        return _feasible_relations(expr, domain, None if symbols is None else tuple(symbols), why)
+    return _feasible(expr, domain, symbols, why)
 
 
 @lru_cache(maxsize=16384)
-def _feasible_relations(expr, domain: tuple, symbols) -> Optional[str]:
+def _feasible_relations(expr, domain: tuple, symbols, why: bool) -> Optional[str]:
     """:func:`feasible` of plain relations, cached on them (the tracer asks with the same domain at
     every run of a forward)."""
-    return _feasible(expr, domain, symbols)
+    return _feasible(expr, domain, symbols, why)
 
 
-def _feasible(expr, domain, symbols) -> Optional[str]:
+def _feasible(expr, domain, symbols, why: bool = True) -> Optional[str]:
     conds = [expr, *domain]
     if symbols is None:
         found: set = set()
@@ -349,7 +352,7 @@ def _feasible(expr, domain, symbols) -> Optional[str]:
     if _holds_somewhere(conds, tuple(symbols)):
         return None
     try:
-        ans = solve(conds, over=tuple(symbols), _exact_only=True)
+        ans = solve(conds, over=tuple(symbols), _exact_only=True, _why=why)
     except (ShapeError, _NoScan):  # cannot evaluate, or only a scan would tell: say nothing rather than guess
         return None
     # a bounded scan proves nothing about the sizes beyond it
