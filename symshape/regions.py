@@ -111,27 +111,40 @@ def _holds_on(relation, region: tuple, x, low: int) -> Optional[bool]:
     period = 1
     for p, _ in grown:
         period = _lcm(period, p)
-    calls = [compile_expr(f) for f, _ in funcs]
+    calls = [_at_sizes(f, x) for f, _ in funcs]  # size -> (a positive multiple of) the difference
     tests = [op for _, op in funcs]
     # past `settle` periods every drifting difference has left its first period's range behind
     settle = 0
-    for (p, c), call in zip(grown, calls):
+    for (p, c), (call, scale) in zip(grown, calls):
         if c == 0:
             continue
         drift = c * (period // p)
-        first = [call({x: v}) for v in range(low, low + period)]
-        spread = max(abs(Fraction(v)) for v in first)
+        spread = max(abs(Fraction(call(v))) for v in range(low, low + period)) / scale
         settle = max(settle, int(spread / abs(drift)) + 2)
     end = low + (settle + 1) * period
     if end - low > _SPAN:
         return None
+    (first, _), rest = calls[0], [(t, call) for t, (call, _) in zip(tests[1:], calls[1:])]
     for v in range(low, end + period):
-        point = {x: v}
-        if all(t(call(point)) for t, call in zip(tests[1:], calls[1:])) and not tests[0](calls[0](point)):
+        if all(t(call(v)) for t, call in rest) and not tests[0](first(v)):
             return False
     # beyond `end`, a difference that drifts keeps its sign and one that does not repeats: the
     # relation and the region repeat with the period, and the last period checked stands for all
     return True
+
+
+def _at_sizes(expr, x) -> tuple:
+    """``(f, D)``: f(v) = D·expr at x = v, D > 0 (a sum of floors of affine numerators is evaluated in
+    integers, D its common denominator: the same sign and zeros as expr, several times faster than
+    the compiled expression, which :func:`holds_on` evaluates at thousands of sizes)."""
+    from .decide import _affine_floors  # decide.py reads regions' growth, not the other way
+
+    form = _affine_floors(expr, x)
+    if form is None:
+        call = compile_expr(expr)
+        return (lambda v: call({x: v})), 1
+    d, lin, const, terms = form
+    return (lambda v: lin * v + const + sum(c * ((a * v + b) // m) for c, a, b, m in terms)), d
 
 
 def factor_pairs(a, b) -> Optional[tuple]:
