@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import json
 import multiprocessing as mp
 import re
@@ -171,7 +172,8 @@ def warm_up() -> float:
     model is timed: ``import symshape`` is lazy, so the first trace of a process would otherwise
     pay for importing the tracer, the rules and the solver (about 0.2 s) in the model's time. The
     forked children inherit the imports; each model's own trace still starts with its formulas
-    unseen. Returns the seconds it took (printed once)."""
+    unseen. Returns the seconds it took (printed once). Then it freezes the objects made so far
+    (``gc.freeze``), as a server that forks workers does."""
     import torch.nn as nn
 
     start = time.perf_counter()
@@ -179,6 +181,9 @@ def warm_up() -> float:
     import symshape.trace  # noqa: F401
 
     ss.trace(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "1,3,H,W")
+    gc.collect()
+    gc.freeze()  # the children's collections skip what they inherit (timm's and torchvision's modules):
+    # else a full collection of that heap (~0.2 s) lands in whichever model's trace triggers it
     return time.perf_counter() - start
 
 
