@@ -146,6 +146,17 @@ def _affine_floors(expr, symbol) -> Optional[tuple]:
     return d, int(lin * d), int(const * d), [(int(c * d), a, b, m) for c, a, b, m in terms]
 
 
+def affine_numerator(form):
+    """``v -> D·expr`` at X = v, in integers, for :func:`_affine_floors`' ``(D, lin, const, terms)``."""
+    _, lin, const, terms = form
+    return lambda v: lin * v + const + sum(c * ((a * v + b) // m) for c, a, b, m in terms)
+
+
+def _affine_period(form) -> int:
+    """The period of an :func:`_affine_floors` form's floors."""
+    return math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in form[3]))
+
+
 @lru_cache(maxsize=65536)
 def _floor_form(atom, symbol) -> Optional[tuple]:
     """``(a, b, m)`` with ``atom = floor((a·X + b)/m)``, integers, m > 0; else None."""
@@ -163,15 +174,15 @@ def _group_minimum(expr, symbol) -> Optional[Fraction]:
     """min over X >= 1 of a one-symbol term, -inf as None when its slope is negative."""
     fast = _affine_floors(expr, symbol)
     if fast is not None:
-        d, lin, const, terms = fast
-        period = math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in terms))
+        d, lin, _, terms = fast
+        period = _affine_period(fast)
         if period > MAX_PERIOD:
             raise _Undecided
         slope = lin * period + sum(c * (a * period // m) for c, a, _, m in terms)  # exact: m | a·period
         if slope < 0:
             return None
-        low = min(lin * x + sum(c * ((a * x + b) // m) for c, a, b, m in terms) for x in range(1, period + 1))
-        return Fraction(low + const, d)
+        value = affine_numerator(fast)
+        return Fraction(min(value(x) for x in range(1, period + 1)), d)
     f, period = _compile(expr, symbol)
     if period > MAX_PERIOD:
         raise _Undecided
@@ -296,9 +307,8 @@ def decide_le(a, b) -> Optional[bool]:
 def _values(expr, symbol, period: int) -> Optional[list]:
     fast = _affine_floors(expr, symbol)
     if fast is not None:
-        d, lin, const, terms = fast
-        return [Fraction(lin * x + const + sum(c * ((a * x + b) // m) for c, a, b, m in terms), d)
-                for x in range(1, period + 2)]
+        value = affine_numerator(fast)
+        return [Fraction(value(x), fast[0]) for x in range(1, period + 2)]
     f, _ = _compile(expr, symbol)
     return [f(x) for x in range(1, period + 2)]
 
@@ -306,7 +316,7 @@ def _values(expr, symbol, period: int) -> Optional[list]:
 def _period(expr, symbol) -> int:
     fast = _affine_floors(expr, symbol)
     if fast is not None:
-        return math.lcm(1, *(m // math.gcd(a, m) if a else 1 for _, a, _, m in fast[3]))
+        return _affine_period(fast)
     return _compile(expr, symbol)[1]
 
 

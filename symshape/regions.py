@@ -137,14 +137,13 @@ def _at_sizes(expr, x) -> tuple:
     """``(f, D)``: f(v) = D·expr at x = v, D > 0 (a sum of floors of affine numerators is evaluated in
     integers, D its common denominator: the same sign and zeros as expr, several times faster than
     the compiled expression, which :func:`holds_on` evaluates at thousands of sizes)."""
-    from .decide import _affine_floors  # decide.py reads regions' growth, not the other way
+    from .decide import _affine_floors, affine_numerator  # decide.py reads regions' growth, not the other way
 
     form = _affine_floors(expr, x)
     if form is None:
         call = compile_expr(expr)
         return (lambda v: call({x: v})), 1
-    d, lin, const, terms = form
-    return (lambda v: lin * v + const + sum(c * ((a * v + b) // m) for c, a, b, m in terms)), d
+    return affine_numerator(form), form[0]
 
 
 def factor_pairs(a, b) -> Optional[tuple]:
